@@ -1,0 +1,67 @@
+// Every bound the quorum server keeps, in one place (TigerBeetle style).
+// Units are last in names. Relations between bounds are asserted below so a
+// change that breaks one fails at start, not in production.
+
+export const ZK_LIMITS = {
+  /** jute.maxbuffer: the largest frame a client may send or receive. */
+  packet_bytes_max: 1024 * 1024 - 1,
+  /** Extra headroom over packet_bytes_max allowed on the wire for headers, as ZooKeeper's jute.maxbuffer.extrasize does. */
+  packet_header_bytes_extra: 1024,
+  /** Longest znode path accepted, in bytes. */
+  path_bytes_max: 4096,
+  /** Concurrent connections from one IP address (maxClientCnxns); 0 means unlimited. */
+  connections_per_ip_max: 60,
+  /** All client connections on one server. */
+  connections_max: 10_000,
+  /** Requests decoded but not yet answered, per connection: past it the server stops reading that socket. */
+  requests_in_flight_per_connection_max: 1000,
+  /** Requests in flight on the whole server (globalOutstandingLimit). */
+  requests_in_flight_max: 10_000,
+  /** Bytes queued for a client that has not read them: past it the connection is closed. */
+  unsent_reply_bytes_max: 32 * 1024 * 1024,
+  /** A connection that sends nothing (not even a connect) for this long is closed. */
+  connect_handshake_ms_max: 10_000,
+  /** Transactions written together under one fsync. */
+  group_commit_txns_max: 2000,
+  /** Bytes written together under one fsync. */
+  group_commit_bytes_max: 8 * 1024 * 1024,
+  /** fsync slower than this is logged (fsync.warningthresholdms). */
+  fsync_warning_ms: 1000,
+  /** Transaction log preallocation step. */
+  txnlog_prealloc_bytes: 16 * 1024 * 1024,
+  /** Operations in one multi. */
+  multi_ops_max: 10_000,
+  /** Watches one session may hold (paths x kinds). */
+  watches_per_session_max: 100_000,
+  /** Auth identities one connection may add. */
+  auth_ids_per_connection_max: 64,
+  /** Children listed in one reply is bounded by packet_bytes_max; this bounds the work per request. */
+  ephemerals_listed_max: 1_000_000,
+} as const;
+
+export const ZK_DEFAULTS = {
+  tick_ms: 2000,
+  init_limit_ticks: 10,
+  sync_limit_ticks: 5,
+  /** Session timeouts are clamped to [min, max]; ZooKeeper's defaults are 2 and 20 ticks. */
+  min_session_timeout_ticks: 2,
+  max_session_timeout_ticks: 20,
+  snap_count_txns: 100_000,
+  autopurge_snap_retain_count: 3,
+  autopurge_purge_interval_hours: 0,
+  client_port: 2181,
+} as const;
+
+function assertLimits(): void {
+  const L = ZK_LIMITS;
+  if (L.unsent_reply_bytes_max < 2 * (L.packet_bytes_max + L.packet_header_bytes_extra)) {
+    throw new Error('limits: unsent_reply_bytes_max must hold at least two full packets');
+  }
+  if (L.group_commit_bytes_max < L.packet_bytes_max + L.packet_header_bytes_extra) {
+    throw new Error('limits: group_commit_bytes_max must hold the largest transaction');
+  }
+  if (L.requests_in_flight_per_connection_max > L.requests_in_flight_max) {
+    throw new Error('limits: per-connection requests in flight cannot exceed the server-wide cap');
+  }
+}
+assertLimits();
