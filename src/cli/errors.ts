@@ -1,0 +1,20 @@
+// How the CLI ends: 0 success, 1 a runtime failure, 2 bad usage or configuration.
+import { isConfigError } from '../config/errors.js';
+
+export class UsageError extends Error {
+  readonly code = 'QUORATE_USAGE';
+}
+
+export function exitCodeFor(err: unknown): number {
+  if (isConfigError(err) || err instanceof UsageError) return 2;
+  return 1;
+}
+
+/** Print an error the way an operator reads it: one line, what was wrong, no stack unless asked. */
+export function reportAndExit(err: unknown): never {
+  const e = err as { message?: string; code?: string; stack?: string };
+  const code = e?.code ? ` [${e.code}]` : '';
+  process.stderr.write(`quorate: ${e?.message ?? String(err)}${code}\n`);
+  if (process.env.QUORATE_DEBUG) process.stderr.write(`${e?.stack ?? ''}\n`);
+  process.exit(exitCodeFor(err));
+}

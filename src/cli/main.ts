@@ -1,0 +1,25 @@
+#!/usr/bin/env node
+// The `quorate` command: one executable for every process and operator verb.
+import { Command, CommanderError } from 'commander';
+import { QUORATE_VERSION } from '../version.js';
+import { quorumCommand } from './quorum-command.js';
+import { zkCommand } from './zk-command.js';
+
+const program = new Command('quorate')
+  .description('Quorate: a high-availability failover controller with a built-in ZooKeeper-compatible quorum')
+  .version(QUORATE_VERSION)
+  .showHelpAfterError()
+  .exitOverride();
+
+program.addCommand(quorumCommand());
+program.addCommand(zkCommand());
+
+try {
+  await program.parseAsync(process.argv);
+} catch (e) {
+  if (e instanceof CommanderError) {
+    // --help and --version exit 0; usage mistakes exit 2.
+    process.exit(e.exitCode === 0 ? 0 : 2);
+  }
+  throw e;
+}

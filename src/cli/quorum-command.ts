@@ -1,0 +1,104 @@
+// `quorate quorum`: run a quorum server, or inspect a data directory.
+import { Command } from 'commander';
+import { loadClusterFile } from '../config/cluster-file.js';
+import { loadZooCfg } from '../config/zoo-cfg.js';
+import type { QuorumServerConfig } from '../config/quorum-config.js';
+import { dumpDataDir, reportToJson, verifyDataDir, type DataDirReport } from '../io/data-dir-inspect.js';
+import { createLogger } from '../io/log.js';
+import { decodeLoggedTxn, describeTxn, deserializeTree } from '../proto/txn-codec.js';
+import { StandaloneServer } from '../quorum/standalone-server.js';
+import { UsageError, reportAndExit } from './errors.js';
+
+export function parseServerId(text: string): number {
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < 1 || n > 255) throw new UsageError(`--id: expected a server id 1-255, got "${text}"`);
+  return n;
+}
+
+function loadQuorumConfig(opts: { config?: string; id?: number; zooCfg?: string }): { quorum: QuorumServerConfig; warnings: string[] } {
+  if (opts.zooCfg && opts.config) throw new UsageError('give either --config FILE --id N or --zoo-cfg FILE, not both');
+  if (opts.zooCfg) return loadZooCfg(opts.zooCfg);
+  if (!opts.config) throw new UsageError('no configuration: give --config FILE --id N, or --zoo-cfg FILE');
+  if (opts.id === undefined) throw new UsageError('--config needs --id N: which server of the cluster file this process is');
+  return loadClusterFile(opts.config, opts.id);
+}
+
+async function runServer(opts: { config?: string; id?: number; zooCfg?: string }): Promise<void> {
+  const { quorum, warnings } = loadQuorumConfig(opts);
+  const logger = createLogger({ cluster: quorum.clusterId, id: quorum.serverId, role: 'quorum' });
+  for (const w of warnings) logger.warn({ warning: w }, 'configuration warning');
+  const participants = quorum.servers.filter((s) => s.role === 'participant');
+  if (participants.length > 1) {
+    throw new UsageError(`the configuration names ${participants.length} voting servers; this build runs the standalone server only (replication is the next milestone)`);
+  }
+  const server = await StandaloneServer.start({ config: quorum, logger });
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'stopping');
+    server.stop().then(() => process.exit(0), () => process.exit(1));
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+  server.on('storage-failure', (err: { code?: string }) => {
+    // A failed fsync is fatal: exit so that the supervisor restarts us and we recover from disk.
+    // A full disk is not: stay up, refuse service and say so, instead of crash-looping.
+    if (err.code !== 'QUORATE_DISK_FULL') setTimeout(() => process.exit(1), 100);
+  });
+}
+
+function printReport(r: DataDirReport, json: boolean): void {
+  if (json) {
+    process.stdout.write(JSON.stringify(reportToJson(r), null, 2) + '\n');
+    return;
+  }
+  const hex = (z: bigint | null) => (z === null ? '-' : '0x' + z.toString(16));
+  const out: string[] = [];
+  out.push(`data dir ${r.dir}${r.meta ? ` (cluster ${r.meta.clusterId}, server ${r.meta.serverId}, format ${r.meta.format})` : ' (no meta file)'}`);
+  for (const s of r.snapshots) out.push(`snapshot ${s.file}  zxid ${hex(s.zxid)}  ${s.size} bytes  ${s.valid ? 'ok' : 'INVALID: ' + s.problem}${s.description ? '  ' + s.description : ''}`);
+  for (const l of r.logs) out.push(`log ${l.file}  ${l.records} records  zxid ${hex(l.firstZxid)}..${hex(l.lastZxid)}  ${l.verdict}`);
+  for (const p of r.problems) out.push(`${p.severity.toUpperCase()}: ${p.file}${p.offset !== undefined ? ` at offset ${p.offset}` : ''}: ${p.message}`);
+  out.push(r.ok ? 'OK' : 'NOT OK: the server will refuse to start on this directory');
+  process.stdout.write(out.join('\n') + '\n');
+}
+
+export function quorumCommand(): Command {
+  const cmd = new Command('quorum').description('run a coordination quorum server (ZooKeeper-compatible), or inspect its data directory');
+  cmd.command('start', { isDefault: true })
+    .description('run a quorum server (the default verb)')
+    .option('--config <file>', 'cluster file (YAML)')
+    .option('--id <n>', 'this server\'s id in the cluster file', parseServerId)
+    .option('--zoo-cfg <file>', 'a ZooKeeper zoo.cfg instead of a cluster file (myid read from dataDir)')
+    .action((opts) => runServer(opts).catch(reportAndExit));
+  cmd.command('verify')
+    .description('check every log record and snapshot in a data directory; changes nothing; exit 1 when the server would refuse to start')
+    .argument('<dir>', 'data directory')
+    .option('--data-log-dir <dir>', 'where the transaction log is, if not under the data dir')
+    .option('--json', 'print JSON')
+    .action(async (dir: string, opts: { dataLogDir?: string; json?: boolean }) => {
+      try {
+        const r = await verifyDataDir(dir, { dataLogDir: opts.dataLogDir });
+        printReport(r, !!opts.json);
+        process.exitCode = r.ok ? 0 : 1;
+      } catch (e) { reportAndExit(e); }
+    });
+  cmd.command('dump')
+    .description('print every transaction and snapshot in a data directory; changes nothing')
+    .argument('<dir>', 'data directory')
+    .option('--data-log-dir <dir>', 'where the transaction log is, if not under the data dir')
+    .option('--json', 'print JSON')
+    .action(async (dir: string, opts: { dataLogDir?: string; json?: boolean }) => {
+      try {
+        const r = await dumpDataDir(dir, {
+          dataLogDir: opts.dataLogDir,
+          describe: (p) => { try { return describeTxn(decodeLoggedTxn(p)); } catch (e) { return `UNDECODABLE: ${(e as Error).message}`; } },
+          describeSnapshot: (p) => { try { const t = deserializeTree(p); return `${t.nodes.size} znodes, ${t.sessions.size} sessions`; } catch (e) { return `UNDECODABLE: ${(e as Error).message}`; } },
+          onRecord: opts.json ? undefined : (rec) => process.stdout.write(`${rec.file}@${rec.offset}  ${rec.description}\n`),
+        });
+        printReport(r, !!opts.json);
+        process.exitCode = r.ok ? 0 : 1;
+      } catch (e) { reportAndExit(e); }
+    });
+  return cmd;
+}

@@ -1,0 +1,403 @@
+// The ZooKeeper server as a pure state machine. Drivers hand it inputs
+// (a connection opened or closed, a decoded request, a tick, "transactions
+// up to zxid are durable") with the current time; it returns what to do
+// (transactions to persist, replies and watch events to send, connections to
+// close). It never touches a socket, a file or a clock.
+//
+// Writes become transactions at once (validated against in-flight changes)
+// and are answered only once committed: in standalone mode once fsynced; in a
+// quorum later, once a majority has them. Replies on one connection leave in
+// request order: reads queued behind a write of the same connection wait and
+// are executed only when they reach the head of the queue.
+import { Err, KeeperState, OpCode, Xid, CONTAINER_EPHEMERAL_OWNER, ttlOfEphemeralOwner } from '../../proto/zk-constants.js';
+import type { ConnectRequest, ConnectResponse, Id, WatcherEvent, ZkRequest, ZkResponse } from '../../proto/zk-records.js';
+import { SUPER_ID } from './acl.js';
+import { type ApplyResult, DataTree } from './data-tree.js';
+import { handleRead } from './read-handler.js';
+import { RequestPrep } from './request-prep.js';
+import { SessionTracker } from './session-tracker.js';
+import type { LoggedTxn, Txn, TxnHeader } from './txn.js';
+import type { WatchFire } from './watches.js';
+
+export interface ServerCoreOptions {
+  serverId: number;
+  minSessionTimeoutMs: number;
+  maxSessionTimeoutMs: number;
+  skipAcl: boolean;
+  /** "super:<base64 sha1>" or null. */
+  superDigest: string | null;
+  /** base64(sha1(text)): handed in so the core needs no crypto module. */
+  sha1Base64: (text: string) => string;
+  containerCheckIntervalMs: number;
+  ttlEnabled: boolean;
+  watchesPerSessionMax: number;
+  authIdsPerConnectionMax: number;
+}
+
+export type Outbound =
+  | { connId: number; kind: 'connect'; resp: ConnectResponse }
+  | { connId: number; kind: 'reply'; xid: number; zxid: bigint; err: number; opType: number; body?: ZkResponse }
+  | { connId: number; kind: 'event'; event: WatcherEvent };
+
+export interface CoreOutput {
+  /** Transactions to make durable, in zxid order; then call committed(). */
+  log: LoggedTxn[];
+  send: Outbound[];
+  close: { connId: number; reason: string }[];
+}
+
+type QueueEntry =
+  | { kind: 'write'; xid: number; opType: number; zxid: bigint; done: ApplyResult | null }
+  | { kind: 'read'; xid: number; req: ZkRequest }
+  | { kind: 'barrier'; xid: number; opType: number; zxid: bigint; body: ZkResponse }
+  | { kind: 'connect'; zxid: bigint; resp: ConnectResponse };
+
+interface Conn {
+  id: number;
+  ip: string;
+  sessionId: bigint | null;
+  ids: Id[];
+  queue: QueueEntry[];
+  closing: boolean;
+}
+
+interface PendingTxn extends LoggedTxn { connId: number | null }
+
+export class ServerCore {
+  readonly tree: DataTree;
+  readonly sessions: SessionTracker;
+  private readonly prep: RequestPrep;
+  private readonly conns = new Map<number, Conn>();
+  private readonly pendingTxns: PendingTxn[] = [];
+  private lastProposedZxid = 0n;
+  private nextContainerCheckMs = 0;
+  private readonly containerDeletes = new Set<string>();
+  private out: CoreOutput = { log: [], send: [], close: [] };
+  /** Counters for the four-letter words. */
+  readonly stats = { packetsReceived: 0, packetsSent: 0, requestsProcessed: 0 };
+
+  constructor(private readonly opts: ServerCoreOptions, nowMs: number, tree: DataTree = new DataTree()) {
+    this.tree = tree;
+    this.sessions = new SessionTracker(opts.serverId, nowMs);
+    this.prep = new RequestPrep(this.tree, { skipAcl: opts.skipAcl, ttlEnabled: opts.ttlEnabled });
+    this.nextContainerCheckMs = nowMs + opts.containerCheckIntervalMs;
+  }
+
+  /** Take the outputs accumulated since the last call. */
+  drain(): CoreOutput {
+    const o = this.out;
+    this.out = { log: [], send: [], close: [] };
+    return o;
+  }
+
+  get lastZxid(): bigint { return this.tree.lastZxid; }
+  get proposedZxid(): bigint { return this.lastProposedZxid; }
+  get outstanding(): number { return this.pendingTxns.length; }
+  get connectionCount(): number { return this.conns.size; }
+  queueLength(connId: number): number { return this.conns.get(connId)?.queue.length ?? 0; }
+  connSession(connId: number): bigint | null { return this.conns.get(connId)?.sessionId ?? null; }
+
+  // ---- recovery ----
+
+  /** Apply a transaction read back from disk (or sent by a leader) without replies. */
+  replay(t: LoggedTxn): void {
+    if (t.hdr.zxid <= this.tree.lastZxid) return;
+    this.tree.apply(t.hdr, t.txn, []);
+    if (t.txn.type === 'closeSession') this.sessions.remove(t.hdr.sessionId);
+    if (t.hdr.zxid > this.lastProposedZxid) this.lastProposedZxid = t.hdr.zxid;
+  }
+
+  /** After loading a snapshot and replaying the log: track every session with a fresh deadline. */
+  recovered(nowMs: number): void {
+    this.lastProposedZxid = this.tree.lastZxid;
+    for (const [id, s] of this.tree.sessions) {
+      if (!this.sessions.get(id)) this.sessions.add(id, s.timeoutMs, nowMs);
+    }
+    this.sessions.restartDeadlines(nowMs);
+  }
+
+  // ---- connections ----
+
+  connectionOpened(connId: number, ip: string): void {
+    this.conns.set(connId, { id: connId, ip, sessionId: null, ids: [{ scheme: 'ip', id: ip }], queue: [], closing: false });
+  }
+
+  connectionClosed(connId: number): void {
+    const c = this.conns.get(connId);
+    if (!c) return;
+    this.conns.delete(connId);
+    this.tree.watches.removeWatcher(connId);
+    if (c.sessionId !== null) {
+      const s = this.sessions.get(c.sessionId);
+      if (s && s.connId === connId) s.connId = null;
+    }
+  }
+
+  private closeConn(c: Conn, reason: string): void {
+    if (c.closing) return;
+    c.closing = true;
+    this.out.close.push({ connId: c.id, reason });
+  }
+
+  private nextZxid(): bigint {
+    this.lastProposedZxid += 1n;
+    return this.lastProposedZxid;
+  }
+
+  private propose(hdr: TxnHeader, txn: Txn, connId: number | null): void {
+    const t: PendingTxn = { hdr, txn, connId };
+    this.pendingTxns.push(t);
+    this.out.log.push({ hdr, txn });
+  }
+
+  connect(connId: number, req: ConnectRequest, nowMs: number, newPasswd: Buffer): void {
+    const c = this.conns.get(connId);
+    if (!c || c.sessionId !== null) return;
+    this.stats.packetsReceived++;
+    if (req.lastZxidSeen > this.tree.lastZxid) {
+      this.closeConn(c, `client has seen zxid 0x${req.lastZxidSeen.toString(16)}, ours is 0x${this.tree.lastZxid.toString(16)}`);
+      return;
+    }
+    const timeoutMs = Math.min(this.opts.maxSessionTimeoutMs, Math.max(this.opts.minSessionTimeoutMs, req.timeOut));
+    if (req.sessionId === 0n) {
+      const id = this.sessions.newSessionId();
+      const s = this.sessions.add(id, timeoutMs, nowMs);
+      s.connId = connId;
+      c.sessionId = id;
+      const zxid = this.nextZxid();
+      this.propose({ sessionId: id, cxid: 0, zxid, timeMs: nowMs }, { type: 'createSession', timeoutMs, passwd: newPasswd }, connId);
+      c.queue.push({ kind: 'connect', zxid, resp: { protocolVersion: 0, timeOut: timeoutMs, sessionId: id, passwd: newPasswd, readOnly: false } });
+      return;
+    }
+    const s = this.sessions.get(req.sessionId);
+    const rec = this.tree.sessions.get(req.sessionId);
+    if (!s || s.closing || !rec || !rec.passwd.equals(req.passwd)) {
+      this.out.send.push({ connId, kind: 'connect', resp: { protocolVersion: 0, timeOut: 0, sessionId: 0n, passwd: Buffer.alloc(16), readOnly: false } });
+      this.closeConn(c, s && rec && !s.closing ? 'wrong session password' : 'session expired or unknown');
+      return;
+    }
+    if (s.connId !== null && s.connId !== connId) {
+      const old = this.conns.get(s.connId);
+      if (old) this.closeConn(old, 'session re-attached on another connection');
+    }
+    s.connId = connId;
+    s.timeoutMs = timeoutMs;
+    this.sessions.touch(s.id, nowMs);
+    c.sessionId = s.id;
+    this.out.send.push({ connId, kind: 'connect', resp: { protocolVersion: 0, timeOut: timeoutMs, sessionId: s.id, passwd: rec.passwd, readOnly: false } });
+  }
+
+  // ---- requests ----
+
+  request(connId: number, xid: number, req: ZkRequest, nowMs: number): void {
+    const c = this.conns.get(connId);
+    if (!c || c.closing) return;
+    this.stats.packetsReceived++;
+    if (c.sessionId === null) {
+      this.closeConn(c, 'request before connect');
+      return;
+    }
+    const sessionId = c.sessionId;
+    const session = this.sessions.get(sessionId);
+    if (session) this.sessions.touch(sessionId, nowMs);
+    switch (req.type) {
+      case OpCode.ping:
+        this.reply(c, Xid.ping, this.tree.lastZxid, Err.OK, OpCode.ping);
+        return;
+      case OpCode.auth:
+        this.addAuth(c, req);
+        return;
+      case OpCode.sync:
+        c.queue.push({ kind: 'barrier', xid, opType: req.type, zxid: this.lastProposedZxid, body: { type: 'path', path: req.path } });
+        this.flush(c);
+        return;
+      case OpCode.create: case OpCode.create2: case OpCode.createContainer: case OpCode.createTTL:
+      case OpCode.delete: case OpCode.setData: case OpCode.setACL: case OpCode.check: case OpCode.multi:
+      case OpCode.closeSession: {
+        const zxid = this.nextZxid();
+        const hdr: TxnHeader = { sessionId, cxid: xid, zxid, timeMs: nowMs };
+        let txn: Txn;
+        if (!session || session.closing) {
+          txn = { type: 'error', err: Err.SESSIONEXPIRED };
+        } else if (req.type === OpCode.closeSession) {
+          session.closing = true;
+          txn = { type: 'closeSession' };
+        } else {
+          txn = this.prep.prepare({ sessionId, ids: c.ids }, req, zxid);
+        }
+        this.propose(hdr, txn, connId);
+        c.queue.push({ kind: 'write', xid, opType: req.type, zxid, done: null });
+        return;
+      }
+      case OpCode.reconfig:
+        c.queue.push({ kind: 'read', xid, req });
+        this.flush(c);
+        return;
+      default:
+        c.queue.push({ kind: 'read', xid, req });
+        this.flush(c);
+    }
+  }
+
+  private addAuth(c: Conn, req: Extract<ZkRequest, { type: typeof OpCode.auth }>): void {
+    if (req.scheme !== 'digest') {
+      this.reply(c, Xid.auth, this.tree.lastZxid, Err.AUTHFAILED, OpCode.auth);
+      this.event(c, { type: -1, state: KeeperState.AuthFailed, path: '' });
+      this.closeConn(c, `addauth with unsupported scheme "${req.scheme}"`);
+      return;
+    }
+    const text = req.auth.toString('utf8');
+    const colon = text.indexOf(':');
+    const user = colon < 0 ? text : text.slice(0, colon);
+    const id = `${user}:${this.opts.sha1Base64(text)}`;
+    if (c.ids.length < this.opts.authIdsPerConnectionMax && !c.ids.some((i) => i.scheme === 'digest' && i.id === id)) {
+      c.ids.push({ scheme: 'digest', id });
+      if (this.opts.superDigest !== null && id === this.opts.superDigest && !c.ids.some((i) => i.scheme === 'super')) c.ids.push(SUPER_ID);
+    }
+    this.reply(c, Xid.auth, this.tree.lastZxid, Err.OK, OpCode.auth);
+  }
+
+  private reply(c: Conn, xid: number, zxid: bigint, err: number, opType: number, body?: ZkResponse): void {
+    this.stats.packetsSent++;
+    this.out.send.push({ connId: c.id, kind: 'reply', xid, zxid, err, opType, body });
+  }
+
+  private event(c: Conn, event: WatcherEvent): void {
+    this.stats.packetsSent++;
+    this.out.send.push({ connId: c.id, kind: 'event', event });
+  }
+
+  /** Answer whatever is ready at the head of a connection's queue, in order. */
+  private flush(c: Conn): void {
+    const q = c.queue;
+    let i = 0;
+    for (; i < q.length; i++) {
+      const e = q[i];
+      if (e.kind === 'write') {
+        if (e.done === null) break;
+        this.stats.requestsProcessed++;
+        this.reply(c, e.xid, e.zxid, e.done.err, e.opType, e.done.err === Err.OK ? writeBody(e.opType, e.done) : undefined);
+        if (e.opType === OpCode.closeSession) this.closeConn(c, 'session closed by client');
+      } else if (e.kind === 'connect') {
+        if (e.zxid > this.tree.lastZxid) break;
+        this.out.send.push({ connId: c.id, kind: 'connect', resp: e.resp });
+      } else if (e.kind === 'barrier') {
+        if (e.zxid > this.tree.lastZxid) break;
+        this.stats.requestsProcessed++;
+        this.reply(c, e.xid, this.tree.lastZxid, Err.OK, e.opType, e.body);
+      } else {
+        this.stats.requestsProcessed++;
+        this.executeRead(c, e.xid, e.req);
+      }
+    }
+    if (i > 0) q.splice(0, i);
+  }
+
+  private executeRead(c: Conn, xid: number, req: ZkRequest): void {
+    const events: WatcherEvent[] = [];
+    const r = handleRead(this.tree, {
+      connId: c.id, sessionId: c.sessionId ?? 0n, ids: c.ids, skipAcl: this.opts.skipAcl, events,
+      watchLimitReached: this.tree.watches.countFor(c.id) >= this.opts.watchesPerSessionMax,
+    }, req);
+    for (const ev of events) this.event(c, ev);
+    this.reply(c, xid, this.tree.lastZxid, r.err, req.type, r.body);
+  }
+
+  // ---- commit ----
+
+  /** Transactions up to zxid are durable (standalone) or committed (quorum): apply and answer them. */
+  committed(zxid: bigint): void {
+    const touched = new Set<Conn>();
+    let n = 0;
+    const fires: WatchFire[] = [];
+    while (n < this.pendingTxns.length && this.pendingTxns[n].hdr.zxid <= zxid) {
+      const t = this.pendingTxns[n++];
+      fires.length = 0;
+      const res = this.tree.apply(t.hdr, t.txn, fires);
+      this.prep.applied(t.hdr.zxid);
+      this.afterApply(t, fires);
+      const c = t.connId === null ? undefined : this.conns.get(t.connId);
+      if (c) {
+        const e = c.queue.find((q) => (q.kind === 'write' || q.kind === 'connect') && q.zxid === t.hdr.zxid);
+        if (e && e.kind === 'write') e.done = res;
+        // Answer at once, so a later transaction's events cannot overtake this reply.
+        this.flush(c);
+        touched.add(c);
+      }
+    }
+    if (n > 0) this.pendingTxns.splice(0, n);
+    // Barriers (sync) of other connections may now be due.
+    for (const c of this.conns.values()) if (!touched.has(c) && c.queue.length > 0 && c.queue[0].kind === 'barrier') this.flush(c);
+  }
+
+  private afterApply(t: PendingTxn, fires: WatchFire[]): void {
+    for (const f of fires) {
+      const wc = this.conns.get(f.watcher);
+      if (wc && !wc.closing) this.event(wc, { type: f.type, state: KeeperState.SyncConnected, path: f.path });
+    }
+    if (t.txn.type === 'delete') this.containerDeletes.delete(t.txn.path);
+    if (t.txn.type === 'closeSession') {
+      const s = this.sessions.get(t.hdr.sessionId);
+      this.sessions.remove(t.hdr.sessionId);
+      if (s && s.connId !== null && s.connId !== t.connId) {
+        const c = this.conns.get(s.connId);
+        if (c) this.closeConn(c, 'session expired');
+      }
+    }
+  }
+
+  // ---- time ----
+
+  tick(nowMs: number): void {
+    for (const s of this.sessions.expired(nowMs)) {
+      s.closing = true;
+      const zxid = this.nextZxid();
+      this.propose({ sessionId: s.id, cxid: 0, zxid, timeMs: nowMs }, { type: 'closeSession' }, null);
+    }
+    if (nowMs >= this.nextContainerCheckMs) {
+      this.nextContainerCheckMs = nowMs + this.opts.containerCheckIntervalMs;
+      this.collectContainers(nowMs);
+    }
+  }
+
+  /** Empty containers that once had children, and TTL nodes past their TTL, are deleted by the server. */
+  private collectContainers(nowMs: number): void {
+    const candidates: string[] = [];
+    for (const p of this.tree.containers) {
+      const n = this.tree.get(p);
+      if (n && n.children.size === 0 && n.cversion > 0 && n.ephemeralOwner === CONTAINER_EPHEMERAL_OWNER) candidates.push(p);
+    }
+    for (const p of this.tree.ttls) {
+      const n = this.tree.get(p);
+      const ttl = n ? ttlOfEphemeralOwner(n.ephemeralOwner) : null;
+      if (n && ttl !== null && n.children.size === 0 && nowMs - n.mtimeMs > Number(ttl)) candidates.push(p);
+    }
+    for (const p of candidates) {
+      if (this.containerDeletes.has(p)) continue;
+      const zxid = this.nextZxid();
+      const txn = this.prep.prepareContainerDelete(p, zxid);
+      if (txn.type === 'error') {
+        this.lastProposedZxid -= 1n;
+        continue;
+      }
+      this.containerDeletes.add(p);
+      this.propose({ sessionId: 0n, cxid: 0, zxid, timeMs: nowMs }, txn, null);
+    }
+  }
+
+  // ---- introspection for the four-letter words ----
+
+  connections(): { connId: number; ip: string; sessionId: bigint | null; queued: number }[] {
+    return [...this.conns.values()].map((c) => ({ connId: c.id, ip: c.ip, sessionId: c.sessionId, queued: c.queue.length }));
+  }
+}
+
+function writeBody(opType: number, r: ApplyResult): ZkResponse | undefined {
+  switch (opType) {
+    case OpCode.create: return { type: 'path', path: r.path! };
+    case OpCode.create2: case OpCode.createContainer: case OpCode.createTTL: return { type: 'pathStat', path: r.path!, stat: r.stat! };
+    case OpCode.setData: case OpCode.setACL: return { type: 'stat', stat: r.stat! };
+    case OpCode.multi: return { type: 'multi', results: r.results ?? [] };
+    default: return { type: 'empty' };
+  }
+}

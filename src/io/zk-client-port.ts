@@ -1,0 +1,283 @@
+// The ZooKeeper client port: TCP framing, the connect handshake, four-letter
+// words, and the caps that keep one client from hurting the others (per-IP
+// connections, requests in flight, unsent reply bytes, frame size). A bad
+// frame closes that connection only. Everything above framing is the
+// handler's business (the server glue around the pure core).
+import net from 'node:net';
+import { JuteError, JuteReader, JuteWriter } from '../proto/jute.js';
+import { OpCode, OpName } from '../proto/zk-constants.js';
+import {
+  decodeConnectRequest, decodeRequest, encodeConnectResponse, encodeResponse, readRequestHeader,
+  writeReplyHeader, writeWatcherEvent, type ConnectRequest, type ZkRequest,
+} from '../proto/zk-records.js';
+import type { Outbound } from '../core/zk/server-core.js';
+import type { Logger } from './log.js';
+
+export const FOUR_LETTER_WORDS = ['ruok', 'stat', 'srvr', 'conf', 'cons', 'mntr', 'envi', 'wchs', 'dirs', 'isro'] as const;
+
+export interface ClientPortHandler {
+  opened(connId: number, ip: string): void;
+  connect(connId: number, req: ConnectRequest): void;
+  request(connId: number, xid: number, req: ZkRequest): void;
+  closed(connId: number): void;
+  fourLetterWord(word: string): string;
+  /** Requests of this connection not yet answered: above the cap the socket stops being read. */
+  queued(connId: number): number;
+}
+
+export interface ClientPortOptions {
+  host: string;
+  port: number;
+  packetBytesMax: number;
+  packetHeaderBytesExtra: number;
+  connectionsPerIpMax: number;
+  connectionsMax: number;
+  requestsInFlightPerConnectionMax: number;
+  unsentReplyBytesMax: number;
+  connectHandshakeMsMax: number;
+  fourLetterWhitelist: ReadonlySet<string>;
+  logger: Logger;
+}
+
+interface PortConn {
+  id: number;
+  socket: net.Socket;
+  ip: string;
+  remote: string;
+  buf: Buffer;
+  handshaken: boolean;
+  firstBytesChecked: boolean;
+  paused: boolean;
+  closed: boolean;
+  handshakeTimer: NodeJS.Timeout | null;
+  /** Request start times in order, for latency (replies leave in request order). */
+  started: number[];
+  received: number;
+  sent: number;
+}
+
+export interface LatencyStats { min: number; max: number; total: number; count: number }
+
+export class ClientPort {
+  private server: net.Server | null = null;
+  private readonly conns = new Map<number, PortConn>();
+  private readonly perIp = new Map<string, number>();
+  private nextConnId = 1;
+  readonly latency: LatencyStats = { min: 0, max: 0, total: 0, count: 0 };
+  private readonly writer = new JuteWriter(64 * 1024);
+
+  constructor(private readonly opts: ClientPortOptions, private readonly handler: ClientPortHandler) {}
+
+  async listen(): Promise<number> {
+    const srv = net.createServer({ noDelay: true }, (s) => this.accept(s));
+    this.server = srv;
+    await new Promise<void>((resolve, reject) => {
+      srv.once('error', reject);
+      srv.listen(this.opts.port, this.opts.host, () => { srv.off('error', reject); resolve(); });
+    });
+    const addr = srv.address();
+    return typeof addr === 'object' && addr ? addr.port : this.opts.port;
+  }
+
+  async close(): Promise<void> {
+    for (const c of this.conns.values()) this.destroy(c, 'server stopping');
+    await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
+    this.server = null;
+  }
+
+  connectionInfo(connId: number): { remote: string; received: number; sent: number } | undefined {
+    const c = this.conns.get(connId);
+    return c && { remote: c.remote, received: c.received, sent: c.sent };
+  }
+
+  private accept(socket: net.Socket): void {
+    const ip = (socket.remoteAddress ?? 'unknown').replace(/^::ffff:/, '');
+    const count = this.perIp.get(ip) ?? 0;
+    const log = this.opts.logger;
+    if ((this.opts.connectionsPerIpMax > 0 && count >= this.opts.connectionsPerIpMax) || this.conns.size >= this.opts.connectionsMax) {
+      log.warn({ ip, connections: count }, 'too many connections: refusing (maxClientCnxns)');
+      socket.destroy();
+      return;
+    }
+    this.perIp.set(ip, count + 1);
+    const c: PortConn = {
+      id: this.nextConnId++, socket, ip, remote: `${ip}:${socket.remotePort}`, buf: Buffer.alloc(0),
+      handshaken: false, firstBytesChecked: false, paused: false, closed: false, handshakeTimer: null, started: [], received: 0, sent: 0,
+    };
+    this.conns.set(c.id, c);
+    socket.setNoDelay(true);
+    c.handshakeTimer = setTimeout(() => this.destroy(c, 'no connect request in time'), this.opts.connectHandshakeMsMax);
+    c.handshakeTimer.unref();
+    socket.on('data', (d) => this.onData(c, d));
+    socket.on('error', () => this.destroy(c, 'socket error'));
+    socket.on('close', () => this.destroy(c, 'peer closed'));
+  }
+
+  private destroy(c: PortConn, reason: string): void {
+    if (c.closed) return;
+    c.closed = true;
+    if (c.handshakeTimer) clearTimeout(c.handshakeTimer);
+    this.conns.delete(c.id);
+    const n = (this.perIp.get(c.ip) ?? 1) - 1;
+    if (n <= 0) this.perIp.delete(c.ip); else this.perIp.set(c.ip, n);
+    this.opts.logger.debug({ conn: c.id, remote: c.remote, reason }, 'client connection closed');
+    c.socket.destroy();
+    if (c.firstBytesChecked) this.handler.closed(c.id);
+  }
+
+  private onData(c: PortConn, d: Buffer): void {
+    if (c.closed) return;
+    c.buf = c.buf.length === 0 ? d : Buffer.concat([c.buf, d]);
+    if (!c.firstBytesChecked) {
+      // A four-letter word is recognised only as the first 4 bytes of a connection, possibly split.
+      if (c.buf.length < 4) return;
+      c.firstBytesChecked = true;
+      const word = c.buf.subarray(0, 4).toString('latin1');
+      if ((FOUR_LETTER_WORDS as readonly string[]).includes(word) || /^(wchc|wchp|crst|srst|dump|gtmk|stmk|hash|lead|lsnp|cnfg)$/.test(word)) {
+        this.answerFourLetterWord(c, word);
+        return;
+      }
+      this.handler.opened(c.id, c.ip);
+    }
+    this.drainFrames(c);
+  }
+
+  private answerFourLetterWord(c: PortConn, word: string): void {
+    let text: string;
+    if (!this.opts.fourLetterWhitelist.has(word)) text = `${word} is not executed because it is not in the whitelist.\n`;
+    else {
+      try { text = this.handler.fourLetterWord(word); } catch (e) { text = `error: ${(e as Error).message}\n`; }
+    }
+    c.socket.end(text);
+    if (c.handshakeTimer) clearTimeout(c.handshakeTimer);
+    c.closed = true;
+    this.conns.delete(c.id);
+    const n = (this.perIp.get(c.ip) ?? 1) - 1;
+    if (n <= 0) this.perIp.delete(c.ip); else this.perIp.set(c.ip, n);
+  }
+
+  private drainFrames(c: PortConn): void {
+    const max = this.opts.packetBytesMax + this.opts.packetHeaderBytesExtra;
+    let off = 0;
+    const buf = c.buf;
+    while (!c.closed && buf.length - off >= 4) {
+      const len = buf.readInt32BE(off);
+      if (len < 0 || len > max) {
+        this.opts.logger.warn({ conn: c.id, remote: c.remote, len, max }, 'frame length out of bounds: closing connection (jute.maxbuffer)');
+        this.destroy(c, 'bad frame length');
+        return;
+      }
+      if (buf.length - off - 4 < len) break;
+      const frame = buf.subarray(off + 4, off + 4 + len);
+      off += 4 + len;
+      try {
+        this.onFrame(c, frame);
+      } catch (e) {
+        if (!(e instanceof JuteError)) throw e;
+        this.opts.logger.warn({ conn: c.id, remote: c.remote, err: e.message }, 'malformed request: closing connection');
+        this.destroy(c, 'malformed frame');
+        return;
+      }
+      if (!c.paused && this.handler.queued(c.id) >= this.opts.requestsInFlightPerConnectionMax) {
+        c.paused = true;
+        c.socket.pause();
+      }
+    }
+    c.buf = off === buf.length ? Buffer.alloc(0) : buf.subarray(off);
+  }
+
+  private onFrame(c: PortConn, frame: Buffer): void {
+    const r = new JuteReader(frame);
+    c.received++;
+    if (!c.handshaken) {
+      const req = decodeConnectRequest(r);
+      c.handshaken = true;
+      if (c.handshakeTimer) { clearTimeout(c.handshakeTimer); c.handshakeTimer = null; }
+      this.handler.connect(c.id, req);
+      return;
+    }
+    const hdr = readRequestHeader(r);
+    const req = decodeRequest(hdr.type, r) ?? ({ type: hdr.type } as ZkRequest);
+    if (hdr.type !== OpCode.ping && hdr.type !== OpCode.auth) c.started.push(performance.now());
+    if (this.opts.logger.isLevelEnabled('trace')) this.opts.logger.trace({ conn: c.id, xid: hdr.xid, op: OpName[hdr.type] ?? hdr.type }, 'request');
+    this.handler.request(c.id, hdr.xid, req);
+  }
+
+  /** Write the core's outbound messages, one socket write per connection. */
+  deliver(sends: Outbound[]): void {
+    if (sends.length === 0) return;
+    const w = this.writer;
+    let i = 0;
+    while (i < sends.length) {
+      const connId = sends[i].connId;
+      const c = this.conns.get(connId);
+      let j = i;
+      const start = w.length;
+      for (; j < sends.length && sends[j].connId === connId; j++) if (c) this.encode(c, sends[j], w);
+      if (c && w.length > start) {
+        const bytes = Buffer.from(w.toBuffer().subarray(start));
+        c.socket.write(bytes);
+        if (c.socket.writableLength > this.opts.unsentReplyBytesMax) {
+          this.opts.logger.warn({ conn: c.id, remote: c.remote, unsentBytes: c.socket.writableLength }, 'client does not read its replies: closing connection');
+          this.destroy(c, 'unsent replies over the cap');
+        } else if (c.paused && this.handler.queued(c.id) < this.opts.requestsInFlightPerConnectionMax / 2) {
+          c.paused = false;
+          c.socket.resume();
+        }
+      }
+      i = j;
+    }
+    // Reset the shared writer without shrinking it.
+    (w as unknown as { offset: number }).offset = 0;
+  }
+
+  private encode(c: PortConn, o: Outbound, w: JuteWriter): void {
+    const at = w.beginFrame();
+    c.sent++;
+    if (o.kind === 'connect') {
+      encodeConnectResponse(w, o.resp);
+    } else if (o.kind === 'event') {
+      writeReplyHeader(w, { xid: -1, zxid: -1n, err: 0 });
+      writeWatcherEvent(w, o.event);
+    } else {
+      writeReplyHeader(w, { xid: o.xid, zxid: o.zxid, err: o.err });
+      if (o.body && o.err === 0) encodeResponse(w, o.body);
+      if (o.opType !== OpCode.ping && o.opType !== OpCode.auth) {
+        const t0 = c.started.shift();
+        if (t0 !== undefined) this.recordLatency(performance.now() - t0);
+      }
+    }
+    w.finishFrame(at);
+  }
+
+  private recordLatency(ms: number): void {
+    const L = this.latency;
+    if (L.count === 0 || ms < L.min) L.min = ms;
+    if (ms > L.max) L.max = ms;
+    L.total += ms;
+    L.count++;
+  }
+
+  /** Close a connection once what was already queued for it is flushed. */
+  closeConnection(connId: number, reason: string): void {
+    const c = this.conns.get(connId);
+    if (!c) return;
+    this.opts.logger.debug({ conn: connId, remote: c.remote, reason }, 'closing client connection');
+    c.socket.end();
+    // end() flushes then closes; do not read anything more from it.
+    c.socket.pause();
+    this.destroySoon(c, reason);
+  }
+
+  private destroySoon(c: PortConn, reason: string): void {
+    const t = setTimeout(() => this.destroy(c, reason), 1000);
+    t.unref();
+    c.socket.once('finish', () => { clearTimeout(t); this.destroy(c, reason); });
+  }
+
+  closeAll(reason: string): void {
+    for (const c of [...this.conns.values()]) this.destroy(c, reason);
+  }
+
+  get connectionCount(): number { return this.conns.size; }
+}
