@@ -8,6 +8,7 @@ import { zkCommand } from './zk-command.js';
 const program = new Command('quorate')
   .description('Quorate: a high-availability failover controller with a built-in ZooKeeper-compatible quorum')
   .version(QUORATE_VERSION)
+  .enablePositionalOptions()
   .showHelpAfterError()
   .exitOverride();
 

@@ -25,7 +25,7 @@ function loadQuorumConfig(opts: { config?: string; id?: number; zooCfg?: string 
 
 async function runServer(opts: { config?: string; id?: number; zooCfg?: string }): Promise<void> {
   const { quorum, warnings } = loadQuorumConfig(opts);
-  const logger = createLogger({ cluster: quorum.clusterId, id: quorum.serverId, role: 'quorum' });
+  const logger = createLogger({ cluster: quorum.clusterId, id: quorum.serverId, process: 'quorum' });
   for (const w of warnings) logger.warn({ warning: w }, 'configuration warning');
   const participants = quorum.servers.filter((s) => s.role === 'participant');
   if (participants.length > 1) {

@@ -140,7 +140,7 @@ export class StandaloneServer extends EventEmitter {
     this.port = await this.clientPort.listen();
     const tick = this.opts.tickIntervalMs ?? Math.max(10, Math.min(100, Math.floor(this.cfg.tickMs / 4)));
     this.ticker = setInterval(() => { this.core.tick(nowMs()); this.pump(); }, tick);
-    this.opts.logger.info({ id: this.cfg.serverId, role: 'standalone', port: this.port, zxid: this.core.lastZxid }, 'quorum server serving clients');
+    this.opts.logger.info({ role: 'standalone', port: this.port, zxid: this.core.lastZxid }, 'quorum server serving clients');
   }
 
   /** Move the core's outputs to the log, the sockets and the closers. */

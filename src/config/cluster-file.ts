@@ -1,0 +1,349 @@
+// The cluster file: one YAML file per cluster, the same on every host; each
+// process picks its own part with --id. Parsed strictly (zod): an unknown key,
+// a wrong type or a bad value stops the process with the key's path, its line
+// and the reason. Later issues add top-level sections (journal, services);
+// until then any other top-level key is an error.
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import YAML, { LineCounter, isMap, isSeq, isScalar, type Document } from 'yaml';
+import { z } from 'zod';
+import { ZK_DEFAULTS } from '../limits.js';
+import { ConfigError, showValue, type ConfigIssue } from './errors.js';
+import {
+  buildQuorumConfig,
+  CLUSTER_ID_PATTERN,
+  FOUR_LETTER_WORDS,
+  QUORUM_CONFIG_BOUNDS as B,
+  SUPER_DIGEST_PATTERN,
+  type ConfigSource,
+  type InputField,
+  type QuorumServer,
+  type QuorumServerConfig,
+} from './quorum-config.js';
+
+/** Peer and election ports when a server entry leaves them out (ZooKeeper's usual 2888 and 3888). */
+export const DEFAULT_PEER_PORT = 2888;
+export const DEFAULT_ELECTION_PORT = 3888;
+
+// ---- schema -----------------------------------------------------------------
+
+const intIn = (min: number, max: number, what: string) => {
+  const error = `expected ${what} ${min}-${max}`;
+  return z.number({ error }).int({ error }).min(min, { error }).max(max, { error });
+};
+const port = () => intIn(B.port_min, B.port_max, 'a port number');
+const bool = () => z.boolean({ error: 'expected true or false' });
+const host = () => z.string({ error: 'expected a host name or IP address' }).regex(/^[A-Za-z0-9._%:-]+$/, { error: 'expected a host name or IP address' });
+const dir = () => z.string({ error: 'expected a directory path' }).min(1, { error: 'expected a directory path' });
+
+const serverShape = {
+  id: intIn(B.server_id_min, B.server_id_max, 'a server id'),
+  host: host(),
+  peerPort: port().optional(),
+  electionPort: port().optional(),
+  role: z.enum(['participant', 'observer'], { error: 'expected participant or observer' }).optional(),
+  clientHost: host().optional(),
+  clientPort: port().optional(),
+  adminPort: port().optional(),
+  metricsPort: port().optional(),
+};
+const sessionShape = {
+  minTimeoutMs: intIn(B.session_timeout_ms_min, B.session_timeout_ms_max, 'milliseconds').optional(),
+  maxTimeoutMs: intIn(B.session_timeout_ms_min, B.session_timeout_ms_max, 'milliseconds').optional(),
+};
+const autopurgeShape = {
+  snapRetainCount: intIn(B.snap_retain_count_min, B.snap_retain_count_max, 'a snapshot count').optional(),
+  purgeIntervalHours: intIn(0, B.purge_interval_hours_max, 'hours (0 = off)').optional(),
+};
+const wordsError = `expected a list of four-letter words among ${FOUR_LETTER_WORDS.join(', ')}, or ["*"] for all`;
+const quorumShape = {
+  tickMs: intIn(B.tick_ms_min, B.tick_ms_max, 'milliseconds').optional(),
+  initLimitTicks: intIn(B.limit_ticks_min, B.limit_ticks_max, 'ticks').optional(),
+  syncLimitTicks: intIn(B.limit_ticks_min, B.limit_ticks_max, 'ticks').optional(),
+  session: z.strictObject(sessionShape, { error: 'expected a mapping' }).optional(),
+  fourLetterWords: z.array(z.enum([...FOUR_LETTER_WORDS, '*'], { error: wordsError }), { error: wordsError }).optional(),
+  forceSync: bool().optional(),
+  skipAcl: bool().optional(),
+  superDigest: z
+    .string({ error: 'expected null or "super:<base64 of the SHA-1 of super:password>"' })
+    .regex(SUPER_DIGEST_PATTERN, { error: 'expected "super:<base64 of the SHA-1 of super:password>" (28 characters after the colon)' })
+    .nullable()
+    .optional(),
+  packetBytesMax: intIn(B.packet_bytes_min, B.packet_bytes_max, 'bytes').optional(),
+  maxClientCnxns: intIn(0, B.max_client_cnxns_max, 'a connection count (0 = unlimited)').optional(),
+  snapCount: intIn(B.snap_count_min, B.snap_count_max, 'a transaction count').optional(),
+  autopurge: z.strictObject(autopurgeShape, { error: 'expected a mapping' }).optional(),
+  dataDir: dir(),
+  dataLogDir: dir().optional(),
+  clientHost: host().optional(),
+  clientPort: port().optional(),
+  adminPort: port().optional(),
+  metricsPort: port().optional(),
+  standaloneEnabled: bool().optional(),
+  reconfigEnabled: bool().optional(),
+  servers: z
+    .array(z.strictObject(serverShape, { error: 'expected a mapping with id, host and ports' }), { error: 'expected a list of servers' })
+    .max(B.server_id_max, { error: `expected at most ${B.server_id_max} servers` })
+    .optional(),
+};
+const clusterShape = {
+  cluster: z.string({ error: 'expected a cluster id' }).regex(CLUSTER_ID_PATTERN, {
+    error: "expected a cluster id of lowercase letters, digits and '-' (at most 63, not starting or ending with '-')",
+  }),
+  quorum: z.strictObject(quorumShape, { error: 'expected a mapping' }).optional(),
+};
+export const clusterFileSchema = z.strictObject(clusterShape, { error: 'expected a mapping with the keys cluster and quorum' });
+export type ClusterFile = z.infer<typeof clusterFileSchema>;
+
+/** Keys allowed at each place, for "did you mean" (list indices written as []). */
+const KEYS_AT: Record<string, readonly string[]> = {
+  '': Object.keys(clusterShape),
+  quorum: Object.keys(quorumShape),
+  'quorum.session': Object.keys(sessionShape),
+  'quorum.autopurge': Object.keys(autopurgeShape),
+  'quorum.servers[]': Object.keys(serverShape),
+};
+/** zoo.cfg names an operator may carry over, and what they are called here. */
+const ZOO_CFG_NAMES: Record<string, string> = {
+  tickTime: 'tickMs', initLimit: 'initLimitTicks', syncLimit: 'syncLimitTicks', minSessionTimeout: 'session.minTimeoutMs',
+  maxSessionTimeout: 'session.maxTimeoutMs', clientPortAddress: 'clientHost', skipACL: 'skipAcl', '4lw.commands.whitelist': 'fourLetterWords',
+  'jute.maxbuffer': 'packetBytesMax', 'autopurge.snapRetainCount': 'autopurge.snapRetainCount', 'autopurge.purgeInterval': 'autopurge.purgeIntervalHours',
+  port: 'peerPort', quorumPort: 'peerPort', type: 'role', peerType: 'role', myid: 'id', clusterId: 'cluster',
+};
+
+// ---- parsing ----------------------------------------------------------------
+
+interface Parsed {
+  cluster: ClusterFile;
+  /** 1-based line of a key path, or of its nearest ancestor present in the file. */
+  lineOf(keyPath: readonly (string | number)[]): number | undefined;
+}
+
+/** Parses and validates a cluster file's text; `file` names it in errors. */
+export function parseClusterFile(text: string, file: string): ClusterFile {
+  return parse(text, file).cluster;
+}
+
+function parse(text: string, file: string): Parsed {
+  const lineCounter = new LineCounter();
+  const doc = YAML.parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
+  if (doc.errors.length > 0) {
+    throw ConfigError.fromIssues(doc.errors.map((e) => {
+      const pos = e.linePos?.[0] ?? lineCounter.linePos(e.pos[0]);
+      return { file, keyPath: '', line: pos?.line, reason: `invalid YAML${pos ? ` (column ${pos.col})` : ''}: ${e.message.split('\n')[0]}` };
+    }));
+  }
+  const lineOf = (keyPath: readonly (string | number)[]) => {
+    const offset = offsetOf(doc, keyPath);
+    return offset === undefined ? undefined : lineCounter.linePos(offset).line;
+  };
+  let data: unknown;
+  try {
+    data = doc.toJS({ maxAliasCount: 100 });
+  } catch (err) {
+    throw new ConfigError(file, '', `invalid YAML: ${(err as Error).message}`, { cause: err });
+  }
+  const result = clusterFileSchema.safeParse(data, { reportInput: true });
+  if (!result.success) throw ConfigError.fromIssues(zodIssues(result.error.issues, file, data, lineOf));
+  return { cluster: result.data, lineOf };
+}
+
+function offsetOf(doc: Document, keyPath: readonly (string | number)[]): number | undefined {
+  let node: unknown = doc.contents;
+  let best: number | undefined = (node as { range?: [number] } | null)?.range?.[0];
+  for (const seg of keyPath) {
+    if (isMap(node)) {
+      const pair = node.items.find((p) => (isScalar(p.key) ? p.key.value : p.key) === seg);
+      if (pair === undefined) break;
+      best = (isScalar(pair.key) ? pair.key.range?.[0] : undefined) ?? best;
+      node = pair.value;
+    } else if (isSeq(node) && typeof seg === 'number') {
+      node = node.items[seg];
+      best = (node as { range?: [number] } | undefined)?.range?.[0] ?? best;
+    } else break;
+  }
+  return best;
+}
+
+/** `['quorum', 'servers', 1, 'clientPort']` → `quorum.servers[1].clientPort` */
+export function formatKeyPath(keyPath: readonly PropertyKey[]): string {
+  let out = '';
+  for (const seg of keyPath) {
+    if (typeof seg === 'number') out += `[${seg}]`;
+    else if (typeof seg === 'string' && /^[A-Za-z_][A-Za-z0-9_]*$/.test(seg)) out += out === '' ? seg : `.${seg}`;
+    else out += `[${JSON.stringify(String(seg))}]`;
+  }
+  return out;
+}
+
+function zodIssues(
+  zissues: readonly z.core.$ZodIssue[],
+  file: string,
+  data: unknown,
+  lineOf: (p: readonly (string | number)[]) => number | undefined,
+): ConfigIssue[] {
+  const out: ConfigIssue[] = [];
+  const seen = new Set<string>();
+  const push = (p: readonly (string | number)[], reason: string) => {
+    const keyPath = formatKeyPath(p);
+    if (seen.has(keyPath + '\0' + reason)) return;
+    seen.add(keyPath + '\0' + reason);
+    out.push({ file, keyPath, reason, line: lineOf(p) });
+  };
+  for (const iss of zissues) {
+    const p = iss.path.filter((s): s is string | number => typeof s !== 'symbol');
+    if (iss.code === 'unrecognized_keys') {
+      for (const key of iss.keys) push([...p, key], `unknown key${suggest(p, key)}`);
+      continue;
+    }
+    const present = hasPath(data, p);
+    const value = present ? valueAt(data, p) : undefined;
+    const shown = p[p.length - 1] === 'superDigest' && typeof value === 'string' ? '(a digest, not shown)' : showValue(value);
+    push(p, present ? `${iss.message}, got ${shown}` : `missing; ${iss.message}`);
+  }
+  // In file order (sort is stable; issues without a line go last).
+  return out.sort((a, b) => (a.line ?? Infinity) - (b.line ?? Infinity));
+}
+
+function suggest(parent: readonly (string | number)[], key: string): string {
+  const where = formatKeyPath(parent.map((s) => (typeof s === 'number' ? -1 : s))).replace(/\[-1\]/g, '[]');
+  const allowed = KEYS_AT[where] ?? [];
+  if (ZOO_CFG_NAMES[key] !== undefined && where !== '') return ` (zoo.cfg's ${key} is ${ZOO_CFG_NAMES[key]} here)`;
+  let best: string | undefined;
+  let bestDistance = Math.max(2, Math.floor(key.length / 3)) + 1;
+  for (const k of allowed) {
+    const d = editDistance(key.toLowerCase(), k.toLowerCase());
+    if (d < bestDistance) [best, bestDistance] = [k, d];
+  }
+  return best === undefined ? `; expected one of: ${allowed.join(', ')}` : `; did you mean ${best}?`;
+}
+
+function editDistance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const cur = [i];
+    for (let j = 1; j <= b.length; j++) cur[j] = Math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+    prev = cur;
+  }
+  return prev[b.length];
+}
+
+function hasPath(data: unknown, p: readonly (string | number)[]): boolean {
+  let cur: unknown = data;
+  for (const seg of p) {
+    if (cur === null || typeof cur !== 'object' || !Object.prototype.hasOwnProperty.call(cur, seg)) return false;
+    cur = (cur as Record<string | number, unknown>)[seg];
+  }
+  return true;
+}
+
+function valueAt(data: unknown, p: readonly (string | number)[]): unknown {
+  return p.reduce<unknown>((cur, seg) => (cur as Record<string | number, unknown>)[seg], data);
+}
+
+// ---- loading ----------------------------------------------------------------
+
+export interface LoadedClusterFile {
+  cluster: ClusterFile;
+  quorum: QuorumServerConfig;
+  /** Formatted like errors (`file:line: key: ...`); the caller logs them. */
+  warnings: string[];
+}
+
+/**
+ * Reads the cluster file and derives the quorum server configuration of server `serverId`
+ * (the process's --id). Relative directories are taken from the file's directory; `{id}` in
+ * dataDir and dataLogDir is replaced by the server id. Throws ConfigError.
+ */
+export function loadClusterFile(file: string, serverId: number): LoadedClusterFile {
+  const { cluster, lineOf } = parse(readConfigText(file), file);
+  const q = cluster.quorum;
+  if (q === undefined) throw new ConfigError(file, 'quorum', 'missing; `quorate quorum` needs a quorum section (see conf/cluster.yaml)', { line: lineOf([]) });
+
+  const baseDir = path.dirname(path.resolve(file));
+  const dirOf = (d: string) => path.resolve(baseDir, d.replaceAll('{id}', String(serverId)));
+  const servers: QuorumServer[] = (q.servers ?? []).map((s) => {
+    const out: QuorumServer = {
+      id: s.id,
+      host: s.host,
+      peerPort: s.peerPort ?? DEFAULT_PEER_PORT,
+      electionPort: s.electionPort ?? DEFAULT_ELECTION_PORT,
+      role: s.role ?? 'participant',
+      clientPort: s.clientPort ?? q.clientPort ?? ZK_DEFAULTS.client_port,
+    };
+    const clientHost = s.clientHost ?? q.clientHost;
+    if (clientHost !== undefined) out.clientHost = clientHost;
+    const adminPort = s.adminPort ?? q.adminPort;
+    if (adminPort !== undefined) out.adminPort = adminPort;
+    const metricsPort = s.metricsPort ?? q.metricsPort;
+    if (metricsPort !== undefined) out.metricsPort = metricsPort;
+    return out;
+  });
+
+  const yamlPath: Record<InputField, readonly (string | number)[]> = {
+    clusterId: ['cluster'], serverId: [], dataDir: ['quorum', 'dataDir'], dataLogDir: ['quorum', 'dataLogDir'],
+    tickMs: ['quorum', 'tickMs'], initLimitTicks: ['quorum', 'initLimitTicks'], syncLimitTicks: ['quorum', 'syncLimitTicks'],
+    clientHost: ['quorum', 'clientHost'], clientPort: ['quorum', 'clientPort'], maxClientCnxns: ['quorum', 'maxClientCnxns'],
+    minSessionTimeoutMs: ['quorum', 'session', 'minTimeoutMs'], maxSessionTimeoutMs: ['quorum', 'session', 'maxTimeoutMs'],
+    snapCount: ['quorum', 'snapCount'], autopurgeSnapRetainCount: ['quorum', 'autopurge', 'snapRetainCount'],
+    autopurgePurgeIntervalHours: ['quorum', 'autopurge', 'purgeIntervalHours'], fourLetterWords: ['quorum', 'fourLetterWords'],
+    skipAcl: ['quorum', 'skipAcl'], superDigest: ['quorum', 'superDigest'], forceSync: ['quorum', 'forceSync'],
+    packetBytesMax: ['quorum', 'packetBytesMax'], standaloneEnabled: ['quorum', 'standaloneEnabled'],
+    reconfigEnabled: ['quorum', 'reconfigEnabled'], adminPort: ['quorum', 'adminPort'], metricsPort: ['quorum', 'metricsPort'],
+  };
+  const source: ConfigSource = {
+    file,
+    locate: (field) => (field === 'serverId' ? { keyPath: '--id' } : { keyPath: formatKeyPath(yamlPath[field]), line: lineOf(yamlPath[field]) }),
+    locateServer: (i, field) => {
+      const p = field === null ? ['quorum', 'servers', i] : ['quorum', 'servers', i, field];
+      return { keyPath: formatKeyPath(p), line: lineOf(p) };
+    },
+    locateServers: () => ({ keyPath: 'quorum.servers', line: lineOf(['quorum', 'servers']) }),
+  };
+  const { quorum, warnings } = buildQuorumConfig(
+    {
+      clusterId: cluster.cluster,
+      serverId,
+      dataDir: dirOf(q.dataDir),
+      dataLogDir: q.dataLogDir === undefined ? undefined : dirOf(q.dataLogDir),
+      tickMs: q.tickMs,
+      initLimitTicks: q.initLimitTicks,
+      syncLimitTicks: q.syncLimitTicks,
+      clientHost: q.clientHost,
+      clientPort: q.clientPort,
+      maxClientCnxns: q.maxClientCnxns,
+      minSessionTimeoutMs: q.session?.minTimeoutMs,
+      maxSessionTimeoutMs: q.session?.maxTimeoutMs,
+      snapCount: q.snapCount,
+      autopurgeSnapRetainCount: q.autopurge?.snapRetainCount,
+      autopurgePurgeIntervalHours: q.autopurge?.purgeIntervalHours,
+      fourLetterWords: q.fourLetterWords,
+      skipAcl: q.skipAcl,
+      superDigest: q.superDigest,
+      forceSync: q.forceSync,
+      packetBytesMax: q.packetBytesMax,
+      standaloneEnabled: q.standaloneEnabled,
+      reconfigEnabled: q.reconfigEnabled,
+      servers,
+      adminPort: q.adminPort,
+      metricsPort: q.metricsPort,
+    },
+    source,
+  );
+  return { cluster, quorum, warnings };
+}
+
+/** Reads a configuration file, turning I/O failures into a ConfigError naming the file. */
+export function readConfigText(file: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const reason =
+      code === 'ENOENT' ? 'file not found' :
+      code === 'EACCES' ? 'cannot read the file: permission denied' :
+      code === 'EISDIR' ? 'is a directory, expected a file' :
+      `cannot read the file: ${(err as Error).message}`;
+    throw new ConfigError(file, '', reason, { cause: err });
+  }
+}

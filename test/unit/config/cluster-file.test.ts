@@ -1,0 +1,200 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { loadClusterFile, parseClusterFile } from '../../../src/config/cluster-file.js';
+import { ConfigError } from '../../../src/config/errors.js';
+import { FOUR_LETTER_WORDS } from '../../../src/config/quorum-config.js';
+
+const SAMPLE = path.resolve(import.meta.dirname, '../../../conf/cluster.yaml');
+const dirs: string[] = [];
+afterEach(() => dirs.splice(0).forEach((d) => rmSync(d, { recursive: true, force: true })));
+
+function write(text: string, name = 'cluster.yaml'): string {
+  const dir = mkdtempSync(path.join(tmpdir(), 'quorate-cfg-'));
+  dirs.push(dir);
+  const file = path.join(dir, name);
+  writeFileSync(file, text);
+  return file;
+}
+
+function failure(fn: () => unknown): ConfigError {
+  try {
+    fn();
+  } catch (err) {
+    expect(err).toBeInstanceOf(ConfigError);
+    return err as ConfigError;
+  }
+  throw new Error('expected a ConfigError');
+}
+
+const BASE = `cluster: test
+quorum:
+  dataDir: /tmp/q-{id}
+  servers:
+    - { id: 1, host: 127.0.0.1, clientPort: 2181, peerPort: 2888, electionPort: 3888 }
+    - { id: 2, host: 127.0.0.1, clientPort: 2182, peerPort: 2889, electionPort: 3889 }
+    - { id: 3, host: 127.0.0.1, clientPort: 2183, peerPort: 2890, electionPort: 3890, role: observer }
+`;
+
+describe('conf/cluster.yaml', () => {
+  it('loads for each of its three servers', () => {
+    for (const id of [1, 2, 3]) {
+      const { cluster, quorum, warnings } = loadClusterFile(SAMPLE, id);
+      expect(cluster.cluster).toBe('dev-local');
+      expect(warnings).toEqual([]);
+      expect(quorum.serverId).toBe(id);
+      expect(quorum.clientPort).toBe(2180 + id);
+      expect(quorum.adminPort).toBe(8079 + id);
+      expect(quorum.dataDir).toBe(`/var/lib/quorate/quorum-${id}`);
+      expect(quorum.dataLogDir).toBe(quorum.dataDir);
+      expect(quorum.servers.map((s) => s.id)).toEqual([1, 2, 3]);
+      expect([...quorum.fourLetterWords].sort()).toEqual(['mntr', 'ruok', 'srvr', 'stat']);
+      expect(quorum.forceSync).toBe(true);
+      expect(quorum.minSessionTimeoutMs).toBe(4000);
+      expect(quorum.maxSessionTimeoutMs).toBe(40000);
+    }
+  });
+});
+
+describe('loadClusterFile', () => {
+  it('fills defaults the way ZooKeeper does', () => {
+    const { quorum } = loadClusterFile(write(BASE), 1);
+    expect(quorum).toMatchObject({
+      clusterId: 'test', tickMs: 2000, initLimitTicks: 10, syncLimitTicks: 5, minSessionTimeoutMs: 4000, maxSessionTimeoutMs: 40000,
+      maxClientCnxns: 60, snapCount: 100000, autopurgeSnapRetainCount: 3, autopurgePurgeIntervalHours: 0, skipAcl: false,
+      superDigest: null, forceSync: true, packetBytesMax: 1048575, standaloneEnabled: true, reconfigEnabled: false, clientHost: '0.0.0.0',
+    });
+    expect([...quorum.fourLetterWords]).toEqual(['srvr']);
+    expect(quorum.servers[2].role).toBe('observer');
+    expect(quorum.adminPort).toBeUndefined();
+  });
+
+  it('runs standalone without servers, and takes relative paths from the file', () => {
+    const file = write('cluster: solo\nquorum:\n  dataDir: data/{id}\n  clientPort: 2999\n  fourLetterWords: ["*"]\n');
+    const { quorum } = loadClusterFile(file, 7);
+    expect(quorum.servers).toEqual([]);
+    expect(quorum.serverId).toBe(7);
+    expect(quorum.clientPort).toBe(2999);
+    expect(quorum.dataDir).toBe(path.join(path.dirname(file), 'data/7'));
+    expect(quorum.fourLetterWords.size).toBe(FOUR_LETTER_WORDS.length);
+  });
+
+  it('names an unknown key with its path and line, and suggests the right one', () => {
+    const file = write(BASE.replace('  dataDir', '  tikMs: 100\n  dataDir'));
+    const err = failure(() => loadClusterFile(file, 1));
+    expect(err.code).toBe('QUORATE_CONFIG');
+    expect(err.keyPath).toBe('quorum.tikMs');
+    expect(err.line).toBe(3);
+    expect(err.message).toBe(`${file}:3: quorum.tikMs: unknown key; did you mean tickMs?`);
+  });
+
+  it('points ZooKeeper names at their Quorate names', () => {
+    const err = failure(() => loadClusterFile(write(BASE.replace('  dataDir', '  tickTime: 2000\n  dataDir')), 1));
+    expect(err.reason).toContain("zoo.cfg's tickTime is tickMs here");
+  });
+
+  it('refuses unknown top-level sections', () => {
+    const err = failure(() => loadClusterFile(write(BASE + 'journal: {}\n'), 1));
+    expect(err.keyPath).toBe('journal');
+    expect(err.line).toBe(8);
+  });
+
+  it('refuses an unknown key inside a server entry', () => {
+    const err = failure(() => loadClusterFile(write(BASE.replace('role: observer', 'type: observer')), 1));
+    expect(err.keyPath).toBe('quorum.servers[2].type');
+    expect(err.reason).toContain('role');
+  });
+
+  it('reports a wrong type with what was found', () => {
+    const err = failure(() => loadClusterFile(write(BASE.replace('  dataDir', '  tickMs: "2000"\n  dataDir')), 1));
+    expect(err.message).toMatch(/:3: quorum\.tickMs: expected milliseconds 10-60000, got "2000"$/);
+    const b = failure(() => loadClusterFile(write(BASE.replace('  dataDir', '  forceSync: no\n  dataDir')), 1));
+    expect(b.reason).toBe('expected true or false, got "no"');
+  });
+
+  it('reports a bad port', () => {
+    const file = write(BASE.replace('clientPort: 2182', 'clientPort: abc'));
+    const err = failure(() => loadClusterFile(file, 1));
+    expect(err.keyPath).toBe('quorum.servers[1].clientPort');
+    expect(err.reason).toBe('expected a port number 1-65535, got "abc"');
+    expect(err.message).toBe(`${file}:6: quorum.servers[1].clientPort: expected a port number 1-65535, got "abc"`);
+    const big = failure(() => loadClusterFile(write(BASE.replace('peerPort: 2888', 'peerPort: 70000')), 1));
+    expect(big.message).toContain('quorum.servers[0].peerPort: expected a port number 1-65535, got 70000');
+  });
+
+  it('lists every problem, one a line', () => {
+    const text = BASE.replace('cluster: test', 'cluster: Bad_Id').replace('clientPort: 2182', 'clientPort: 0').replace('  dataDir', '  bogus: 1\n  dataDir');
+    const err = failure(() => loadClusterFile(write(text), 1));
+    expect(err.issues.map((i) => i.keyPath).sort()).toEqual(['cluster', 'quorum.bogus', 'quorum.servers[1].clientPort']);
+    expect(err.message.split('\n')).toHaveLength(3);
+  });
+
+  it('refuses duplicate server ids', () => {
+    const err = failure(() => loadClusterFile(write(BASE.replace('id: 3', 'id: 2')), 1));
+    expect(err.keyPath).toBe('quorum.servers[2].id');
+    expect(err.reason).toContain('server id 2 is used twice');
+    expect(err.line).toBe(7);
+  });
+
+  it('refuses an id that is not in the server list', () => {
+    const err = failure(() => loadClusterFile(write(BASE), 4));
+    expect(err.keyPath).toBe('quorum.servers');
+    expect(err.reason).toContain('no server has id 4');
+  });
+
+  it('refuses two servers on one address', () => {
+    const err = failure(() => loadClusterFile(write(BASE.replace('electionPort: 3889', 'electionPort: 2888')), 1));
+    expect(err.keyPath).toBe('quorum.servers[1].electionPort');
+    expect(err.reason).toBe("port 2888 on 127.0.0.1 is also server 1's peerPort");
+  });
+
+  it('refuses servers that would all take the default client port', () => {
+    const err = failure(() => loadClusterFile(write(BASE.replace(/clientPort: \d+, /g, '')), 1));
+    expect(err.reason).toContain("also server 1's clientPort");
+  });
+
+  it('checks the session timeout relation and warns under 2 ticks', () => {
+    const bad = BASE.replace('  dataDir', '  session: { minTimeoutMs: 50000, maxTimeoutMs: 40000 }\n  dataDir');
+    expect(failure(() => loadClusterFile(write(bad), 1)).keyPath).toBe('quorum.session.minTimeoutMs');
+    const low = BASE.replace('  dataDir', '  session: { minTimeoutMs: 1000 }\n  dataDir');
+    const { warnings } = loadClusterFile(write(low), 1);
+    expect(warnings.join('\n')).toMatch(/quorum\.session\.minTimeoutMs: 1000 ms is under 2 ticks/);
+  });
+
+  it('requires dataDir and a quorum section', () => {
+    expect(failure(() => loadClusterFile(write('cluster: x\nquorum: {}\n'), 1)).reason).toBe('missing; expected a directory path');
+    expect(failure(() => loadClusterFile(write('cluster: x\n'), 1)).keyPath).toBe('quorum');
+  });
+
+  it('does not echo a malformed super digest', () => {
+    const err = failure(() => loadClusterFile(write(BASE.replace('  dataDir', '  superDigest: "super:secret"\n  dataDir')), 1));
+    expect(err.message).not.toContain('secret');
+    const ok = loadClusterFile(write(BASE.replace('  dataDir', '  superDigest: "super:D/InIHSb7yEEbrWz8b9l71RjZJU="\n  dataDir')), 1);
+    expect(ok.quorum.superDigest).toBe('super:D/InIHSb7yEEbrWz8b9l71RjZJU=');
+  });
+
+  it('refuses unknown four-letter words', () => {
+    const err = failure(() => loadClusterFile(write(BASE.replace('  dataDir', '  fourLetterWords: [srvr, dump]\n  dataDir')), 1));
+    expect(err.keyPath).toBe('quorum.fourLetterWords[1]');
+  });
+
+  it('reports YAML syntax errors and duplicate keys with their line', () => {
+    const syntax = failure(() => loadClusterFile(write('cluster: x\nquorum:\n  dataDir: [unclosed\n'), 1));
+    expect(syntax.reason).toMatch(/^invalid YAML/);
+    expect(syntax.line).toBeGreaterThanOrEqual(3);
+    expect(syntax.message).toMatch(/cluster\.yaml:\d+: invalid YAML \(column \d+\): /);
+    const dup = failure(() => loadClusterFile(write('cluster: x\ncluster: y\n'), 1));
+    expect(dup.line).toBe(2);
+  });
+
+  it('names a missing file', () => {
+    const err = failure(() => loadClusterFile('/nonexistent/cluster.yaml', 1));
+    expect(err.message).toBe('/nonexistent/cluster.yaml: file not found');
+  });
+
+  it('refuses an empty file and a bad --id', () => {
+    expect(failure(() => parseClusterFile('', 'c.yaml')).message).toMatch(/^c\.yaml: expected a mapping/);
+    expect(failure(() => loadClusterFile(write(BASE), 0)).keyPath).toBe('--id');
+  });
+});

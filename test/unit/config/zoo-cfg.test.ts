@@ -1,0 +1,218 @@
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { ConfigError } from '../../../src/config/errors.js';
+import { FOUR_LETTER_WORDS } from '../../../src/config/quorum-config.js';
+import { loadZooCfg, parseProperties } from '../../../src/config/zoo-cfg.js';
+
+const SAMPLE = path.resolve(import.meta.dirname, '../../../conf/zoo.cfg');
+const dirs: string[] = [];
+afterEach(() => dirs.splice(0).forEach((d) => rmSync(d, { recursive: true, force: true })));
+
+/** A directory with zoo.cfg (dataDir=<dir>/data) and, if myid is given, data/myid. */
+function setup(body: string, opts: { myid?: string; files?: Record<string, string> } = {}): { file: string; dir: string } {
+  const dir = mkdtempSync(path.join(tmpdir(), 'quorate-zoo-'));
+  dirs.push(dir);
+  mkdirSync(path.join(dir, 'data'));
+  if (opts.myid !== undefined) writeFileSync(path.join(dir, 'data', 'myid'), opts.myid);
+  for (const [name, text] of Object.entries(opts.files ?? {})) writeFileSync(path.join(dir, name), text);
+  const file = path.join(dir, 'zoo.cfg');
+  writeFileSync(file, body.replaceAll('$DIR', dir));
+  return { file, dir };
+}
+
+function failure(fn: () => unknown): ConfigError {
+  try {
+    fn();
+  } catch (err) {
+    expect(err).toBeInstanceOf(ConfigError);
+    return err as ConfigError;
+  }
+  throw new Error('expected a ConfigError');
+}
+
+const ENSEMBLE = `tickTime=2000
+initLimit=10
+syncLimit=5
+dataDir=$DIR/data
+clientPort=2182
+server.1=127.0.0.1:2888:3888
+server.2=127.0.0.1:2889:3889;2182
+server.3=127.0.0.1:2890:3890:observer;127.0.0.1:2183
+`;
+
+describe('conf/zoo.cfg', () => {
+  it('loads as a standalone server without warnings', () => {
+    const { quorum, warnings } = loadZooCfg(SAMPLE);
+    expect(warnings).toEqual([]);
+    expect(quorum).toMatchObject({ clusterId: 'default', serverId: 1, clientPort: 2181, tickMs: 2000, autopurgePurgeIntervalHours: 1, servers: [] });
+    expect([...quorum.fourLetterWords].sort()).toEqual(['mntr', 'ruok', 'srvr', 'stat']);
+  });
+});
+
+describe('loadZooCfg', () => {
+  it('reads server.N lines and this server id from dataDir/myid', () => {
+    const { dir, file } = setup(ENSEMBLE, { myid: '2\n' });
+    const { quorum, warnings } = loadZooCfg(file);
+    expect(warnings).toEqual([`${file}:6: server.N: 2 voting servers tolerate no more failures than 1 (a majority is 2); an odd number is usual`]);
+    expect(quorum.serverId).toBe(2);
+    expect(quorum.clientPort).toBe(2182);
+    expect(quorum.dataDir).toBe(path.join(dir, 'data'));
+    expect(quorum.dataLogDir).toBe(quorum.dataDir);
+    expect(quorum.servers).toEqual([
+      { id: 1, host: '127.0.0.1', peerPort: 2888, electionPort: 3888, role: 'participant' },
+      { id: 2, host: '127.0.0.1', peerPort: 2889, electionPort: 3889, role: 'participant', clientPort: 2182 },
+      { id: 3, host: '127.0.0.1', peerPort: 2890, electionPort: 3890, role: 'observer', clientHost: '127.0.0.1', clientPort: 2183 },
+    ]);
+    // Server 1 has no ;clientPort: clientPort= applies.
+    expect(loadZooCfg(setup(ENSEMBLE, { myid: '1' }).file).quorum.clientPort).toBe(2182);
+  });
+
+  it('names the missing myid file', () => {
+    const { dir, file } = setup(ENSEMBLE);
+    const err = failure(() => loadZooCfg(file));
+    expect(err.file).toBe(path.join(dir, 'data', 'myid'));
+    expect(err.message).toContain(`${path.join(dir, 'data', 'myid')}: file not found`);
+    expect(failure(() => loadZooCfg(setup(ENSEMBLE, { myid: 'two' }).file)).reason).toBe('expected a server id 1-254, got "two"');
+    expect(failure(() => loadZooCfg(setup(ENSEMBLE, { myid: '9' }).file)).reason).toContain('no server has id 9');
+  });
+
+  it('runs one listed server standalone, with its id, without myid', () => {
+    const { quorum } = loadZooCfg(setup('dataDir=$DIR/data\nserver.5=localhost:2888:3888;2185\n').file);
+    expect(quorum.serverId).toBe(5);
+    expect(quorum.clientPort).toBe(2185);
+    const err = failure(() => loadZooCfg(setup('dataDir=$DIR/data\nstandaloneEnabled=false\nserver.5=localhost:2888:3888\n').file));
+    expect(err.file).toMatch(/myid$/);
+  });
+
+  it('errs on an unknown key with its line; warns on a ZooKeeper key it does not use', () => {
+    const { file } = setup('dataDir=$DIR/data\nclientPort=2181\ntickTme=2000\n');
+    const err = failure(() => loadZooCfg(file));
+    expect(err.message).toBe(`${file}:3: tickTme: unknown key: neither a ZooKeeper setting nor a Quorate one`);
+    const ok = setup('dataDir=$DIR/data\nadmin.enableServer=false\nadmin.serverPort=8080\nglobalOutstandingLimit=1000\nsslQuorum=true\n');
+    const { warnings } = loadZooCfg(ok.file);
+    expect(warnings).toEqual([
+      `${ok.file}:2: admin.enableServer: key admin.enableServer is a ZooKeeper setting Quorate does not use; ignored`,
+      `${ok.file}:3: admin.serverPort: key admin.serverPort is a ZooKeeper setting Quorate does not use; ignored`,
+      `${ok.file}:4: globalOutstandingLimit: key globalOutstandingLimit is a ZooKeeper setting Quorate does not use; ignored`,
+      `${ok.file}:5: sslQuorum: key sslQuorum is a ZooKeeper setting Quorate does not use; ignored (a security setting: it is NOT in effect under Quorate)`,
+    ]);
+  });
+
+  it('honours forceSync=no, with a warning', () => {
+    const { file } = setup('dataDir=$DIR/data\nforceSync=no\n');
+    const { quorum, warnings } = loadZooCfg(file);
+    expect(quorum.forceSync).toBe(false);
+    expect(warnings).toEqual([`${file}:2: forceSync: fsync is off: acknowledged writes can be lost on power failure or an OS crash`]);
+    expect(loadZooCfg(setup('dataDir=$DIR/data\nforceSync=yes\n').file).quorum.forceSync).toBe(true);
+    expect(loadZooCfg(setup('dataDir=$DIR/data\nzookeeper.forceSync=no\n').file).quorum.forceSync).toBe(false);
+    expect(failure(() => loadZooCfg(setup('dataDir=$DIR/data\nforceSync=maybe\n').file)).reason).toBe('expected yes, no, true or false, got "maybe"');
+  });
+
+  it('parses the four-letter-word whitelist', () => {
+    const words = (line: string) => loadZooCfg(setup(`dataDir=$DIR/data\n${line}\n`).file);
+    expect([...words('4lw.commands.whitelist=*').quorum.fourLetterWords].sort()).toEqual([...FOUR_LETTER_WORDS].sort());
+    expect([...words('4lw.commands.whitelist= stat, ruok ,conf').quorum.fourLetterWords]).toEqual(['stat', 'ruok', 'conf']);
+    expect([...words('tickTime=2000').quorum.fourLetterWords]).toEqual(['srvr']);
+    expect(words('4lw.commands.whitelist=').quorum.fourLetterWords.size).toBe(0);
+    const zkOnly = words('4lw.commands.whitelist=srvr,dump,wchc');
+    expect([...zkOnly.quorum.fourLetterWords]).toEqual(['srvr']);
+    expect(zkOnly.warnings[0]).toContain("dump, wchc: ZooKeeper's, not answered by Quorate; ignored");
+    const err = failure(() => words('4lw.commands.whitelist=srvr,xyzw'));
+    expect(err.line).toBe(2);
+    expect(err.keyPath).toBe('4lw.commands.whitelist');
+  });
+
+  it('gives the line and key of a bad value', () => {
+    const { file } = setup('# comment\n\ndataDir=$DIR/data\ntickTime=abc\nclientPort=99999\nmaxSessionTimeout=1000\nminSessionTimeout=5000\n');
+    const err = failure(() => loadZooCfg(file));
+    expect(err.message).toBe(`${file}:4: tickTime: expected an integer, got "abc"`);
+    const rel = failure(() => loadZooCfg(setup('dataDir=$DIR/data\nclientPort=99999\nmaxSessionTimeout=1000\nminSessionTimeout=5000\n').file));
+    expect(rel.issues.map((i) => `${i.line} ${i.keyPath}`)).toEqual(['2 clientPort', '4 minSessionTimeout']);
+    expect(rel.issues[0].reason).toBe('expected a port number 1-65535, got 99999');
+  });
+
+  it('refuses bad server lines, duplicate ids and hierarchical quorums', () => {
+    const bad = failure(() => loadZooCfg(setup('dataDir=$DIR/data\nserver.1=127.0.0.1:2888\n').file));
+    expect(bad.message).toMatch(/zoo\.cfg:2: server\.1: expected host:peerPort:electionPort/);
+    const dup = failure(() => loadZooCfg(setup('dataDir=$DIR/data\nserver.1=a:2888:3888\nserver.01=b:2888:3888\n', { myid: '1' }).file));
+    expect(dup.line).toBe(3);
+    expect(dup.reason).toContain('server id 1 is used twice');
+    const group = failure(() => loadZooCfg(setup('dataDir=$DIR/data\ngroup.1=1:2:3\n').file));
+    expect(group.reason).toContain('hierarchical quorums');
+  });
+
+  it('refuses a clientPort that contradicts the server line', () => {
+    const err = failure(() => loadZooCfg(setup(ENSEMBLE.replace('clientPort=2182', 'clientPort=2999'), { myid: '2' }).file));
+    expect(err.keyPath).toBe('clientPort');
+    expect(err.line).toBe(5);
+  });
+
+  it('reads server lines from a dynamicConfigFile', () => {
+    const dynamic = 'server.1=127.0.0.1:2888:3888:participant;2181\nserver.2=127.0.0.1:2889:3889:participant;2182\nserver.3=[::1]:2890:3890;[::1]:2183\nversion=100000000\n';
+    const { file } = setup('dataDir=$DIR/data\ndynamicConfigFile=zoo.cfg.dynamic\nreconfigEnabled=true\n', { myid: '3', files: { 'zoo.cfg.dynamic': dynamic } });
+    const { quorum } = loadZooCfg(file);
+    expect(quorum.reconfigEnabled).toBe(true);
+    expect(quorum.servers.map((s) => s.id)).toEqual([1, 2, 3]);
+    expect(quorum.clientHost).toBe('::1');
+    expect(quorum.clientPort).toBe(2183);
+    expect(quorum.servers[2].host).toBe('::1');
+    const both = setup('dataDir=$DIR/data\ndynamicConfigFile=d\nserver.1=a:1:2\n', { myid: '1', files: { d: dynamic } });
+    expect(failure(() => loadZooCfg(both.file)).reason).toContain('must be in the dynamic config file');
+  });
+
+  it('maps the remaining keys', () => {
+    const { file } = setup(`dataDir=data
+dataLogDir=$DIR/log
+clientPortAddress=127.0.0.1
+maxClientCnxns=0
+minSessionTimeout=-1
+maxSessionTimeout=-1
+tickTime=100
+snapCount=5000
+autopurge.snapRetainCount=1
+jute.maxbuffer=4194304
+skipACL=yes
+DigestAuthenticationProvider.superDigest=super:D/InIHSb7yEEbrWz8b9l71RjZJU=
+quorate.clusterId=prod-a
+`);
+    const { quorum, warnings } = loadZooCfg(file);
+    expect(quorum).toMatchObject({
+      dataDir: path.join(path.dirname(file), 'data'), dataLogDir: path.join(path.dirname(file), 'log'), clientHost: '127.0.0.1',
+      maxClientCnxns: 0, minSessionTimeoutMs: 200, maxSessionTimeoutMs: 2000, snapCount: 5000, autopurgeSnapRetainCount: 3,
+      packetBytesMax: 4194304, skipAcl: true, superDigest: 'super:D/InIHSb7yEEbrWz8b9l71RjZJU=', clusterId: 'prod-a',
+    });
+    expect(warnings.map((w) => w.replace(`${file}:`, ''))).toEqual([
+      expect.stringMatching(/^1: dataDir: relative path data is taken from the directory/),
+      '9: autopurge.snapRetainCount: 1 is below 3; using 3, as ZooKeeper does',
+      '11: skipACL: ACL checks are off: every client can read, change and delete every znode',
+    ]);
+  });
+
+  it('warns on a key set twice; the last wins', () => {
+    const { quorum, warnings } = loadZooCfg(setup('dataDir=$DIR/data\ntickTime=1000\ntickTime=3000\n').file);
+    expect(quorum.tickMs).toBe(3000);
+    expect(warnings[0]).toContain(':3: tickTime: set again (first on line 2)');
+  });
+
+  it('requires dataDir and names a missing file', () => {
+    expect(failure(() => loadZooCfg(setup('clientPort=2181\n').file)).keyPath).toBe('dataDir');
+    expect(failure(() => loadZooCfg('/nonexistent/zoo.cfg')).message).toBe('/nonexistent/zoo.cfg: file not found');
+  });
+});
+
+describe('parseProperties', () => {
+  it('follows java.util.Properties', () => {
+    const text = '# c\n! c\n  a = 1  \nb:2\nc 3\nd=x\\\n   y\ne=tab\\tend\nserver.1=h:1:2;3\nempty=\n';
+    expect(parseProperties(text)).toEqual([
+      { key: 'a', value: '1', line: 3 },
+      { key: 'b', value: '2', line: 4 },
+      { key: 'c', value: '3', line: 5 },
+      { key: 'd', value: 'xy', line: 6 },
+      { key: 'e', value: 'tab\tend', line: 8 },
+      { key: 'server.1', value: 'h:1:2;3', line: 9 },
+      { key: 'empty', value: '', line: 10 },
+    ]);
+  });
+});
