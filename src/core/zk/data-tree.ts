@@ -37,9 +37,14 @@ export function statOf(n: ZNode): Stat {
   return {
     czxid: n.czxid, mzxid: n.mzxid, ctime: BigInt(n.ctimeMs), mtime: BigInt(n.mtimeMs),
     version: n.version, cversion: n.cversion, aversion: n.aversion,
-    ephemeralOwner: n.ephemeralOwner, dataLength: n.data?.length ?? 0,
+    ephemeralOwner: clientEphemeralOwner(n.ephemeralOwner), dataLength: n.data?.length ?? 0,
     numChildren: n.children.size, pzxid: n.pzxid,
   };
+}
+
+/** Clients see 0 for containers and TTL nodes, whose owner field only encodes their kind (as ZooKeeper). */
+function clientEphemeralOwner(owner: bigint): bigint {
+  return owner === CONTAINER_EPHEMERAL_OWNER || ttlOfEphemeralOwner(owner) !== null ? 0n : owner;
 }
 
 function newNode(data: Buffer | null, acl: ACL[], zxid: bigint, timeMs: number, ephemeralOwner: bigint): ZNode {

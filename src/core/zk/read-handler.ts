@@ -87,7 +87,7 @@ export function handleRead(tree: DataTree, ctx: ReadContext, req: ZkRequest): Re
       return ok({ type: 'multi', results });
     }
     case OpCode.whoAmI:
-      return ok({ type: 'whoAmI', clients: ctx.ids.map((i) => ({ authScheme: i.scheme, user: i.id })) });
+      return ok({ type: 'whoAmI', clients: ctx.ids.map((i) => ({ authScheme: i.scheme, user: i.scheme === 'digest' ? i.id.replace(/:.*/, '') : i.id })) });
     case OpCode.addWatch: {
       if (pathProblem(req.path) !== null) return fail(Err.BADARGUMENTS);
       if (req.mode !== 0 && req.mode !== 1) return fail(Err.BADARGUMENTS);
