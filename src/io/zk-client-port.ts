@@ -65,6 +65,8 @@ export class ClientPort {
   private nextConnId = 1;
   readonly latency: LatencyStats = { min: 0, max: 0, total: 0, count: 0 };
   private readonly writer = new JuteWriter(64 * 1024);
+  /** False while the server cannot serve (storage failed): new sessions are refused, four-letter words still answer. */
+  private accepting = true;
 
   constructor(private readonly opts: ClientPortOptions, private readonly handler: ClientPortHandler) {}
 
@@ -135,6 +137,10 @@ export class ClientPort {
       const word = c.buf.subarray(0, 4).toString('latin1');
       if ((FOUR_LETTER_WORDS as readonly string[]).includes(word) || /^(wchc|wchp|crst|srst|dump|gtmk|stmk|hash|lead|lsnp|cnfg)$/.test(word)) {
         this.answerFourLetterWord(c, word);
+        return;
+      }
+      if (!this.accepting) {
+        this.destroy(c, 'server is not serving clients');
         return;
       }
       this.handler.opened(c.id, c.ip);
@@ -273,6 +279,10 @@ export class ClientPort {
     const t = setTimeout(() => this.destroy(c, reason), 1000);
     t.unref();
     c.socket.once('finish', () => { clearTimeout(t); this.destroy(c, reason); });
+  }
+
+  setAccepting(on: boolean): void {
+    this.accepting = on;
   }
 
   closeAll(reason: string): void {

@@ -217,6 +217,7 @@ export class StandaloneServer extends EventEmitter {
       full ? 'disk full: no longer acknowledging writes; free space and restart the server'
         : 'transaction log failed: no longer acknowledging writes; the server must restart and recover from disk');
     // Nothing more is acknowledged; clients move elsewhere or wait for a restart.
+    this.clientPort?.setAccepting(false);
     this.clientPort?.closeAll('storage failure');
     this.emit('storage-failure', err);
   }

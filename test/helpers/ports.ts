@@ -28,3 +28,12 @@ export async function waitForPort(port: number, timeoutMs = 20_000, host = '127.
   }
   throw new Error(`port ${host}:${port} did not open within ${timeoutMs} ms`);
 }
+
+/**
+ * Skip a suite whose tool is missing on a developer's machine, but never in
+ * CI: there the install step must have provided it, and a skip would hide a
+ * broken install.
+ */
+export function missingTool(available: boolean): boolean {
+  return !available && !process.env.CI;
+}

@@ -158,8 +158,10 @@ export class DataTree {
         n.aversion = txn.version;
         return { err: Err.OK, stat: statOf(n) };
       }
-      case 'check':
-        return { err: Err.OK };
+      case 'check': {
+        const n = this.nodes.get(txn.path);
+        return n ? { err: Err.OK, stat: statOf(n) } : { err: Err.NONODE };
+      }
       case 'error':
         return { err: txn.err };
       case 'multi':

@@ -87,12 +87,15 @@ export function handleRead(tree: DataTree, ctx: ReadContext, req: ZkRequest): Re
       return ok({ type: 'multi', results });
     }
     case OpCode.whoAmI:
-      return ok({ type: 'whoAmI', clients: ctx.ids.map((i) => ({ authScheme: i.scheme, user: i.scheme === 'digest' ? i.id.replace(/:.*/, '') : i.id })) });
+      // Authenticated identities first, then the address, in the order ZooKeeper 3.8 lists them.
+      return ok({ type: 'whoAmI', clients: [...ctx.ids.filter((i) => i.scheme !== 'ip'), ...ctx.ids.filter((i) => i.scheme === 'ip')]
+        .map((i) => ({ authScheme: i.scheme, user: i.scheme === 'digest' ? i.id.replace(/:.*/, '') : i.id })) });
     case OpCode.addWatch: {
       if (pathProblem(req.path) !== null) return fail(Err.BADARGUMENTS);
       if (req.mode !== 0 && req.mode !== 1) return fail(Err.BADARGUMENTS);
       watch(req.path, req.mode === 1 ? WatchBit.RECURSIVE : WatchBit.PERSISTENT);
-      return ok({ type: 'empty' });
+      // ZooKeeper answers addWatch with an ErrorResponse(0) body; the Java client reads it.
+      return ok({ type: 'number', n: 0 });
     }
     case OpCode.checkWatches: case OpCode.removeWatches: {
       const bits = watcherTypeBits(req.watcherType);

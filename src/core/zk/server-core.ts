@@ -396,7 +396,8 @@ function writeBody(opType: number, r: ApplyResult): ZkResponse | undefined {
   switch (opType) {
     case OpCode.create: return { type: 'path', path: r.path! };
     case OpCode.create2: case OpCode.createContainer: case OpCode.createTTL: return { type: 'pathStat', path: r.path!, stat: r.stat! };
-    case OpCode.setData: case OpCode.setACL: return { type: 'stat', stat: r.stat! };
+    // A lone check answers the node's stat (SetDataResponse), as ZooKeeper does.
+    case OpCode.setData: case OpCode.setACL: case OpCode.check: return { type: 'stat', stat: r.stat! };
     case OpCode.multi: return { type: 'multi', results: r.results ?? [] };
     default: return { type: 'empty' };
   }

@@ -3,6 +3,7 @@
 import crypto from 'node:crypto';
 import { ServerCore, type Outbound } from '../../../src/core/zk/server-core.js';
 import type { ZkRequest } from '../../../src/proto/zk-records.js';
+import { DataTree } from '../../../src/core/zk/data-tree.js';
 import type { LoggedTxn } from '../../../src/core/zk/txn.js';
 
 export const sha1Base64 = (t: string) => crypto.createHash('sha1').update(t).digest('base64');
@@ -15,12 +16,13 @@ export class CoreHarness {
   logged: LoggedTxn[] = [];
   private nextConn = 1;
 
-  constructor(opts: Partial<ConstructorParameters<typeof ServerCore>[0]> = {}) {
+  constructor(opts: Partial<ConstructorParameters<typeof ServerCore>[0]> = {}, tree?: DataTree) {
     this.core = new ServerCore({
       serverId: 1, minSessionTimeoutMs: 4000, maxSessionTimeoutMs: 40000, skipAcl: false, superDigest: null,
       sha1Base64, containerCheckIntervalMs: 1000, ttlEnabled: true, watchesPerSessionMax: 1000, authIdsPerConnectionMax: 8,
       ...opts,
-    }, this.now);
+    }, this.now, tree);
+    if (tree) this.core.recovered(this.now);
   }
 
   private pump(): void {

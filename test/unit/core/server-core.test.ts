@@ -358,3 +358,18 @@ describe('ServerCore: containers and TTL nodes', () => {
     expect(h.call(a.connId, { type: OpCode.createTTL, path: '/t', data: null, acl: OPEN_ACL_UNSAFE, flags: CreateMode.PERSISTENT_WITH_TTL, ttl: 0n }).err).toBe(Err.BADARGUMENTS);
   });
 });
+
+describe('ServerCore: 64-bit zxids (TRAPS: numbers)', () => {
+  it('keeps counting exactly across the 32-bit counter boundary', async () => {
+    const { DataTree } = await import('../../../src/core/zk/data-tree.js');
+    const tree = new DataTree();
+    tree.lastZxid = 0xffff_fffen;
+    const h = new CoreHarness({}, tree);
+    const { connId } = h.session();
+    const zxids: bigint[] = [];
+    for (let i = 0; i < 3; i++) zxids.push(h.call(connId, create(`/z${i}`)).zxid);
+    expect(zxids).toEqual([0x1_0000_0000n, 0x1_0000_0001n, 0x1_0000_0002n]);
+    const st = h.call(connId, { type: OpCode.exists, path: '/z2', watch: false });
+    expect(st.body?.type === 'stat' && st.body.stat.czxid).toBe(0x1_0000_0002n);
+  });
+});
