@@ -15,6 +15,10 @@ const program = new Command('quorate')
 program.addCommand(quorumCommand());
 program.addCommand(zkCommand());
 
+// Every verb reports usage mistakes through the catch below (exit 2), not by exiting itself.
+const overrideAll = (c: Command): void => { c.exitOverride(); c.commands.forEach(overrideAll); };
+overrideAll(program);
+
 try {
   await program.parseAsync(process.argv);
 } catch (e) {

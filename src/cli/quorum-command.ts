@@ -1,5 +1,5 @@
 // `quorate quorum`: run a quorum server, or inspect a data directory.
-import { Command } from 'commander';
+import { Command, InvalidArgumentError } from 'commander';
 import { loadClusterFile } from '../config/cluster-file.js';
 import { loadZooCfg } from '../config/zoo-cfg.js';
 import type { QuorumServerConfig } from '../config/quorum-config.js';
@@ -11,7 +11,8 @@ import { UsageError, reportAndExit } from './errors.js';
 
 export function parseServerId(text: string): number {
   const n = Number(text);
-  if (!Number.isInteger(n) || n < 1 || n > 255) throw new UsageError(`--id: expected a server id 1-255, got "${text}"`);
+  // InvalidArgumentError: commander reports it as a usage error (exit 2).
+  if (!Number.isInteger(n) || n < 1 || n > 254) throw new InvalidArgumentError(`expected a server id 1-254, got "${text}"`);
   return n;
 }
 

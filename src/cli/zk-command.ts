@@ -4,8 +4,8 @@
 // what follows, as in zkCli).
 import { Command } from 'commander';
 import readline from 'node:readline';
-import { ZkClient, isZkError, type ZkError } from '../client/index.js';
-import { AddWatchMode, CreateMode, Err, ErrName } from '../proto/zk-constants.js';
+import { ZkClient, ZkError, isZkError } from '../client/index.js';
+import { AddWatchMode, CreateMode, Err } from '../proto/zk-constants.js';
 import { UsageError, exitCodeFor } from './errors.js';
 import { formatAcl, formatStat, parseAcl } from './zk-format.js';
 
@@ -190,9 +190,7 @@ const VERBS: Record<string, Verb> = {
 };
 
 function zkErr(code: number, path: string): ZkError {
-  const e = new Error(`${ErrName[code] ?? code}: ${path}`) as ZkError;
-  (e as unknown as { code: number }).code = code;
-  return e;
+  return new ZkError(code, path);
 }
 
 /** zkCli's wording for the errors operators see most, keeping the code name for scripts. */
