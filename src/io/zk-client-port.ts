@@ -23,6 +23,8 @@ export interface ClientPortHandler {
   fourLetterWord(word: string): string;
   /** Requests of this connection not yet answered: above the cap the socket stops being read. */
   queued(connId: number): number;
+  /** Requests not yet answered on the whole server (globalOutstandingLimit): above the cap every socket stops being read. */
+  outstanding(): number;
 }
 
 export interface ClientPortOptions {
@@ -33,6 +35,7 @@ export interface ClientPortOptions {
   connectionsPerIpMax: number;
   connectionsMax: number;
   requestsInFlightPerConnectionMax: number;
+  requestsInFlightMax: number;
   unsentReplyBytesMax: number;
   connectHandshakeMsMax: number;
   fourLetterWhitelist: ReadonlySet<string>;
@@ -67,6 +70,7 @@ export class ClientPort {
   private readonly writer = new JuteWriter(64 * 1024);
   /** False while the server cannot serve (storage failed): new sessions are refused, four-letter words still answer. */
   private accepting = true;
+  private pausedCount = 0;
 
   constructor(private readonly opts: ClientPortOptions, private readonly handler: ClientPortHandler) {}
 
@@ -119,6 +123,7 @@ export class ClientPort {
     if (c.closed) return;
     c.closed = true;
     if (c.handshakeTimer) clearTimeout(c.handshakeTimer);
+    if (c.paused) this.pausedCount--;
     this.conns.delete(c.id);
     const n = (this.perIp.get(c.ip) ?? 1) - 1;
     if (n <= 0) this.perIp.delete(c.ip); else this.perIp.set(c.ip, n);
@@ -166,7 +171,7 @@ export class ClientPort {
     const max = this.opts.packetBytesMax + this.opts.packetHeaderBytesExtra;
     let off = 0;
     const buf = c.buf;
-    while (!c.closed && buf.length - off >= 4) {
+    while (!c.closed && !c.paused && buf.length - off >= 4) {
       const len = buf.readInt32BE(off);
       if (len < 0 || len > max) {
         this.opts.logger.warn({ conn: c.id, remote: c.remote, len, max }, 'frame length out of bounds: closing connection (jute.maxbuffer)');
@@ -184,9 +189,11 @@ export class ClientPort {
         this.destroy(c, 'malformed frame');
         return;
       }
-      if (!c.paused && this.handler.queued(c.id) >= this.opts.requestsInFlightPerConnectionMax) {
+      if (!c.paused && (this.handler.queued(c.id) >= this.opts.requestsInFlightPerConnectionMax
+        || this.handler.outstanding() >= this.opts.requestsInFlightMax)) {
         c.paused = true;
         c.socket.pause();
+        this.pausedCount++;
       }
     }
     c.buf = off === buf.length ? Buffer.alloc(0) : buf.subarray(off);
@@ -226,15 +233,27 @@ export class ClientPort {
         if (c.socket.writableLength > this.opts.unsentReplyBytesMax) {
           this.opts.logger.warn({ conn: c.id, remote: c.remote, unsentBytes: c.socket.writableLength }, 'client does not read its replies: closing connection');
           this.destroy(c, 'unsent replies over the cap');
-        } else if (c.paused && this.handler.queued(c.id) < this.opts.requestsInFlightPerConnectionMax / 2) {
-          c.paused = false;
-          c.socket.resume();
         }
       }
       i = j;
     }
+    if (this.pausedCount > 0) this.resumeReadable();
     // Reset the shared writer without shrinking it.
     (w as unknown as { offset: number }).offset = 0;
+  }
+
+  /** Resume reading sockets whose queue, and the server's, have drained to half their caps. */
+  private resumeReadable(): void {
+    if (this.handler.outstanding() >= this.opts.requestsInFlightMax / 2) return;
+    for (const c of this.conns.values()) {
+      if (c.paused && !c.closed && this.handler.queued(c.id) < this.opts.requestsInFlightPerConnectionMax / 2) {
+        c.paused = false;
+        this.pausedCount--;
+        c.socket.resume();
+        // Frames already buffered are parsed now; the socket's next data event would not replay them.
+        if (c.buf.length > 0) this.drainFrames(c);
+      }
+    }
   }
 
   private encode(c: PortConn, o: Outbound, w: JuteWriter): void {

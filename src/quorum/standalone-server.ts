@@ -121,6 +121,7 @@ export class StandaloneServer extends EventEmitter {
       packetBytesMax: cfg.packetBytesMax, packetHeaderBytesExtra: ZK_LIMITS.packet_header_bytes_extra,
       connectionsPerIpMax: cfg.maxClientCnxns, connectionsMax: ZK_LIMITS.connections_max,
       requestsInFlightPerConnectionMax: ZK_LIMITS.requests_in_flight_per_connection_max,
+      requestsInFlightMax: ZK_LIMITS.requests_in_flight_max,
       unsentReplyBytesMax: ZK_LIMITS.unsent_reply_bytes_max,
       connectHandshakeMsMax: ZK_LIMITS.connect_handshake_ms_max,
       fourLetterWhitelist: cfg.fourLetterWords,
@@ -136,6 +137,7 @@ export class StandaloneServer extends EventEmitter {
       closed: (id) => { this.core.connectionClosed(id); },
       fourLetterWord: (w) => fourLetterWordText(w, this.wordsSnapshot()),
       queued: (id) => this.core.queueLength(id),
+      outstanding: () => this.core.outstanding,
     });
     this.port = await this.clientPort.listen();
     const tick = this.opts.tickIntervalMs ?? Math.max(10, Math.min(100, Math.floor(this.cfg.tickMs / 4)));
