@@ -39,6 +39,18 @@ export const ZK_LIMITS = {
   ephemerals_listed_max: 1_000_000,
 } as const;
 
+/** Bounds of the ZooKeeper client (src/client). */
+export const CLIENT_LIMITS = {
+  /** Requests waiting for a connection while disconnected. */
+  waiting_requests_max: 100_000,
+  /** Paths per setWatches batch, in bytes, well under the packet limit. */
+  set_watches_batch_bytes_max: 128 * 1024,
+  /** Events buffered by one watch() async iterator that nobody reads. */
+  watch_stream_queue_max: 10_000,
+  /** addAuth credentials replayed on every reconnect. */
+  auth_credentials_max: 64,
+} as const;
+
 export const ZK_DEFAULTS = {
   tick_ms: 2000,
   init_limit_ticks: 10,
@@ -59,6 +71,9 @@ function assertLimits(): void {
   }
   if (L.group_commit_bytes_max < L.packet_bytes_max + L.packet_header_bytes_extra) {
     throw new Error('limits: group_commit_bytes_max must hold the largest transaction');
+  }
+  if (CLIENT_LIMITS.set_watches_batch_bytes_max >= L.packet_bytes_max) {
+    throw new Error('limits: a setWatches batch must fit in one packet');
   }
   if (L.requests_in_flight_per_connection_max > L.requests_in_flight_max) {
     throw new Error('limits: per-connection requests in flight cannot exceed the server-wide cap');

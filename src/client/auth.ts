@@ -3,6 +3,7 @@
 // setWatches and before any waiting request). Auth replies carry xid -4 and
 // are not part of the pending queue (ZooKeeper answers them on arrival), so
 // they are matched here, in the order the credentials were sent.
+import { CLIENT_LIMITS } from '../limits.js';
 import { OpCode, Xid } from '../proto/zk-constants.js';
 import { connectionLoss, ZkError } from './errors.js';
 import { encodeRequestFrame } from './frame.js';
@@ -12,7 +13,7 @@ interface Waiter { resolve(): void; reject(e: ZkError): void }
 interface Credential { scheme: string; auth: Buffer; waiters: Waiter[] }
 
 /** Credentials one session may hold (ZooKeeper bounds identities per connection too). */
-export const AUTH_CREDENTIALS_MAX = 64;
+export const AUTH_CREDENTIALS_MAX = CLIENT_LIMITS.auth_credentials_max;
 
 export type SendFrame = (frame: Buffer) => void;
 

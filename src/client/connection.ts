@@ -17,7 +17,6 @@ import {
 import { Err, OpCode, Xid } from '../proto/zk-constants.js';
 import { connectionLoss, ZkError } from './errors.js';
 import { encodeFrame, encodeRequestFrame, FrameDecoder } from './frame.js';
-import type { ZkLogger } from './log.js';
 
 /** A request written to the socket, waiting for its reply. */
 export interface Pending {
@@ -48,7 +47,6 @@ export interface ConnectionOptions {
   handshakeTimeoutMs: number;
   /** A request unanswered for this long fails with REQUESTTIMEOUT and the connection is dropped. */
   requestTimeoutMs: number;
-  logger: ZkLogger;
   events: ConnectionEvents;
 }
 

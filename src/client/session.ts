@@ -224,7 +224,6 @@ export class ZkSession extends EventEmitter<ZkClientEvents> {
             },
             handshakeTimeoutMs: this.connectTimeoutMs,
             requestTimeoutMs: this.requestTimeoutMs,
-            logger: this.log,
             events: {
               notification: (ev) => this.onNotification(conn, ev),
               authReply: (err) => { if (this.conn === conn) this.onAuthReply(err); },

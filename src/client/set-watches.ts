@@ -3,13 +3,14 @@
 // events missed since). Split into batches of at most batchBytesMax bytes of
 // paths, as ZooKeeper's client does, so each stays far below the packet
 // limit. setWatches2 (opcode 105) only when there are persistent watches.
+import { CLIENT_LIMITS } from '../limits.js';
 import { OpCode } from '../proto/zk-constants.js';
 import type { ZkRequest } from '../proto/zk-records.js';
 import { toServerPath } from './path.js';
 import type { WatchSnapshot } from './watch-manager.js';
 
 /** setWatches batches stay under this many bytes of paths (ZooKeeper's client uses 128 KiB). */
-export const SET_WATCHES_BATCH_BYTES_MAX = 128 * 1024;
+export const SET_WATCHES_BATCH_BYTES_MAX = CLIENT_LIMITS.set_watches_batch_bytes_max;
 
 export function setWatchesRequests(
   snap: WatchSnapshot, chroot: string, relativeZxid: bigint, batchBytesMax = SET_WATCHES_BATCH_BYTES_MAX,

@@ -1,9 +1,10 @@
 // Requests waiting for a connection: FIFO, bounded in length, each bounded in
 // time. One interval timer runs only while something waits.
+import { CLIENT_LIMITS } from '../limits.js';
 import { performance } from 'node:perf_hooks';
 
 /** Requests allowed to wait for a connection at once. */
-export const WAITING_REQUESTS_MAX = 100_000;
+export const WAITING_REQUESTS_MAX = CLIENT_LIMITS.waiting_requests_max;
 
 export interface Waiting {
   enqueuedAtMs: number;

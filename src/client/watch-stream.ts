@@ -3,6 +3,7 @@
 // 'persistent' / 'persistentRecursive' register one addWatch watch (re-armed
 // across reconnects by setWatches2). 'data' and 'children' re-arm a one-shot
 // watch after each event. Leaving the loop removes the watch.
+import { CLIENT_LIMITS } from '../limits.js';
 import { AddWatchMode, Err, EventType, KeeperState, WatcherType } from '../proto/zk-constants.js';
 import { isZkError, ZkError } from './errors.js';
 import type { Watcher, WatchEvent } from './watch-manager.js';
@@ -11,7 +12,7 @@ import type { ZkClient } from './zk-client.js';
 export type WatchStreamKind = 'data' | 'children' | 'persistent' | 'persistentRecursive';
 
 /** Events a stream holds for a slow consumer before it fails. */
-export const WATCH_STREAM_QUEUE_MAX = 10_000;
+export const WATCH_STREAM_QUEUE_MAX = CLIENT_LIMITS.watch_stream_queue_max;
 const RETRY_PAUSE_MS = 100;
 
 export class WatchStream implements AsyncIterableIterator<WatchEvent> {
