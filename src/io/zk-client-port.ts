@@ -238,8 +238,7 @@ export class ClientPort {
       i = j;
     }
     if (this.pausedCount > 0) this.resumeReadable();
-    // Reset the shared writer without shrinking it.
-    (w as unknown as { offset: number }).offset = 0;
+    w.reset();
   }
 
   /** Resume reading sockets whose queue, and the server's, have drained to half their caps. */

@@ -184,6 +184,11 @@ export class JuteWriter {
     this.buf.writeInt32BE(this.offset - at - 4, at);
   }
 
+  /** Start over, keeping the allocated buffer (a writer reused for every reply batch). */
+  reset(): void {
+    this.offset = 0;
+  }
+
   toBuffer(): Buffer {
     return this.buf.subarray(0, this.offset);
   }
