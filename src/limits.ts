@@ -29,6 +29,12 @@ export const ZK_LIMITS = {
   fsync_warning_ms: 1000,
   /** Transaction log preallocation step. */
   txnlog_prealloc_bytes: 16 * 1024 * 1024,
+  /** Bytes of identities in one node's ACL after "auth" expansion: bounds getACL replies and transactions. */
+  acl_bytes_max: 64 * 1024,
+  /** Entries in one node's ACL after "auth" expansion. */
+  acl_entries_max: 256,
+  /** A transaction's size (data, paths, ACLs, every op of a multi): past it the request fails with BADARGUMENTS. */
+  txn_bytes_max: 4 * 1024 * 1024,
   /** Operations in one multi. */
   multi_ops_max: 10_000,
   /** Watches one session may hold (paths x kinds). */
@@ -74,6 +80,12 @@ function assertLimits(): void {
   }
   if (CLIENT_LIMITS.set_watches_batch_bytes_max >= L.packet_bytes_max) {
     throw new Error('limits: a setWatches batch must fit in one packet');
+  }
+  if (L.txn_bytes_max < L.packet_bytes_max + L.path_bytes_max + L.acl_bytes_max) {
+    throw new Error('limits: txn_bytes_max must hold the largest single write');
+  }
+  if (L.txn_bytes_max > L.group_commit_bytes_max) {
+    throw new Error('limits: a transaction must fit in one group commit');
   }
   if (L.requests_in_flight_per_connection_max > L.requests_in_flight_max) {
     throw new Error('limits: per-connection requests in flight cannot exceed the server-wide cap');

@@ -57,6 +57,8 @@ interface PortConn {
   started: number[];
   received: number;
   sent: number;
+  /** Answered a four-letter word: never a session, so the core never heard of it. */
+  fourLetterWord: boolean;
 }
 
 export interface LatencyStats { min: number; max: number; total: number; count: number }
@@ -108,7 +110,7 @@ export class ClientPort {
     this.perIp.set(ip, count + 1);
     const c: PortConn = {
       id: this.nextConnId++, socket, ip, remote: `${ip}:${socket.remotePort}`, buf: Buffer.alloc(0),
-      handshaken: false, firstBytesChecked: false, paused: false, closed: false, handshakeTimer: null, started: [], received: 0, sent: 0,
+      handshaken: false, firstBytesChecked: false, paused: false, closed: false, handshakeTimer: null, started: [], received: 0, sent: 0, fourLetterWord: false,
     };
     this.conns.set(c.id, c);
     socket.setNoDelay(true);
@@ -129,11 +131,11 @@ export class ClientPort {
     if (n <= 0) this.perIp.delete(c.ip); else this.perIp.set(c.ip, n);
     this.opts.logger.debug({ conn: c.id, remote: c.remote, reason }, 'client connection closed');
     c.socket.destroy();
-    if (c.firstBytesChecked) this.handler.closed(c.id);
+    if (c.firstBytesChecked && !c.fourLetterWord) this.handler.closed(c.id);
   }
 
   private onData(c: PortConn, d: Buffer): void {
-    if (c.closed) return;
+    if (c.closed || c.fourLetterWord) return;
     c.buf = c.buf.length === 0 ? d : Buffer.concat([c.buf, d]);
     if (!c.firstBytesChecked) {
       // A four-letter word is recognised only as the first 4 bytes of a connection, possibly split.
@@ -159,12 +161,11 @@ export class ClientPort {
     else {
       try { text = this.handler.fourLetterWord(word); } catch (e) { text = `error: ${(e as Error).message}\n`; }
     }
+    c.fourLetterWord = true;
     c.socket.end(text);
-    if (c.handshakeTimer) clearTimeout(c.handshakeTimer);
-    c.closed = true;
-    this.conns.delete(c.id);
-    const n = (this.perIp.get(c.ip) ?? 1) - 1;
-    if (n <= 0) this.perIp.delete(c.ip); else this.perIp.set(c.ip, n);
+    c.socket.pause();
+    // Destroy once flushed (or after a bound): a peer that never closes its side must not hold the socket.
+    this.destroySoon(c, 'four-letter word answered');
   }
 
   private drainFrames(c: PortConn): void {

@@ -3,6 +3,7 @@
 // replies) and by the client (the reverse), so both ends share one codec.
 import { JuteError, JuteReader, JuteWriter } from './jute.js';
 import { OpCode } from './zk-constants.js';
+import { ZK_LIMITS } from '../limits.js';
 
 export interface Id { scheme: string; id: string }
 export interface ACL { perms: number; id: Id }
@@ -178,7 +179,7 @@ function readMultiOps(r: JuteReader, read: boolean): MultiOp[] {
     const done = r.readBool();
     r.readInt(); // err, always -1 in requests
     if (done) break;
-    if (ops.length >= 100_000) throw new JuteError('multi holds more than 100000 operations');
+    if (ops.length >= ZK_LIMITS.multi_ops_max) throw new JuteError(`multi holds more than ${ZK_LIMITS.multi_ops_max} operations`);
     if (read) {
       if (type !== OpCode.getChildren && type !== OpCode.getData) throw new JuteError(`multiRead cannot hold opcode ${type}`);
       const path = r.readUstring();

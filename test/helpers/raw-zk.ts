@@ -60,7 +60,7 @@ export class RawConn {
   closed = false;
   error: Error | null = null;
   bytesIn = 0;
-  private pending = Buffer.alloc(0);
+  private pending: Buffer = Buffer.alloc(0);
   private waiters: (() => void)[] = [];
 
   private constructor(readonly socket: net.Socket, read: boolean) {

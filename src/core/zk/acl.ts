@@ -4,6 +4,7 @@
 // everything). Hashing is not done here: digests arrive already computed.
 import type { ACL, Id } from '../../proto/zk-records.js';
 import { Perm } from '../../proto/zk-constants.js';
+import { ZK_LIMITS } from '../../limits.js';
 
 export const OPEN_ACL_UNSAFE: ACL[] = [{ perms: Perm.ALL, id: { scheme: 'world', id: 'anyone' } }];
 export const READ_ACL_UNSAFE: ACL[] = [{ perms: Perm.READ, id: { scheme: 'world', id: 'anyone' } }];
@@ -100,7 +101,16 @@ export function fixupAcl(acl: readonly ACL[], ids: readonly Id[]): ACL[] | null 
       out.push(a);
     }
   }
+  // "auth" multiplies entries by the caller's identities: bound the result, or a
+  // small request could make a huge node ACL (and huge getACL replies).
+  if (out.length > ZK_LIMITS.acl_entries_max || aclBytes(out) > ZK_LIMITS.acl_bytes_max) return null;
   return out;
+}
+
+export function aclBytes(acl: readonly ACL[]): number {
+  let n = 4;
+  for (const a of acl) n += 12 + a.id.scheme.length + a.id.id.length * 3;
+  return n;
 }
 
 /** getACL for a caller without ADMIN: digest hashes are hidden (CVE-2019-0201). */

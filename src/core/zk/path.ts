@@ -2,9 +2,26 @@
 // segment, no trailing slash (except "/"), no "." or ".." segment, and none
 // of the characters ZooKeeper refuses.
 
+import { ZK_LIMITS } from '../../limits.js';
+
+/** UTF-8 length of a string, without an encoder. */
+export function utf8Bytes(s: string): number {
+  let n = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x80) n += 1;
+    else if (c < 0x800) n += 2;
+    else if (c >= 0xd800 && c <= 0xdbff) { n += 4; i++; }
+    else n += 3;
+  }
+  return n;
+}
+
 /** Returns null when valid, else the reason. */
 export function pathProblem(path: string, sequential = false): string | null {
   if (path.length === 0) return 'path must not be empty';
+  // ZooKeeper has no such bound; ours keeps child listings and transactions bounded.
+  if (path.length > ZK_LIMITS.path_bytes_max || utf8Bytes(path) > ZK_LIMITS.path_bytes_max) return `path longer than ${ZK_LIMITS.path_bytes_max} bytes`;
   if (path[0] !== '/') return 'path must start with /';
   if (path.length === 1) return sequential ? 'path must not end with / (sequential create of /)' : null;
   if (path[path.length - 1] === '/' && !sequential) return 'path must not end with /';

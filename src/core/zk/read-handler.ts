@@ -15,7 +15,8 @@ export interface ReadContext {
   skipAcl: boolean;
   /** Watch events to deliver to this connection before the reply (setWatches). */
   events: WatcherEvent[];
-  watchLimitReached: boolean;
+  /** Watches one connection may hold; past it new watches are not armed. */
+  watchesMax: number;
 }
 
 export interface ReadResult { err: number; body?: ZkResponse }
@@ -30,7 +31,7 @@ function sortedChildren(set: Set<string>): string[] {
 export function handleRead(tree: DataTree, ctx: ReadContext, req: ZkRequest): ReadResult {
   const allowed = (acl: Parameters<typeof checkAcl>[0], perm: number) => checkAcl(acl, perm, ctx.ids, ctx.skipAcl);
   const watch = (path: string, bit: number) => {
-    if (!ctx.watchLimitReached) tree.watches.add(path, ctx.connId, bit);
+    if (tree.watches.countFor(ctx.connId) < ctx.watchesMax) tree.watches.add(path, ctx.connId, bit);
   };
   switch (req.type) {
     case OpCode.exists: {

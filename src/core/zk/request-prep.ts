@@ -8,7 +8,8 @@ import type { ACL, Id, MultiOp, ZkRequest } from '../../proto/zk-records.js';
 import { checkAcl, fixupAcl } from './acl.js';
 import type { DataTree } from './data-tree.js';
 import { parentOf, pathProblem } from './path.js';
-import type { Txn } from './txn.js';
+import { txnBytesUpperBound, type Txn } from './txn.js';
+import { ZK_LIMITS } from '../../limits.js';
 
 interface ChangeRecord {
   zxid: bigint;
@@ -77,10 +78,14 @@ export class RequestPrep {
     const txns: Txn[] = [];
     let failedAt = -1;
     let failErr = 0;
+    let bytes = 64;
     try {
       for (let i = 0; i < ops.length; i++) {
         try {
-          txns.push(this.prepareOne(ctx, ops[i] as ZkRequest, zxid));
+          const t = this.prepareOne(ctx, ops[i] as ZkRequest, zxid);
+          bytes += txnBytesUpperBound(t);
+          if (bytes > ZK_LIMITS.txn_bytes_max) throw new PrepError(Err.BADARGUMENTS);
+          txns.push(t);
         } catch (e) {
           if (!(e instanceof PrepError)) throw e;
           failedAt = i;

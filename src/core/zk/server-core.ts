@@ -297,7 +297,7 @@ export class ServerCore {
     const events: WatcherEvent[] = [];
     const r = handleRead(this.tree, {
       connId: c.id, sessionId: c.sessionId ?? 0n, ids: c.ids, skipAcl: this.opts.skipAcl, events,
-      watchLimitReached: this.tree.watches.countFor(c.id) >= this.opts.watchesPerSessionMax,
+      watchesMax: this.opts.watchesPerSessionMax,
     }, req);
     for (const ev of events) this.event(c, ev);
     this.reply(c, xid, this.tree.lastZxid, r.err, req.type, r.body);

@@ -24,3 +24,17 @@ export interface TxnHeader {
 }
 
 export interface LoggedTxn { hdr: TxnHeader; txn: Txn }
+
+/** An upper bound of a transaction's encoded size, to refuse oversized writes before they are logged. */
+export function txnBytesUpperBound(t: Txn): number {
+  const str = (s: string) => 4 + s.length * 3;
+  const acl = (a: ACL[]) => a.reduce((n, e) => n + 12 + str(e.id.scheme) + str(e.id.id), 4);
+  switch (t.type) {
+    case 'create': return 64 + str(t.path) + (t.data?.length ?? 0) + acl(t.acl);
+    case 'setData': return 64 + str(t.path) + (t.data?.length ?? 0);
+    case 'setACL': return 64 + str(t.path) + acl(t.acl);
+    case 'delete': case 'check': return 64 + str(t.path);
+    case 'multi': return t.txns.reduce((n, x) => n + txnBytesUpperBound(x), 64);
+    default: return 64;
+  }
+}
