@@ -4,7 +4,8 @@
 // JVM: `java CuratorSuite HOST:PORT <test>`, which prints "OK <test>" and
 // exits 0, or "FAIL <test>: ..." and exits non-zero.
 import { missingTool } from '../helpers/ports.js';
-import { spawn, spawnSync } from 'node:child_process';
+import { runBounded, type BoundedRun } from '../helpers/run-bounded.js';
+import { spawnSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -47,34 +48,16 @@ export function compileCuratorSuite(): string {
   return dir;
 }
 
-export interface CuratorRun { code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string; ms: number }
+export type CuratorRun = BoundedRun;
 
 export function runCuratorTest(classesDir: string, connectString: string, test: string, timeoutMs = 60_000): Promise<CuratorRun> {
-  const t0 = Date.now();
-  return new Promise((resolve, reject) => {
-    const child = spawn('java', [
-      '-Xmx128m', '-XX:TieredStopAtLevel=1',
-      '-Dorg.slf4j.simpleLogger.defaultLogLevel=warn',
-      '-Dorg.slf4j.simpleLogger.logFile=System.err',
-      '-cp', [classesDir, ...CURATOR_CLASSPATH].join(':'),
-      'CuratorSuite', connectString, test,
-    ], { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
-    let stdout = '';
-    let stderr = '';
-    child.stdout!.on('data', (d: Buffer) => { stdout += d.toString(); });
-    child.stderr!.on('data', (d: Buffer) => { stderr = (stderr + d.toString()).slice(-30_000); });
-    let timedOut = false;
-    const timer = setTimeout(() => {
-      timedOut = true;
-      try { process.kill(-child.pid!, 'SIGKILL'); } catch { /* gone */ }
-    }, timeoutMs);
-    child.on('error', (e) => { clearTimeout(timer); reject(e); });
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      if (timedOut) stdout += `\n[killed after ${timeoutMs} ms]`;
-      resolve({ code, signal, stdout, stderr, ms: Date.now() - t0 });
-    });
-  });
+  return runBounded('java', [
+    '-Xmx128m', '-XX:TieredStopAtLevel=1',
+    '-Dorg.slf4j.simpleLogger.defaultLogLevel=warn',
+    '-Dorg.slf4j.simpleLogger.logFile=System.err',
+    '-cp', [classesDir, ...CURATOR_CLASSPATH].join(':'),
+    'CuratorSuite', connectString, test,
+  ], timeoutMs);
 }
 
 const TESTS: Array<{ test: string; title: string }> = [

@@ -4,7 +4,7 @@
 // importable only by Debian's /usr/bin/python3 (ANCHORS pitfall 5), so that
 // interpreter is used explicitly whatever `python3` is on PATH.
 import { missingTool } from '../helpers/ports.js';
-import { spawn } from 'node:child_process';
+import { runBounded, type BoundedRun } from '../helpers/run-bounded.js';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -17,33 +17,13 @@ export function kazooAvailable(): boolean {
   return fs.existsSync(DEBIAN_PYTHON) && fs.existsSync('/usr/lib/python3/dist-packages/kazoo/client.py');
 }
 
-export interface ScriptResult { code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string; ms: number }
+export type ScriptResult = BoundedRun;
 
 /** Run one kazoo script with the connect string, killed (process group) after timeoutMs. */
 export function runKazooScript(script: string, connectString: string, timeoutMs = 60_000): Promise<ScriptResult> {
-  const t0 = Date.now();
-  return new Promise((resolve, reject) => {
-    const child = spawn(DEBIAN_PYTHON, ['-u', path.join(KAZOO_DIR, script), connectString], {
-      cwd: KAZOO_DIR,
-      stdio: ['ignore', 'pipe', 'pipe'],
-      detached: true,
-      env: { ...process.env, PYTHONDONTWRITEBYTECODE: '1', PYTHONPATH: '' },
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout!.on('data', (d: Buffer) => { stdout += d.toString(); });
-    child.stderr!.on('data', (d: Buffer) => { stderr = (stderr + d.toString()).slice(-20_000); });
-    let timedOut = false;
-    const timer = setTimeout(() => {
-      timedOut = true;
-      try { process.kill(-child.pid!, 'SIGKILL'); } catch { /* gone */ }
-    }, timeoutMs);
-    child.on('error', (e) => { clearTimeout(timer); reject(e); });
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      if (timedOut) stdout += `\n[killed after ${timeoutMs} ms]`;
-      resolve({ code, signal, stdout, stderr, ms: Date.now() - t0 });
-    });
+  return runBounded(DEBIAN_PYTHON, ['-u', path.join(KAZOO_DIR, script), connectString], timeoutMs, {
+    cwd: KAZOO_DIR,
+    env: { ...process.env, PYTHONDONTWRITEBYTECODE: '1', PYTHONPATH: '' },
   });
 }
 

@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { failure } from './expect-config-error.js';
 import { loadClusterFile, parseClusterFile } from '../../../src/config/cluster-file.js';
 import { ConfigError } from '../../../src/config/errors.js';
 import { FOUR_LETTER_WORDS } from '../../../src/config/quorum-config.js';
@@ -18,15 +19,6 @@ function write(text: string, name = 'cluster.yaml'): string {
   return file;
 }
 
-function failure(fn: () => unknown): ConfigError {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(ConfigError);
-    return err as ConfigError;
-  }
-  throw new Error('expected a ConfigError');
-}
 
 const BASE = `cluster: test
 quorum:

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { failure } from './expect-config-error.js';
 import { ConfigError, formatIssue } from '../../../src/config/errors.js';
 import { buildQuorumConfig, QUORUM_CONFIG_BOUNDS, type ConfigSource, type QuorumServer } from '../../../src/config/quorum-config.js';
 import { ZK_DEFAULTS, ZK_LIMITS } from '../../../src/limits.js';
@@ -12,15 +13,6 @@ const source: ConfigSource = {
 const server = (id: number, extra: Partial<QuorumServer> = {}): QuorumServer =>
   ({ id, host: 'h' + id, peerPort: 2888, electionPort: 3888, role: 'participant', ...extra });
 
-function failure(fn: () => unknown): ConfigError {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(ConfigError);
-    return err as ConfigError;
-  }
-  throw new Error('expected a ConfigError');
-}
 
 describe('buildQuorumConfig', () => {
   it('takes its defaults from ZK_DEFAULTS and ZK_LIMITS', () => {

@@ -2,6 +2,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { failure } from './expect-config-error.js';
 import { ConfigError } from '../../../src/config/errors.js';
 import { FOUR_LETTER_WORDS } from '../../../src/config/quorum-config.js';
 import { loadZooCfg, parseProperties } from '../../../src/config/zoo-cfg.js';
@@ -22,15 +23,6 @@ function setup(body: string, opts: { myid?: string; files?: Record<string, strin
   return { file, dir };
 }
 
-function failure(fn: () => unknown): ConfigError {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(ConfigError);
-    return err as ConfigError;
-  }
-  throw new Error('expected a ConfigError');
-}
 
 const ENSEMBLE = `tickTime=2000
 initLimit=10
