@@ -28,6 +28,11 @@ export interface PrepContext {
 
 export class RequestPrep {
   private readonly pending = new Map<string, ChangeRecord>();
+  /** The records in the order they were made (zxid order), so applied() drops them without a scan. */
+  private readonly madeOrder: [string, ChangeRecord][] = [];
+  private madeHead = 0;
+  /** Distinct ACL lists, shared by every node that has one (ZooKeeper's ACL cache): less memory, smaller snapshots. */
+  private readonly acls = new Map<string, ACL[]>();
   /** Records replaced during a multi, to restore them if the multi fails. */
   private undo: [string, ChangeRecord | undefined][] | null = null;
 
@@ -35,13 +40,34 @@ export class RequestPrep {
 
   /** Drop in-flight records made by transactions up to zxid, now in the tree. */
   applied(zxid: bigint): void {
-    if (this.pending.size === 0) return;
-    for (const [p, r] of this.pending) if (r.zxid <= zxid) this.pending.delete(p);
+    const q = this.madeOrder;
+    while (this.madeHead < q.length && q[this.madeHead][1].zxid <= zxid) {
+      const [p, r] = q[this.madeHead++];
+      // A later transaction may have replaced the record: keep that one.
+      if (this.pending.get(p) === r) this.pending.delete(p);
+    }
+    if (this.madeHead > 1024 && this.madeHead * 2 > q.length) {
+      q.splice(0, this.madeHead);
+      this.madeHead = 0;
+    }
+  }
+
+  /** The one shared copy of an ACL list equal to acl. */
+  internAcl(acl: ACL[]): ACL[] {
+    let key = '';
+    for (const a of acl) key += `${a.perms}\u0000${a.id.scheme}\u0000${a.id.id}\u0001`;
+    const known = this.acls.get(key);
+    if (known) return known;
+    if (this.acls.size >= 100_000) this.acls.clear();
+    this.acls.set(key, acl);
+    return acl;
   }
 
   /** Forget all in-flight changes (a leader stepping down). */
   reset(): void {
     this.pending.clear();
+    this.madeOrder.length = 0;
+    this.madeHead = 0;
   }
 
   get inFlight(): number {
@@ -110,6 +136,7 @@ export class RequestPrep {
   private setRecord(path: string, rec: ChangeRecord): void {
     this.undo?.push([path, this.pending.get(path)]);
     this.pending.set(path, rec);
+    this.madeOrder.push([path, rec]);
   }
 
   /** The node as it will be once every in-flight transaction applies; throws NONODE. */
@@ -172,8 +199,9 @@ export class RequestPrep {
       case OpCode.setACL: {
         this.validPath(req.path);
         const node = this.record(req.path);
-        const acl = fixupAcl(req.acl, ctx.ids);
-        if (acl === null) throw new PrepError(Err.INVALIDACL);
+        const fixed = fixupAcl(req.acl, ctx.ids);
+        if (fixed === null) throw new PrepError(Err.INVALIDACL);
+        const acl = this.internAcl(fixed);
         this.checkAcl(node.acl, Perm.ADMIN, ctx);
         if (req.version !== -1 && req.version !== node.aversion) throw new PrepError(Err.BADVERSION);
         const version = (node.aversion + 1) | 0;
@@ -202,8 +230,9 @@ export class RequestPrep {
     if (req.type === OpCode.createContainer && req.flags !== CreateMode.CONTAINER) throw new PrepError(Err.BADARGUMENTS);
     this.validPath(req.path, mode.sequential);
     if (req.path === '/' && !mode.sequential) throw new PrepError(Err.BADARGUMENTS);
-    const acl = fixupAcl(req.acl, ctx.ids);
-    if (acl === null) throw new PrepError(Err.INVALIDACL);
+    const fixed = fixupAcl(req.acl, ctx.ids);
+    if (fixed === null) throw new PrepError(Err.INVALIDACL);
+    const acl = this.internAcl(fixed);
     const parentPath = parentOf(mode.sequential && req.path.endsWith('/') ? req.path + 'x' : req.path);
     const parent = this.record(parentPath);
     this.checkAcl(parent.acl, Perm.CREATE, ctx);

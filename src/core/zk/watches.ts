@@ -68,11 +68,12 @@ export class WatchTable {
 
   /** Fire the watches an event triggers, removing one-shot ones. */
   trigger(path: string, type: number, out: WatchFire[]): void {
+    const m = this.byPath.get(path);
+    if (m === undefined && (this.recursiveCount === 0 || type === EventType.NodeChildrenChanged)) return;
     const notified = new Set<number>();
     const exactBits = type === EventType.NodeChildrenChanged ? WatchBit.CHILD
       : type === EventType.NodeDeleted ? WatchBit.DATA | WatchBit.CHILD
         : WatchBit.DATA;
-    const m = this.byPath.get(path);
     if (m) {
       for (const [watcher, bits] of [...m]) {
         const hit = bits & (exactBits | WatchBit.PERSISTENT | (type !== EventType.NodeChildrenChanged ? WatchBit.RECURSIVE : 0));
