@@ -1,0 +1,189 @@
+// Launches the servers the benchmarks compare, as real processes on free
+// loopback ports, each with its data dir under os.tmpdir() (the same file
+// system as the fsync floor) and fsync on (forceSync=yes):
+//   - ours: `node dist/src/cli/main.js quorum --zoo-cfg FILE`; extra node
+//     flags from QUORATE_BENCH_NODE_FLAGS (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof");
+//   - Apache ZooKeeper 3.8 (Debian), standalone, with a fixed heap; extra JVM
+//     flags from QUORATE_BENCH_JVM_FLAGS. See ANCHORS.md pitfalls 1-3.
+// Every child is started in its own process group and killed with its group
+// on stop, on exit of the generator, and on SIGINT/SIGTERM.
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const OUR_CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
+
+export const ZK_CLASSPATH = [
+  'zookeeper.jar', 'zookeeper-jute.jar', 'slf4j-api.jar', 'slf4j-log4j12.jar', 'log4j-1.2.jar',
+  'netty-all.jar', 'metrics-core.jar', 'snappy-java.jar', 'commons-cli.jar', 'commons-io.jar',
+].map((j) => `/usr/share/java/${j}`).join(':');
+
+export type ServerKind = 'ours' | 'zookeeper';
+
+export interface BenchServer {
+  kind: ServerKind;
+  pid: number;
+  port: number;
+  connectString: string;
+  dir: string;
+  /** What the process was started with, for the report. */
+  describe: string;
+  /** Last lines of the server's stderr (and ZooKeeper's log file). */
+  logTail(): string;
+  alive(): boolean;
+  stop(): Promise<void>;
+}
+
+const live = new Set<ChildProcess>();
+const dirs = new Set<string>();
+
+function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
+  try { process.kill(-child.pid!, signal); } catch { try { child.kill(signal); } catch { /* gone */ } }
+}
+
+/** Kill every server still running (synchronous: usable from an 'exit' handler). */
+export function killAllServers(): void {
+  for (const c of live) killGroup(c, 'SIGKILL');
+  live.clear();
+  for (const d of dirs) { try { fs.rmSync(d, { recursive: true, force: true }); } catch { /* best effort */ } }
+  dirs.clear();
+}
+
+let hooksInstalled = false;
+function installExitHooks(): void {
+  if (hooksInstalled) return;
+  hooksInstalled = true;
+  process.on('exit', killAllServers);
+  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+    process.on(sig, () => { process.stderr.write(`bench: ${sig}: killing servers\n`); killAllServers(); process.exit(130); });
+  }
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.unref();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const addr = srv.address();
+      if (addr === null || typeof addr === 'string') return reject(new Error('no port'));
+      srv.close(() => resolve(addr.port));
+    });
+  });
+}
+
+async function waitForPort(port: number, timeoutMs: number, exited: () => boolean): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline && !exited()) {
+    const ok = await new Promise<boolean>((resolve) => {
+      const s = net.connect({ port, host: '127.0.0.1' }, () => { s.destroy(); resolve(true); });
+      s.on('error', () => resolve(false));
+    });
+    if (ok) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(exited() ? `server exited before opening port ${port}` : `port ${port} did not open within ${timeoutMs} ms`);
+}
+
+function writeZooCfg(file: string, cfg: Record<string, string>): void {
+  fs.writeFileSync(file, Object.entries(cfg).map(([k, v]) => `${k}=${v}`).join('\n') + '\n');
+}
+
+function splitFlags(env: string | undefined): string[] {
+  return (env ?? '').split(/\s+/).filter((s) => s.length > 0);
+}
+
+interface Launch { kind: ServerKind; dir: string; port: number; cmd: string; args: string[]; env?: NodeJS.ProcessEnv; logFile?: string }
+
+async function launch(l: Launch): Promise<BenchServer> {
+  installExitHooks();
+  dirs.add(l.dir);
+  const child = spawn(l.cmd, l.args, { stdio: ['ignore', 'pipe', 'pipe'], detached: true, env: l.env ?? process.env });
+  live.add(child);
+  let stderr = '';
+  const keep = (d: Buffer) => { stderr = (stderr + d.toString()).slice(-8000); };
+  child.stdout!.on('data', keep);
+  child.stderr!.on('data', keep);
+  const exited = () => child.exitCode !== null || child.signalCode !== null;
+  const exitPromise = new Promise<void>((r) => { if (exited()) r(); else child.once('exit', () => r()); });
+  const logTail = () => {
+    let t = stderr;
+    if (l.logFile) { try { t += fs.readFileSync(l.logFile, 'utf8').slice(-4000); } catch { /* none yet */ } }
+    return t.slice(-6000);
+  };
+  const waitExit = (ms: number) => Promise.race([exitPromise, new Promise<void>((r) => setTimeout(r, ms).unref())]);
+  const stop = async () => {
+    if (!exited()) {
+      // SIGTERM first so that `node --cpu-prof` can write its profile; then the whole group, hard.
+      try { child.kill('SIGTERM'); } catch { /* gone */ }
+      await waitExit(l.kind === 'ours' ? 8000 : 3000);
+      if (!exited()) killGroup(child, 'SIGKILL');
+      await waitExit(5000);
+    }
+    live.delete(child);
+    fs.rmSync(l.dir, { recursive: true, force: true });
+    dirs.delete(l.dir);
+  };
+  try {
+    await waitForPort(l.port, 30_000, exited);
+  } catch (e) {
+    await new Promise((r) => setTimeout(r, 200)); // the last words of a process that just died
+    await stop();
+    throw new Error(`${l.kind} server did not start: ${(e as Error).message}\n${logTail()}`);
+  }
+  return {
+    kind: l.kind, pid: child.pid!, port: l.port, connectString: `127.0.0.1:${l.port}`, dir: l.dir,
+    describe: [l.cmd, ...l.args].join(' '), logTail, alive: () => !exited(), stop,
+  };
+}
+
+function baseCfg(dataDir: string, port: number): Record<string, string> {
+  return {
+    tickTime: '2000', dataDir, clientPort: String(port), clientPortAddress: '127.0.0.1',
+    maxClientCnxns: '0', '4lw.commands.whitelist': '*', forceSync: 'yes',
+  };
+}
+
+export async function startOurServer(): Promise<BenchServer> {
+  if (!fs.existsSync(OUR_CLI)) throw new Error(`${OUR_CLI} is missing: run "npm run build"`);
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-quorate-'));
+  const dataDir = path.join(dir, 'data');
+  fs.mkdirSync(dataDir);
+  const port = await freePort();
+  const cfgPath = path.join(dir, 'zoo.cfg');
+  writeZooCfg(cfgPath, baseCfg(dataDir, port));
+  const args = [...splitFlags(process.env.QUORATE_BENCH_NODE_FLAGS), OUR_CLI, 'quorum', '--zoo-cfg', cfgPath];
+  return launch({ kind: 'ours', dir, port, cmd: process.execPath, args });
+}
+
+export function apacheZkAvailable(): boolean {
+  return fs.existsSync('/usr/share/java/zookeeper.jar') && fs.existsSync('/usr/bin/java');
+}
+
+export async function startApacheZk(opts: { heapMb: number }): Promise<BenchServer> {
+  if (!apacheZkAvailable()) throw new Error('Apache ZooKeeper is not installed (/usr/share/java/zookeeper.jar, /usr/bin/java)');
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-apache-zk-'));
+  const dataDir = path.join(dir, 'data');
+  fs.mkdirSync(dataDir);
+  const port = await freePort();
+  const cfgPath = path.join(dir, 'zoo.cfg');
+  writeZooCfg(cfgPath, { ...baseCfg(dataDir, port), 'admin.enableServer': 'false' });
+  const logFile = path.join(dir, 'zk.log');
+  const log4j = path.join(dir, 'log4j.properties');
+  fs.writeFileSync(log4j, 'log4j.rootLogger=WARN, F\nlog4j.appender.F=org.apache.log4j.FileAppender\n' +
+    `log4j.appender.F.File=${logFile}\nlog4j.appender.F.layout=org.apache.log4j.PatternLayout\n` +
+    'log4j.appender.F.layout.ConversionPattern=%d %p %c{1}: %m%n\n');
+  const args = [
+    `-Xmx${opts.heapMb}m`, ...splitFlags(process.env.QUORATE_BENCH_JVM_FLAGS),
+    `-Dlog4j.configuration=file:${log4j}`, '-Dzookeeper.admin.enableServer=false', '-Dzookeeper.forceSync=yes',
+    '-cp', ZK_CLASSPATH, 'org.apache.zookeeper.server.quorum.QuorumPeerMain', cfgPath,
+  ];
+  return launch({ kind: 'zookeeper', dir, port, cmd: 'java', args, logFile });
+}
+
+export async function startServer(kind: ServerKind, zkHeapMb: number): Promise<BenchServer> {
+  return kind === 'ours' ? startOurServer() : startApacheZk({ heapMb: zkHeapMb });
+}

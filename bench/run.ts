@@ -1,0 +1,23 @@
+// `npm run bench -- NAME [options]`: runs one benchmark. Each prints one JSON
+// document on stdout and its progress on stderr. An unknown or missing name
+// lists the benchmarks and exits 2.
+const BENCHMARKS: Record<string, { description: string; load: () => Promise<{ main(argv: string[]): Promise<number> }> }> = {
+  'zk-standalone': {
+    description: 'ours vs Apache ZooKeeper 3.8 standalone (fsync on): latency, throughput, memory',
+    load: () => import('./zk-standalone.js'),
+  },
+};
+
+function list(): string {
+  return ['benchmarks:', ...Object.entries(BENCHMARKS).map(([n, b]) => `  ${n.padEnd(16)} ${b.description}`),
+    '', 'usage: npm run bench -- NAME [--quick] [--help]'].join('\n');
+}
+
+const [name, ...rest] = process.argv.slice(2);
+const bench = name === undefined ? undefined : BENCHMARKS[name];
+if (bench === undefined) {
+  process.stderr.write(`${name === undefined ? 'no benchmark named' : `unknown benchmark "${name}"`}\n${list()}\n`);
+  process.exit(2);
+}
+const code = await bench.load().then((m) => m.main(rest));
+process.exit(code);
