@@ -21,6 +21,8 @@ export interface ClientPortHandler {
   request(connId: number, xid: number, req: ZkRequest): void;
   closed(connId: number): void;
   fourLetterWord(word: string): string;
+  /** Called once after the frames of one socket read are handed over: replies and log writes go out in one batch. */
+  flush(): void;
   /** Requests of this connection not yet answered: above the cap the socket stops being read. */
   queued(connId: number): number;
   /** Requests not yet answered on the whole server (globalOutstandingLimit): above the cap every socket stops being read. */
@@ -169,26 +171,35 @@ export class ClientPort {
   }
 
   private drainFrames(c: PortConn): void {
+    const handed = this.parseFrames(c);
+    // One flush per socket read: the core's replies and log writes for all its frames go out together.
+    if (handed > 0) this.handler.flush();
+  }
+
+  /** Hand every complete frame to the handler; returns how many. A bad frame closes this connection only. */
+  private parseFrames(c: PortConn): number {
     const max = this.opts.packetBytesMax + this.opts.packetHeaderBytesExtra;
     let off = 0;
+    let handed = 0;
     const buf = c.buf;
     while (!c.closed && !c.paused && buf.length - off >= 4) {
       const len = buf.readInt32BE(off);
       if (len < 0 || len > max) {
         this.opts.logger.warn({ conn: c.id, remote: c.remote, len, max }, 'frame length out of bounds: closing connection (jute.maxbuffer)');
         this.destroy(c, 'bad frame length');
-        return;
+        return handed;
       }
       if (buf.length - off - 4 < len) break;
       const frame = buf.subarray(off + 4, off + 4 + len);
       off += 4 + len;
       try {
         this.onFrame(c, frame);
+        handed++;
       } catch (e) {
         if (!(e instanceof JuteError)) throw e;
         this.opts.logger.warn({ conn: c.id, remote: c.remote, err: e.message }, 'malformed request: closing connection');
         this.destroy(c, 'malformed frame');
-        return;
+        return handed;
       }
       if (!c.paused && (this.handler.queued(c.id) >= this.opts.requestsInFlightPerConnectionMax
         || this.handler.outstanding() >= this.opts.requestsInFlightMax)) {
@@ -198,6 +209,7 @@ export class ClientPort {
       }
     }
     c.buf = off === buf.length ? Buffer.alloc(0) : buf.subarray(off);
+    return handed;
   }
 
   private onFrame(c: PortConn, frame: Buffer): void {
@@ -221,25 +233,27 @@ export class ClientPort {
   deliver(sends: Outbound[]): void {
     if (sends.length === 0) return;
     const w = this.writer;
+    const cap = this.opts.unsentReplyBytesMax;
     let i = 0;
     while (i < sends.length) {
       const connId = sends[i].connId;
       const c = this.conns.get(connId);
       let j = i;
-      const start = w.length;
-      for (; j < sends.length && sends[j].connId === connId; j++) if (c) this.encode(c, sends[j], w);
-      if (c && w.length > start) {
-        const bytes = Buffer.from(w.toBuffer().subarray(start));
-        c.socket.write(bytes);
-        if (c.socket.writableLength > this.opts.unsentReplyBytesMax) {
-          this.opts.logger.warn({ conn: c.id, remote: c.remote, unsentBytes: c.socket.writableLength }, 'client does not read its replies: closing connection');
+      w.reset();
+      for (; j < sends.length && sends[j].connId === connId; j++) {
+        if (!c || c.closed) continue;
+        this.encode(c, sends[j], w);
+        // Bound what one slow reader can make us hold, even within one batch of replies.
+        if (w.length + c.socket.writableLength > cap) {
+          this.opts.logger.warn({ conn: c.id, remote: c.remote, unsentBytes: w.length + c.socket.writableLength }, 'client does not read its replies: closing connection');
           this.destroy(c, 'unsent replies over the cap');
         }
       }
+      if (c && !c.closed && w.length > 0) c.socket.write(Buffer.from(w.toBuffer()));
       i = j;
     }
-    if (this.pausedCount > 0) this.resumeReadable();
     w.reset();
+    if (this.pausedCount > 0) this.resumeReadable();
   }
 
   /** Resume reading sockets whose queue, and the server's, have drained to half their caps. */
@@ -250,8 +264,9 @@ export class ClientPort {
         c.paused = false;
         this.pausedCount--;
         c.socket.resume();
-        // Frames already buffered are parsed now; the socket's next data event would not replay them.
-        if (c.buf.length > 0) this.drainFrames(c);
+        // Frames already buffered are parsed soon (not from inside deliver(), which is mid-write);
+        // the socket's next data event would not replay them.
+        if (c.buf.length > 0) setImmediate(() => { if (!c.closed && !c.paused) this.drainFrames(c); });
       }
     }
   }

@@ -128,12 +128,12 @@ export class StandaloneServer extends EventEmitter {
       logger: this.opts.logger,
     }, {
       opened: (id, ip) => { this.core.connectionOpened(id, ip); },
-      connect: (id, req) => { this.core.connect(id, req, nowMs(), crypto.randomBytes(16)); this.pump(); },
+      connect: (id, req) => { this.core.connect(id, req, nowMs(), crypto.randomBytes(16)); },
       request: (id, xid, req) => {
         if (this.failed) return;
         this.core.request(id, xid, req, nowMs());
-        this.pump();
       },
+      flush: () => this.pump(),
       closed: (id) => { this.core.connectionClosed(id); },
       fourLetterWord: (w) => fourLetterWordText(w, this.wordsSnapshot()),
       queued: (id) => this.core.queueLength(id),
