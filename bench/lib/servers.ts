@@ -7,9 +7,9 @@
 //     flags from QUORATE_BENCH_JVM_FLAGS. See ANCHORS.md pitfalls 1-3.
 // Every child is started in its own process group and killed with its group
 // on stop, on exit of the generator, and on SIGINT/SIGTERM.
+import { freePort, waitForPort as waitForPortOpen } from '../../src/io/ports.js';
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -62,30 +62,12 @@ function installExitHooks(): void {
   }
 }
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.unref();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      if (addr === null || typeof addr === 'string') return reject(new Error('no port'));
-      srv.close(() => resolve(addr.port));
-    });
-  });
-}
-
 async function waitForPort(port: number, timeoutMs: number, exited: () => boolean): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline && !exited()) {
-    const ok = await new Promise<boolean>((resolve) => {
-      const s = net.connect({ port, host: '127.0.0.1' }, () => { s.destroy(); resolve(true); });
-      s.on('error', () => resolve(false));
-    });
-    if (ok) return;
-    await new Promise((r) => setTimeout(r, 50));
+  try {
+    await waitForPortOpen(port, timeoutMs, '127.0.0.1', exited);
+  } catch (e) {
+    throw exited() ? new Error(`server exited before opening port ${port}`) : e;
   }
-  throw new Error(exited() ? `server exited before opening port ${port}` : `port ${port} did not open within ${timeoutMs} ms`);
 }
 
 function writeZooCfg(file: string, cfg: Record<string, string>): void {
