@@ -11,7 +11,7 @@ import { ServerCore } from '../core/zk/server-core.js';
 import { DataTree } from '../core/zk/data-tree.js';
 import type { QuorumServerConfig } from '../config/quorum-config.js';
 import { ZK_LIMITS } from '../limits.js';
-import { decodeLoggedTxn, deserializeTree, encodeLoggedTxn, serializeTree } from '../proto/txn-codec.js';
+import { decodeLoggedTxn, deserializeTree, encodeLoggedTxn, SnapshotWriter } from '../proto/txn-codec.js';
 import { DataDir } from '../io/data-dir.js';
 import type { Logger } from '../io/log.js';
 import { SnapshotStore } from '../io/snapshot-store.js';
@@ -99,7 +99,11 @@ export class StandaloneServer extends EventEmitter {
       this.core.replay(decodeLoggedTxn(rec.payload));
       replayed++;
     }
-    this.core.recovered(nowMs());
+    const { staleEphemeralMarks } = this.core.recovered(nowMs());
+    if (staleEphemeralMarks > 0) {
+      logger.warn({ staleEphemeralMarks, snapshotZxid: snap?.zxid ?? null },
+        'the log after the snapshot lacks transactions that removed ephemerals: run `quorate quorum verify` on the data dir');
+    }
     this.txnsSinceSnapshot = replayed;
     this.snapshotAt = this.nextSnapshotAt();
     logger.info({
@@ -183,25 +187,60 @@ export class StandaloneServer extends EventEmitter {
     this.takeSnapshot().catch((e) => this.opts.logger.error({ err: (e as Error).message }, 'snapshot failed'));
   }
 
-  /** Serialize the committed tree now (between transactions, so nothing uncommitted), then write it. */
+  /**
+   * A fuzzy snapshot, as ZooKeeper's: the state as of Z0 (lastZxid now), encoded
+   * a few nodes per event-loop turn while transactions keep being applied, so
+   * clients are not stalled; recovery replays the log after Z0 over it. The tree
+   * only ever holds committed transactions, so neither does the snapshot. One at
+   * a time; abandoned (nothing written) if the server stops or its log fails.
+   */
   takeSnapshot(): Promise<void> {
     if (this.snapshotInFlight) return this.snapshotInFlight;
-    const zxid = this.core.lastZxid;
-    const payload = serializeTree(this.core.tree);
+    try {
+      // From Z0 on, records go to a new file: purging below Z0 keeps every file with a zxid > Z0.
+      this.log.roll();
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    const writer = new SnapshotWriter(this.core.tree);
+    const zxid = writer.zxid;
     this.txnsSinceSnapshot = 0;
     this.snapshotAt = this.nextSnapshotAt();
-    this.log.roll();
     const t0 = performance.now();
     this.snapshotInFlight = (async () => {
       try {
+        const steps = await this.encodeSnapshot(writer);
+        if (steps === null) {
+          this.opts.logger.info({ zxid, nodes: writer.nodesWritten }, 'snapshot abandoned: the server is stopping or its log failed');
+          return;
+        }
+        const payload = writer.finish();
+        const encodedMs = Math.round(performance.now() - t0);
         const info = await this.snaps.write(zxid, payload);
-        this.opts.logger.info({ zxid, file: info.file, bytes: payload.length, ms: Math.round(performance.now() - t0) }, 'snapshot written');
+        this.opts.logger.info({
+          zxid, file: info.file, bytes: payload.length, nodes: writer.nodesWritten, steps, encodedMs, ms: Math.round(performance.now() - t0),
+        }, 'snapshot written');
         if (this.cfg.autopurgePurgeIntervalHours > 0) await this.purge();
       } finally {
         this.snapshotInFlight = null;
       }
     })();
     return this.snapshotInFlight;
+  }
+
+  /** Steps the writer, yielding to the event loop between steps; the number of steps, or null if abandoned. */
+  private async encodeSnapshot(writer: SnapshotWriter): Promise<number | null> {
+    const stepMs = 2; // event-loop time per step: what a client may wait behind one
+    let budget = 500;
+    for (let steps = 1; ; steps++) {
+      if (this.stopped || this.failed) return null;
+      const t0 = performance.now();
+      if (writer.step(budget)) return steps;
+      // Aim each step at stepMs, whatever a node costs on this machine (half-way, to damp noise).
+      const ms = Math.max(0.05, performance.now() - t0);
+      budget = Math.max(50, Math.min(5000, Math.round((budget + (budget * stepMs) / ms) / 2)));
+      await new Promise<void>((resolve) => setImmediate(resolve));
+    }
   }
 
   /** Keep the newest autopurge.snapRetainCount snapshots and the logs they need. */

@@ -64,6 +64,14 @@ export class DataTree {
   lastZxid = 0n;
   /** Sum of data bytes, for mntr's approximate_data_size. */
   dataBytes = 0;
+  /**
+   * Only while replaying the log over a fuzzy snapshot: ephemerals that their
+   * sessions owned at the snapshot's zxid but whose nodes were gone (deleted,
+   * maybe re-created by another owner) when the snapshot reached them. Their
+   * closeSession, replayed, must still move the parent's pzxid (ZOOKEEPER-3145);
+   * their delete or closeSession in the log, always there, clears them.
+   */
+  private readonly goneEphemerals = new Map<string, bigint>();
 
   constructor() {
     const root = newNode(Buffer.alloc(0), OPEN_ACL_UNSAFE, 0n, 0, 0n);
@@ -90,6 +98,24 @@ export class DataTree {
     this.dataBytes += n.data?.length ?? 0;
     if (path !== '/') this.nodes.get(parentOf(path))?.children.add(baseName(path));
     this.indexOwner(path, n.ephemeralOwner);
+  }
+
+  /** An ephemeral of `owner` at the snapshot's zxid that the snapshot did not capture as such (see goneEphemerals). */
+  loadGoneEphemeral(path: string, owner: bigint): void {
+    this.goneEphemerals.set(path, owner);
+  }
+
+  /** How many of those the replay has not met yet (0 once the log after the snapshot is replayed). */
+  get goneEphemeralCount(): number { return this.goneEphemerals.size; }
+
+  /**
+   * After replay: marks still left mean the log lacked transactions that followed the snapshot.
+   * Drop them, so that a later closeSession cannot delete a node someone else owns now; returns how many.
+   */
+  clearGoneEphemerals(): number {
+    const n = this.goneEphemerals.size;
+    this.goneEphemerals.clear();
+    return n;
   }
 
   private indexOwner(path: string, owner: bigint): void {
@@ -127,7 +153,9 @@ export class DataTree {
         this.sessions.set(hdr.sessionId, { timeoutMs: txn.timeoutMs, passwd: txn.passwd });
         return { err: Err.OK };
       case 'closeSession': {
-        const paths = [...(this.ephemerals.get(hdr.sessionId) ?? [])].sort();
+        const paths = [...(this.ephemerals.get(hdr.sessionId) ?? [])];
+        for (const [p, owner] of this.goneEphemerals) if (owner === hdr.sessionId) paths.push(p);
+        paths.sort();
         // Children before parents cannot occur (ephemerals have no children), but sort keeps replay deterministic.
         for (const p of paths) this.deleteNode(p, hdr.zxid, fires);
         this.sessions.delete(hdr.sessionId);
@@ -192,16 +220,25 @@ export class DataTree {
     return { err: Err.OK, results };
   }
 
+  // Replaying the log over a fuzzy snapshot (one written while transactions
+  // kept being applied, see SnapshotWriter) meets nodes captured after a
+  // transaction that is replayed again: every apply below must reach the same
+  // state whether or not its effect is already in the tree. In live operation
+  // RequestPrep has validated the transaction, so these branches never run.
+
   private createNode(txn: Extract<Txn, { type: 'create' }>, hdr: TxnHeader, fires: WatchFire[]): ZNode | null {
     const parentPath = parentOf(txn.path);
     const parent = this.nodes.get(parentPath);
-    if (!parent || this.nodes.has(txn.path)) return null;
-    const n = newNode(txn.data, txn.acl, hdr.zxid, hdr.timeMs, txn.ephemeralOwner);
-    parent.children.add(baseName(txn.path));
-    if (txn.parentCVersion > parent.cversion) {
+    if (!parent) return null;
+    const bumpParent = txn.parentCVersion > parent.cversion;
+    if (bumpParent) {
+      // Also when the node exists already (captured after this create): ZooKeeper's setCversionPzxid.
       parent.cversion = txn.parentCVersion;
       parent.pzxid = hdr.zxid;
     }
+    if (this.nodes.has(txn.path)) return null;
+    const n = newNode(txn.data, txn.acl, hdr.zxid, hdr.timeMs, txn.ephemeralOwner);
+    parent.children.add(baseName(txn.path));
     this.nodes.set(txn.path, n);
     this.dataBytes += txn.data?.length ?? 0;
     this.indexOwner(txn.path, txn.ephemeralOwner);
@@ -211,20 +248,43 @@ export class DataTree {
   }
 
   private deleteNode(path: string, zxid: bigint, fires: WatchFire[]): boolean {
+    if (this.goneEphemerals.size > 0) this.goneEphemerals.delete(path);
     const n = this.nodes.get(path);
-    if (!n) return false;
     const parentPath = parentOf(path);
     const parent = this.nodes.get(parentPath);
     if (parent) {
       parent.children.delete(baseName(path));
+      // Also when the node is gone already (captured after this delete).
       if (zxid > parent.pzxid) parent.pzxid = zxid;
     }
+    if (!n) return false;
+    // A node has children here only in replay, captured from a later incarnation
+    // of this path: those children were created after this delete, and their
+    // creates, replayed later, bring them back.
+    if (n.children.size > 0) this.dropDescendants(path, n);
     this.nodes.delete(path);
     this.dataBytes -= n.data?.length ?? 0;
     this.unindexOwner(path, n.ephemeralOwner);
     this.watches.trigger(path, EventType.NodeDeleted, fires);
     this.watches.trigger(parentPath, EventType.NodeChildrenChanged, fires);
     return true;
+  }
+
+  private dropDescendants(path: string, n: ZNode): void {
+    const stack: [string, ZNode][] = [[path, n]];
+    while (stack.length > 0) {
+      const [p, node] = stack.pop()!;
+      for (const c of node.children) {
+        const cp = joinPath(p, c);
+        const child = this.nodes.get(cp);
+        if (!child) continue;
+        stack.push([cp, child]);
+        this.nodes.delete(cp);
+        this.dataBytes -= child.data?.length ?? 0;
+        this.unindexOwner(cp, child.ephemeralOwner);
+      }
+      node.children.clear();
+    }
   }
 
   /** Number of descendants (getAllChildrenNumber). */

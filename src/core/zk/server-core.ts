@@ -108,12 +108,15 @@ export class ServerCore {
   }
 
   /** After loading a snapshot and replaying the log: track every session with a fresh deadline. */
-  recovered(nowMs: number): void {
+  /** Returns the number of snapshot ephemeral marks the replay left (0 unless the log missed transactions). */
+  recovered(nowMs: number): { staleEphemeralMarks: number } {
     this.lastProposedZxid = this.tree.lastZxid;
+    const staleEphemeralMarks = this.tree.clearGoneEphemerals();
     for (const [id, s] of this.tree.sessions) {
       if (!this.sessions.get(id)) this.sessions.add(id, s.timeoutMs, nowMs);
     }
     this.sessions.restartDeadlines(nowMs);
+    return { staleEphemeralMarks };
   }
 
   // ---- connections ----
