@@ -27,16 +27,23 @@ export interface LoadedSnapshot extends SnapshotInfo {
   skipped: SnapshotProblem[];
 }
 
-export function encodeSnapshot(zxid: bigint, payload: Buffer): Buffer {
-  const buf = Buffer.allocUnsafe(SNAP_HEADER_BYTES + payload.length + SNAP_TRAILER_BYTES);
+function snapshotHeader(zxid: bigint, payloadBytes: number): Buffer {
+  const buf = Buffer.allocUnsafe(SNAP_HEADER_BYTES);
   buf.write(SNAP_MAGIC, 0, 'latin1');
   buf.writeUInt32BE(SNAP_VERSION, 4);
   buf.writeBigInt64BE(zxid, 8);
-  buf.writeBigUInt64BE(BigInt(payload.length), 16);
-  payload.copy(buf, SNAP_HEADER_BYTES);
-  buf.writeUInt32BE(crc32(payload), SNAP_HEADER_BYTES + payload.length);
+  buf.writeBigUInt64BE(BigInt(payloadBytes), 16);
   return buf;
 }
+
+export function encodeSnapshot(zxid: bigint, payload: Buffer): Buffer {
+  const trailer = Buffer.allocUnsafe(SNAP_TRAILER_BYTES);
+  trailer.writeUInt32BE(crc32(payload), 0);
+  return Buffer.concat([snapshotHeader(zxid, payload.length), payload, trailer]);
+}
+
+/** Payload bytes written (and checksummed) per step, so a large snapshot never stalls the event loop for long. */
+const WRITE_CHUNK_BYTES = 1024 * 1024;
 
 /** Snapshot files in a directory, oldest first (by name; contents are not read). */
 export async function listSnapshots(dir: string): Promise<SnapshotInfo[]> {
@@ -107,11 +114,20 @@ export class SnapshotStore {
     const file = snapshotFileName(zxid);
     const path = join(this.dir, file);
     const tmp = `${path}.tmp`;
-    const buf = encodeSnapshot(zxid, payload);
+    const size = SNAP_HEADER_BYTES + payload.length + SNAP_TRAILER_BYTES;
     try {
       const fh = await this.openFile(tmp, 'w');
       try {
-        await writeFully(fh, buf, 0);
+        await writeFully(fh, snapshotHeader(zxid, payload.length), 0);
+        let crc = 0;
+        for (let off = 0; off < payload.length; off += WRITE_CHUNK_BYTES) {
+          const part = payload.subarray(off, Math.min(payload.length, off + WRITE_CHUNK_BYTES));
+          crc = crc32(part, crc);
+          await writeFully(fh, part, SNAP_HEADER_BYTES + off);
+        }
+        const trailer = Buffer.allocUnsafe(SNAP_TRAILER_BYTES);
+        trailer.writeUInt32BE(crc, 0);
+        await writeFully(fh, trailer, SNAP_HEADER_BYTES + payload.length);
         await fh.datasync();
       } finally {
         await fh.close();
@@ -122,7 +138,7 @@ export class SnapshotStore {
       await unlink(tmp).catch(() => undefined);
       throw ioFailure(err, `writing snapshot ${path}`);
     }
-    return { zxid, file, path, size: buf.length };
+    return { zxid, file, path, size };
   }
 
   /** Snapshot files, oldest first (by name; contents are not validated). */
