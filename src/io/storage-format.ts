@@ -8,6 +8,11 @@
 // Header:   'QTXL' | u32 format version | 16 reserved bytes (zero)
 // Record:   u32 payload length | u32 CRC32 over zxid+payload | i64 zxid | payload
 // The rest of a file is preallocated zeros; a zero length marks the end.
+// Spare:    log.next, a file prepared ahead of a roll (header + zeros, fdatasynced;
+//           built as log.next.tmp and renamed when complete). It never holds a
+//           record: it is renamed to log.<zxid> before its first write. Readers
+//           ignore both names; the log's open() reuses a complete log.next and
+//           deletes a log.next.tmp.
 import { open as fsOpen, readdir } from 'node:fs/promises';
 import * as zlib from 'node:zlib';
 import { ZK_LIMITS } from '../limits.js';
@@ -52,7 +57,8 @@ export interface StorageFile {
   stat(): Promise<{ size: number }>;
   close(): Promise<void>;
 }
-export type OpenFile = (path: string, flags: string) => Promise<StorageFile>;
+/** `flags` as fs.promises.open takes them: a string ('r', 'wx', ...) or numeric O_* flags (the log's O_DSYNC handle). */
+export type OpenFile = (path: string, flags: string | number) => Promise<StorageFile>;
 export const openRealFile: OpenFile = (path, flags) => fsOpen(path, flags);
 
 /** A new or renamed directory entry is only durable once the directory itself is fsynced. */
@@ -147,6 +153,10 @@ export const RECORD_PAYLOAD_BYTES_MAX = ZK_LIMITS.group_commit_bytes_max - RECOR
  */
 const SUCCESSOR_ZXID_SPAN = 1n << 52n;
 const LOG_NAME = /^log\.([0-9a-f]{16})$/;
+/** The spare log file, complete and ready to be renamed to log.<first zxid>. */
+export const SPARE_LOG_NAME = 'log.next';
+/** The spare while it is being written: a crash leaves it incomplete. */
+export const SPARE_LOG_TMP_NAME = 'log.next.tmp';
 
 export const logFileName = (zxid: bigint): string => `log.${hexZxid(zxid)}`;
 

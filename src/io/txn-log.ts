@@ -1,7 +1,9 @@
 // The quorum server's transaction log: append-only files of framed, checksummed
-// records, group-committed under fdatasync. Payloads are opaque: the server
-// core serializes transactions; this module owns the files, fsync, preallocation
-// and recovery. The format itself is in storage-format.ts.
+// records, group-committed. With forceSync on, a batch is one pwrite through an
+// O_DSYNC handle into space that was zero-filled and fdatasynced beforehand, so
+// it is durable when the write returns. Payloads are opaque: the server core
+// serializes transactions; this module owns commit, rolls and recovery. The
+// format is in storage-format.ts, file creation and the spare in txn-log-file.ts.
 import { unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -9,9 +11,12 @@ import { ZK_LIMITS } from '../limits.js';
 import type { Logger } from './log.js';
 import {
   FileWindow, LOG_HEADER_BYTES, RECORD_PAYLOAD_BYTES_MAX, StorageCorruptError, StorageError, corruptionAdvice, encodeRecord,
-  fsyncDir, hexZxid, ioFailure, judgeLogScan, listLogFiles, logFileHeader, logFileName, openRealFile, readRecordAt, scanLogFile,
-  writeFully, ZEROS, type OpenFile, type StorageFile,
+  fsyncDir, hexZxid, ioFailure, judgeLogScan, listLogFiles, logFileName, openRealFile, readRecordAt, scanLogFile,
+  writeFully, type OpenFile,
 } from './storage-format.js';
+import {
+  DURABLE_WRITE_FLAGS, activateSpare, adoptSpare, closeLogFile, createLogFile, prepareSpare, trimLogFile, zeroFill, type LogFile, type LogFileIo,
+} from './txn-log-file.js';
 
 export { StorageCorruptError, StorageError, type OpenFile, type StorageFile } from './storage-format.js';
 
@@ -19,13 +24,13 @@ export { StorageCorruptError, StorageError, type OpenFile, type StorageFile } fr
 
 export interface TxnLogOptions {
   logger: Logger;
-  /** Preallocation step (ZK_LIMITS.txnlog_prealloc_bytes). */
+  /** Capacity of a log file, zero-filled and fdatasynced before it takes a record (ZK_LIMITS.txnlog_prealloc_bytes). */
   preallocBytes?: number;
-  /** fsync slower than this is logged at warn (ZK_LIMITS.fsync_warning_ms). */
+  /** A durable write or fsync slower than this is logged at warn (ZK_LIMITS.fsync_warning_ms). */
   fsyncWarningMs?: number;
   /**
-   * zoo.cfg forceSync (default true). false skips the fdatasync after each batch, as ZooKeeper
-   * does: writes are acknowledged from the page cache and a power failure can lose them.
+   * zoo.cfg forceSync (default true). false writes batches without O_DSYNC, as ZooKeeper skips
+   * the fsync: writes are acknowledged from the page cache and a power failure can lose them.
    */
   forceSync?: boolean;
   /** Called once when a write or fsync fails: the server must stop acknowledging and step down. */
@@ -35,21 +40,38 @@ export interface TxnLogOptions {
 }
 
 export interface TornTailCut { file: string; offset: number; bytesCut: number; reason: string; removedFile: boolean }
-export interface TxnLogStats { appends: number; batches: number; fsyncs: number; bytesWritten: number }
+export interface TxnLogStats {
+  appends: number;
+  batches: number;
+  /** fdatasyncs plus durable (O_DSYNC) batch writes: with forceSync on, one per batch. */
+  fsyncs: number;
+  /** Record bytes written. */
+  bytesWritten: number;
+  /** Rolls that took the prepared spare (a rename); the others created their file inline. */
+  sparesUsed: number;
+  filesCreatedInline: number;
+}
 
+interface FileEntry { file: string; startZxid: bigint; end: number }
 interface Pending { zxid: bigint; rec: Buffer; newFile: boolean }
-interface Current { fh: StorageFile; file: string; pos: number; allocated: number }
+interface Current extends LogFile { entry: FileEntry }
 interface Waiter { target: bigint; resolve: (zxid: bigint) => void; reject: (err: StorageError) => void }
 
 /**
  * Durability contract: `append` only buffers. `sync()` resolves with the
  * highest durable zxid once everything appended before the call is on disk;
- * while an fsync is in flight, later appends wait and share the next one.
+ * while a batch is being written, later appends wait and share the next one.
  * After any write or fsync error the log is failed for good.
+ *
+ * Files: each has a fixed capacity, written as zeros and fdatasynced when it is
+ * created. A batch that does not fit in the rest of the current file (or the
+ * first after roll()) goes to a new one. A spare file is prepared in the
+ * background as soon as a file is in use, so that a roll is a rename and a
+ * directory fsync; the old file's unused zeros are trimmed in the background.
  */
 export class TxnLog {
-  readonly stats: TxnLogStats = { appends: 0, batches: 0, fsyncs: 0, bytesWritten: 0 };
-  private files: { file: string; startZxid: bigint; end: number }[] = [];
+  readonly stats: TxnLogStats = { appends: 0, batches: 0, fsyncs: 0, bytesWritten: 0, sparesUsed: 0, filesCreatedInline: 0 };
+  private files: FileEntry[] = [];
   private cur: Current | null = null;
   private pending: Pending[] = [];
   private waiters: Waiter[] = [];
@@ -60,28 +82,39 @@ export class TxnLog {
   private closed = false;
   private running = false;
   private loop: Promise<void> = Promise.resolve();
-  private readonly openFile: OpenFile;
+  /** The prepared next file (log.next), or null. */
+  private spare: LogFile | null = null;
+  /** Preparation of the spare in flight; never rejects. */
+  private sparePrep: Promise<void> | null = null;
+  /** The current file's name when preparing a spare last failed: no retry until the next file. */
+  private spareFailedFor: string | null | undefined = undefined;
+  /** Trims and closes of old files, off the commit path; never rejects. */
+  private background: Promise<void> = Promise.resolve();
+  private readonly io: LogFileIo;
   private readonly preallocBytes: number;
   private readonly fsyncWarningMs: number;
 
   private constructor(readonly dir: string, private readonly opts: TxnLogOptions,
     /** What open() found and did: the cut torn tail, if any. */
     readonly recovery: { cut: TornTailCut | null; files: number; records: number }) {
-    this.openFile = opts.openFile ?? openRealFile;
+    this.io = { dir, openFile: opts.openFile ?? openRealFile, forceSync: opts.forceSync !== false, onDatasync: () => { this.stats.fsyncs++; } };
     this.preallocBytes = opts.preallocBytes ?? ZK_LIMITS.txnlog_prealloc_bytes;
     this.fsyncWarningMs = opts.fsyncWarningMs ?? ZK_LIMITS.fsync_warning_ms;
+    if (!(this.preallocBytes > LOG_HEADER_BYTES)) throw new RangeError(`txn log: preallocBytes ${this.preallocBytes} must exceed the header`);
   }
 
   /** Recovers the log in `dir` (which must exist) and positions it for append after the last valid record. */
   static async open(dir: string, opts: TxnLogOptions): Promise<TxnLog> {
     const log = new TxnLog(dir, opts, { cut: null, files: 0, records: 0 });
+    const openFile = log.io.openFile;
     const entries = await listLogFiles(dir);
     if (opts.forceSync === false) opts.logger.warn({ dir }, 'forceSync is off: acknowledged writes can be lost on power failure');
     let prev = 0n;
+    const untrimmed: FileEntry[] = [];
     for (let i = 0; i < entries.length; i++) {
       const isLast = i === entries.length - 1;
       const path = join(dir, entries[i].file);
-      const fh = await log.openFile(path, isLast ? 'r+' : 'r');
+      const fh = await openFile(path, isLast ? 'r+' : 'r');
       let keep = false;
       try {
         const scan = await scanLogFile(fh, entries[i], prev);
@@ -97,34 +130,46 @@ export class TxnLog {
           ? { file: path, offset: verdict.offset, bytesCut: scan.size - verdict.offset, reason: verdict.reason, removedFile: scan.records === 0 }
           : null;
         if (isLast && scan.records === 0) {
-          // Created but never holding a durable record: drop it so the next file is named by its real first zxid.
+          // Created (or renamed from the spare) but never holding a durable record: drop it so the
+          // next file is named by its real first zxid.
           await unlink(path);
-          await fsyncDir(dir, log.openFile);
+          await fsyncDir(dir, openFile);
           log.recovery.files--;
           if (cut === null) opts.logger.info({ file: path }, 'removed empty transaction log file');
         } else {
-          log.files.push({ file: entries[i].file, startZxid: entries[i].startZxid, end: scan.end });
-        }
-        if (isLast && scan.records > 0) {
-          log.cur = { fh, file: entries[i].file, pos: scan.end, allocated: scan.size };
-          if (cut !== null) {
-            await fh.truncate(scan.end);
-            log.cur.allocated = scan.end;
-            await log.preallocate(scan.end); // re-preallocate so the next writes do not grow the file
-            await fh.datasync();
+          const entry = { file: entries[i].file, startZxid: entries[i].startZxid, end: scan.end };
+          log.files.push(entry);
+          if (!isLast && scan.size > scan.end) untrimmed.push(entry); // left by a crash before its trim
+          if (isLast) {
+            let capacity = scan.size;
+            if (cut !== null) {
+              // Cut, then zero-fill again so that later batches do not grow the file.
+              await fh.truncate(scan.end);
+              capacity = Math.max(scan.end, log.preallocBytes);
+              await zeroFill(fh, scan.end, capacity);
+              await fh.datasync();
+            }
+            log.cur = { fh, dfh: null, pos: scan.end, capacity, entry };
+            keep = true;
+            if (log.io.forceSync) log.cur.dfh = await openFile(path, DURABLE_WRITE_FLAGS);
+            log.needFile = false;
           }
-          log.needFile = false;
-          keep = true;
         }
         if (cut !== null) {
           log.recovery.cut = cut;
           opts.logger.warn({ file: path, offset: cut.offset, bytesCut: cut.bytesCut, reason: cut.reason }, 'cut torn tail of transaction log');
         }
+      } catch (err) {
+        if (keep) await closeLogFile(log.cur!);
+        throw err;
       } finally {
         if (!keep) await fh.close();
       }
     }
     log.appended = log.durable = prev;
+    log.spare = await adoptSpare(log.io, log.preallocBytes);
+    log.maybePrepareSpare();
+    for (const entry of untrimmed) log.retire(entry);
     return log;
   }
 
@@ -154,10 +199,24 @@ export class TxnLog {
     return this.syncAll();
   }
 
-  /** The next append starts a new file (the server calls this after a snapshot, so old files can be purged). */
+  /**
+   * The next append starts a new file (the server calls this after a snapshot, so old files can be purged).
+   * That file is normally the spare, already prepared: the roll costs a rename and a directory fsync.
+   */
   roll(): void {
     this.checkUsable();
     this.needFile = true;
+  }
+
+  /** Resolves when background file work (preparing the spare, trimming old files) is done: for tests and benchmarks. */
+  async settled(): Promise<void> {
+    for (;;) {
+      const prep = this.sparePrep;
+      const bg = this.background;
+      await prep;
+      await bg;
+      if (this.sparePrep === null && this.background === bg) return;
+    }
   }
 
   /** Durable records with zxid > fromZxid, oldest first, read from disk (used for replay at start). */
@@ -167,7 +226,7 @@ export class TxnLog {
     for (let i = 0; i < files.length; i++) {
       if (i + 1 < files.length && files[i + 1].startZxid <= fromZxid + 1n) continue; // every record in it is <= fromZxid
       const path = join(this.dir, files[i].file);
-      const fh = await this.openFile(path, 'r');
+      const fh = await this.io.openFile(path, 'r');
       try {
         const w = new FileWindow(fh, files[i].end);
         for (let pos = LOG_HEADER_BYTES; pos < files[i].end;) {
@@ -191,18 +250,20 @@ export class TxnLog {
     while (n + 1 < this.files.length && this.files[n + 1].startZxid <= zxid) n++;
     const victims = this.files.splice(0, n); // taken out first so read() started later does not see them
     for (const v of victims) await unlink(join(this.dir, v.file));
-    if (victims.length > 0) await fsyncDir(this.dir, this.openFile);
+    if (victims.length > 0) await fsyncDir(this.dir, this.io.openFile);
     return victims.map((v) => v.file);
   }
 
-  /** Flushes what was appended (unless failed), then closes the file. */
+  /** Flushes what was appended (unless failed), then closes the files. A prepared spare stays on disk for the next open. */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true; // from here append() throws, so nothing appended is silently dropped
     if (this.failed === null && this.appended > this.durable) await this.syncAll().catch(() => undefined);
     await this.loop;
-    await this.cur?.fh.close().catch(() => undefined);
+    await this.settled();
+    for (const f of [this.cur, this.spare]) if (f !== null) await closeLogFile(f);
     this.cur = null;
+    this.spare = null;
   }
 
   private checkUsable(): void {
@@ -238,78 +299,117 @@ export class TxnLog {
     const batch = this.pending.splice(0, n);
     if (batch.length === 0) return this.fail(new Error('internal: sync waiting with nothing pending'));
     try {
+      // One write per run of records between rolls: normally the whole batch.
       for (let i = 0; i < batch.length;) {
-        if (batch[i].newFile) await this.startFile(batch[i].zxid);
         let j = i + 1;
-        while (j < batch.length && !batch[j].newFile) j++;
-        await this.writeRecords(Buffer.concat(batch.slice(i, j).map((p) => p.rec)));
+        let runBytes = batch[i].rec.length;
+        while (j < batch.length && !batch[j].newFile) runBytes += batch[j++].rec.length;
+        const cur = this.cur;
+        if (batch[i].newFile || cur === null || cur.pos + runBytes > cur.capacity) await this.startFile(batch[i].zxid);
+        await this.writeRecords(j - i === 1 ? batch[i].rec : Buffer.concat(batch.slice(i, j).map((p) => p.rec), runBytes), j - i);
         i = j;
       }
-      if (this.opts.forceSync !== false) await this.datasync(batch.length, bytes);
     } catch (err) {
       this.fail(err);
       return;
     }
     this.stats.batches++;
     this.durable = batch[batch.length - 1].zxid;
-    this.files[this.files.length - 1].end = this.cur!.pos;
     const ready = this.waiters.filter((w) => w.target <= this.durable);
     this.waiters = this.waiters.filter((w) => w.target > this.durable);
     for (const w of ready) w.resolve(this.durable);
+    this.maybePrepareSpare();
   }
 
+  /** Makes a new current file whose first record is `zxid`: the spare if there is one, else one created here. */
   private async startFile(zxid: bigint): Promise<void> {
-    if (this.cur) {
-      // Trim the old file's unused preallocation: recovery reads a file's tail to prove nothing
-      // valid follows its end, and old files should not cost that read at every start.
-      await this.cur.fh.truncate(this.cur.pos);
-      await this.datasync(0, 0); // the old file's records must be durable before anything in the new one is
-      this.files[this.files.length - 1].end = this.cur.pos;
-      const old = this.cur;
-      this.cur = null;
-      await old.fh.close();
-    }
+    const old = this.cur;
+    // forceSync off: the old file's records must be on disk before the new file holds any, or a
+    // power failure could leave a torn record in a file that is not the newest (read as corruption).
+    if (old !== null && old.dfh === null) await this.timed(() => old.fh.datasync(), old.entry.file, 0, 0);
+    if (this.sparePrep !== null) await this.sparePrep; // already writing the file we need: wait rather than write another
     const file = logFileName(zxid);
-    const fh = await this.openFile(join(this.dir, file), 'wx');
-    this.cur = { fh, file, pos: LOG_HEADER_BYTES, allocated: 0 };
-    this.files.push({ file, startZxid: zxid, end: LOG_HEADER_BYTES });
-    await writeFully(fh, logFileHeader(), 0);
-    this.cur.allocated = LOG_HEADER_BYTES;
-    await this.preallocate(LOG_HEADER_BYTES);
-    await this.datasync(0, 0);
-    await fsyncDir(this.dir, this.openFile);
+    let next = this.spare;
+    this.spare = null;
+    if (next !== null) {
+      try {
+        await activateSpare(this.io, file); // durable before the first record is written, so recovery sees the real name
+      } catch (err) {
+        await closeLogFile(next);
+        throw err;
+      }
+      this.stats.sparesUsed++;
+    } else {
+      next = await createLogFile(this.io, file, this.preallocBytes, true);
+      this.stats.filesCreatedInline++;
+    }
+    const entry = { file, startZxid: zxid, end: LOG_HEADER_BYTES };
+    this.files.push(entry);
+    this.cur = { ...next, entry };
+    if (old !== null) this.retire(old);
   }
 
-  private async writeRecords(buf: Buffer): Promise<void> {
+  /** Writes records at the end of the current file: with forceSync on, one durable write (no fdatasync needed). */
+  private async writeRecords(buf: Buffer, txns: number): Promise<void> {
     const cur = this.cur!;
-    await this.preallocate(cur.pos + buf.length);
-    await writeFully(cur.fh, buf, cur.pos);
+    if (cur.dfh !== null) {
+      await this.timed(() => writeFully(cur.dfh!, buf, cur.pos), cur.entry.file, txns, buf.length);
+    } else {
+      await writeFully(cur.fh, buf, cur.pos);
+    }
     cur.pos += buf.length;
+    // A run larger than a fresh file's capacity extended the file (a durable write carries the new size).
+    if (cur.pos > cur.capacity) cur.capacity = cur.pos;
+    cur.entry.end = cur.pos;
     this.stats.bytesWritten += buf.length;
   }
 
-  /** Extends the file with real zeros (not ftruncate: a sparse file costs block allocation again on every write). */
-  private async preallocate(end: number): Promise<void> {
-    const cur = this.cur!;
-    if (end < cur.allocated) return;
-    const target = Math.ceil((end + 1) / this.preallocBytes) * this.preallocBytes;
-    for (let at = Math.max(cur.allocated, end); at < target;) {
-      const n = Math.min(ZEROS.length, target - at);
-      await writeFully(cur.fh, ZEROS.subarray(0, n), at);
-      at += n;
-    }
-    cur.allocated = target;
-  }
-
-  private async datasync(txns: number, bytes: number): Promise<void> {
-    const cur = this.cur!;
+  /** Runs a durable write or fdatasync, counts it, and warns when it was slow. */
+  private async timed(op: () => Promise<void>, file: string, txns: number, bytes: number): Promise<void> {
     const t0 = performance.now();
-    await cur.fh.datasync();
+    await op();
     this.stats.fsyncs++;
     const ms = performance.now() - t0;
     if (ms > this.fsyncWarningMs) {
-      this.opts.logger.warn({ file: join(this.dir, cur.file), durationMs: Math.round(ms), txns, bytes }, 'fsync of transaction log was slow');
+      this.opts.logger.warn({ file: join(this.dir, file), durationMs: Math.round(ms), txns, bytes }, 'fsync of transaction log was slow');
     }
+  }
+
+  /** Keeps one spare ready: prepared in the background as soon as none is ready or being prepared. */
+  private maybePrepareSpare(): void {
+    if (this.spare !== null || this.sparePrep !== null || this.failed !== null || this.closed) return;
+    const forFile = this.cur?.entry.file ?? null;
+    if (this.spareFailedFor === forFile) return;
+    this.sparePrep = prepareSpare(this.io, this.preallocBytes).then((f) => {
+      if (this.failed !== null || this.closed) void closeLogFile(f);
+      else this.spare = f;
+    }, (err: unknown) => {
+      // Not fatal: no acknowledged record depends on the spare. The next roll creates its file
+      // inline, and a failure there is fatal as any other.
+      this.spareFailedFor = forFile;
+      const e = ioFailure(err, `preparing the next transaction log file in ${this.dir}`);
+      this.opts.logger.warn({ code: e.code, errno: e.errno, err: e.message }, 'could not prepare the next transaction log file');
+    }).finally(() => { this.sparePrep = null; });
+  }
+
+  /**
+   * Trims an old file's unused zeros (so that recovery need not read them) and closes it, off the
+   * commit path. Given a file entry rather than an open file, opens it for that.
+   */
+  private retire(old: Current | FileEntry): void {
+    this.background = this.background.then(async () => {
+      const entry = 'entry' in old ? old.entry : old;
+      // Not synced: if the trim is lost in a crash, the zeros read as the end of the file, as before it.
+      try {
+        if ('entry' in old) await old.fh.truncate(old.pos);
+        else await trimLogFile(this.io, old.file, old.end);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') { // purged meanwhile
+          this.opts.logger.warn({ file: join(this.dir, entry.file), err: (err as Error).message }, 'could not trim transaction log file');
+        }
+      }
+      if ('entry' in old) await closeLogFile(old);
+    });
   }
 
   /** Fatal: after a failed write or fsync the page cache may have dropped data, so nothing is ever acknowledged again. */
@@ -321,9 +421,9 @@ export class TxnLog {
     for (const w of this.waiters) w.reject(e);
     this.waiters = [];
     this.pending = [];
-    const cur = this.cur;
+    for (const f of [this.cur, this.spare]) if (f !== null) void closeLogFile(f);
     this.cur = null;
-    void cur?.fh.close().catch(() => undefined);
+    this.spare = null;
     try { this.opts.onFsyncError?.(e); } catch { /* the callback's failure must not hide ours */ }
   }
 }

@@ -2,7 +2,8 @@
 // it was told, and a file seam that counts fsyncs and injects failures.
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { constants } from 'node:fs';
+import { basename, join } from 'node:path';
 import { pino } from 'pino';
 import type { Logger } from '../../../src/io/log.js';
 import { openRealFile, type OpenFile, type StorageFile } from '../../../src/io/storage-format.js';
@@ -29,15 +30,37 @@ export function captureLogger(): { logger: Logger; lines: LogLine[]; warns: () =
 }
 
 export interface FaultPlan {
-  /** Counts datasync/sync calls on files (not directories). */
+  /** Counts datasync calls on files (not directories). */
   fsyncs: number;
+  /** Counts writes through handles opened with O_DSYNC (each one makes a batch durable). */
+  durableWrites?: number;
   /** When set, the next file datasync fails with this errno code (and every one after). */
   failDatasync?: string;
   /** When set, file writes fail with this errno code. */
   failWrite?: string;
+  /** When set, writes through O_DSYNC handles fail with this errno code. */
+  failDurableWrite?: string;
   /** Delay added to each datasync. */
   datasyncDelayMs?: number;
+  /** Delay added to each write through an O_DSYNC handle. */
+  durableWriteDelayMs?: number;
+  /** When set, every file operation is recorded here, in the order it started. */
+  trace?: IoEvent[];
 }
+
+/** One file operation seen by faultyOpen: `file` is the name the handle was opened with. */
+export interface IoEvent {
+  /** 'sync' is an fsync: the log only fsyncs directories. */
+  op: 'write' | 'datasync' | 'sync' | 'truncate';
+  file: string;
+  /** The handle was opened with O_DSYNC. */
+  dsync: boolean;
+  bytes: number;
+  /** A write of nothing but zeros. */
+  zeros: boolean;
+}
+
+export const isDsync = (flags: string | number): boolean => typeof flags === 'number' && (flags & constants.O_DSYNC) !== 0;
 
 function errnoError(code: string): NodeJS.ErrnoException {
   const err = new Error(`${code}: injected failure`) as NodeJS.ErrnoException;
@@ -49,20 +72,30 @@ function errnoError(code: string): NodeJS.ErrnoException {
 export function faultyOpen(plan: FaultPlan): OpenFile {
   return async (path, flags) => {
     const fh = await openRealFile(path, flags);
+    const dsync = isDsync(flags);
+    const file = basename(path);
+    const note = (op: IoEvent['op'], bytes = 0, zeros = false) => plan.trace?.push({ op, file, dsync, bytes, zeros });
     const wrapped: StorageFile = {
       read: (b, o, l, p) => fh.read(b, o, l, p),
       write: async (b, o, l, p) => {
+        note('write', l, b.subarray(o, o + l).every((x) => x === 0));
+        if (dsync) {
+          plan.durableWrites = (plan.durableWrites ?? 0) + 1;
+          if (plan.durableWriteDelayMs !== undefined) await new Promise((r) => setTimeout(r, plan.durableWriteDelayMs));
+          if (plan.failDurableWrite !== undefined) throw errnoError(plan.failDurableWrite);
+        }
         if (plan.failWrite !== undefined) throw errnoError(plan.failWrite);
         return fh.write(b, o, l, p);
       },
       datasync: async () => {
+        note('datasync');
         plan.fsyncs++;
         if (plan.datasyncDelayMs !== undefined) await new Promise((r) => setTimeout(r, plan.datasyncDelayMs));
         if (plan.failDatasync !== undefined) throw errnoError(plan.failDatasync);
         return fh.datasync();
       },
-      sync: () => fh.sync(),
-      truncate: (n) => fh.truncate(n),
+      sync: () => { note('sync'); return fh.sync(); },
+      truncate: (n) => { note('truncate', n); return fh.truncate(n); },
       stat: () => fh.stat(),
       close: () => fh.close(),
     };

@@ -7,7 +7,7 @@ import {
   LOG_HEADER_BYTES, RECORD_HEADER_BYTES, StorageCorruptError, StorageError, crc32, crc32Fallback, encodeRecord, logFileHeader,
 } from '../../../src/io/storage-format.js';
 import { TxnLog, type TxnLogOptions } from '../../../src/io/txn-log.js';
-import { captureLogger, faultyOpen, removeTempDirs, tempDir, type FaultPlan } from './helpers.js';
+import { captureLogger, faultyOpen, removeTempDirs, tempDir, type FaultPlan, type IoEvent } from './helpers.js';
 
 const PREALLOC = 64 * 1024;
 const payload = (i: number): Buffer => Buffer.from(`txn-${i};`.repeat(1 + (i % 7)));
@@ -44,6 +44,22 @@ async function writeLog(dir: string, n: number): Promise<string> {
   return join(dir, 'log.0000000000000001');
 }
 
+/**
+ * The file operations from the start of `commit` until it resolves, but for the
+ * old file's trim that a roll starts in the background. Settle the log first.
+ */
+async function commitPathIo(plan: FaultPlan, commit: () => Promise<unknown>): Promise<Omit<IoEvent, 'file'>[]> {
+  const from = plan.trace!.length;
+  let to = -1;
+  await commit().then(() => { to = plan.trace!.length; });
+  return plan.trace!.slice(from, to).filter((e) => e.op !== 'truncate').map(({ file: _, ...e }) => e);
+}
+
+/** The log files in `dir` (not the spare), oldest first. */
+async function logNames(dir: string): Promise<string[]> {
+  return (await readdir(dir)).filter((f) => /^log\.[0-9a-f]{16}$/.test(f)).sort();
+}
+
 async function patch(path: string, offset: number, bytes: Buffer): Promise<void> {
   const fh = await open(path, 'r+');
   try { await fh.write(bytes, 0, bytes.length, offset); } finally { await fh.close(); }
@@ -62,8 +78,9 @@ describe('TxnLog: append, sync, reopen', () => {
     log.roll();
     await appendRange(log, 21, 25);
     await log.close();
-    expect((await readdir(dir)).sort()).toEqual(['log.0000000000000001', 'log.000000000000000b', 'log.0000000000000015']);
+    expect((await readdir(dir)).sort()).toEqual(['log.0000000000000001', 'log.000000000000000b', 'log.0000000000000015', 'log.next']);
     expect((await stat(join(dir, 'log.0000000000000001'))).size).toBe(offsetOf(1, 11)); // rolled: preallocation trimmed
+    expect(log.stats).toMatchObject({ sparesUsed: 3, filesCreatedInline: 0 }); // even the first: prepared at open
 
     const { log: again, cap } = await openLog(dir);
     expect(again.lastZxid).toBe(25n);
@@ -96,22 +113,31 @@ describe('TxnLog: append, sync, reopen', () => {
     expect(() => log.append(6n, payload(6))).toThrow(expect.objectContaining({ code: 'QUORATE_LOG_CLOSED' }));
   });
 
-  it('preallocates with real zeros in steps of preallocBytes, not a sparse file', async () => {
+  it('gives each file a capacity of preallocBytes in real zeros, not a sparse file; a batch that does not fit goes to the next file', async () => {
     const dir = await tempDir();
     const { log } = await openLog(dir);
     log.append(1n, payload(1));
     await log.sync();
-    const path = join(dir, 'log.0000000000000001');
-    let st = await stat(path);
+    const first = join(dir, 'log.0000000000000001');
+    let st = await stat(first);
     expect(st.size).toBe(PREALLOC);
     expect(st.blocks * 512).toBeGreaterThanOrEqual(st.size);
-    for (let i = 2; i <= 100; i++) log.append(BigInt(i), randomBytes(1000));
+    const big = (i: number) => Buffer.alloc(1000, i);
+    for (let i = 2; i <= 61; i++) log.append(BigInt(i), big(i)); // 60 x 1016 bytes: fits
     await log.sync();
-    st = await stat(path);
-    expect(st.size % PREALLOC).toBe(0);
-    expect(st.size).toBeGreaterThan(100_000);
+    expect((await stat(first)).size).toBe(PREALLOC);
+    for (let i = 62; i <= 70; i++) log.append(BigInt(i), big(i)); // does not fit in the rest: the whole batch goes to the next file
+    await log.sync();
+    await log.settled();
+    expect(await logNames(dir)).toEqual(['log.0000000000000001', 'log.000000000000003e']);
+    expect((await stat(first)).size).toBe(offsetOf(1, 2) + 60 * 1016); // trimmed once it was left
+    st = await stat(join(dir, 'log.000000000000003e'));
+    expect(st.size).toBe(PREALLOC);
     expect(st.blocks * 512).toBeGreaterThanOrEqual(st.size);
     await log.close();
+    const { log: again } = await openLog(dir);
+    expect((await collect(again)).map((r) => Number(r.zxid))).toEqual(Array.from({ length: 70 }, (_, i) => i + 1));
+    await again.close();
   });
 
   it('has a table CRC32 that matches zlib.crc32', () => {
@@ -137,23 +163,39 @@ describe('TxnLog: group commit', () => {
     const durable = await Promise.all(syncs);
     durable.forEach((z, i) => expect(z).toBeGreaterThanOrEqual(BigInt(i + 1)));
     expect(log.stats.appends).toBe(500);
-    expect(log.stats.fsyncs).toBe(plan.fsyncs);
-    expect(log.stats.fsyncs).toBeLessThan(50);
+    expect(log.stats.fsyncs - log.stats.batches).toBeLessThanOrEqual(2); // plus the spares' fdatasyncs
+    expect(log.stats.batches).toBeLessThan(50);
     expect(log.durableZxid).toBe(500n);
     await log.close();
+    expect(log.stats.fsyncs).toBe(plan.fsyncs + plan.durableWrites!); // one durable write per batch, no fdatasync for it
     const { log: again } = await openLog(dir);
     expect(again.lastZxid).toBe(500n);
     await again.close();
   });
 
-  it('skips the per-batch fdatasync when forceSync is off, and says so at open', async () => {
-    const plan: FaultPlan = { fsyncs: 0 };
-    const { log, cap } = await openLog(await tempDir(), { openFile: faultyOpen(plan), forceSync: false });
+  it('writes without O_DSYNC and syncs nothing per batch when forceSync is off, and says so at open', async () => {
+    const plan: FaultPlan = { fsyncs: 0, trace: [] };
+    const dir = await tempDir();
+    const { log, cap } = await openLog(dir, { openFile: faultyOpen(plan), forceSync: false });
     expect(cap.warns().map((l) => l.msg)).toEqual(['forceSync is off: acknowledged writes can be lost on power failure']);
-    await appendRange(log, 1, 1); // creating the file still fsyncs it once
-    await appendRange(log, 2, 50);
-    expect(plan.fsyncs).toBe(1);
+    await appendRange(log, 1, 1);
+    await log.settled();
+    const batch = await commitPathIo(plan, () => appendRange(log, 2, 50));
+    expect(batch).toEqual([{ op: 'write', dsync: false, bytes: offsetOf(2, 51) - offsetOf(2, 2), zeros: false }]);
+    await log.settled();
+    // At a roll the old file is fdatasynced before the new one (the spare, renamed) takes a record.
+    const rolled = await commitPathIo(plan, () => { log.roll(); return appendRange(log, 51, 51); });
+    expect(rolled).toEqual([
+      { op: 'datasync', dsync: false, bytes: 0, zeros: false },
+      { op: 'sync', dsync: false, bytes: 0, zeros: false },
+      { op: 'write', dsync: false, bytes: recordBytes(51), zeros: false },
+    ]);
     await log.close();
+    expect(plan.trace!.some((e) => e.dsync)).toBe(false);
+    expect(plan.durableWrites).toBeUndefined();
+    const { log: again } = await openLog(dir);
+    expect(again.lastZxid).toBe(51n);
+    await again.close();
   });
 
   it('bounds a batch by group_commit_txns_max', async () => {
@@ -208,10 +250,10 @@ describe('TxnLog: torn tail versus corruption', () => {
     const { log: again } = await openLog(dir);
     expect(again.lastZxid).toBe(3n);
     expect(again.recovery.cut).toMatchObject({ file: torn, offset: LOG_HEADER_BYTES, removedFile: true });
-    expect(await readdir(dir)).toEqual(['log.0000000000000001']);
+    expect(await logNames(dir)).toEqual(['log.0000000000000001']);
     await appendRange(again, 4, 4);
     await again.close();
-    expect((await readdir(dir)).sort()).toEqual(['log.0000000000000001', 'log.0000000000000004']);
+    expect(await logNames(dir)).toEqual(['log.0000000000000001', 'log.0000000000000004']);
   });
 
   it('refuses to open when a bad record in the newest file is followed by valid ones, and changes nothing', async () => {
@@ -265,19 +307,19 @@ describe('TxnLog: torn tail versus corruption', () => {
     await writeFile(join(dir, 'log.0000000000000007'), Buffer.alloc(PREALLOC));
     const { log: again } = await openLog(dir);
     expect(again.recovery.files).toBe(0);
-    expect(await readdir(dir)).toEqual([]);
+    expect(await logNames(dir)).toEqual([]);
     await again.close();
   });
 });
 
 describe('TxnLog: failures are fatal', () => {
-  it('rejects every pending and later sync after a failed fsync, and never recovers', async () => {
+  it('rejects every pending and later sync after a failed durable write, and never retries it', async () => {
     const dir = await tempDir();
     const plan: FaultPlan = { fsyncs: 0 };
     const failures: StorageError[] = [];
     const { log, cap } = await openLog(dir, { openFile: faultyOpen(plan), onFsyncError: (e) => failures.push(e) });
     await appendRange(log, 1, 1);
-    plan.failDatasync = 'EIO';
+    plan.failDurableWrite = 'EIO';
     log.append(2n, payload(2));
     const first = log.sync();
     log.append(3n, payload(3));
@@ -287,11 +329,28 @@ describe('TxnLog: failures are fatal', () => {
     expect(log.failure?.errno).toBe('EIO');
     expect(failures).toHaveLength(1);
     expect(cap.lines.some((l) => l.level === 50)).toBe(true);
+    expect(plan.durableWrites).toBe(2); // zxid 1, then the failed one: never written again
 
-    plan.failDatasync = undefined; // the disk "works" again: still no acknowledgement
+    plan.failDurableWrite = undefined; // the disk "works" again: still no acknowledgement
     expect(() => log.append(4n, payload(4))).toThrow(StorageError);
     await expect(log.sync()).rejects.toMatchObject({ errno: 'EIO' });
     expect(log.durableZxid).toBe(1n);
+    await log.close();
+    expect(plan.durableWrites).toBe(2);
+    const { log: again } = await openLog(dir);
+    expect(again.lastZxid).toBeLessThanOrEqual(3n); // what reached the disk before the error may be there; nothing was acknowledged
+    await again.close();
+  });
+
+  it('a failed fdatasync while creating a file on the commit path is fatal too', async () => {
+    const plan: FaultPlan = { fsyncs: 0, failDatasync: 'EIO' };
+    const failures: StorageError[] = [];
+    const { log, cap } = await openLog(await tempDir(), { openFile: faultyOpen(plan), onFsyncError: (e) => failures.push(e) });
+    log.append(1n, payload(1));
+    await expect(log.sync()).rejects.toMatchObject({ code: 'QUORATE_STORAGE_IO', errno: 'EIO' });
+    expect(failures).toHaveLength(1);
+    // The background spare failed first, which alone is only a warning.
+    expect(cap.warns().map((l) => l.msg)).toContain('could not prepare the next transaction log file');
     await log.close();
   });
 
@@ -306,7 +365,7 @@ describe('TxnLog: failures are fatal', () => {
   });
 
   it('logs a slow fsync at warn with its duration', async () => {
-    const plan: FaultPlan = { fsyncs: 0, datasyncDelayMs: 30 };
+    const plan: FaultPlan = { fsyncs: 0, durableWriteDelayMs: 30 };
     const { log, cap } = await openLog(await tempDir(), { openFile: faultyOpen(plan), fsyncWarningMs: 10 });
     await appendRange(log, 1, 3);
     const warn = cap.warns().find((l) => l.msg === 'fsync of transaction log was slow');
@@ -327,7 +386,7 @@ describe('TxnLog: purge', () => {
     expect(await log.purgeBefore(10n)).toEqual([]); // log.1 holds 10
     expect(await log.purgeBefore(15n)).toEqual(['log.0000000000000001']);
     expect(await log.purgeBefore(1000n)).toEqual(['log.000000000000000b']);
-    expect(await readdir(dir)).toEqual(['log.0000000000000015']);
+    expect(await logNames(dir)).toEqual(['log.0000000000000015']);
     expect((await collect(log)).map((r) => Number(r.zxid))).toEqual([21, 22, 23, 24, 25]);
     await log.close();
     const { log: again } = await openLog(dir);
