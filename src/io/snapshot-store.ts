@@ -124,6 +124,9 @@ export class SnapshotStore {
           const part = payload.subarray(off, Math.min(payload.length, off + WRITE_CHUNK_BYTES));
           crc = crc32(part, crc);
           await writeFully(fh, part, SNAP_HEADER_BYTES + off);
+          // Flush as we go: one fdatasync of the whole file at the end would put a burst of
+          // tens of MB in front of the transaction log's commits.
+          await fh.datasync();
         }
         const trailer = Buffer.allocUnsafe(SNAP_TRAILER_BYTES);
         trailer.writeUInt32BE(crc, 0);

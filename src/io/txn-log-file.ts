@@ -33,14 +33,30 @@ export interface LogFileIo {
   forceSync: boolean;
   /** Called once per fdatasync, for the log's stats. */
   onDatasync: () => void;
+  /** Called once per fdatasync of a paced background zero-fill (the spare): not commit work. */
+  onPacedSync: () => void;
 }
 
-/** Writes real zeros over [from, to): not ftruncate, whose sparse file costs block allocation on every later write. */
-export async function zeroFill(fh: StorageFile, from: number, to: number): Promise<void> {
+/** Background zero-fill pace: small flushed steps with pauses, so the device never holds a 16 MiB burst in front of a commit. */
+const PACED_STEP_BYTES = 512 * 1024;
+const PACED_PAUSE_MS = 3;
+
+/**
+ * Writes real zeros over [from, to): not ftruncate, whose sparse file costs block allocation on every later write.
+ * Paced (for the spare, made while commits run): each step is flushed before the next, after a short pause.
+ */
+export async function zeroFill(fh: StorageFile, from: number, to: number, onPacedSync?: () => void): Promise<void> {
+  const paced = onPacedSync !== undefined;
+  const step = paced ? PACED_STEP_BYTES : ZEROS.length;
   for (let at = from; at < to;) {
-    const n = Math.min(ZEROS.length, to - at);
+    const n = Math.min(step, to - at);
     await writeFully(fh, ZEROS.subarray(0, n), at);
     at += n;
+    if (paced) {
+      await fh.datasync();
+      onPacedSync();
+      await new Promise((r) => setTimeout(r, PACED_PAUSE_MS));
+    }
   }
 }
 
@@ -57,13 +73,13 @@ export async function closeLogFile(f: LogFile): Promise<void> {
  * Creates `name` ready for records: header, zeros up to `capacity`, fdatasync,
  * then (if `syncDir`) a directory fsync. On failure the file is removed.
  */
-export async function createLogFile(io: LogFileIo, name: string, capacity: number, syncDir: boolean): Promise<LogFile> {
+export async function createLogFile(io: LogFileIo, name: string, capacity: number, syncDir: boolean, paced = false): Promise<LogFile> {
   const path = join(io.dir, name);
   const fh = await io.openFile(path, 'wx');
   let dfh: StorageFile | null = null;
   try {
     await writeFully(fh, logFileHeader(), 0);
-    await zeroFill(fh, LOG_HEADER_BYTES, capacity);
+    await zeroFill(fh, LOG_HEADER_BYTES, capacity, paced ? io.onPacedSync : undefined);
     await fh.datasync();
     io.onDatasync();
     if (syncDir) await fsyncDir(io.dir, io.openFile);
@@ -84,7 +100,7 @@ export async function createLogFile(io: LogFileIo, name: string, capacity: numbe
  */
 export async function prepareSpare(io: LogFileIo, capacity: number): Promise<LogFile> {
   await unlink(join(io.dir, SPARE_LOG_TMP_NAME)).catch(() => undefined);
-  const f = await createLogFile(io, SPARE_LOG_TMP_NAME, capacity, false);
+  const f = await createLogFile(io, SPARE_LOG_TMP_NAME, capacity, false, true);
   try {
     await rename(join(io.dir, SPARE_LOG_TMP_NAME), join(io.dir, SPARE_LOG_NAME));
     return f;

@@ -49,6 +49,8 @@ export interface TxnLogStats {
   bytesWritten: number;
   /** Rolls that took the prepared spare (a rename); the others created their file inline. */
   sparesUsed: number;
+  /** fdatasyncs of the spare's paced background zero-fill (not commit work, not in fsyncs). */
+  spareSyncs: number;
   filesCreatedInline: number;
 }
 
@@ -70,7 +72,7 @@ interface Waiter { target: bigint; resolve: (zxid: bigint) => void; reject: (err
  * directory fsync; the old file's unused zeros are trimmed in the background.
  */
 export class TxnLog {
-  readonly stats: TxnLogStats = { appends: 0, batches: 0, fsyncs: 0, bytesWritten: 0, sparesUsed: 0, filesCreatedInline: 0 };
+  readonly stats: TxnLogStats = { appends: 0, batches: 0, fsyncs: 0, bytesWritten: 0, sparesUsed: 0, spareSyncs: 0, filesCreatedInline: 0 };
   private files: FileEntry[] = [];
   private cur: Current | null = null;
   private pending: Pending[] = [];
@@ -97,7 +99,7 @@ export class TxnLog {
   private constructor(readonly dir: string, private readonly opts: TxnLogOptions,
     /** What open() found and did: the cut torn tail, if any. */
     readonly recovery: { cut: TornTailCut | null; files: number; records: number }) {
-    this.io = { dir, openFile: opts.openFile ?? openRealFile, forceSync: opts.forceSync !== false, onDatasync: () => { this.stats.fsyncs++; } };
+    this.io = { dir, openFile: opts.openFile ?? openRealFile, forceSync: opts.forceSync !== false, onDatasync: () => { this.stats.fsyncs++; }, onPacedSync: () => { this.stats.spareSyncs++; } };
     this.preallocBytes = opts.preallocBytes ?? ZK_LIMITS.txnlog_prealloc_bytes;
     this.fsyncWarningMs = opts.fsyncWarningMs ?? ZK_LIMITS.fsync_warning_ms;
     if (!(this.preallocBytes > LOG_HEADER_BYTES)) throw new RangeError(`txn log: preallocBytes ${this.preallocBytes} must exceed the header`);
