@@ -17,6 +17,14 @@ interface ChangeRecord {
   node: { version: number; cversion: number; aversion: number; ephemeralOwner: bigint; childCount: number; acl: ACL[] } | null;
 }
 
+/**
+ * Request data arrives as a slice of the socket's read buffer, which may hold
+ * many other frames: a znode keeping that slice would pin the whole buffer.
+ */
+function ownCopy(data: Buffer | null): Buffer | null {
+  return data === null ? null : Buffer.from(data);
+}
+
 class PrepError extends Error {
   constructor(readonly err: number) { super(`prep error ${err}`); }
 }
@@ -194,7 +202,7 @@ export class RequestPrep {
         if (req.version !== -1 && req.version !== node.version) throw new PrepError(Err.BADVERSION);
         const version = (node.version + 1) | 0;
         this.setRecord(req.path, { zxid, node: { ...node, version } });
-        return { type: 'setData', path: req.path, data: req.data, version };
+        return { type: 'setData', path: req.path, data: ownCopy(req.data), version };
       }
       case OpCode.setACL: {
         this.validPath(req.path);
@@ -250,6 +258,6 @@ export class RequestPrep {
         : mode.ephemeral ? ctx.sessionId : 0n;
     this.setRecord(parentPath, { zxid, node: { ...parent, cversion: parentCVersion, childCount: parent.childCount + 1 } });
     this.setRecord(path, { zxid, node: { version: 0, cversion: 0, aversion: 0, ephemeralOwner, childCount: 0, acl } });
-    return { type: 'create', path, data: req.data, acl, ephemeralOwner, parentCVersion, op: req.type };
+    return { type: 'create', path, data: ownCopy(req.data), acl, ephemeralOwner, parentCVersion, op: req.type };
   }
 }
