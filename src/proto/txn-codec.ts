@@ -4,7 +4,7 @@
 import { JuteError, JuteReader, JuteWriter } from './jute.js';
 import { readAclList, writeAclList, type ACL } from './zk-records.js';
 import type { LoggedTxn, Txn, TxnHeader } from '../core/zk/txn.js';
-import { DataTree, type ZNode } from '../core/zk/data-tree.js';
+import { DataTree, NO_CHILDREN, type ZNode } from '../core/zk/data-tree.js';
 
 const T = { createSession: 1, closeSession: 2, create: 3, delete: 4, setData: 5, setACL: 6, check: 7, multi: 8, error: 9 } as const;
 const NAMES: Record<number, Txn['type']> = Object.fromEntries(Object.entries(T).map(([k, v]) => [v, k as Txn['type']]));
@@ -292,7 +292,7 @@ export function deserializeTree(buf: Buffer): DataTree {
         data, acl: acls[aclAt], czxid: r.readLong(), mzxid: r.readLong(), pzxid: r.readLong(),
         ctimeMs: readMs(r), mtimeMs: readMs(r),
         version: r.readInt(), cversion: r.readInt(), aversion: r.readInt(), ephemeralOwner: r.readLong(),
-        children: new Set(),
+        children: NO_CHILDREN,
       };
       if (path[0] !== '/' || (path.length > 1 && path.endsWith('/'))) throw new JuteError('malformed path');
       if (tree.nodes.has(path) && !premade.delete(path)) throw new JuteError('appears twice');

@@ -47,10 +47,18 @@ function clientEphemeralOwner(owner: bigint): bigint {
   return owner === CONTAINER_EPHEMERAL_OWNER || ttlOfEphemeralOwner(owner) !== null ? 0n : owner;
 }
 
+/** Leaf znodes (most of them) share this empty set; a node gets a set of its own with its first child. Never add to it. */
+export const NO_CHILDREN: Set<string> = new Set<string>();
+
+function addChild(n: ZNode, name: string): void {
+  if (n.children === NO_CHILDREN) n.children = new Set();
+  n.children.add(name);
+}
+
 function newNode(data: Buffer | null, acl: ACL[], zxid: bigint, timeMs: number, ephemeralOwner: bigint): ZNode {
   return {
     data, acl, czxid: zxid, mzxid: zxid, pzxid: zxid, ctimeMs: timeMs, mtimeMs: timeMs,
-    version: 0, cversion: 0, aversion: 0, ephemeralOwner, children: new Set(),
+    version: 0, cversion: 0, aversion: 0, ephemeralOwner, children: NO_CHILDREN,
   };
 }
 
@@ -83,7 +91,7 @@ export class DataTree {
 
   private addSystemNode(path: string, acl: ACL[]): void {
     this.nodes.set(path, newNode(Buffer.alloc(0), acl, 0n, 0, 0n));
-    this.nodes.get(parentOf(path))!.children.add(baseName(path));
+    addChild(this.nodes.get(parentOf(path))!, baseName(path));
   }
 
   get(path: string): ZNode | undefined {
@@ -96,7 +104,8 @@ export class DataTree {
     if (existing) n.children = existing.children;
     this.nodes.set(path, n);
     this.dataBytes += n.data?.length ?? 0;
-    if (path !== '/') this.nodes.get(parentOf(path))?.children.add(baseName(path));
+    const parent = path === '/' ? undefined : this.nodes.get(parentOf(path));
+    if (parent) addChild(parent, baseName(path));
     this.indexOwner(path, n.ephemeralOwner);
   }
 
@@ -238,7 +247,7 @@ export class DataTree {
     }
     if (this.nodes.has(txn.path)) return null;
     const n = newNode(txn.data, txn.acl, hdr.zxid, hdr.timeMs, txn.ephemeralOwner);
-    parent.children.add(baseName(txn.path));
+    addChild(parent, baseName(txn.path));
     this.nodes.set(txn.path, n);
     this.dataBytes += txn.data?.length ?? 0;
     this.indexOwner(txn.path, txn.ephemeralOwner);
@@ -283,7 +292,7 @@ export class DataTree {
         this.dataBytes -= child.data?.length ?? 0;
         this.unindexOwner(cp, child.ephemeralOwner);
       }
-      node.children.clear();
+      node.children = NO_CHILDREN;
     }
   }
 
