@@ -28,6 +28,7 @@ const SPECS: OptionSpec[] = [
   { name: 'warmup-ours', full: 5, quick: 2, help: 'seconds of mixed load on ours before measuring' },
   { name: 'fsync-iterations', full: 2000, quick: 2000, integer: true, help: 'fdatasync samples for the fsync floor' },
   { name: 'round-fsync-iterations', full: 500, quick: 300, integer: true, help: 'fdatasync samples just before each latency phase' },
+  { name: 'settle-ms', full: 2000, quick: 2000, integer: true, help: 'pause after the fsync floor before the latency phase (the disk needs it; same for both servers)' },
   { name: 'znodes', full: 10000, quick: 10000, integer: true, help: 'znodes (100 B) created for the memory figure' },
   { name: 'sessions', full: 1000, quick: 1000, integer: true, help: 'extra sessions held open for the memory figure' },
   { name: 'zk-heap-mb', full: 512, quick: 512, integer: true, help: 'ZooKeeper -Xmx in MB' },
@@ -61,6 +62,10 @@ async function measure(t: Target, v: Record<string, number>, tag: string): Promi
   // The disk is shared with the rest of the machine and its tail drifts: take the floor again right before.
   const f = measureFsyncFloor(v['round-fsync-iterations']);
   const fsyncFloor = { n: f.n, p50Ms: f.p50Ms, p99Ms: f.p99Ms, maxMs: f.maxMs };
+  // Measured here: the first ~1 s of requests after a burst of fdatasyncs sees a fatter disk tail
+  // (create p99 1.1-4.1 ms right after the floor vs 0.6-1.8 ms two seconds later), which otherwise
+  // lands on whichever phase comes first. Let the disk settle, for both servers alike.
+  await new Promise((r) => setTimeout(r, v['settle-ms']));
   const meter = startCpuMeter(t.server.pid);
   const procs0 = allProcsCpuMs();
   const w0 = performance.now();
