@@ -9,7 +9,7 @@ import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { CreateMode, isZkError, ZkClient, type Stat } from '../../src/client/index.js';
 import { Err } from '../../src/proto/zk-constants.js';
-import { crc32 } from '../../src/io/storage-format.js';
+import { crc32, encodeRecord, RECORD_HEADER_BYTES } from '../../src/io/storage-format.js';
 import { CLI, startQuorateServer, type QuorateServer } from '../helpers/quorate-server.js';
 import { logLines } from '../helpers/raw-zk.js';
 
@@ -46,7 +46,7 @@ async function pool<T>(items: T[], n: number, f: (item: T) => Promise<void>): Pr
 // ---- the log format, read independently of the server (documented in src/io/storage-format.ts) ----
 // Header 24 bytes ('QTXL', version, reserved); record: u32 length | u32 CRC32(zxid+payload) | i64 zxid | payload.
 const LOG_HEADER = 24;
-const REC_HEADER = 16;
+const REC_HEADER = RECORD_HEADER_BYTES;
 
 interface LogRecord { offset: number; len: number; zxid: bigint }
 function scanLog(buf: Buffer): { records: LogRecord[]; end: number } {
@@ -60,15 +60,6 @@ function scanLog(buf: Buffer): { records: LogRecord[]; end: number } {
     pos += REC_HEADER + len;
   }
   return { records, end: pos };
-}
-
-function encodeRecord(zxid: bigint, payload: Buffer): Buffer {
-  const rec = Buffer.alloc(REC_HEADER + payload.length);
-  rec.writeUInt32BE(payload.length, 0);
-  rec.writeBigInt64BE(zxid, 8);
-  payload.copy(rec, REC_HEADER);
-  rec.writeUInt32BE(crc32(rec.subarray(8)), 4);
-  return rec;
 }
 
 const logDir = (s: QuorateServer) => path.join(s.dataDir, 'log');

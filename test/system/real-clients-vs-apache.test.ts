@@ -7,10 +7,7 @@
 import { missingTool } from '../helpers/ports.js';
 import { afterAll, beforeAll, describe } from 'vitest';
 import { apacheZkAvailable, startApacheZk, type ApacheZk } from '../helpers/apache-zk.js';
-import { runCuratorSuite } from './curator-suite.js';
-import { runKazooSuite } from './kazoo-suite.js';
-import { runNodeZkClientSuite } from './node-zk-client-suite.js';
-import { runZkCliSuite } from './zkcli-suite.js';
+import { runRealClientSuites } from './real-clients.js';
 
 describe.skipIf(missingTool(apacheZkAvailable()))('real ZooKeeper clients vs Apache ZooKeeper 3.8', () => {
   let zk: ApacheZk | undefined;
@@ -20,8 +17,5 @@ describe.skipIf(missingTool(apacheZkAvailable()))('real ZooKeeper clients vs Apa
     if (!zk) throw new Error('Apache ZooKeeper is not running');
     return zk.connectString;
   };
-  runZkCliSuite(connect);
-  runKazooSuite(connect);
-  runCuratorSuite(connect);
-  runNodeZkClientSuite(connect);
+  runRealClientSuites(connect);
 });

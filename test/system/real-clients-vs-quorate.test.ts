@@ -3,10 +3,7 @@
 // the very suites that pass against Apache ZooKeeper 3.8.
 import { afterAll, beforeAll, describe } from 'vitest';
 import { startQuorateServer, type QuorateServer } from '../helpers/quorate-server.js';
-import { runCuratorSuite } from './curator-suite.js';
-import { runKazooSuite } from './kazoo-suite.js';
-import { runNodeZkClientSuite } from './node-zk-client-suite.js';
-import { runZkCliSuite } from './zkcli-suite.js';
+import { runRealClientSuites } from './real-clients.js';
 
 describe('real ZooKeeper clients vs the Quorate quorum server', () => {
   let server: QuorateServer | undefined;
@@ -16,8 +13,5 @@ describe('real ZooKeeper clients vs the Quorate quorum server', () => {
     if (!server) throw new Error('the Quorate server is not running');
     return server.connectString;
   };
-  runZkCliSuite(connect);
-  runKazooSuite(connect);
-  runCuratorSuite(connect);
-  runNodeZkClientSuite(connect);
+  runRealClientSuites(connect);
 });
