@@ -8,12 +8,13 @@ import { ZK_DEFAULTS, ZK_LIMITS } from '../limits.js';
 import { ConfigError, formatIssue, showValue, type ConfigIssue } from './errors.js';
 
 /** The four-letter words Quorate answers. `*` in a whitelist means all of these. */
-export const FOUR_LETTER_WORDS = ['ruok', 'stat', 'srvr', 'conf', 'cons', 'mntr', 'envi', 'wchs', 'dirs', 'isro'] as const;
+import { FOUR_LETTER_WORDS, ZK_ONLY_FOUR_LETTER_WORDS } from '../proto/zk-constants.js';
+
+export { FOUR_LETTER_WORDS, ZK_ONLY_FOUR_LETTER_WORDS };
 export type FourLetterWord = (typeof FOUR_LETTER_WORDS)[number];
 /** ZooKeeper's default whitelist (3.5.3+): srvr alone. */
 export const DEFAULT_FOUR_LETTER_WORDS: readonly FourLetterWord[] = ['srvr'];
 /** Words ZooKeeper answers and Quorate does not (a zoo.cfg naming them gets a warning). */
-export const ZK_ONLY_FOUR_LETTER_WORDS = ['crst', 'srst', 'dump', 'wchc', 'wchp', 'hash', 'gtmk', 'stmk'] as const;
 
 export type ServerRole = 'participant' | 'observer';
 

@@ -5,7 +5,7 @@
 // handler's business (the server glue around the pure core).
 import net from 'node:net';
 import { JuteError, JuteReader, JuteWriter } from '../proto/jute.js';
-import { OpCode, OpName } from '../proto/zk-constants.js';
+import { FOUR_LETTER_WORDS, OpCode, OpName, ZK_ONLY_FOUR_LETTER_WORDS } from '../proto/zk-constants.js';
 import {
   decodeConnectRequest, decodeRequest, encodeConnectResponse, encodeResponse, readRequestHeader,
   writeReplyHeader, writeWatcherEvent, type ConnectRequest, type ZkRequest,
@@ -13,7 +13,6 @@ import {
 import type { Outbound } from '../core/zk/server-core.js';
 import type { Logger } from './log.js';
 
-export const FOUR_LETTER_WORDS = ['ruok', 'stat', 'srvr', 'conf', 'cons', 'mntr', 'envi', 'wchs', 'dirs', 'isro'] as const;
 
 export interface ClientPortHandler {
   opened(connId: number, ip: string): void;
@@ -144,7 +143,7 @@ export class ClientPort {
       if (c.buf.length < 4) return;
       c.firstBytesChecked = true;
       const word = c.buf.subarray(0, 4).toString('latin1');
-      if ((FOUR_LETTER_WORDS as readonly string[]).includes(word) || /^(wchc|wchp|crst|srst|dump|gtmk|stmk|hash|lead|lsnp|cnfg)$/.test(word)) {
+      if ((FOUR_LETTER_WORDS as readonly string[]).includes(word) || (ZK_ONLY_FOUR_LETTER_WORDS as readonly string[]).includes(word)) {
         this.answerFourLetterWord(c, word);
         return;
       }

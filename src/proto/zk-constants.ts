@@ -175,3 +175,8 @@ export function ttlOfEphemeralOwner(owner: bigint): bigint | null {
   if ((u & TTL_MASK) === TTL_MASK && owner !== -1n) return u & MAX_TTL_MS;
   return null;
 }
+
+/** The four-letter words this server answers. */
+export const FOUR_LETTER_WORDS = ['ruok', 'stat', 'srvr', 'conf', 'cons', 'mntr', 'envi', 'wchs', 'dirs', 'isro'] as const;
+/** Four-letter words ZooKeeper knows and we do not serve: recognised (answered as not executed), never taken as a frame length. */
+export const ZK_ONLY_FOUR_LETTER_WORDS = ['crst', 'srst', 'dump', 'wchc', 'wchp', 'hash', 'gtmk', 'stmk', 'lead', 'lsnp', 'cnfg'] as const;
