@@ -72,6 +72,8 @@ export class ServerCore {
   private lastProposedZxid = 0n;
   private nextContainerCheckMs = 0;
   private readonly containerDeletes = new Set<string>();
+  /** Connections with a sync (barrier) still queued. */
+  private readonly syncWaiters = new Set<Conn>();
   private out: CoreOutput = { log: [], send: [], close: [] };
   /** Counters for the four-letter words. */
   readonly stats = { packetsReceived: 0, packetsSent: 0, requestsProcessed: 0 };
@@ -212,6 +214,7 @@ export class ServerCore {
         return;
       case OpCode.sync:
         c.queue.push({ kind: 'barrier', xid, opType: req.type, zxid: this.lastProposedZxid, body: { type: 'path', path: req.path } });
+        this.syncWaiters.add(c);
         this.flush(c);
         return;
       case OpCode.create: case OpCode.create2: case OpCode.createContainer: case OpCode.createTTL:
@@ -330,7 +333,11 @@ export class ServerCore {
     }
     if (n > 0) this.pendingTxns.splice(0, n);
     // Barriers (sync) of other connections may now be due.
-    for (const c of this.conns.values()) if (!touched.has(c) && c.queue.length > 0 && c.queue[0].kind === 'barrier') this.flush(c);
+    // Only connections with a sync in their queue are looked at, not every connection per commit.
+    for (const c of this.syncWaiters) {
+      if (!touched.has(c) && c.queue.length > 0 && c.queue[0].kind === 'barrier') this.flush(c);
+      if (!this.conns.has(c.id) || !c.queue.some((e) => e.kind === 'barrier')) this.syncWaiters.delete(c);
+    }
   }
 
   private afterApply(t: PendingTxn, fires: WatchFire[]): void {

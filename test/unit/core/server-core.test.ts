@@ -373,3 +373,20 @@ describe('ServerCore: 64-bit zxids (TRAPS: numbers)', () => {
     expect(st.body?.type === 'stat' && st.body.stat.czxid).toBe(0x1_0000_0002n);
   });
 });
+
+describe('ServerCore: sync', () => {
+  it('a sync waits for writes of other sessions proposed before it, then answers', () => {
+    const h = new CoreHarness();
+    const a = h.session();
+    const b = h.session();
+    h.send(a.connId, 1, create('/synced'));
+    h.send(b.connId, 7, { type: OpCode.sync, path: '/synced' });
+    expect(h.repliesTo(b.connId).filter((r) => r.xid === 7)).toHaveLength(0);
+    h.commit();
+    const r = h.repliesTo(b.connId).find((x) => x.xid === 7);
+    expect(r?.body).toEqual({ type: 'path', path: '/synced' });
+    // A sync with nothing in flight answers at once.
+    h.send(b.connId, 8, { type: OpCode.sync, path: '/' });
+    expect(h.repliesTo(b.connId).some((x) => x.xid === 8)).toBe(true);
+  });
+});
