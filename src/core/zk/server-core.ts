@@ -324,7 +324,7 @@ export class ServerCore {
       this.afterApply(t, fires);
       const c = t.connId === null ? undefined : this.conns.get(t.connId);
       if (c) {
-        const e = c.queue.find((q) => (q.kind === 'write' || q.kind === 'connect') && q.zxid === t.hdr.zxid);
+        const e = pendingEntry(c.queue, t.hdr.zxid);
         if (e && e.kind === 'write') e.done = res;
         // Answer at once, so a later transaction's events cannot overtake this reply.
         this.flush(c);
@@ -400,6 +400,18 @@ export class ServerCore {
   connections(): { connId: number; ip: string; sessionId: bigint | null; queued: number }[] {
     return [...this.conns.values()].map((c) => ({ connId: c.id, ip: c.ip, sessionId: c.sessionId, queued: c.queue.length }));
   }
+}
+
+/**
+ * A connection's writes commit in the order they were queued, so the entry for
+ * zxid is the first write still waiting: found near the front, not by a full scan.
+ */
+function pendingEntry(queue: QueueEntry[], zxid: bigint): QueueEntry | undefined {
+  for (const q of queue) {
+    if (q.kind === 'connect' && q.zxid === zxid) return q;
+    if (q.kind === 'write' && q.done === null) return q.zxid === zxid ? q : queue.find((x) => x.kind === 'write' && x.zxid === zxid);
+  }
+  return undefined;
 }
 
 function writeBody(opType: number, r: ApplyResult): ZkResponse | undefined {
