@@ -25,6 +25,14 @@ export const ZK_LIMITS = {
   group_commit_txns_max: 2000,
   /** Bytes written together under one fsync. */
   group_commit_bytes_max: 8 * 1024 * 1024,
+  /** A durable log write of at most this many transactions and bytes may be written on the event loop (see TxnLog.writeRecords). */
+  inline_write_txns_max: 16,
+  inline_write_bytes_max: 16 * 1024,
+  /** A durable write slower than this sends the next inline_write_holdoff_writes writes to the thread pool. */
+  inline_write_slow_ms: 20,
+  inline_write_holdoff_writes: 200,
+  /** An event-loop hold-up longer than this is logged (sessions are given the time back whatever its length). */
+  stall_warning_ms: 500,
   /** fsync slower than this is logged (fsync.warningthresholdms). */
   fsync_warning_ms: 1000,
   /** Transaction log preallocation step. */

@@ -56,6 +56,8 @@ export interface StorageFile {
   truncate(len: number): Promise<void>;
   stat(): Promise<{ size: number }>;
   close(): Promise<void>;
+  /** The descriptor of a real file (fs.promises.FileHandle has it): lets the log write small batches synchronously. */
+  readonly fd?: number;
 }
 /** `flags` as fs.promises.open takes them: a string ('r', 'wx', ...) or numeric O_* flags (the log's O_DSYNC handle). */
 export type OpenFile = (path: string, flags: string | number) => Promise<StorageFile>;

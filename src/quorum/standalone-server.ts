@@ -145,7 +145,19 @@ export class StandaloneServer extends EventEmitter {
     });
     this.port = await this.clientPort.listen();
     const tick = this.opts.tickIntervalMs ?? Math.max(10, Math.min(100, Math.floor(this.cfg.tickMs / 4)));
-    this.ticker = setInterval(() => { this.core.tick(nowMs()); this.pump(); }, tick);
+    let lastTick = performance.now();
+    this.ticker = setInterval(() => {
+      const now = performance.now();
+      // Later than a tick's worth: the loop was held up, and nothing was read meanwhile.
+      const stalledMs = now - lastTick - 2 * tick;
+      lastTick = now;
+      if (stalledMs > 0) {
+        this.core.serverStalled(Math.ceil(stalledMs));
+        if (stalledMs > ZK_LIMITS.stall_warning_ms) this.opts.logger.warn({ stalledMs: Math.round(stalledMs) }, 'server was held up; session deadlines extended by that time');
+      }
+      this.core.tick(nowMs());
+      this.pump();
+    }, tick);
     this.opts.logger.info({ role: 'standalone', port: this.port, zxid: this.core.lastZxid }, 'quorum server serving clients');
   }
 

@@ -358,6 +358,15 @@ export class ServerCore {
 
   // ---- time ----
 
+  /**
+   * The driver saw its event loop held up for `ms` (a stalled disk write, a long GC pause, a
+   * stopped process): pings that arrived meanwhile are still unread in the sockets, so no session
+   * may be expired for that time. Call it before the tick that follows the stall.
+   */
+  serverStalled(ms: number): void {
+    if (ms > 0) this.sessions.extendDeadlines(ms);
+  }
+
   tick(nowMs: number): void {
     for (const s of this.sessions.expired(nowMs)) {
       s.closing = true;

@@ -58,6 +58,11 @@ export class SessionTracker {
     return out;
   }
 
+  /** Gives every session `ms` more: time in which the server could not hear them. */
+  extendDeadlines(ms: number): void {
+    for (const s of this.sessions.values()) s.deadlineMs += ms;
+  }
+
   /** A new leader (or a restarted server) gives every session a full timeout again. */
   restartDeadlines(nowMs: number): void {
     for (const s of this.sessions.values()) s.deadlineMs = nowMs + s.timeoutMs;

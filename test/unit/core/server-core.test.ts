@@ -223,6 +223,19 @@ describe('ServerCore: watches', () => {
 });
 
 describe('ServerCore: sessions', () => {
+  it('gives sessions back the time the driver was held up, and no more', () => {
+    const h = new CoreHarness();
+    const a = h.session(4000);
+    h.call(a.connId, create('/e', 'x', CreateMode.EPHEMERAL));
+    h.core.serverStalled(6000);
+    h.tick(9000); // 9 s after the last ping, 6 s of them held up: 3 s heard-from time left to run out
+    h.commit();
+    expect(h.core.tree.get('/e')).toBeDefined();
+    h.tick(1500);
+    h.commit();
+    expect(h.core.tree.get('/e')).toBeUndefined();
+  });
+
   it('expiry deletes ephemerals and fires their watches', () => {
     const h = new CoreHarness();
     const a = h.session(4000);

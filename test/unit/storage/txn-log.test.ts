@@ -7,6 +7,7 @@ import {
   LOG_HEADER_BYTES, RECORD_HEADER_BYTES, StorageCorruptError, StorageError, crc32, crc32Fallback, encodeRecord, logFileHeader,
 } from '../../../src/io/storage-format.js';
 import { TxnLog, type TxnLogOptions } from '../../../src/io/txn-log.js';
+import { ZK_LIMITS } from '../../../src/limits.js';
 import { captureLogger, faultyOpen, removeTempDirs, tempDir, type FaultPlan, type IoEvent } from './helpers.js';
 
 const PREALLOC = 64 * 1024;
@@ -197,6 +198,36 @@ describe('TxnLog: group commit', () => {
     const { log: again } = await openLog(dir);
     expect(again.lastZxid).toBe(51n);
     await again.close();
+  });
+
+  it('writes small batches on the event loop and large ones through the thread pool', async () => {
+    const dir = await tempDir();
+    const { log } = await openLog(dir);
+    for (let i = 1; i <= 10; i++) await appendRange(log, i, i); // ten one-record batches
+    expect(log.stats.inlineWrites).toBe(10);
+    const big = ZK_LIMITS.inline_write_txns_max + 1;
+    await appendRange(log, 11, 10 + big); // one batch over the inline bound
+    expect(log.stats.inlineWrites).toBe(10);
+    expect(log.stats.batches).toBe(11);
+    await log.close();
+    const { log: again } = await openLog(dir);
+    expect((await collect(again)).map((r) => r.zxid)).toEqual(Array.from({ length: 10 + big }, (_, i) => BigInt(i + 1)));
+    await again.close();
+  });
+
+  it('sends writes through the thread pool for a while after a slow one, and never inline on a file without a descriptor', async () => {
+    const { log } = await openLog(await tempDir(), { inlineWriteSlowMs: -1 }); // every write counts as slow
+    await appendRange(log, 1, 1);
+    for (let i = 2; i <= 5; i++) await appendRange(log, i, i);
+    expect(log.stats.inlineWrites).toBe(1);
+    expect(log.stats.slowDurableWrites).toBe(5);
+    await log.close();
+    const plan: FaultPlan = { fsyncs: 0 };
+    const { log: wrapped } = await openLog(await tempDir(), { openFile: faultyOpen(plan) });
+    for (let i = 1; i <= 3; i++) await appendRange(wrapped, i, i);
+    expect(wrapped.stats.inlineWrites).toBe(0);
+    expect(plan.durableWrites).toBe(3);
+    await wrapped.close();
   });
 
   it('bounds a batch by group_commit_txns_max', async () => {
