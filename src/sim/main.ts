@@ -1,0 +1,90 @@
+// `npm run sim -- --seeds N`: runs N seeded schedules and checks each; a
+// failing seed prints the command that replays it exactly (with --trace for
+// the story of the run). Exit 1 if any failed, 2 on bad arguments.
+import { Command, InvalidArgumentError } from 'commander';
+import { performance } from 'node:perf_hooks';
+import { Rng } from './rng.js';
+import { runSimulation, type SimOptions, type SimResult } from './sim-cluster.js';
+
+function integer(name: string, min: number, max: number) {
+  return (v: string): number => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < min || n > max) throw new InvalidArgumentError(`${name} must be an integer in [${min}, ${max}], got "${v}"`);
+    return n;
+  };
+}
+
+interface Cli { seeds: number; seed?: number; firstSeed: number; servers?: number; observers?: number; faultMs: number; settleMs: number; nearCounterLimit?: boolean; trace?: boolean; json?: boolean }
+
+/** What a seed runs, unless the command line fixes it: drawn from the seed itself, so the seed alone replays it. */
+export function optionsForSeed(seed: number, cli: Omit<Cli, 'seeds' | 'firstSeed' | 'json'>): SimOptions {
+  const r = new Rng(seed ^ 0x5eed);
+  const servers = cli.servers ?? r.pick([3, 3, 5]);
+  const observers = cli.observers ?? (r.chance(0.25) ? 1 : 0);
+  const nearCounterLimit = cli.nearCounterLimit ?? r.chance(0.25);
+  return { seed, servers, observers, faultMs: cli.faultMs, settleMs: cli.settleMs, nearCounterLimit, trace: cli.trace ?? false };
+}
+
+export function replayCommand(o: SimOptions): string {
+  return `npm run sim -- --seed ${o.seed} --servers ${o.servers} --observers ${o.observers} --fault-ms ${o.faultMs} --settle-ms ${o.settleMs}` +
+    `${o.nearCounterLimit ? ' --near-counter-limit' : ' --no-near-counter-limit'} --trace`;
+}
+
+function main(argv: string[]): number {
+  const program = new Command('sim')
+    .description('Seeded simulations of the quorum (election, ZAB) under crashes and partitions, checked against Q1 and Q2.')
+    .option('--seeds <n>', 'how many seeds to run', integer('--seeds', 1, 1_000_000), 20)
+    .option('--first-seed <n>', 'the first of them', integer('--first-seed', 0, 2 ** 32 - 1), 1)
+    .option('--seed <n>', 'run this one seed only', integer('--seed', 0, 2 ** 32 - 1))
+    .option('--servers <n>', 'voting servers (default: drawn from the seed)', integer('--servers', 1, 9))
+    .option('--observers <n>', 'observers (default: drawn from the seed)', integer('--observers', 0, 4))
+    .option('--fault-ms <ms>', 'simulated time with faults', integer('--fault-ms', 0, 3_600_000), 20_000)
+    .option('--settle-ms <ms>', 'simulated time after the faults stop', integer('--settle-ms', 1000, 3_600_000), 10_000)
+    .option('--near-counter-limit', 'start zxid counters near 2^32 (default: drawn from the seed)')
+    .option('--no-near-counter-limit', 'start zxid counters at 1')
+    .option('--trace', 'print the run\'s events (with --seed)')
+    .option('--json', 'print one JSON document')
+    .exitOverride()
+    .configureOutput({ writeErr: (s) => process.stderr.write(s) });
+  try {
+    program.parse(argv, { from: 'user' });
+  } catch (e) {
+    const code = (e as { exitCode?: number }).exitCode;
+    return code === 0 ? 0 : 2;
+  }
+  const cli = program.opts<Cli>();
+  const seeds = cli.seed !== undefined ? [cli.seed] : Array.from({ length: cli.seeds }, (_, i) => cli.firstSeed + i);
+  const t0 = performance.now();
+  const failures: { result: SimResult; replay: string }[] = [];
+  const totals = { runs: 0, epochs: 0, acked: 0, crashes: 0, powerFailures: 0, partitions: 0, leaderIsolations: 0, snapshotsInstalled: 0, events: 0 };
+  for (const seed of seeds) {
+    const opts = optionsForSeed(seed, cli);
+    let result: SimResult;
+    try {
+      result = runSimulation(opts);
+    } catch (e) {
+      result = { seed, options: opts, ok: false, violations: [`threw: ${(e as Error).stack ?? String(e)}`], stats: {} as SimResult['stats'], trace: [] };
+    }
+    totals.runs++;
+    for (const k of ['epochs', 'acked', 'crashes', 'powerFailures', 'partitions', 'leaderIsolations', 'snapshotsInstalled', 'events'] as const) totals[k] += result.stats[k] ?? 0;
+    if (cli.trace) for (const line of result.trace) process.stdout.write(line + '\n');
+    if (!result.ok) {
+      const replay = replayCommand(opts);
+      failures.push({ result, replay });
+      process.stderr.write(`seed ${seed} FAILED:\n  ${result.violations.join('\n  ')}\n  replay: ${replay}\n`);
+    }
+  }
+  const seconds = (performance.now() - t0) / 1000;
+  const summary = {
+    runs: totals.runs, failed: failures.length, seconds: Number(seconds.toFixed(2)),
+    schedulesPerMinute: Math.round(totals.runs / seconds * 60),
+    totals, failedSeeds: failures.map((f) => ({ seed: f.result.seed, replay: f.replay, violations: f.result.violations })),
+  };
+  process.stdout.write(cli.json ? JSON.stringify(summary, null, 2) + '\n'
+    : `${summary.runs} schedules, ${summary.failed} failed, ${summary.seconds} s (${summary.schedulesPerMinute}/min); ` +
+      `${totals.epochs} epochs, ${totals.acked} acknowledged writes, ${totals.crashes} crashes, ${totals.powerFailures} power failures, ${totals.partitions} partitions, ` +
+      `${totals.leaderIsolations} leaders cut off, ${totals.snapshotsInstalled} snapshot syncs\n`);
+  return failures.length > 0 ? 1 : 0;
+}
+
+process.exitCode = main(process.argv.slice(2));

@@ -1,0 +1,258 @@
+// One seeded simulation: N quorum servers (the real QuorumPeer core) over the
+// simulated network and disks, a client writing through whoever leads, and
+// random faults (crashes with lost unsynced writes, partitions, a leader cut
+// off while it still takes writes). Then the faults stop, every server comes
+// back, and the checker looks at what happened.
+import { QuorumPeer, type PeerEffect, type QuorumPeerConfig } from '../core/zab/quorum-peer.js';
+import { makeZxid } from '../core/zab/zxid.js';
+import { Checker } from './checker.js';
+import { EventQueue } from './event-queue.js';
+import { Rng } from './rng.js';
+import { SimDisk } from './sim-disk.js';
+import { SimNetwork, type NetworkFaults } from './sim-network.js';
+import { applyToSimState, decodeSimState, encodeSimState, initialSimState, type SimState } from './sim-state.js';
+
+export interface SimOptions {
+  seed: number;
+  servers: number;
+  observers: number;
+  /** Simulated time with faults, then time to settle without them. */
+  faultMs: number;
+  settleMs: number;
+  /** Start epoch counters near 2^32 so leaders exhaust them (ZOOKEEPER-1277). */
+  nearCounterLimit: boolean;
+  /** Record a line per notable event (for replaying a failing seed). */
+  trace: boolean;
+}
+
+export interface SimResult {
+  seed: number;
+  options: Omit<SimOptions, 'seed' | 'trace'>;
+  ok: boolean;
+  violations: string[];
+  stats: Checker['stats'] & { crashes: number; powerFailures: number; partitions: number; leaderIsolations: number; writesProposed: number; events: number; simMs: number };
+  trace: string[];
+}
+
+const TICK_STEP_MS = 10;
+
+interface SimNode {
+  id: number;
+  up: boolean;
+  /** Bumped at every crash: events of an earlier life are ignored. */
+  life: number;
+  core: QuorumPeer | null;
+  disk: SimDisk;
+  state: SimState;
+  fsyncDoneAt: number;
+  commitsSinceSnapshot: number;
+}
+
+export function runSimulation(o: SimOptions): SimResult {
+  const rng = new Rng(o.seed);
+  const q = new EventQueue();
+  const trace: string[] = [];
+  const log = (line: string) => { if (o.trace) trace.push(`${q.now.toFixed(1).padStart(9)} ${line}`); };
+  const ids = Array.from({ length: o.servers + o.observers }, (_, i) => i + 1);
+  const voters = ids.slice(0, o.servers);
+  const observers = ids.slice(o.servers);
+  const firstCounter = o.nearCounterLimit ? 0xffff_ff00n : 1n;
+  const baseEpoch = o.nearCounterLimit ? 7 : 0;
+  const initial = initialSimState(o.nearCounterLimit ? makeZxid(baseEpoch, 0xffff_fff0) : 0n);
+  const checker = new Checker(() => q.now, initial);
+  const stats = { crashes: 0, powerFailures: 0, partitions: 0, leaderIsolations: 0, writesProposed: 0, events: 0, simMs: 0 };
+  const cfgOf = (id: number): QuorumPeerConfig => ({
+    id, voters, observers, clusterId: 'sim', tickMs: 100, initLimit: 10, syncLimit: 5,
+    electionFinalizeWaitMs: 20, electionResendMinMs: 50, electionResendMaxMs: 800, diffWindowTxns: 200, firstCounter,
+  });
+  const nodes = new Map<number, SimNode>(ids.map((id) => [id, {
+    id, up: false, life: 0, core: null, disk: new SimDisk(initial, baseEpoch), state: initial, fsyncDoneAt: 0, commitsSinceSnapshot: 0,
+  }]));
+  const node = (id: number) => nodes.get(id)!;
+
+  const faults: NetworkFaults = { delayMinMs: 0.1, delayMaxMs: 2, slowChance: 0.02, slowMs: 30, voteDrop: 0.05, voteDuplicate: 0.05 };
+  const net = new SimNetwork(q, rng, faults, {
+    isUp: (id) => node(id).up,
+    vote: (to, from, n) => drive(to, (c) => c.vote(from, n, q.now)),
+    accepted: (id) => { const n = node(id); const conn = n.core!.accepted(q.now); pump(n); return conn; },
+    connected: (id, conn) => drive(id, (c) => c.connected(conn, q.now)),
+    message: (id, conn, msg) => drive(id, (c) => c.message(conn, msg, q.now)),
+    disconnected: (id, conn) => drive(id, (c) => c.disconnected(conn, q.now)),
+  });
+
+  function drive(id: number, f: (c: QuorumPeer) => void): void {
+    const n = node(id);
+    if (!n.up || n.core === null) return;
+    f(n.core);
+    pump(n);
+  }
+
+  /** Writes proposed at a leader and not yet known committed there. */
+  const inFlight = new Map<bigint, { node: number; life: number }>();
+
+  function pump(n: SimNode): void {
+    const core = n.core!;
+    for (let effects = core.drain(); effects.length > 0; effects = core.drain()) {
+      for (const e of effects) carryOut(n, e);
+    }
+  }
+
+  function carryOut(n: SimNode, e: PeerEffect): void {
+    switch (e.kind) {
+      case 'vote': net.sendVote(n.id, e.to, e.n); return;
+      case 'connect': net.connect(n.id, e.conn, e.peer); return;
+      case 'send':
+        net.send(n.id, e.conn, e.msg.type === 'snap' ? { ...e.msg, snapshot: encodeSimState(n.state) } : e.msg);
+        return;
+      case 'close': net.close(n.id, e.conn); return;
+      case 'persist': {
+        n.disk.write(e.seq, e.op);
+        const life = n.life;
+        const seq = e.seq;
+        const latency = rng.chance(0.02) ? rng.range(5, 40) : rng.range(0.1, 3);
+        n.fsyncDoneAt = Math.max(n.fsyncDoneAt, q.now + latency);
+        q.at(n.fsyncDoneAt, () => {
+          if (!n.up || n.life !== life) return;
+          n.disk.syncThrough(seq);
+          drive(n.id, (c) => c.persisted(seq));
+        });
+        return;
+      }
+      case 'commit': {
+        const before = n.state;
+        n.state = applyToSimState(before, e.zxid, e.payload);
+        checker.applied(n.id, before, e.zxid, e.payload, n.state);
+        const w = inFlight.get(e.zxid);
+        if (w !== undefined && w.node === n.id && w.life === n.life) { inFlight.delete(e.zxid); checker.ack(e.zxid, e.payload); }
+        if (++n.commitsSinceSnapshot >= 150) { n.commitsSinceSnapshot = 0; n.disk.saveSnapshot(n.state); }
+        return;
+      }
+      case 'installSnapshot':
+        n.state = decodeSimState(e.snapshot);
+        checker.installedSnapshot(n.id, n.state);
+        return;
+      case 'state':
+        log(`server ${n.id}: ${e.state}${e.serving ? ' (serving)' : ''} epoch ${e.epoch} leader ${e.leader ?? '-'}: ${e.reason}`);
+        if (e.state === 'leading' && e.serving) checker.leading(n.id, e.epoch);
+        return;
+      case 'violation':
+        log(`server ${n.id}: VIOLATION ${e.reason}`);
+        checker.protocolViolation(n.id, e.reason);
+        return;
+    }
+  }
+
+  function boot(n: SimNode): void {
+    const img = n.disk.image;
+    n.up = true;
+    n.fsyncDoneAt = q.now;
+    n.state = img.snapshot;
+    n.core = new QuorumPeer(cfgOf(n.id), { acceptedEpoch: img.acceptedEpoch, currentEpoch: img.currentEpoch, snapshotZxid: img.snapshot.zxid, log: [...img.log] });
+    n.core.start(q.now);
+    pump(n);
+    const life = n.life;
+    const tick = () => {
+      if (!n.up || n.life !== life) return;
+      drive(n.id, (c) => c.tick(q.now));
+      q.after(TICK_STEP_MS, tick);
+    };
+    q.after(rng.range(0, TICK_STEP_MS), tick);
+  }
+
+  function crash(n: SimNode): void {
+    if (!n.up) return;
+    stats.crashes++;
+    const kept = n.disk.crash(rng);
+    log(`server ${n.id}: CRASH (kept ${kept} unsynced writes)`);
+    n.up = false;
+    n.life++;
+    n.core = null;
+    net.nodeDown(n.id);
+  }
+
+  const leader = (): SimNode | null => {
+    for (const n of nodes.values()) if (n.up && n.core !== null && n.core.peerState === 'leading' && n.core.serving) return n;
+    return null;
+  };
+
+  // ---- the client: a write every 1-5 ms to whoever leads -------------------------------
+  let writeNo = 0;
+  const write = () => {
+    const l = leader();
+    if (l !== null) {
+      const payload = new TextEncoder().encode(`w${++writeNo}`);
+      const zxid = l.core!.propose(payload, q.now);
+      if (zxid !== null) { stats.writesProposed++; inFlight.set(zxid, { node: l.id, life: l.life }); }
+      pump(l);
+    }
+    if (q.now < o.faultMs + o.settleMs - 2000) q.after(rng.range(1, 5), write);
+  };
+
+  // ---- faults --------------------------------------------------------------------------
+  const healAt = { t: 0 };
+  const fault = () => {
+    if (q.now >= o.faultMs) return;
+    const r = rng.next();
+    const up = ids.filter((id) => node(id).up);
+    if (r < 0.35 && up.length > 0) {
+      const victim = node(rng.pick(up));
+      crash(victim);
+      const life = victim.life;
+      q.after(rng.range(50, 3000), () => { if (!victim.up && victim.life === life) { log(`server ${victim.id}: restart`); boot(victim); } });
+    } else if (r < 0.6) {
+      const shuffled = rng.shuffle([...ids]);
+      const cut = 1 + rng.int(ids.length - 1);
+      net.partition([shuffled.slice(0, cut), shuffled.slice(cut)]);
+      stats.partitions++;
+      log(`PARTITION ${JSON.stringify([shuffled.slice(0, cut), shuffled.slice(cut)])}`);
+      const until = q.now + rng.range(100, 3000);
+      healAt.t = until;
+      q.at(until, () => { if (healAt.t === until) { net.heal(); log('HEAL'); } });
+    } else if (r < 0.8) {
+      isolateLeader();
+    } else if (r < 0.88) {
+      // A power failure of every server at once: only what each had synced survives.
+      log('POWER FAILURE');
+      stats.powerFailures++;
+      for (const n of nodes.values()) crash(n);
+      for (const n of nodes.values()) {
+        // Servers come back one by one: those that return first may elect a leader without the others.
+        const life = n.life;
+        q.after(rng.range(50, 3000), () => { if (!n.up && n.life === life) { log(`server ${n.id}: restart`); boot(n); } });
+      }
+    }
+    q.after(rng.range(100, 1500), fault);
+  };
+
+  /** The forced schedule: a leader cut off alone keeps taking writes no one else will have. */
+  const isolateLeader = () => {
+    const l = leader();
+    if (l === null) return;
+    stats.leaderIsolations++;
+    net.partition([[l.id], ids.filter((id) => id !== l.id)]);
+    log(`ISOLATE leader ${l.id}`);
+    const until = q.now + rng.range(700, 3000);
+    healAt.t = until;
+    q.at(until, () => { if (healAt.t === until) { net.heal(); log('HEAL'); } });
+  };
+
+  for (const n of nodes.values()) q.at(rng.range(0, 50), () => boot(n));
+  q.at(10, write);
+  q.at(rng.range(300, 800), fault);
+  q.at(rng.range(o.faultMs * 0.2, o.faultMs * 0.6), isolateLeader);
+  q.at(o.faultMs, () => {
+    net.heal();
+    healAt.t = -1;
+    log('FAULTS END: heal, restart every server');
+    for (const n of nodes.values()) if (!n.up) boot(n);
+  });
+
+  const end = o.faultMs + o.settleMs;
+  while (q.step(end)) stats.events++;
+  stats.simMs = q.now;
+  const finalStates = new Map<number, { state: SimState; serving: boolean }>();
+  for (const n of nodes.values()) finalStates.set(n.id, { state: n.state, serving: n.up && n.core !== null && n.core.serving });
+  checker.final(finalStates);
+  const { seed: _s, trace: _t, ...options } = o;
+  return { seed: o.seed, options, ok: checker.violations.length === 0, violations: checker.violations, stats: { ...checker.stats, ...stats }, trace };
+}
