@@ -3,8 +3,8 @@
 // the story of the run). Exit 1 if any failed, 2 on bad arguments.
 import { Command, InvalidArgumentError } from 'commander';
 import { performance } from 'node:perf_hooks';
-import { Rng } from './rng.js';
-import { runSimulation, type SimOptions, type SimResult } from './sim-cluster.js';
+import { optionsForSeed, replayCommand, type SimCli } from './options.js';
+import { runSimulation, type SimResult } from './sim-cluster.js';
 
 function integer(name: string, min: number, max: number) {
   return (v: string): number => {
@@ -12,22 +12,6 @@ function integer(name: string, min: number, max: number) {
     if (!Number.isInteger(n) || n < min || n > max) throw new InvalidArgumentError(`${name} must be an integer in [${min}, ${max}], got "${v}"`);
     return n;
   };
-}
-
-interface Cli { seeds: number; seed?: number; firstSeed: number; servers?: number; observers?: number; faultMs: number; settleMs: number; nearCounterLimit?: boolean; trace?: boolean; json?: boolean }
-
-/** What a seed runs, unless the command line fixes it: drawn from the seed itself, so the seed alone replays it. */
-export function optionsForSeed(seed: number, cli: Omit<Cli, 'seeds' | 'firstSeed' | 'json'>): SimOptions {
-  const r = new Rng(seed ^ 0x5eed);
-  const servers = cli.servers ?? r.pick([3, 3, 5]);
-  const observers = cli.observers ?? (r.chance(0.25) ? 1 : 0);
-  const nearCounterLimit = cli.nearCounterLimit ?? r.chance(0.25);
-  return { seed, servers, observers, faultMs: cli.faultMs, settleMs: cli.settleMs, nearCounterLimit, trace: cli.trace ?? false };
-}
-
-export function replayCommand(o: SimOptions): string {
-  return `npm run sim -- --seed ${o.seed} --servers ${o.servers} --observers ${o.observers} --fault-ms ${o.faultMs} --settle-ms ${o.settleMs}` +
-    `${o.nearCounterLimit ? ' --near-counter-limit' : ' --no-near-counter-limit'} --trace`;
 }
 
 function main(argv: string[]): number {
@@ -52,7 +36,7 @@ function main(argv: string[]): number {
     const code = (e as { exitCode?: number }).exitCode;
     return code === 0 ? 0 : 2;
   }
-  const cli = program.opts<Cli>();
+  const cli = program.opts<SimCli>();
   const seeds = cli.seed !== undefined ? [cli.seed] : Array.from({ length: cli.seeds }, (_, i) => cli.firstSeed + i);
   const t0 = performance.now();
   const failures: { result: SimResult; replay: string }[] = [];

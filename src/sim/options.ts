@@ -1,0 +1,21 @@
+// What one simulated run does, drawn from its seed unless the command line
+// fixes it, and the command that replays it.
+import { Rng } from './rng.js';
+import type { SimOptions } from './sim-cluster.js';
+
+export interface SimCli { seeds: number; seed?: number; firstSeed: number; servers?: number; observers?: number; faultMs: number; settleMs: number; nearCounterLimit?: boolean; trace?: boolean; json?: boolean }
+
+/** What a seed runs, unless the command line fixes it: drawn from the seed itself, so the seed alone replays it. */
+export function optionsForSeed(seed: number, cli: Pick<SimCli, 'faultMs' | 'settleMs'> & Partial<SimCli>): SimOptions {
+  const r = new Rng(seed ^ 0x5eed);
+  const servers = cli.servers ?? r.pick([3, 3, 5]);
+  const observers = cli.observers ?? (r.chance(0.25) ? 1 : 0);
+  const nearCounterLimit = cli.nearCounterLimit ?? r.chance(0.25);
+  return { seed, servers, observers, faultMs: cli.faultMs, settleMs: cli.settleMs, nearCounterLimit, trace: cli.trace ?? false };
+}
+
+export function replayCommand(o: SimOptions): string {
+  return `npm run sim -- --seed ${o.seed} --servers ${o.servers} --observers ${o.observers} --fault-ms ${o.faultMs} --settle-ms ${o.settleMs}` +
+    `${o.nearCounterLimit ? ' --near-counter-limit' : ' --no-near-counter-limit'} --trace`;
+}
+

@@ -1,0 +1,85 @@
+// Seeded whole-quorum runs of the real election and ZAB cores under crashes,
+// power failures, partitions and cut-off leaders (src/sim), checked against
+// Q1 and Q2. CI runs a bounded number of seeds; `npm run sim -- --seeds N`
+// runs more, and a failing seed prints the command that replays it.
+import { describe, expect, it } from 'vitest';
+import { Checker } from '../../src/sim/checker.js';
+import { optionsForSeed, replayCommand } from '../../src/sim/options.js';
+import { runSimulation } from '../../src/sim/sim-cluster.js';
+import { applyToSimState, initialSimState } from '../../src/sim/sim-state.js';
+import { makeZxid } from '../../src/core/zab/zxid.js';
+
+const SEEDS = Number(process.env.SIM_SEEDS ?? 40);
+const defaults = { faultMs: 20_000, settleMs: 10_000 };
+
+describe('quorum simulation', () => {
+  it(`keeps Q1 and Q2 over ${SEEDS} seeded schedules`, () => {
+    const failures: string[] = [];
+    let acked = 0;
+    let isolations = 0;
+    let nearLimit = 0;
+    for (let seed = 1; seed <= SEEDS; seed++) {
+      const o = optionsForSeed(seed, defaults);
+      const r = runSimulation(o);
+      acked += r.stats.acked;
+      isolations += r.stats.leaderIsolations;
+      if (o.nearCounterLimit) nearLimit++;
+      if (!r.ok) failures.push(`seed ${seed}: ${r.violations.join('; ')}\n  replay: ${replayCommand(o)}`);
+    }
+    expect(failures).toEqual([]);
+    // The runs did what they are for: writes acknowledged, leaders cut off, counters near 2^32.
+    expect(acked).toBeGreaterThan(SEEDS * 1000);
+    expect(isolations).toBeGreaterThanOrEqual(SEEDS);
+    expect(nearLimit).toBeGreaterThan(0);
+  }, 120_000);
+
+  it('replays a seed exactly', () => {
+    const o = { ...optionsForSeed(7, defaults), trace: true };
+    const a = runSimulation(o);
+    const b = runSimulation(o);
+    expect(b.trace).toEqual(a.trace);
+    expect(b.stats).toEqual(a.stats);
+    expect(a.trace.some((l) => l.includes('ISOLATE leader'))).toBe(true);
+  });
+
+  it('exhausts the zxid counter near 2^32 and moves to a new epoch', () => {
+    const r = runSimulation({ ...optionsForSeed(3, defaults), nearCounterLimit: true, trace: true });
+    expect(r.ok).toBe(true);
+    expect(r.trace.some((l) => l.includes('zxid counter of epoch') && l.includes('exhausted'))).toBe(true);
+  });
+});
+
+describe('the simulation checker', () => {
+  const p = (s: string) => new TextEncoder().encode(s);
+  const start = initialSimState(0n);
+
+  it('flags two leaders of one epoch (Q1)', () => {
+    const c = new Checker(() => 0, start);
+    c.leading(1, 5);
+    c.leading(1, 5);
+    expect(c.violations).toEqual([]);
+    c.leading(2, 5);
+    expect(c.violations[0]).toMatch(/Q1: servers 1 and 2 both lead epoch 5/);
+  });
+
+  it('flags two histories (Q2)', () => {
+    const c = new Checker(() => 0, start);
+    const a1 = applyToSimState(start, makeZxid(1, 1), p('a'));
+    c.applied(1, start, makeZxid(1, 1), p('a'), a1);
+    const b1 = applyToSimState(start, makeZxid(2, 1), p('b'));
+    c.applied(2, start, makeZxid(2, 1), p('b'), b1);
+    expect(c.violations.join()).toMatch(/Q2: server 2 applied 0x200000001 after 0x0, another applied 0x100000001/);
+  });
+
+  it('flags an acknowledged write missing from the final history', () => {
+    const c = new Checker(() => 0, start);
+    const s1 = applyToSimState(start, makeZxid(1, 1), p('a'));
+    c.applied(1, start, makeZxid(1, 1), p('a'), s1);
+    const s2 = applyToSimState(s1, makeZxid(1, 2), p('b'));
+    c.applied(1, s1, makeZxid(1, 2), p('b'), s2);
+    c.ack(makeZxid(1, 2), p('b'));
+    // Every server ended at 1.1: the write at 1.2 was lost.
+    c.final(new Map([[1, { state: s1, serving: true }], [2, { state: s1, serving: true }]]));
+    expect(c.violations.join()).toMatch(/acknowledged write "b" at 0x100000002 is not in the final history/);
+  });
+});
