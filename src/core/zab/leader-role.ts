@@ -76,6 +76,10 @@ export class LeaderRole {
       case 'ackEpoch': return this.onAckEpoch(link, msg.currentEpoch, msg.lastZxid, now);
       case 'ack': return this.onAck(link, msg.zxid, now);
       case 'ping': return;
+      case 'app':
+        if (link.phase !== 'synced') return this.refuse(link, 'a request before the learner is synced');
+        this.ctx.appMessage(link.id, msg.body);
+        return;
       default: return this.refuse(link, `unexpected ${msg.type} from a learner`);
     }
   }
@@ -262,6 +266,14 @@ export class LeaderRole {
       this.nextPingMs = now + cfg.tickMs / 2;
       for (const l of this.links.values()) if (l.phase === 'synced' || l.phase === 'syncing') ctx.send(l.conn, { type: 'ping' });
     }
+  }
+
+  /** Sends a server-layer message to learner `id` if it is synced with us; false otherwise. */
+  sendApp(id: number, body: Uint8Array): boolean {
+    for (const l of this.links.values()) {
+      if (l.id === id && l.phase === 'synced') { this.ctx.send(l.conn, { type: 'app', body }); return true; }
+    }
+    return false;
   }
 
   /** For status: the learners and where each stands. */

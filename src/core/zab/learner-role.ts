@@ -107,6 +107,10 @@ export class LearnerRole {
       case 'ping':
         ctx.send(this.conn, { type: 'ping' });
         return;
+      case 'app':
+        if (this.phase !== 'broadcast') return ctx.violation(`a server message before UPTODATE from leader ${this.leader}`, now);
+        ctx.appMessage(this.leader, msg.body);
+        return;
       case 'refused':
         return ctx.leave(`leader ${this.leader} refused us: ${msg.reason}`, now);
       default:
@@ -151,6 +155,13 @@ export class LearnerRole {
     if (zxid > ctx.log.last) return ctx.violation(`leader ${this.leader} committed ${hexZxid(zxid)}, beyond our last ${hexZxid(ctx.log.last)}`, now);
     if (this.phase === 'broadcast') ctx.commitUpTo(zxid);
     else if (zxid > this.commitMark) this.commitMark = zxid;
+  }
+
+  /** Sends a server-layer message to the leader once synced; false before. */
+  sendApp(body: Uint8Array): boolean {
+    if (this.phase !== 'broadcast') return false;
+    this.ctx.send(this.conn, { type: 'app', body });
+    return true;
   }
 
   tick(now: number): void {

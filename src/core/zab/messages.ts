@@ -44,6 +44,8 @@ export type PeerMessage =
   | { type: 'upToDate'; committed: bigint }
   // both ways: liveness
   | { type: 'ping' }
+  /** Both ways, once the learner is synced: the server layer's own messages (forwarded requests, session touches). */
+  | { type: 'app'; body: Uint8Array }
   /** leader -> learner before closing: why (wrong cluster, version, epoch). */
   | { type: 'refused'; reason: string };
 

@@ -57,5 +57,7 @@ export interface PeerContext {
   leave(reason: string, now: number): void;
   /** A protocol rule was broken by a peer: logged as an error, then the role is left. */
   violation(reason: string, now: number): void;
+  /** A server-layer message from `from` (the leader, or a synced learner). */
+  appMessage(from: number, body: Uint8Array): void;
   established(role: 'leading' | 'following' | 'observing', epoch: number, leader: number): void;
 }

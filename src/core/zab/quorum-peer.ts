@@ -37,6 +37,8 @@ export type PeerEffect =
   /** Apply to the state, in order. */
   | { kind: 'commit'; zxid: bigint; payload: Uint8Array }
   | { kind: 'installSnapshot'; zxid: bigint; snapshot: Uint8Array }
+  /** A server-layer message from server `from` (forwarded requests, session touches, their answers). */
+  | { kind: 'app'; from: number; body: Uint8Array }
   | { kind: 'state'; state: PeerState; epoch: number; leader: number | null; serving: boolean; reason: string }
   | { kind: 'violation'; reason: string };
 
@@ -172,6 +174,16 @@ export class QuorumPeer implements PeerContext {
     return this.role instanceof LeaderRole ? this.role.propose(payload, now) : null;
   }
 
+  /** A server-layer message to the leader (from a synced learner); false when there is no synced leader. */
+  sendToLeader(body: Uint8Array): boolean {
+    return this.role instanceof LearnerRole ? this.role.sendApp(body) : false;
+  }
+
+  /** A server-layer message to learner `id` (from an established leader); false when it is not synced with us. */
+  sendToLearner(id: number, body: Uint8Array): boolean {
+    return this.role instanceof LeaderRole ? this.role.sendApp(id, body) : false;
+  }
+
   // ---- PeerContext: what the roles use ------------------------------------------------
 
   isKnownServer(id: number): 'participant' | 'observer' | null {
@@ -238,6 +250,10 @@ export class QuorumPeer implements PeerContext {
   violation(reason: string, now: number): void {
     this.out.push({ kind: 'violation', reason });
     this.lookForLeader(`protocol violation: ${reason}`, now);
+  }
+
+  appMessage(from: number, body: Uint8Array): void {
+    this.out.push({ kind: 'app', from, body });
   }
 
   established(role: 'leading' | 'following' | 'observing', epoch: number, leader: number): void {

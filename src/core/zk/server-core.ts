@@ -18,6 +18,15 @@ import { RequestPrep } from './request-prep.js';
 import { SessionTracker } from './session-tracker.js';
 import type { LoggedTxn, Txn, TxnHeader } from './txn.js';
 import type { WatchFire } from './watches.js';
+import type { FromLeader, ToLeader } from './quorum-messages.js';
+
+/**
+ * standalone: decides and logs everything itself. leader: decides every write (its own clients'
+ * and those its learners forward), which the driver proposes through ZAB. learner: forwards writes
+ * and session business to the leader, applies what ZAB commits. down: in no quorum (looking):
+ * serves nothing, holds no connection.
+ */
+export type ServerRole = 'standalone' | 'leader' | 'learner' | 'down';
 
 export interface ServerCoreOptions {
   serverId: number;
@@ -44,7 +53,14 @@ export interface CoreOutput {
   log: LoggedTxn[];
   send: Outbound[];
   close: { connId: number; reason: string }[];
+  /** Learner: to the leader's ZooKeeper layer. */
+  toLeader: ToLeader[];
+  /** Leader: answers to learners. */
+  toLearners: { serverId: number; msg: FromLeader }[];
 }
+
+/** A zxid not known yet: a learner learns it when the leader's transaction commits. */
+const UNKNOWN_ZXID = -1n;
 
 type QueueEntry =
   | { kind: 'write'; xid: number; opType: number; zxid: bigint; done: ApplyResult | null }
@@ -74,7 +90,14 @@ export class ServerCore {
   private readonly containerDeletes = new Set<string>();
   /** Connections with a sync (barrier) still queued. */
   private readonly syncWaiters = new Set<Conn>();
-  private out: CoreOutput = { log: [], send: [], close: [] };
+  private out: CoreOutput = { log: [], send: [], close: [], toLeader: [], toLearners: [] };
+  private role: ServerRole = 'standalone';
+  /** Learner: sessions that sent something since the last touch to the leader. */
+  private readonly touched = new Set<bigint>();
+  /** Learner: re-attaching connections waiting for the leader's revalidation, by session. */
+  private readonly revalidating = new Map<bigint, number>();
+  /** Leader: learners' syncs, answered once everything proposed before them is committed. */
+  private leaderSyncs: { serverId: number; sessionId: bigint; cxid: number; zxid: bigint }[] = [];
   /** Counters for the four-letter words. */
   readonly stats = { packetsReceived: 0, packetsSent: 0, requestsProcessed: 0 };
 
@@ -88,11 +111,12 @@ export class ServerCore {
   /** Take the outputs accumulated since the last call. */
   drain(): CoreOutput {
     const o = this.out;
-    this.out = { log: [], send: [], close: [] };
+    this.out = { log: [], send: [], close: [], toLeader: [], toLearners: [] };
     return o;
   }
 
   get lastZxid(): bigint { return this.tree.lastZxid; }
+  get serverRole(): ServerRole { return this.role; }
   get proposedZxid(): bigint { return this.lastProposedZxid; }
   get outstanding(): number { return this.pendingTxns.length; }
   get connectionCount(): number { return this.conns.size; }
@@ -159,6 +183,10 @@ export class ServerCore {
     const c = this.conns.get(connId);
     if (!c || c.sessionId !== null) return;
     this.stats.packetsReceived++;
+    if (this.role === 'down') {
+      this.closeConn(c, 'this server is not serving: it is not part of a quorum with a leader');
+      return;
+    }
     if (req.lastZxidSeen > this.tree.lastZxid) {
       this.closeConn(c, `client has seen zxid 0x${req.lastZxidSeen.toString(16)}, ours is 0x${this.tree.lastZxid.toString(16)}`);
       return;
@@ -166,19 +194,37 @@ export class ServerCore {
     const timeoutMs = Math.min(this.opts.maxSessionTimeoutMs, Math.max(this.opts.minSessionTimeoutMs, req.timeOut));
     if (req.sessionId === 0n) {
       const id = this.sessions.newSessionId();
-      const s = this.sessions.add(id, timeoutMs, nowMs);
+      const s = this.sessions.add(id, timeoutMs, nowMs, this.opts.serverId);
       s.connId = connId;
       c.sessionId = id;
+      if (this.role === 'learner') {
+        this.out.toLeader.push({ kind: 'createSession', sessionId: id, timeoutMs, passwd: newPasswd });
+        c.queue.push({ kind: 'connect', zxid: UNKNOWN_ZXID, resp: { protocolVersion: 0, timeOut: timeoutMs, sessionId: id, passwd: newPasswd, readOnly: false } });
+        return;
+      }
       const zxid = this.nextZxid();
       this.propose({ sessionId: id, cxid: 0, zxid, timeMs: nowMs }, { type: 'createSession', timeoutMs, passwd: newPasswd }, connId);
       c.queue.push({ kind: 'connect', zxid, resp: { protocolVersion: 0, timeOut: timeoutMs, sessionId: id, passwd: newPasswd, readOnly: false } });
       return;
     }
+    if (this.role === 'learner') {
+      // The password is checked here (every server has the session); whether it is still alive
+      // and may move to us, only the leader knows.
+      const rec = this.tree.sessions.get(req.sessionId);
+      if (!rec || !rec.passwd.equals(req.passwd)) {
+        this.refuseSession(c, rec ? 'wrong session password' : 'session expired or unknown');
+        return;
+      }
+      const waiting = this.revalidating.get(req.sessionId);
+      if (waiting !== undefined && waiting !== connId) { const old = this.conns.get(waiting); if (old) this.closeConn(old, 'session re-attached on another connection'); }
+      this.revalidating.set(req.sessionId, connId);
+      this.out.toLeader.push({ kind: 'revalidate', sessionId: req.sessionId, timeoutMs });
+      return;
+    }
     const s = this.sessions.get(req.sessionId);
     const rec = this.tree.sessions.get(req.sessionId);
     if (!s || s.closing || !rec || !rec.passwd.equals(req.passwd)) {
-      this.out.send.push({ connId, kind: 'connect', resp: { protocolVersion: 0, timeOut: 0, sessionId: 0n, passwd: Buffer.alloc(16), readOnly: false } });
-      this.closeConn(c, s && rec && !s.closing ? 'wrong session password' : 'session expired or unknown');
+      this.refuseSession(c, s && rec && !s.closing ? 'wrong session password' : 'session expired or unknown');
       return;
     }
     if (s.connId !== null && s.connId !== connId) {
@@ -186,10 +232,17 @@ export class ServerCore {
       if (old) this.closeConn(old, 'session re-attached on another connection');
     }
     s.connId = connId;
+    s.owner = this.opts.serverId;
     s.timeoutMs = timeoutMs;
     this.sessions.touch(s.id, nowMs);
     c.sessionId = s.id;
     this.out.send.push({ connId, kind: 'connect', resp: { protocolVersion: 0, timeOut: timeoutMs, sessionId: s.id, passwd: rec.passwd, readOnly: false } });
+  }
+
+  /** Answers a connect with ZooKeeper's "expired" (a zero session) and closes the connection. */
+  private refuseSession(c: Conn, reason: string): void {
+    this.out.send.push({ connId: c.id, kind: 'connect', resp: { protocolVersion: 0, timeOut: 0, sessionId: 0n, passwd: Buffer.alloc(16), readOnly: false } });
+    this.closeConn(c, reason);
   }
 
   // ---- requests ----
@@ -205,6 +258,10 @@ export class ServerCore {
     const sessionId = c.sessionId;
     const session = this.sessions.get(sessionId);
     if (session) this.sessions.touch(sessionId, nowMs);
+    if (this.role === 'learner') {
+      this.touched.add(sessionId);
+      if (this.forwardRequest(c, sessionId, xid, req)) return;
+    }
     switch (req.type) {
       case OpCode.ping:
         this.reply(c, Xid.ping, this.tree.lastZxid, Err.OK, OpCode.ping);
@@ -242,6 +299,24 @@ export class ServerCore {
       default:
         c.queue.push({ kind: 'read', xid, req });
         this.flush(c);
+    }
+  }
+
+  /** Learner: writes, closeSession and sync go to the leader; true if `req` was one of them. */
+  private forwardRequest(c: Conn, sessionId: bigint, xid: number, req: ZkRequest): boolean {
+    switch (req.type) {
+      case OpCode.sync:
+        this.out.toLeader.push({ kind: 'sync', sessionId, cxid: xid });
+        c.queue.push({ kind: 'barrier', xid, opType: req.type, zxid: UNKNOWN_ZXID, body: { type: 'path', path: req.path } });
+        return true;
+      case OpCode.create: case OpCode.create2: case OpCode.createContainer: case OpCode.createTTL:
+      case OpCode.delete: case OpCode.setData: case OpCode.setACL: case OpCode.check: case OpCode.multi:
+      case OpCode.closeSession:
+        this.out.toLeader.push({ kind: 'request', sessionId, cxid: xid, req, ids: c.ids });
+        c.queue.push({ kind: 'write', xid, opType: req.type, zxid: UNKNOWN_ZXID, done: null });
+        return true;
+      default:
+        return false;
     }
   }
 
@@ -285,10 +360,10 @@ export class ServerCore {
         this.reply(c, e.xid, e.zxid, e.done.err, e.opType, e.done.err === Err.OK ? writeBody(e.opType, e.done) : undefined);
         if (e.opType === OpCode.closeSession) this.closeConn(c, 'session closed by client');
       } else if (e.kind === 'connect') {
-        if (e.zxid > this.tree.lastZxid) break;
+        if (e.zxid === UNKNOWN_ZXID || e.zxid > this.tree.lastZxid) break;
         this.out.send.push({ connId: c.id, kind: 'connect', resp: e.resp });
       } else if (e.kind === 'barrier') {
-        if (e.zxid > this.tree.lastZxid) break;
+        if (e.zxid === UNKNOWN_ZXID || e.zxid > this.tree.lastZxid) break;
         this.stats.requestsProcessed++;
         this.reply(c, e.xid, this.tree.lastZxid, Err.OK, e.opType, e.body);
       } else {
@@ -338,6 +413,159 @@ export class ServerCore {
       if (!touched.has(c) && c.queue.length > 0 && c.queue[0].kind === 'barrier') this.flush(c);
       if (!this.conns.has(c.id) || !c.queue.some((e) => e.kind === 'barrier')) this.syncWaiters.delete(c);
     }
+    this.answerLeaderSyncs();
+  }
+
+  /**
+   * In a quorum: a transaction ZAB committed. The leader's own proposals are answered as in
+   * standalone; anything else (a learner's commits, a new leader's backlog) is applied here, and a
+   * learner answers the local client whose request it was (matched by session and cxid).
+   */
+  committedTxn(t: LoggedTxn): void {
+    const head = this.pendingTxns[0];
+    if (head !== undefined && head.hdr.zxid === t.hdr.zxid) { this.committed(t.hdr.zxid); return; }
+    if (t.hdr.zxid <= this.tree.lastZxid) return;
+    const s = this.sessions.get(t.hdr.sessionId);
+    const c = s?.connId != null ? this.conns.get(s.connId) : undefined;
+    const fires: WatchFire[] = [];
+    const res = this.tree.apply(t.hdr, t.txn, fires);
+    if (t.hdr.zxid > this.lastProposedZxid) this.lastProposedZxid = t.hdr.zxid;
+    // The local client's own request, if this transaction is one (a session's expiry is not).
+    let own: number | null = null;
+    if (c !== undefined) {
+      const e = t.txn.type === 'createSession'
+        ? c.queue.find((q) => q.kind === 'connect' && q.zxid === UNKNOWN_ZXID && q.resp.sessionId === t.hdr.sessionId)
+        : c.queue.find((q) => q.kind === 'write' && q.zxid === UNKNOWN_ZXID && q.xid === t.hdr.cxid);
+      if (e !== undefined && (e.kind === 'write' || e.kind === 'connect')) {
+        e.zxid = t.hdr.zxid;
+        if (e.kind === 'write') e.done = res;
+        own = c.id;
+      }
+    }
+    this.afterApply({ ...t, connId: own }, fires);
+    if (c !== undefined) this.flush(c);
+    for (const w of this.syncWaiters) {
+      if (w !== c && w.queue.length > 0 && w.queue[0].kind === 'barrier') this.flush(w);
+      if (!this.conns.has(w.id) || !w.queue.some((e) => e.kind === 'barrier')) this.syncWaiters.delete(w);
+    }
+    this.answerLeaderSyncs();
+  }
+
+  /** Leader: what a learner's ZooKeeper layer sent (`from` is its server id). */
+  fromLearner(from: number, op: ToLeader, nowMs: number): void {
+    if (this.role !== 'leader') return;
+    switch (op.kind) {
+      case 'touch':
+        for (const id of op.sessions) {
+          const s = this.sessions.get(id);
+          if (s && (s.owner === from || s.owner === -1)) { s.owner = from; this.sessions.touch(id, nowMs); }
+        }
+        return;
+      case 'createSession': {
+        const s = this.sessions.add(op.sessionId, op.timeoutMs, nowMs, from);
+        s.connId = null;
+        this.propose({ sessionId: op.sessionId, cxid: 0, zxid: this.nextZxid(), timeMs: nowMs }, { type: 'createSession', timeoutMs: op.timeoutMs, passwd: op.passwd }, null);
+        return;
+      }
+      case 'revalidate': {
+        const s = this.sessions.get(op.sessionId);
+        const valid = s !== undefined && !s.closing;
+        if (valid) {
+          if (s.connId !== null) { const old = this.conns.get(s.connId); if (old) this.closeConn(old, 'session moved to another server'); s.connId = null; }
+          s.owner = from;
+          s.timeoutMs = op.timeoutMs;
+          this.sessions.touch(s.id, nowMs);
+        }
+        this.out.toLearners.push({ serverId: from, msg: { kind: 'revalidated', sessionId: op.sessionId, valid, timeoutMs: op.timeoutMs } });
+        return;
+      }
+      case 'sync':
+        this.leaderSyncs.push({ serverId: from, sessionId: op.sessionId, cxid: op.cxid, zxid: this.lastProposedZxid });
+        this.answerLeaderSyncs();
+        return;
+      case 'request': {
+        const { sessionId, cxid, req } = op;
+        const zxid = this.nextZxid();
+        const hdr: TxnHeader = { sessionId, cxid, zxid, timeMs: nowMs };
+        const s = this.sessions.get(sessionId);
+        if (s) this.sessions.touch(sessionId, nowMs);
+        let txn: Txn;
+        if (!s || s.closing) txn = { type: 'error', err: Err.SESSIONEXPIRED };
+        else if (s.owner !== from && s.owner !== -1) txn = { type: 'error', err: Err.SESSIONMOVED };
+        else if (req.type === OpCode.closeSession) { s.closing = true; txn = { type: 'closeSession' }; }
+        else txn = this.prep.prepare({ sessionId, ids: op.ids }, req, zxid);
+        if (s && s.owner === -1) s.owner = from;
+        this.propose(hdr, txn, null);
+        return;
+      }
+    }
+  }
+
+  /** Leader: learners' syncs whose writes are all applied here (so their commits went out before this answer). */
+  private answerLeaderSyncs(): void {
+    if (this.leaderSyncs.length === 0) return;
+    const due = this.leaderSyncs.filter((w) => w.zxid <= this.tree.lastZxid);
+    if (due.length === 0) return;
+    this.leaderSyncs = this.leaderSyncs.filter((w) => w.zxid > this.tree.lastZxid);
+    for (const w of due) this.out.toLearners.push({ serverId: w.serverId, msg: { kind: 'synced', sessionId: w.sessionId, cxid: w.cxid, zxid: w.zxid } });
+  }
+
+  /** Learner: the leader's answers. */
+  fromLeader(msg: FromLeader, nowMs: number): void {
+    if (this.role !== 'learner') return;
+    if (msg.kind === 'synced') {
+      const s = this.sessions.get(msg.sessionId);
+      const c = s?.connId != null ? this.conns.get(s.connId) : undefined;
+      const e = c?.queue.find((q) => q.kind === 'barrier' && q.zxid === UNKNOWN_ZXID && q.xid === msg.cxid);
+      if (c === undefined || e === undefined || e.kind !== 'barrier') return;
+      e.zxid = msg.zxid;
+      this.syncWaiters.add(c);
+      this.flush(c);
+      return;
+    }
+    const connId = this.revalidating.get(msg.sessionId);
+    this.revalidating.delete(msg.sessionId);
+    const c = connId === undefined ? undefined : this.conns.get(connId);
+    if (c === undefined || c.closing) return;
+    const rec = this.tree.sessions.get(msg.sessionId);
+    if (!msg.valid || rec === undefined) { this.refuseSession(c, 'session expired or unknown'); return; }
+    let s = this.sessions.get(msg.sessionId);
+    if (s?.connId != null && s.connId !== c.id) { const old = this.conns.get(s.connId); if (old) this.closeConn(old, 'session re-attached on another connection'); }
+    s ??= this.sessions.add(msg.sessionId, msg.timeoutMs, nowMs, this.opts.serverId);
+    s.connId = c.id;
+    s.timeoutMs = msg.timeoutMs;
+    c.sessionId = msg.sessionId;
+    this.touched.add(msg.sessionId);
+    this.out.send.push({ connId: c.id, kind: 'connect', resp: { protocolVersion: 0, timeOut: msg.timeoutMs, sessionId: msg.sessionId, passwd: rec.passwd, readOnly: false } });
+  }
+
+  /**
+   * Changes what this server does in its quorum. Leaving service closes every client connection
+   * (a server out of broadcast must not keep sessions alive that the quorum may expire) and drops
+   * what was in flight. A new leader tracks every session with a fresh deadline and proposes from
+   * `startZxid` on; a learner tracks only its own connections' sessions.
+   */
+  setRole(role: ServerRole, nowMs: number, startZxid?: bigint): void {
+    if (role === this.role) return;
+    const wasServing = this.role !== 'down';
+    this.role = role;
+    if (wasServing) {
+      for (const c of this.conns.values()) this.closeConn(c, `this server left ${role === 'down' ? 'its quorum' : 'its role'}: reconnect`);
+    }
+    this.pendingTxns.length = 0;
+    this.prep.reset();
+    this.syncWaiters.clear();
+    this.revalidating.clear();
+    this.touched.clear();
+    this.leaderSyncs = [];
+    this.containerDeletes.clear();
+    this.sessions.clear();
+    this.lastProposedZxid = this.tree.lastZxid;
+    if (role === 'leader') {
+      if (startZxid !== undefined) this.lastProposedZxid = startZxid;
+      for (const [id, s] of this.tree.sessions) this.sessions.add(id, s.timeoutMs, nowMs);
+      this.nextContainerCheckMs = nowMs + this.opts.containerCheckIntervalMs;
+    }
   }
 
   private afterApply(t: PendingTxn, fires: WatchFire[]): void {
@@ -368,6 +596,15 @@ export class ServerCore {
   }
 
   tick(nowMs: number): void {
+    if (this.role === 'down') return;
+    if (this.role === 'learner') {
+      // Only the leader expires sessions; tell it who is alive here.
+      if (this.touched.size > 0) {
+        this.out.toLeader.push({ kind: 'touch', sessions: [...this.touched] });
+        this.touched.clear();
+      }
+      return;
+    }
     for (const s of this.sessions.expired(nowMs)) {
       s.closing = true;
       const zxid = this.nextZxid();

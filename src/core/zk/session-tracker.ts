@@ -10,6 +10,8 @@ export interface TrackedSession {
   closing: boolean;
   /** The connection the session is attached to, if any. */
   connId: number | null;
+  /** In a quorum, on the leader: the server the session's client is connected to (-1: not known yet). */
+  owner: number;
 }
 
 export class SessionTracker {
@@ -30,8 +32,8 @@ export class SessionTracker {
     return id;
   }
 
-  add(id: bigint, timeoutMs: number, nowMs: number): TrackedSession {
-    const s: TrackedSession = { id, timeoutMs, deadlineMs: nowMs + timeoutMs, closing: false, connId: null };
+  add(id: bigint, timeoutMs: number, nowMs: number, owner = -1): TrackedSession {
+    const s: TrackedSession = { id, timeoutMs, deadlineMs: nowMs + timeoutMs, closing: false, connId: null, owner };
     this.sessions.set(id, s);
     return s;
   }
@@ -45,6 +47,10 @@ export class SessionTracker {
     if (!s || s.closing) return false;
     s.deadlineMs = nowMs + s.timeoutMs;
     return true;
+  }
+
+  clear(): void {
+    this.sessions.clear();
   }
 
   remove(id: bigint): void {
