@@ -257,6 +257,81 @@ export class TxnLog {
     }
   }
 
+  /**
+   * Drops every record above `zxid` (a leader's TRUNC: they were never committed). Whatever was
+   * appended is made durable first; the records past `zxid` in the file that holds it are
+   * overwritten with zeros and fdatasynced, later files are deleted. The next append continues
+   * after `zxid`.
+   */
+  async truncateAfter(zxid: bigint): Promise<void> {
+    this.checkUsable();
+    await this.syncAll();
+    await this.loop;
+    await this.settled();
+    try {
+      const keep = this.files.filter((f) => f.startZxid <= zxid);
+      const drop = this.files.filter((f) => f.startZxid > zxid);
+      const last = keep.at(-1);
+      if (last !== undefined) {
+        const path = join(this.dir, last.file);
+        // A handle of our own: the current file's may be write-only.
+        const file = await this.io.openFile(path, 'r+');
+        try {
+          const w = new FileWindow(file, last.end);
+          let pos = LOG_HEADER_BYTES;
+          for (;;) {
+            const step = await readRecordAt(w, pos);
+            if (step.kind !== 'record' || step.zxid > zxid) break;
+            pos = step.next;
+          }
+          if (pos < last.end) {
+            await zeroFill(file, pos, last.end);
+            await file.datasync();
+            last.end = pos;
+            if (this.cur?.entry === last) this.cur.pos = pos;
+          }
+        } finally {
+          await file.close();
+        }
+      }
+      if (this.cur !== null && drop.includes(this.cur.entry)) {
+        await closeLogFile(this.cur);
+        this.cur = null;
+        this.needFile = true;
+      }
+      this.files = keep;
+      for (const f of drop) await unlink(join(this.dir, f.file));
+      if (drop.length > 0) await fsyncDir(this.dir, this.io.openFile);
+    } catch (err) {
+      this.fail(err);
+      throw this.failed ?? err;
+    }
+    this.appended = this.durable = zxid;
+  }
+
+  /**
+   * Deletes every log file (a snapshot from the leader replaced the state, and with it the whole
+   * history): the next append starts a new file after `zxid`.
+   */
+  async discardAll(zxid: bigint): Promise<void> {
+    this.checkUsable();
+    await this.syncAll();
+    await this.loop;
+    await this.settled();
+    try {
+      if (this.cur !== null) await closeLogFile(this.cur);
+      this.cur = null;
+      this.needFile = true;
+      for (const f of this.files) await unlink(join(this.dir, f.file));
+      if (this.files.length > 0) await fsyncDir(this.dir, this.io.openFile);
+      this.files = [];
+    } catch (err) {
+      this.fail(err);
+      throw this.failed ?? err;
+    }
+    this.appended = this.durable = zxid;
+  }
+
   /** Deletes whole files whose every record is below `zxid`; never the newest file. Returns the names deleted. */
   async purgeBefore(zxid: bigint): Promise<string[]> {
     let n = 0;

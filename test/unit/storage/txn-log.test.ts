@@ -406,6 +406,53 @@ describe('TxnLog: failures are fatal', () => {
   });
 });
 
+describe('TxnLog: truncation (a leader\'s TRUNC) and discarding (a leader\'s snapshot)', () => {
+  it('drops the records above a zxid, in the file holding it and in later files, and goes on after it', async () => {
+    const dir = await tempDir();
+    const { log } = await openLog(dir);
+    await appendRange(log, 1, 10);
+    log.roll();
+    await appendRange(log, 11, 20);
+    await log.truncateAfter(7n);
+    expect(log.lastZxid).toBe(7n);
+    await appendRange(log, 8, 9); // new records may reuse the dropped zxids
+    await log.close();
+    expect(await logNames(dir)).toEqual(['log.0000000000000001', 'log.0000000000000008']);
+    const { log: again } = await openLog(dir);
+    expect((await collect(again)).map((r) => Number(r.zxid))).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    expect((await collect(again))[8].payload).toEqual(payload(9));
+    await again.close();
+  });
+
+  it('truncates within the current file and keeps appending there', async () => {
+    const dir = await tempDir();
+    const { log } = await openLog(dir);
+    await appendRange(log, 1, 5);
+    log.append(6n, payload(6)); // not yet durable: made durable, then dropped
+    await log.truncateAfter(3n);
+    await appendRange(log, 4, 4);
+    await log.close();
+    expect(await logNames(dir)).toEqual(['log.0000000000000001']);
+    const { log: again, cap } = await openLog(dir);
+    expect((await collect(again)).map((r) => Number(r.zxid))).toEqual([1, 2, 3, 4]);
+    expect(cap.warns()).toEqual([]); // zeros after the last record, not a torn tail
+    await again.close();
+  });
+
+  it('discards everything for a snapshot and starts after its zxid', async () => {
+    const dir = await tempDir();
+    const { log } = await openLog(dir);
+    await appendRange(log, 1, 5);
+    await log.discardAll(100n);
+    expect(() => log.append(50n, payload(1))).toThrow(/not above/);
+    await appendRange(log, 101, 102);
+    await log.close();
+    const { log: again } = await openLog(dir);
+    expect((await collect(again)).map((r) => Number(r.zxid))).toEqual([101, 102]);
+    await again.close();
+  });
+});
+
 describe('TxnLog: purge', () => {
   it('deletes only files whose every record is below the zxid, never the newest', async () => {
     const dir = await tempDir();
