@@ -33,6 +33,15 @@ export const ZK_LIMITS = {
   inline_write_holdoff_writes: 200,
   /** An event-loop hold-up longer than this is logged (sessions are given the time back whatever its length). */
   stall_warning_ms: 500,
+  /** Election: wait this long for a better vote once a quorum agrees (ZooKeeper: 200 ms, a cost on every failover). */
+  election_finalize_wait_ms: 50,
+  /** Election: resend notifications after this long without a decision, doubling up to the max. */
+  election_resend_min_ms: 50,
+  election_resend_max_ms: 2000,
+  /** Committed transactions a server keeps in memory to sync a learner by DIFF; further behind gets a snapshot. */
+  diff_window_txns: 10_000,
+  /** Largest frame between quorum servers (a snapshot travels in one). */
+  peer_frame_bytes_max: 1024 * 1024 * 1024,
   /** fsync slower than this is logged (fsync.warningthresholdms). */
   fsync_warning_ms: 1000,
   /** Transaction log preallocation step. */

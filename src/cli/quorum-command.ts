@@ -6,6 +6,7 @@ import type { QuorumServerConfig } from '../config/quorum-config.js';
 import { dumpDataDir, reportToJson, verifyDataDir, type DataDirReport } from '../io/data-dir-inspect.js';
 import { createLogger } from '../io/log.js';
 import { decodeLoggedTxn, describeTxn, deserializeTree } from '../proto/txn-codec.js';
+import { QuorumServer } from '../quorum/quorum-server.js';
 import { StandaloneServer } from '../quorum/standalone-server.js';
 import { UsageError, reportAndExit } from './errors.js';
 
@@ -28,11 +29,8 @@ async function runServer(opts: { config?: string; id?: number; zooCfg?: string }
   const { quorum, warnings } = loadQuorumConfig(opts);
   const logger = createLogger({ cluster: quorum.clusterId, id: quorum.serverId, process: 'quorum' });
   for (const w of warnings) logger.warn({ warning: w }, 'configuration warning');
-  const participants = quorum.servers.filter((s) => s.role === 'participant');
-  if (participants.length > 1) {
-    throw new UsageError(`the configuration names ${participants.length} voting servers; this build runs the standalone server only (replication is the next milestone)`);
-  }
-  const server = await StandaloneServer.start({ config: quorum, logger });
+  // One server (or none listed) runs standalone, as ZooKeeper with standaloneEnabled; more form a quorum.
+  const server = quorum.servers.length > 1 ? await QuorumServer.start({ config: quorum, logger }) : await StandaloneServer.start({ config: quorum, logger });
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;

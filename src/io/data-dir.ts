@@ -10,6 +10,7 @@
 // Layout: <dir>/snap/snapshot.*, <dir>/log/log.* (or <dataLogDir>/log/log.*,
 // as zoo.cfg's dataLogDir puts the log on its own disk). A separate
 // dataLogDir gets its own meta file and LOCK.
+import { readFileSync } from 'node:fs';
 import { mkdir, readFile, readdir, rename, stat, unlink } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -186,9 +187,15 @@ function pidAlive(pid: number): boolean {
   if (pid <= 0) return false;
   try {
     process.kill(pid, 0);
-    return true;
   } catch (err) {
     return (err as NodeJS.ErrnoException).code === 'EPERM'; // exists, owned by someone else
+  }
+  // A killed server whose parent has not reaped it yet is a zombie: it holds nothing.
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return true; // no /proc: trust kill(0)
   }
 }
 

@@ -127,6 +127,7 @@ export function runSimulation(o: SimOptions): SimResult {
         if (++n.commitsSinceSnapshot >= 150) { n.commitsSinceSnapshot = 0; n.disk.saveSnapshot(n.state); }
         return;
       }
+      case 'app': return;
       case 'installSnapshot':
         n.state = decodeSimState(e.snapshot);
         checker.installedSnapshot(n.id, n.state);

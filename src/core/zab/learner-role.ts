@@ -40,11 +40,15 @@ export class LearnerRole {
     });
   }
 
-  /** Our connection to the leader is gone: before it was ever up, try again shortly (the leader may still be deciding). */
+  /**
+   * Our connection to the leader is gone. Before the leader answered FOLLOWERINFO, try again shortly
+   * until initLimit runs out: the leader may still be deciding (it closes what it cannot take yet).
+   */
   disconnected(conn: number, now: number): void {
     if (conn !== this.conn) return;
-    if (this.phase === 'connecting') {
-      this.retryAt = now + Math.max(1, this.ctx.cfg.tickMs / 10);
+    if (this.phase === 'connecting' || this.phase === 'info') {
+      this.phase = 'connecting';
+      this.retryAt = now + Math.max(1, Math.min(50, this.ctx.cfg.tickMs / 10));
       return;
     }
     this.ctx.leave(`connection to leader ${this.leader} lost`, now);

@@ -138,7 +138,8 @@ export class QuorumPeer implements PeerContext {
     if (this.role instanceof LeaderRole) {
       this.role.accepted(conn, now);
     } else {
-      this.send(conn, { type: 'refused', reason: `server ${this.cfg.id} is not leading` });
+      // Not leading (yet: a learner may decide before its leader does). Closed without a word, the
+      // learner tries again until its initLimit runs out.
       this.close(conn);
     }
     return conn;

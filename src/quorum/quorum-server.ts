@@ -1,0 +1,272 @@
+// A replicated quorum server: the ZooKeeper layer (ServerCore) on top of the
+// replication state machine (QuorumPeer: election and ZAB), both pure, driven
+// here by the client port, the election and quorum ports, the transaction log
+// and the epoch files. The peer's storage operations are carried out in order
+// and reported durable in order; its commits are applied to the ServerCore,
+// which answers clients. A server that is not in a quorum with a leader
+// (looking) serves nobody.
+import type { PeerState, StorageOp } from '../core/zab/messages.js';
+import { QuorumPeer, type PeerEffect, type QuorumPeerConfig } from '../core/zab/quorum-peer.js';
+import { epochOf, hexZxid, makeZxid } from '../core/zab/zxid.js';
+import type { LogEntry } from '../core/zab/log-tail.js';
+import { ZK_LIMITS } from '../limits.js';
+import { decodeLoggedTxn, deserializeTree, encodeLoggedTxn, serializeTree } from '../proto/txn-codec.js';
+import { decodeFromLeader, decodeToLeader, encodeFromLeader, encodeToLeader } from '../proto/zk-quorum-codec.js';
+import { readEpoch, writeEpoch } from '../io/epoch-files.js';
+import { ElectionPort, QuorumPort, type PeerAddress } from '../io/peer-transport.js';
+import { StorageError } from '../io/txn-log.js';
+import { ServerBase, nowMs, type ServerOptions } from './server-base.js';
+import type { ServerSnapshotForWords } from './four-letter-words.js';
+
+export type QuorumServerOptions = ServerOptions;
+
+export class QuorumServer extends ServerBase {
+  private peer!: QuorumPeer;
+  private election!: ElectionPort;
+  private quorumPort!: QuorumPort;
+  private state: PeerState = 'looking';
+  private serving = false;
+  private storageQueue: { seq: number; op: StorageOp }[] = [];
+  private storageRunning = false;
+  private pumping = false;
+  private readonly addresses = new Map<number, { quorum: PeerAddress; election: PeerAddress }>();
+
+  private constructor(opts: QuorumServerOptions) {
+    super(opts);
+    for (const s of opts.config.servers) {
+      this.addresses.set(s.id, { quorum: { host: s.host, port: s.peerPort }, election: { host: s.host, port: s.electionPort } });
+    }
+  }
+
+  static async start(opts: QuorumServerOptions): Promise<QuorumServer> {
+    const s = new QuorumServer(opts);
+    await s.recover();
+    await s.listenPeers();
+    await s.listenClients(opts.tickIntervalMs ?? Math.max(10, Math.min(50, Math.floor(opts.config.tickMs / 10))));
+    opts.logger.info({ role: 'looking', port: s.port, zxid: s.core.lastZxid, servers: opts.config.servers.length }, 'quorum server started; looking for a leader');
+    s.peer.start(nowMs());
+    s.pump();
+    return s;
+  }
+
+  /** What this server is now, for status and tests. */
+  get peerState(): PeerState { return this.state; }
+  get isServing(): boolean { return this.serving; }
+  get leaderId(): number | null { return this.peer.leaderId; }
+  get epoch(): number { return this.peer.currentEpoch; }
+  get lastLoggedZxid(): bigint { return this.peer.log.last; }
+  get learners(): { id: number; type: string; phase: string }[] { return this.peer.learners; }
+
+  protected mode(): ServerSnapshotForWords['mode'] {
+    switch (this.state) {
+      case 'leading': return this.serving ? 'leader' : 'looking';
+      case 'following': return this.serving ? 'follower' : 'looking';
+      case 'observing': return this.serving ? 'observer' : 'looking';
+      default: return 'looking';
+    }
+  }
+
+  private peerConfig(): QuorumPeerConfig {
+    const cfg = this.cfg;
+    return {
+      id: cfg.serverId,
+      voters: cfg.servers.filter((s) => s.role === 'participant').map((s) => s.id),
+      observers: cfg.servers.filter((s) => s.role === 'observer').map((s) => s.id),
+      clusterId: cfg.clusterId,
+      tickMs: cfg.tickMs,
+      initLimit: cfg.initLimitTicks,
+      syncLimit: cfg.syncLimitTicks,
+      electionFinalizeWaitMs: ZK_LIMITS.election_finalize_wait_ms,
+      electionResendMinMs: ZK_LIMITS.election_resend_min_ms,
+      electionResendMaxMs: ZK_LIMITS.election_resend_max_ms,
+      diffWindowTxns: ZK_LIMITS.diff_window_txns,
+    };
+  }
+
+  private async recover(): Promise<void> {
+    const logger = this.opts.logger;
+    const { tree, snapshotZxid } = await this.openStorage();
+    // The tree holds only what was committed; what the log holds after it is accepted, and is
+    // applied when a leader says it is committed.
+    const log: LogEntry[] = [];
+    for await (const rec of this.log.read(tree.lastZxid)) log.push({ zxid: rec.zxid, payload: rec.payload });
+    const last = log.at(-1)?.zxid ?? tree.lastZxid;
+    const dir = this.dataDir.dir;
+    // As ZooKeeper: a missing currentEpoch is the epoch of the last logged transaction.
+    const currentEpoch = (await readEpoch(dir, 'currentEpoch')) ?? epochOf(last);
+    const acceptedEpoch = Math.max(currentEpoch, (await readEpoch(dir, 'acceptedEpoch')) ?? currentEpoch);
+    this.core.setRole('down', nowMs());
+    this.peer = new QuorumPeer(this.peerConfig(), { acceptedEpoch, currentEpoch, snapshotZxid: tree.lastZxid, log });
+    logger.info({
+      zxid: hexZxid(last), snapshotZxid, committedZxid: hexZxid(tree.lastZxid), logged: log.length, acceptedEpoch, currentEpoch,
+      nodes: tree.nodes.size, sessions: tree.sessions.size, cut: this.log.recovery.cut,
+    }, 'recovered from disk');
+  }
+
+  private async listenPeers(): Promise<void> {
+    const me = this.addresses.get(this.cfg.serverId);
+    if (me === undefined) throw new Error(`server ${this.cfg.serverId} is not in the configuration's server list`);
+    const electionPeers = new Map<number, PeerAddress>();
+    for (const [id, a] of this.addresses) if (id !== this.cfg.serverId) electionPeers.set(id, a.election);
+    this.election = new ElectionPort({
+      id: this.cfg.serverId, clusterId: this.cfg.clusterId, listen: me.election, peers: electionPeers, logger: this.opts.logger,
+      onNotification: (from, n) => { this.peer.vote(from, n, nowMs()); this.pump(); },
+    });
+    this.quorumPort = new QuorumPort({ listen: me.quorum, logger: this.opts.logger, frameBytesMax: ZK_LIMITS.peer_frame_bytes_max }, {
+      accepted: () => { const conn = this.peer.accepted(nowMs()); this.pumpSoon(); return conn; },
+      connected: (conn) => { this.peer.connected(conn, nowMs()); this.pump(); },
+      message: (conn, msg) => { this.peer.message(conn, msg, nowMs()); this.pump(); },
+      closed: (conn) => { this.peer.disconnected(conn, nowMs()); this.pump(); },
+    });
+    await this.election.listen();
+    await this.quorumPort.listen();
+  }
+
+  private pumpSoon(): void {
+    queueMicrotask(() => this.pump());
+  }
+
+  protected onTick(now: number): void {
+    this.peer.tick(now);
+  }
+
+  /** Moves outputs between the two cores and out to the world until both are quiet. */
+  protected pump(): void {
+    if (this.pumping || this.stopped) return;
+    this.pumping = true;
+    try {
+      for (let round = 0; round < 10_000; round++) {
+        const a = this.drainCore();
+        const b = this.drainPeer();
+        if (!a && !b) break;
+      }
+    } finally {
+      this.pumping = false;
+    }
+  }
+
+  private drainCore(): boolean {
+    const out = this.core.drain();
+    const now = nowMs();
+    for (const t of out.log) {
+      const zxid = this.peer.propose(encodeLoggedTxn(t), now);
+      if (zxid !== t.hdr.zxid) this.opts.logger.warn({ zxid: hexZxid(t.hdr.zxid), proposed: zxid === null ? null : hexZxid(zxid) }, 'a transaction was not proposed: this server is no longer an established leader');
+    }
+    this.clientPort.deliver(out.send);
+    for (const c of out.close) this.clientPort.closeConnection(c.connId, c.reason);
+    for (const m of out.toLeader) this.peer.sendToLeader(encodeToLeader(m));
+    for (const m of out.toLearners) this.peer.sendToLearner(m.serverId, encodeFromLeader(m.msg));
+    return out.log.length + out.send.length + out.close.length + out.toLeader.length + out.toLearners.length > 0;
+  }
+
+  private drainPeer(): boolean {
+    const effects = this.peer.drain();
+    for (const e of effects) this.carryOut(e);
+    return effects.length > 0;
+  }
+
+  private carryOut(e: PeerEffect): void {
+    const now = nowMs();
+    switch (e.kind) {
+      case 'vote': this.election.send(e.to, e.n); return;
+      case 'connect': {
+        const a = this.addresses.get(e.peer);
+        if (a === undefined) { this.peer.disconnected(e.conn, now); return; }
+        this.quorumPort.connect(e.conn, a.quorum);
+        return;
+      }
+      case 'send':
+        // The state is exactly at the leader's last commit here: effects are carried out in order.
+        this.quorumPort.send(e.conn, e.msg.type === 'snap' ? { ...e.msg, snapshot: serializeTree(this.core.tree) } : e.msg);
+        return;
+      case 'close': this.quorumPort.close(e.conn); return;
+      case 'persist': this.persist(e.seq, e.op); return;
+      case 'commit':
+        this.core.committedTxn(decodeLoggedTxn(Buffer.from(e.payload)));
+        this.txnsSinceSnapshot++;
+        this.maybeSnapshot();
+        return;
+      case 'installSnapshot': {
+        const tree = deserializeTree(Buffer.from(e.snapshot));
+        this.core = this.makeCore(tree);
+        this.core.setRole('down', now);
+        this.opts.logger.info({ zxid: hexZxid(e.zxid), nodes: tree.nodes.size }, 'installed the leader\'s snapshot');
+        return;
+      }
+      case 'app':
+        try {
+          if (this.state === 'leading') this.core.fromLearner(e.from, decodeToLeader(Buffer.from(e.body)), now);
+          else this.core.fromLeader(decodeFromLeader(Buffer.from(e.body)), now);
+        } catch (err) {
+          this.opts.logger.warn({ peer: e.from, err: (err as Error).message }, 'malformed message from a quorum peer ignored');
+        }
+        return;
+      case 'state': {
+        this.state = e.state;
+        this.serving = e.serving;
+        const role = !e.serving ? 'down' : e.state === 'leading' ? 'leader' : 'learner';
+        this.core.setRole(role, now, role === 'leader' ? makeZxid(e.epoch, 0) : undefined);
+        const level = e.serving ? 'info' : 'warn';
+        this.opts.logger[level]({ role: e.state, epoch: e.epoch, leader: e.leader, serving: e.serving, zxid: hexZxid(this.peer.log.last) }, e.reason);
+        return;
+      }
+      case 'violation':
+        this.opts.logger.error({ role: this.state, epoch: this.peer.currentEpoch }, `peer protocol violation: ${e.reason}`);
+        return;
+    }
+  }
+
+  /** Storage operations, carried out one after another and reported durable in order. */
+  private persist(seq: number, op: StorageOp): void {
+    this.storageQueue.push({ seq, op });
+    if (!this.storageRunning) void this.runStorage();
+  }
+
+  private async runStorage(): Promise<void> {
+    this.storageRunning = true;
+    try {
+      while (this.storageQueue.length > 0 && !this.failed && !this.stopped) {
+        const first = this.storageQueue[0];
+        if (first.op.kind === 'append') {
+          // A run of appends: one group commit.
+          let lastSeq = first.seq;
+          while (this.storageQueue.length > 0 && this.storageQueue[0].op.kind === 'append') {
+            const { seq, op } = this.storageQueue.shift()!;
+            if (op.kind === 'append') this.log.append(op.zxid, Buffer.from(op.payload));
+            lastSeq = seq;
+          }
+          await this.log.sync();
+          this.durable(lastSeq);
+          continue;
+        }
+        this.storageQueue.shift();
+        const op = first.op;
+        await this.log.sync(); // what came before is durable first
+        switch (op.kind) {
+          case 'acceptedEpoch': case 'currentEpoch': await writeEpoch(this.dataDir.dir, op.kind, op.epoch); break;
+          case 'truncate': await this.log.truncateAfter(op.after); break;
+          case 'snapshot':
+            await this.snaps.write(op.zxid, Buffer.from(op.snapshot));
+            await this.log.discardAll(op.zxid);
+            break;
+        }
+        this.durable(first.seq);
+      }
+    } catch (err) {
+      this.storageFailed(err instanceof StorageError ? err : new StorageError(`quorum storage: ${(err as Error).message}`, 'QUORATE_QUORUM_STORAGE'));
+    } finally {
+      this.storageRunning = false;
+    }
+  }
+
+  private durable(seq: number): void {
+    if (this.stopped) return;
+    this.peer.persisted(seq);
+    this.pump();
+  }
+
+  protected override async stopExtra(): Promise<void> {
+    await this.election?.close();
+    await this.quorumPort?.stop();
+  }
+}
