@@ -27,12 +27,12 @@ export function ensureBuilt(): void {
   if (!fs.existsSync(CLI)) throw new Error(`${CLI} is missing: run "npm run build" first (npm test does)`);
 }
 
-export async function startQuorateServer(opts: { cfg?: Record<string, string>; dir?: string; env?: Record<string, string> } = {}): Promise<QuorateServer> {
+export async function startQuorateServer(opts: { cfg?: Record<string, string>; dir?: string; env?: Record<string, string>; clientPort?: number } = {}): Promise<QuorateServer> {
   ensureBuilt();
   const dir = opts.dir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'quorate-zk-'));
   const dataDir = path.join(dir, 'data');
   fs.mkdirSync(dataDir, { recursive: true });
-  const port = await freePort();
+  const port = opts.clientPort ?? await freePort();
   const cfg: Record<string, string> = {
     tickTime: '2000', dataDir, clientPort: String(port), clientPortAddress: '127.0.0.1',
     maxClientCnxns: '0', '4lw.commands.whitelist': '*', ...opts.cfg,
