@@ -7,6 +7,7 @@ import { dumpDataDir, reportToJson, verifyDataDir, type DataDirReport } from '..
 import { createLogger } from '../io/log.js';
 import { decodeLoggedTxn, describeTxn, deserializeTree } from '../proto/txn-codec.js';
 import { QuorumServer } from '../quorum/quorum-server.js';
+import { quorumStatus } from './quorum-status.js';
 import { StandaloneServer } from '../quorum/standalone-server.js';
 import { UsageError, reportAndExit } from './errors.js';
 
@@ -70,6 +71,14 @@ export function quorumCommand(): Command {
     .option('--id <n>', 'this server\'s id in the cluster file', parseServerId)
     .option('--zoo-cfg <file>', 'a ZooKeeper zoo.cfg instead of a cluster file (myid read from dataDir)')
     .action((opts) => runServer(opts).catch(reportAndExit));
+  cmd.command('status')
+    .description('what each server is: mode, epoch, zxid, leader, learners synced (exit 0 when exactly one leads)')
+    .requiredOption('--server <host:port,...>', 'the servers\' client addresses, as a connect string')
+    .option('--timeout <ms>', 'per server', '2000')
+    .option('--json', 'print JSON')
+    .action(async (opts: { server: string; timeout: string; json?: boolean }) => {
+      try { process.exitCode = await quorumStatus(opts); } catch (e) { reportAndExit(e); }
+    });
   cmd.command('verify')
     .description('check every log record and snapshot in a data directory; changes nothing; exit 1 when the server would refuse to start')
     .argument('<dir>', 'data directory')

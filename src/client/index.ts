@@ -11,6 +11,7 @@ export { validatePath, pathProblem, parseConnectString } from './path.js';
 export { WatchManager, type WatchEvent, type Watcher, type WatchKind } from './watch-manager.js';
 export { WatchStream, WATCH_STREAM_QUEUE_MAX, type WatchStreamKind } from './watch-stream.js';
 export { FRAME_BYTES_MAX } from './frame.js';
+export { fourLetterWord, parseMntr, FOUR_LETTER_ANSWER_BYTES_MAX } from './four-letter-word.js';
 export type { ZkLogger } from './log.js';
 export {
   AddWatchMode, CreateMode, Err, ErrName, EventType, KeeperState, OpCode, Perm, WatcherType,

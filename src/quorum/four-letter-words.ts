@@ -22,7 +22,12 @@ export interface ServerSnapshotForWords {
   logDirBytes: number;
   openFds: number | null;
   maxFds: number | null;
+  /** In a replicated quorum: the epoch, who leads, and (on the leader) where each learner stands. */
+  quorum: { serverId: number; epoch: number; leader: number | null; lastLoggedZxid: bigint; learners: { id: number; type: string; phase: string }[] } | null;
 }
+
+/** What ZooKeeper answers on a server that is not in a quorum with a leader. */
+export const NOT_SERVING = 'This ZooKeeper instance is not currently serving requests\n';
 
 const hex = (n: bigint) => '0x' + BigInt.asUintN(64, n).toString(16);
 
@@ -41,6 +46,7 @@ function clients(s: ServerSnapshotForWords): string {
 }
 
 export function fourLetterWordText(word: string, s: ServerSnapshotForWords): string {
+  if (s.mode === 'looking' && ['srvr', 'stat', 'cons', 'wchs'].includes(word)) return NOT_SERVING;
   switch (word) {
     case 'ruok': return 'imok';
     case 'isro': return 'rw';
@@ -77,6 +83,17 @@ export function fourLetterWordText(word: string, s: ServerSnapshotForWords): str
         ['zk_global_sessions', s.sessionCount],
         ['zk_last_zxid', hex(s.zxid)],
       ];
+      if (s.quorum !== null) {
+        const q = s.quorum;
+        rows.push(['quorate_server_id', q.serverId], ['quorate_epoch', q.epoch], ['quorate_leader_id', q.leader ?? -1], ['quorate_last_logged_zxid', hex(q.lastLoggedZxid)]);
+        if (s.mode === 'leader') {
+          const synced = q.learners.filter((l) => l.phase === 'synced');
+          rows.push(['zk_learners', q.learners.length],
+            ['zk_synced_followers', synced.filter((l) => l.type === 'participant').length],
+            ['zk_synced_observers', synced.filter((l) => l.type === 'observer').length],
+            ['zk_pending_syncs', q.learners.length - synced.length]);
+        }
+      }
       if (s.openFds !== null) rows.push(['zk_open_file_descriptor_count', s.openFds]);
       if (s.maxFds !== null) rows.push(['zk_max_file_descriptor_count', s.maxFds]);
       return rows.map(([k, v]) => `${k}\t${v}`).join('\n') + '\n';

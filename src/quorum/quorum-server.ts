@@ -66,6 +66,10 @@ export class QuorumServer extends ServerBase {
     }
   }
 
+  protected override quorumInfo(): ServerSnapshotForWords['quorum'] {
+    return { serverId: this.cfg.serverId, epoch: this.peer.currentEpoch, leader: this.serving ? this.peer.leaderId : null, lastLoggedZxid: this.peer.log.last, learners: this.peer.learners };
+  }
+
   private peerConfig(): QuorumPeerConfig {
     const cfg = this.cfg;
     return {

@@ -63,6 +63,8 @@ export abstract class ServerBase extends EventEmitter {
   protected abstract pump(): void;
   /** What `srvr` says this server is. */
   protected abstract mode(): ServerSnapshotForWords['mode'];
+  /** For the four-letter words: the quorum's state, or null when standalone. */
+  protected quorumInfo(): ServerSnapshotForWords['quorum'] { return null; }
   /** Periodic work besides the core's tick. */
   protected abstract onTick(now: number): void;
 
@@ -264,6 +266,7 @@ export abstract class ServerBase extends EventEmitter {
       },
       dataDirBytes: dirBytes(this.dataDir.snapDir), logDirBytes: dirBytes(this.dataDir.logDir),
       openFds: countOpenFds(), maxFds: null,
+      quorum: this.quorumInfo(),
     };
   }
 

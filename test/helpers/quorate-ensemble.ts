@@ -3,10 +3,9 @@
 // free ports; plus what the tests ask of it: who leads (srvr), a digest of
 // every server's tree.
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { ZkClient } from '../../src/client/index.js';
+import { fourLetterWord, ZkClient } from '../../src/client/index.js';
 import { freePort } from './ports.js';
 import { startQuorateServer, type QuorateServer } from './quorate-server.js';
 
@@ -19,17 +18,6 @@ export interface Ensemble {
   /** Waits until exactly one server leads and every other live one serves; returns the leader's index. */
   settled(timeoutMs?: number): Promise<number>;
   stopAll(): Promise<void>;
-}
-
-export async function fourLetterWord(port: number, word: string, timeoutMs = 2000): Promise<string> {
-  return new Promise((resolve) => {
-    const s = net.connect({ host: '127.0.0.1', port }, () => s.write(word));
-    let out = '';
-    const timer = setTimeout(() => { s.destroy(); resolve(out); }, timeoutMs);
-    s.on('data', (d) => { out += d.toString(); });
-    s.on('close', () => { clearTimeout(timer); resolve(out); });
-    s.on('error', () => { clearTimeout(timer); resolve(''); });
-  });
 }
 
 export async function startEnsemble(n: number, opts: { observers?: number; tickTime?: number } = {}): Promise<Ensemble> {
@@ -56,7 +44,7 @@ export async function startEnsemble(n: number, opts: { observers?: number; tickT
     async modes() {
       return Promise.all(servers.map(async (s) => {
         if (!s.alive()) return 'down';
-        const text = await fourLetterWord(s.port, 'srvr');
+        const text = await fourLetterWord('127.0.0.1', s.port, 'srvr');
         return /Mode: (\w+)/.exec(text)?.[1] ?? (text.includes('not currently serving') ? 'looking' : 'down');
       }));
     },

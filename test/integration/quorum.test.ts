@@ -2,9 +2,11 @@
 // through any server, kill -9 of the leader under load (nothing acknowledged
 // lost), a leader stopped past syncLimit that comes back as a follower, and a
 // restart of every server.
+import { spawnSync } from 'node:child_process';
 import { afterAll, describe, expect, it } from 'vitest';
 import { isZkError, ZkClient } from '../../src/client/index.js';
 import { startEnsemble, treeDigest, type Ensemble } from '../helpers/quorate-ensemble.js';
+import { CLI } from '../helpers/quorate-server.js';
 
 const ensembles: Ensemble[] = [];
 afterAll(async () => {
@@ -61,7 +63,23 @@ describe('a quorum of three', () => {
     }
     const digest = await expectAllAgree(e);
     for (let i = 1; i <= 3; i++) expect(digest).toContain(`/from${i} v0`);
-    expect(leader).toBeGreaterThanOrEqual(0);
+    // What an operator sees: one leader, two followers naming it, learners synced.
+    const status = spawnSync(process.execPath, [CLI, 'quorum', 'status', '--server', e.connectString], { encoding: 'utf8', timeout: 20_000 });
+    expect(status.status, status.stderr).toBe(0);
+    const lines = status.stdout.trim().split('\n');
+    expect(lines).toHaveLength(3);
+    expect(lines[leader]).toMatch(new RegExp(`leader +id ${leader + 1} +epoch 1 +zxid 0x1[0-9a-f]{8} +learners synced 2/2`));
+    expect(lines.filter((l) => new RegExp(`follower +id \\d +epoch 1 +zxid 0x1[0-9a-f]{8} +leader ${leader + 1}`).test(l))).toHaveLength(2);
+    await e.servers[(leader + 1) % 3].stop();
+    await e.servers[(leader + 2) % 3].stop();
+    // Alone, the leader steps down: no leader, exit 1, and the lone server says it is looking.
+    let alone = spawnSync(process.execPath, [CLI, 'quorum', 'status', '--server', e.servers[leader].connectString], { encoding: 'utf8', timeout: 20_000 });
+    for (let i = 0; i < 50 && alone.status === 0; i++) {
+      await sleep(100);
+      alone = spawnSync(process.execPath, [CLI, 'quorum', 'status', '--server', e.servers[leader].connectString], { encoding: 'utf8', timeout: 20_000 });
+    }
+    expect(alone.status).toBe(1);
+    expect(alone.stdout).toMatch(/looking/);
   }, 60_000);
 
   it('keeps every acknowledged write through kill -9 of the leader under load', async () => {

@@ -1,0 +1,65 @@
+// `quorate quorum status`: what each server of a quorum is (as zkServer.sh
+// status says for one): mode, epoch, last zxid, leader, and on the leader how
+// many learners are synced. It asks srvr (in ZooKeeper's default whitelist)
+// and, where allowed, mntr. Exit 0 when exactly one server leads, 1 when none
+// or several do, 2 on bad arguments.
+import { fourLetterWord, parseMntr } from '../client/four-letter-word.js';
+import { parseConnectString } from '../client/path.js';
+import { UsageError } from './errors.js';
+
+export interface ServerStatus {
+  server: string;
+  mode: string;
+  zxid: string | null;
+  epoch: number | null;
+  serverId: number | null;
+  leaderId: number | null;
+  syncedFollowers: number | null;
+  learners: number | null;
+}
+
+export async function serverStatus(host: string, port: number, timeoutMs: number): Promise<ServerStatus> {
+  const server = `${host}:${port}`;
+  const srvr = await fourLetterWord(host, port, 'srvr', timeoutMs);
+  const base: ServerStatus = { server, mode: 'unreachable', zxid: null, epoch: null, serverId: null, leaderId: null, syncedFollowers: null, learners: null };
+  if (srvr === '') return base;
+  if (srvr.includes('not currently serving')) return { ...base, mode: 'looking' };
+  const mode = /^Mode: (\S+)/m.exec(srvr)?.[1] ?? (srvr.includes('is not executed because it is not in the whitelist') ? 'srvr-not-allowed' : 'unknown');
+  const zxid = /^Zxid: (0x[0-9a-f]+)/m.exec(srvr)?.[1] ?? null;
+  const st: ServerStatus = { ...base, mode, zxid, epoch: zxid === null ? null : Number(BigInt(zxid) >> 32n) };
+  const mntr = parseMntr(await fourLetterWord(host, port, 'mntr', timeoutMs));
+  const num = (k: string) => (mntr.has(k) ? Number(mntr.get(k)) : null);
+  st.serverId = num('quorate_server_id');
+  st.leaderId = num('quorate_leader_id');
+  if (mntr.has('quorate_epoch')) st.epoch = num('quorate_epoch');
+  st.syncedFollowers = num('zk_synced_followers');
+  st.learners = num('zk_learners');
+  return st;
+}
+
+export function formatStatus(rows: ServerStatus[]): string {
+  return rows.map((r) => {
+    const parts = [r.server.padEnd(21), r.mode.padEnd(10)];
+    if (r.serverId !== null) parts.push(`id ${r.serverId}`);
+    if (r.epoch !== null) parts.push(`epoch ${r.epoch}`);
+    if (r.zxid !== null) parts.push(`zxid ${r.zxid}`);
+    if (r.leaderId !== null && r.leaderId >= 0 && r.mode !== 'leader') parts.push(`leader ${r.leaderId}`);
+    if (r.learners !== null) parts.push(`learners synced ${r.syncedFollowers ?? 0}/${r.learners}`);
+    return parts.join('  ').trimEnd();
+  }).join('\n') + '\n';
+}
+
+export async function quorumStatus(opts: { server: string; timeout: string; json?: boolean }): Promise<number> {
+  const timeoutMs = Number(opts.timeout);
+  if (!Number.isInteger(timeoutMs) || timeoutMs <= 0) throw new UsageError(`--timeout: expected milliseconds, got "${opts.timeout}"`);
+  let targets: { host: string; port: number }[];
+  try {
+    targets = parseConnectString(opts.server).hosts;
+  } catch (e) {
+    throw new UsageError(`--server: ${(e as Error).message}`);
+  }
+  const rows = await Promise.all(targets.map((t) => serverStatus(t.host, t.port, timeoutMs)));
+  process.stdout.write(opts.json ? JSON.stringify(rows, null, 2) + '\n' : formatStatus(rows));
+  const leaders = rows.filter((r) => r.mode === 'leader' || r.mode === 'standalone').length;
+  return leaders === 1 ? 0 : 1;
+}
