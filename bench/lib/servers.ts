@@ -35,6 +35,8 @@ export interface BenchServer {
   logTail(): string;
   alive(): boolean;
   stop(): Promise<void>;
+  /** kill -9 of the process group, keeping the data dir (to restart it). */
+  kill9(): Promise<void>;
 }
 
 const live = new Set<ChildProcess>();
@@ -70,17 +72,17 @@ async function waitForPort(port: number, timeoutMs: number, exited: () => boolea
   }
 }
 
-function writeZooCfg(file: string, cfg: Record<string, string>): void {
+export function writeZooCfg(file: string, cfg: Record<string, string>): void {
   fs.writeFileSync(file, Object.entries(cfg).map(([k, v]) => `${k}=${v}`).join('\n') + '\n');
 }
 
-function splitFlags(env: string | undefined): string[] {
+export function splitFlags(env: string | undefined): string[] {
   return (env ?? '').split(/\s+/).filter((s) => s.length > 0);
 }
 
-interface Launch { kind: ServerKind; dir: string; port: number; cmd: string; args: string[]; env?: NodeJS.ProcessEnv; logFile?: string }
+export interface Launch { kind: ServerKind; dir: string; port: number; cmd: string; args: string[]; env?: NodeJS.ProcessEnv; logFile?: string }
 
-async function launch(l: Launch): Promise<BenchServer> {
+export async function launch(l: Launch): Promise<BenchServer> {
   installExitHooks();
   dirs.add(l.dir);
   const child = spawn(l.cmd, l.args, { stdio: ['ignore', 'pipe', 'pipe'], detached: true, env: l.env ?? process.env });
@@ -119,10 +121,15 @@ async function launch(l: Launch): Promise<BenchServer> {
   return {
     kind: l.kind, pid: child.pid!, port: l.port, connectString: `127.0.0.1:${l.port}`, dir: l.dir,
     describe: [l.cmd, ...l.args].join(' '), logTail, alive: () => !exited(), stop,
+    async kill9() {
+      if (!exited()) killGroup(child, 'SIGKILL');
+      await waitExit(5000);
+      live.delete(child);
+    },
   };
 }
 
-function baseCfg(dataDir: string, port: number): Record<string, string> {
+export function baseCfg(dataDir: string, port: number): Record<string, string> {
   return {
     tickTime: '2000', dataDir, clientPort: String(port), clientPortAddress: '127.0.0.1',
     maxClientCnxns: '0', '4lw.commands.whitelist': '*', forceSync: 'yes',
@@ -153,17 +160,23 @@ export async function startApacheZk(opts: { heapMb: number }): Promise<BenchServ
   const port = await freePort();
   const cfgPath = path.join(dir, 'zoo.cfg');
   writeZooCfg(cfgPath, { ...baseCfg(dataDir, port), 'admin.enableServer': 'false' });
+  const { args, logFile } = zkJvmArgs(dir, cfgPath, opts.heapMb);
+  return launch({ kind: 'zookeeper', dir, port, cmd: 'java', args, logFile });
+}
+
+/** The JVM's arguments for a ZooKeeper server with its config at cfgPath, logging (WARN) to dir/zk.log. */
+export function zkJvmArgs(dir: string, cfgPath: string, heapMb: number): { args: string[]; logFile: string } {
   const logFile = path.join(dir, 'zk.log');
   const log4j = path.join(dir, 'log4j.properties');
   fs.writeFileSync(log4j, 'log4j.rootLogger=WARN, F\nlog4j.appender.F=org.apache.log4j.FileAppender\n' +
     `log4j.appender.F.File=${logFile}\nlog4j.appender.F.layout=org.apache.log4j.PatternLayout\n` +
     'log4j.appender.F.layout.ConversionPattern=%d %p %c{1}: %m%n\n');
   const args = [
-    `-Xmx${opts.heapMb}m`, ...splitFlags(process.env.QUORATE_BENCH_JVM_FLAGS),
+    `-Xmx${heapMb}m`, ...splitFlags(process.env.QUORATE_BENCH_JVM_FLAGS),
     `-Dlog4j.configuration=file:${log4j}`, '-Dzookeeper.admin.enableServer=false', '-Dzookeeper.forceSync=yes',
     '-cp', ZK_CLASSPATH, 'org.apache.zookeeper.server.quorum.QuorumPeerMain', cfgPath,
   ];
-  return launch({ kind: 'zookeeper', dir, port, cmd: 'java', args, logFile });
+  return { args, logFile };
 }
 
 export async function startServer(kind: ServerKind, zkHeapMb: number): Promise<BenchServer> {

@@ -119,7 +119,8 @@ export class QuorumServer extends ServerBase {
     this.quorumPort = new QuorumPort({ listen: me.quorum, logger: this.opts.logger, frameBytesMax: ZK_LIMITS.peer_frame_bytes_max }, {
       accepted: () => { const conn = this.peer.accepted(nowMs()); this.pumpSoon(); return conn; },
       connected: (conn) => { this.peer.connected(conn, nowMs()); this.pump(); },
-      message: (conn, msg) => { this.peer.message(conn, msg, nowMs()); this.pump(); },
+      message: (conn, msg) => { this.peer.message(conn, msg, nowMs()); },
+      flush: () => this.pump(),
       closed: (conn) => { this.peer.disconnected(conn, nowMs()); this.pump(); },
     });
     await this.election.listen();

@@ -53,10 +53,21 @@ export class LogTail {
     return i === undefined || i < 0 ? undefined : this.entries[i];
   }
 
+  /** Index of the first entry with a zxid above `zxid` (entries.length if none). */
+  private firstAbove(zxid: bigint): number {
+    let lo = 0;
+    let hi = this.entries.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (this.entries[mid].zxid <= zxid) lo = mid + 1; else hi = mid;
+    }
+    return lo;
+  }
+
   /** Entries with from < zxid <= to, in order. */
   range(from: bigint, to: bigint = this.last): LogEntry[] {
     const out: LogEntry[] = [];
-    for (const e of this.entries) if (e.zxid > from && e.zxid <= to) out.push(e);
+    for (let i = this.firstAbove(from); i < this.entries.length && this.entries[i].zxid <= to; i++) out.push(this.entries[i]);
     return out;
   }
 
