@@ -31,7 +31,7 @@ function snapshotHeader(zxid: bigint, payloadBytes: number): Buffer {
   const buf = Buffer.allocUnsafe(SNAP_HEADER_BYTES);
   buf.write(SNAP_MAGIC, 0, 'latin1');
   buf.writeUInt32BE(SNAP_VERSION, 4);
-  buf.writeBigInt64BE(zxid, 8);
+  buf.writeBigUInt64BE(zxid, 8);
   buf.writeBigUInt64BE(BigInt(payloadBytes), 16);
   return buf;
 }
@@ -68,7 +68,7 @@ export async function readSnapshotFile(info: SnapshotInfo, openFile: OpenFile = 
     await readFully(fh, head, 0);
     if (head.toString('latin1', 0, 4) !== SNAP_MAGIC) return { ok: false, problem: 'not a Quorate snapshot (bad magic)' };
     if (head.readUInt32BE(4) !== SNAP_VERSION) return { ok: false, problem: `unsupported snapshot format version ${head.readUInt32BE(4)}` };
-    const zxid = head.readBigInt64BE(8);
+    const zxid = head.readBigUInt64BE(8);
     if (zxid !== info.zxid) return { ok: false, problem: `header zxid 0x${hexZxid(zxid)} does not match the file name` };
     const len = head.readBigUInt64BE(16);
     if (len !== BigInt(size - SNAP_HEADER_BYTES - SNAP_TRAILER_BYTES)) {

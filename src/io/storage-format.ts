@@ -172,7 +172,7 @@ export function logFileHeader(): Buffer {
 export function encodeRecord(zxid: bigint, payload: Buffer): Buffer {
   const rec = Buffer.allocUnsafe(RECORD_HEADER_BYTES + payload.length);
   rec.writeUInt32BE(payload.length, 0);
-  rec.writeBigInt64BE(zxid, 8);
+  rec.writeBigUInt64BE(zxid, 8);
   payload.copy(rec, RECORD_HEADER_BYTES);
   rec.writeUInt32BE(crc32(rec.subarray(8)), 4);
   return rec;
@@ -207,7 +207,7 @@ export async function readRecordAt(w: FileWindow, pos: number): Promise<Step> {
   const crc = h.readUInt32BE(4);
   const body = await w.at(pos + 8, 8 + len);
   if (crc32(body) !== crc) return { kind: 'bad', reason: 'checksum mismatch', zero: false };
-  return { kind: 'record', zxid: body.readBigInt64BE(0), payload: Buffer.from(body.subarray(8)), next: pos + RECORD_HEADER_BYTES + len };
+  return { kind: 'record', zxid: body.readBigUInt64BE(0), payload: Buffer.from(body.subarray(8)), next: pos + RECORD_HEADER_BYTES + len };
 }
 
 export interface LogScan {
@@ -286,7 +286,7 @@ async function findSuccessor(w: FileWindow, from: number, anchor: bigint): Promi
     for (let i = base === from ? 1 : 0; i < step && i + RECORD_HEADER_BYTES <= buf.length; i++) {
       const len = buf.readUInt32BE(i);
       if (len === 0 || len > RECORD_PAYLOAD_BYTES_MAX || base + i + RECORD_HEADER_BYTES + len > w.size) continue;
-      const zxid = buf.readBigInt64BE(i + 8);
+      const zxid = buf.readBigUInt64BE(i + 8);
       if (zxid <= anchor || zxid - anchor > SUCCESSOR_ZXID_SPAN) continue;
       if (crc32(await w.fresh(base + i + 8, 8 + len)) === buf.readUInt32BE(i + 4)) return { at: base + i, nonZero };
     }

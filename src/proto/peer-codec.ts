@@ -15,6 +15,11 @@ const TAG = {
 } as const satisfies Record<PeerMessage['type'], number>;
 const TYPE_OF_TAG = new Map<number, PeerMessage['type']>(Object.entries(TAG).map(([k, v]) => [v, k as PeerMessage['type']]));
 
+/** zxids are unsigned 64-bit here (an epoch may pass 2^31); jute longs are signed. */
+function readZxid(r: JuteReader): bigint {
+  return BigInt.asUintN(64, r.readLong());
+}
+
 function readBytes(r: JuteReader, what: string): Buffer {
   const b = r.readBuffer();
   if (b === null) throw new JuteError(`${what}: missing bytes`);
@@ -62,15 +67,15 @@ export function decodePeerMessage(body: Buffer): PeerMessage {
       const clusterId = r.readUstring();
       const serverId = Number(r.readLong());
       const learnerType = readEnum(r, LEARNER_TYPES, 'learner type');
-      msg = { type, protocolVersion, clusterId, serverId, learnerType, acceptedEpoch: r.readInt(), lastZxid: r.readLong() };
+      msg = { type, protocolVersion, clusterId, serverId, learnerType, acceptedEpoch: r.readInt(), lastZxid: readZxid(r) };
       break;
     }
     case 'leaderInfo': msg = { type, protocolVersion: r.readInt(), epoch: r.readInt() }; break;
-    case 'ackEpoch': msg = { type, currentEpoch: r.readInt(), lastZxid: r.readLong() }; break;
-    case 'diff': case 'trunc': case 'commit': case 'newLeader': case 'ack': msg = { type, zxid: r.readLong() }; break;
-    case 'snap': { const zxid = r.readLong(); msg = { type, zxid, snapshot: readBytes(r, 'snapshot') }; break; }
-    case 'proposal': case 'inform': { const zxid = r.readLong(); msg = { type, zxid, payload: readBytes(r, 'payload') }; break; }
-    case 'upToDate': msg = { type, committed: r.readLong() }; break;
+    case 'ackEpoch': msg = { type, currentEpoch: r.readInt(), lastZxid: readZxid(r) }; break;
+    case 'diff': case 'trunc': case 'commit': case 'newLeader': case 'ack': msg = { type, zxid: readZxid(r) }; break;
+    case 'snap': { const zxid = readZxid(r); msg = { type, zxid, snapshot: readBytes(r, 'snapshot') }; break; }
+    case 'proposal': case 'inform': { const zxid = readZxid(r); msg = { type, zxid, payload: readBytes(r, 'payload') }; break; }
+    case 'upToDate': msg = { type, committed: readZxid(r) }; break;
     case 'ping': msg = { type }; break;
     case 'app': msg = { type, body: readBytes(r, 'app body') }; break;
     case 'refused': msg = { type, reason: r.readUstring() }; break;
@@ -103,7 +108,7 @@ export function encodeNotification(w: JuteWriter, n: Notification): void {
 
 export function decodeNotification(body: Buffer): Notification {
   const r = new JuteReader(body);
-  const n: Notification = { leader: Number(r.readLong()), zxid: r.readLong(), peerEpoch: r.readInt(), round: r.readInt(), state: readEnum(r, STATES, 'peer state') };
+  const n: Notification = { leader: Number(r.readLong()), zxid: readZxid(r), peerEpoch: r.readInt(), round: r.readInt(), state: readEnum(r, STATES, 'peer state') };
   if (r.remaining !== 0) throw new JuteError('trailing bytes after a notification');
   return n;
 }

@@ -65,7 +65,7 @@ export function encodeLoggedTxn(t: LoggedTxn, w: JuteWriter = new JuteWriter(128
 
 export function decodeLoggedTxn(buf: Buffer): LoggedTxn {
   const r = new JuteReader(buf);
-  const hdr: TxnHeader = { sessionId: r.readLong(), cxid: r.readInt(), zxid: r.readLong(), timeMs: Number(r.readLong()) };
+  const hdr: TxnHeader = { sessionId: r.readLong(), cxid: r.readInt(), zxid: BigInt.asUintN(64, r.readLong()), timeMs: Number(r.readLong()) };
   const txn = readTxn(r);
   if (r.remaining !== 0) throw new JuteError(`${r.remaining} trailing bytes after transaction 0x${hdr.zxid.toString(16)}`);
   return { hdr, txn };
@@ -270,7 +270,7 @@ export function deserializeTree(buf: Buffer): DataTree {
     const format = r.readInt();
     if (format !== SNAP_FORMAT && format !== SNAP_FORMAT_V1) throw new JuteError(`format ${format} is not ${SNAP_FORMAT}`);
     const tree = new DataTree();
-    tree.lastZxid = r.readLong();
+    tree.lastZxid = BigInt.asUintN(64, r.readLong());
     const nSessions = r.readInt();
     if (nSessions < 0 || nSessions * 16 > r.remaining) throw new JuteError(`session count ${nSessions} does not fit in ${r.remaining} bytes`);
     for (let i = 0; i < nSessions; i++) {
@@ -289,7 +289,7 @@ export function deserializeTree(buf: Buffer): DataTree {
       const aclAt = r.readInt();
       if (aclAt < 0 || aclAt >= acls.length) throw new JuteError(`refers to ACL list ${aclAt} of ${acls.length}`);
       const n: ZNode = {
-        data, acl: acls[aclAt], czxid: r.readLong(), mzxid: r.readLong(), pzxid: r.readLong(),
+        data, acl: acls[aclAt], czxid: BigInt.asUintN(64, r.readLong()), mzxid: BigInt.asUintN(64, r.readLong()), pzxid: BigInt.asUintN(64, r.readLong()),
         ctimeMs: readMs(r), mtimeMs: readMs(r),
         version: r.readInt(), cversion: r.readInt(), aversion: r.readInt(), ephemeralOwner: r.readLong(),
         children: NO_CHILDREN,

@@ -85,7 +85,7 @@ export function decodeFromLeader(body: Buffer): FromLeader {
   const tag = r.readInt();
   let m: FromLeader;
   if (tag === FROM_LEADER.revalidated) m = { kind: 'revalidated', sessionId: r.readLong(), valid: r.readBool(), timeoutMs: r.readInt() };
-  else if (tag === FROM_LEADER.synced) m = { kind: 'synced', sessionId: r.readLong(), cxid: r.readInt(), zxid: r.readLong() };
+  else if (tag === FROM_LEADER.synced) m = { kind: 'synced', sessionId: r.readLong(), cxid: r.readInt(), zxid: BigInt.asUintN(64, r.readLong()) };
   else throw new JuteError(`unknown message from the leader: ${tag}`);
   if (r.remaining !== 0) throw new JuteError(`${r.remaining} trailing bytes after ${m.kind}`);
   return m;

@@ -10,6 +10,8 @@ import type { LoggedTxn, Txn } from '../../../src/core/zk/txn.js';
 import { DataTree } from '../../../src/core/zk/data-tree.js';
 
 const long = fc.bigInt({ min: -(2n ** 63n), max: 2n ** 63n - 1n });
+/** zxids are unsigned 64-bit (an epoch may pass 2^31). */
+const zxid64 = fc.bigInt({ min: 0n, max: 2n ** 64n - 1n });
 const int = fc.integer({ min: -(2 ** 31), max: 2 ** 31 - 1 });
 const path = fc.array(fc.stringMatching(/^[a-z0-9]{1,8}$/), { minLength: 1, maxLength: 4 }).map((p) => '/' + p.join('/'));
 const data = fc.option(fc.uint8Array({ maxLength: 64 }).map((a) => Buffer.from(a)), { nil: null });
@@ -109,7 +111,7 @@ const txn: fc.Arbitrary<Txn> = fc.oneof(
 describe('transactions and snapshots', () => {
   it('logged transactions round-trip, multi included', () => {
     const logged = fc.record({
-      hdr: fc.record({ sessionId: long, cxid: int, zxid: long, timeMs: fc.integer({ min: 0, max: 2 ** 45 }) }),
+      hdr: fc.record({ sessionId: long, cxid: int, zxid: zxid64, timeMs: fc.integer({ min: 0, max: 2 ** 45 }) }),
       txn: fc.oneof(txn, fc.array(txn, { maxLength: 4 }).map((txns) => ({ type: 'multi' as const, txns }))),
     });
     fc.assert(fc.property(logged, (t) => {

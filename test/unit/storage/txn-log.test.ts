@@ -102,6 +102,19 @@ describe('TxnLog: append, sync, reopen', () => {
     await third.close();
   });
 
+  it('keeps zxids past 2^63 (an epoch past 2^31) as the same unsigned 64-bit numbers', async () => {
+    const dir = await tempDir();
+    const { log } = await openLog(dir);
+    const big = [0x7fff_ffff_ffff_ffffn, 0x8000_0000_0000_0001n, 0xffff_fffe_0000_0001n];
+    for (const z of big) log.append(z, payload(1));
+    await log.sync();
+    await log.close();
+    const { log: again } = await openLog(dir);
+    expect((await collect(again)).map((r) => r.zxid)).toEqual(big);
+    expect(again.lastZxid).toBe(big[2]);
+    await again.close();
+  });
+
   it('refuses a zxid that does not increase and an empty payload', async () => {
     const { log } = await openLog(await tempDir());
     log.append(5n, payload(5));
