@@ -8,6 +8,7 @@ import path from 'node:path';
 import { fourLetterWord, ZkClient } from '../../src/client/index.js';
 import { freePort } from './ports.js';
 import { startQuorateServer, type QuorateServer } from './quorate-server.js';
+import { startTcpProxy, type TcpProxy } from './tcp-proxy.js';
 
 export interface Ensemble {
   servers: QuorateServer[];
@@ -20,26 +21,56 @@ export interface Ensemble {
   stopAll(): Promise<void>;
 }
 
-export async function startEnsemble(n: number, opts: { observers?: number; tickTime?: number } = {}): Promise<Ensemble> {
+/** Directed links i -> j between servers, each through a proxy the test can block: a partition. */
+export interface Links {
+  cut(sides: number[][]): void;
+  heal(): void;
+}
+
+export async function startEnsemble(n: number, opts: { observers?: number; tickTime?: number; proxied?: boolean } = {}): Promise<Ensemble & { links: Links | null }> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'quorate-ensemble-'));
   const total = n + (opts.observers ?? 0);
-  const ports = [];
+  const ports: { client: number; peer: number; election: number }[] = [];
   for (let i = 0; i < total; i++) ports.push({ client: await freePort(), peer: await freePort(), election: await freePort() });
-  const lines: Record<string, string> = {};
-  ports.forEach((p, i) => {
-    lines[`server.${i + 1}`] = `127.0.0.1:${p.peer}:${p.election}${i >= n ? ':observer' : ''};127.0.0.1:${p.client}`;
-  });
+  // With proxies, server i reaches server j through its own pair of proxies (peer, election), so
+  // that any set of links can be cut; each server's zoo.cfg names the proxies for the others.
+  const proxies = new Map<string, TcpProxy[]>();
+  if (opts.proxied) {
+    for (let i = 0; i < total; i++) for (let j = 0; j < total; j++) {
+      if (i !== j) proxies.set(`${i}>${j}`, [await startTcpProxy(ports[j].peer), await startTcpProxy(ports[j].election)]);
+    }
+  }
+  const linesFor = (self: number): Record<string, string> => {
+    const lines: Record<string, string> = {};
+    ports.forEach((p, j) => {
+      const via = self === j ? null : proxies.get(`${self}>${j}`);
+      const [peer, election] = via ? [via[0].port, via[1].port] : [p.peer, p.election];
+      lines[`server.${j + 1}`] = `127.0.0.1:${peer}:${election}${j >= n ? ':observer' : ''};127.0.0.1:${p.client}`;
+    });
+    return lines;
+  };
   const servers = await Promise.all(ports.map(async (p, i) => {
     const sdir = path.join(dir, `s${i + 1}`);
     fs.mkdirSync(path.join(sdir, 'data'), { recursive: true });
     fs.writeFileSync(path.join(sdir, 'data', 'myid'), `${i + 1}\n`);
     return startQuorateServer({
       dir: sdir, clientPort: p.client,
-      cfg: { tickTime: String(opts.tickTime ?? 200), initLimit: '10', syncLimit: '5', ...lines },
+      cfg: { tickTime: String(opts.tickTime ?? 200), initLimit: '10', syncLimit: '5', ...linesFor(i) },
     });
   }));
-  const e: Ensemble = {
-    servers, dir,
+  const links: Links | null = !opts.proxied ? null : {
+    cut(sides) {
+      const side = new Map<number, number>();
+      sides.forEach((s, k) => { for (const i of s) side.set(i, k); });
+      for (const [key, ps] of proxies) {
+        const [i, j] = key.split('>').map(Number);
+        if ((side.get(i) ?? -1) !== (side.get(j) ?? -1)) for (const p of ps) p.block();
+      }
+    },
+    heal() { for (const ps of proxies.values()) for (const p of ps) p.unblock(); },
+  };
+  const e: Ensemble & { links: Links | null } = {
+    servers, dir, links,
     connectString: servers.map((s) => s.connectString).join(','),
     async modes() {
       return Promise.all(servers.map(async (s) => {
@@ -61,6 +92,7 @@ export async function startEnsemble(n: number, opts: { observers?: number; tickT
     },
     async stopAll() {
       for (const s of servers) await s.stop();
+      for (const ps of proxies.values()) for (const p of ps) await p.close();
       fs.rmSync(dir, { recursive: true, force: true });
     },
   };

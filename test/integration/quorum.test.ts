@@ -167,3 +167,57 @@ describe('a quorum of five with an observer', () => {
     expect(await expectAllAgree(e)).toContain('/after-loss v0');
   }, 90_000);
 });
+
+describe('a partitioned quorum (every link through a proxy the test cuts)', () => {
+  async function waitModes(e: Ensemble, ok: (modes: string[]) => boolean, what: string): Promise<string[]> {
+    let modes: string[] = [];
+    for (let i = 0; i < 200; i++) {
+      modes = await e.modes();
+      if (ok(modes)) return modes;
+      await sleep(100);
+    }
+    throw new Error(`timed out waiting for ${what}: modes ${modes.join(', ')}`);
+  }
+
+  async function connectFails(connectString: string): Promise<boolean> {
+    const zk = new ZkClient({ connectString, sessionTimeoutMs: 10_000, connectTimeoutMs: 500, requestTimeoutMs: 2000 });
+    try {
+      await zk.connect({ timeoutMs: 2000 });
+      await zk.close();
+      return false;
+    } catch {
+      return true;
+    }
+  }
+
+  it('the majority keeps serving; a cut-off minority, even its leader, takes no writes; healed, all agree', async () => {
+    const e = await startEnsemble(3, { proxied: true });
+    ensembles.push(e);
+    const links = e.links!;
+    let leader = await e.settled();
+    // A follower alone on its side: it stops serving, the other two go on.
+    const lone = [0, 1, 2].find((i) => i !== leader)!;
+    links.cut([[lone], [0, 1, 2].filter((i) => i !== lone)]);
+    await waitModes(e, (m) => m[lone] === 'looking', `server ${lone + 1} to stop serving`);
+    const majority = await client(e.servers[leader].connectString);
+    await majority.create('/while-follower-cut', Buffer.from('1'));
+    expect(await connectFails(e.servers[lone].connectString)).toBe(true);
+    links.heal();
+    leader = await e.settled();
+    // The leader alone on its side: it steps down; the two others elect one of them.
+    links.cut([[leader], [0, 1, 2].filter((i) => i !== leader)]);
+    const modes = await waitModes(e, (m) => m[leader] === 'looking' && m.filter((x) => x === 'leader').length === 1, 'a new leader among the majority');
+    const newLeader = modes.indexOf('leader');
+    expect(newLeader).not.toBe(leader);
+    const w = await client(e.servers[newLeader].connectString);
+    await w.create('/while-leader-cut', Buffer.from('2'));
+    await w.close();
+    expect(await connectFails(e.servers[leader].connectString)).toBe(true);
+    await majority.close().catch(() => undefined);
+    links.heal();
+    await e.settled();
+    const digest = await expectAllAgree(e);
+    expect(digest).toContain('/while-follower-cut v0');
+    expect(digest).toContain('/while-leader-cut v0');
+  }, 120_000);
+});

@@ -1,0 +1,39 @@
+// A TCP proxy on 127.0.0.1 that a test controls: it forwards to a target
+// until blocked, and while blocked it cuts what it carries and takes nothing
+// new, as a partition does (the ends learn of it from their own timeouts or
+// from the reset).
+import net from 'node:net';
+import { freePort } from './ports.js';
+
+export interface TcpProxy {
+  port: number;
+  block(): void;
+  unblock(): void;
+  close(): Promise<void>;
+}
+
+export async function startTcpProxy(targetPort: number): Promise<TcpProxy> {
+  const port = await freePort();
+  let blocked = false;
+  const pairs = new Set<net.Socket>();
+  const server = net.createServer((inbound) => {
+    inbound.on('error', () => undefined);
+    if (blocked) { inbound.destroy(); return; }
+    const outbound = net.connect({ host: '127.0.0.1', port: targetPort });
+    outbound.on('error', () => undefined);
+    pairs.add(inbound);
+    pairs.add(outbound);
+    inbound.pipe(outbound);
+    outbound.pipe(inbound);
+    const end = () => { inbound.destroy(); outbound.destroy(); pairs.delete(inbound); pairs.delete(outbound); };
+    inbound.once('close', end);
+    outbound.once('close', end);
+  });
+  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', () => resolve()));
+  return {
+    port,
+    block() { blocked = true; for (const s of pairs) s.destroy(); pairs.clear(); },
+    unblock() { blocked = false; },
+    async close() { for (const s of pairs) s.destroy(); await new Promise<void>((r) => server.close(() => r())); },
+  };
+}
