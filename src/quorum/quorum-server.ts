@@ -160,7 +160,11 @@ export class QuorumServer extends ServerBase {
     this.clientPort.deliver(out.send);
     for (const c of out.close) this.clientPort.closeConnection(c.connId, c.reason);
     for (const m of out.toLeader) this.peer.sendToLeader(encodeToLeader(m));
-    for (const m of out.toLearners) this.peer.sendToLearner(m.serverId, encodeFromLeader(m.msg));
+    for (const m of out.toLearners) {
+      // A sync's answer goes right after the COMMIT of what was proposed before it.
+      if (m.msg.kind === 'synced') this.peer.sendToLearnerAfter(m.serverId, m.msg.zxid, encodeFromLeader(m.msg));
+      else this.peer.sendToLearner(m.serverId, encodeFromLeader(m.msg));
+    }
     return out.log.length + out.send.length + out.close.length + out.toLeader.length + out.toLearners.length > 0;
   }
 

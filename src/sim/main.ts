@@ -26,6 +26,8 @@ function main(argv: string[]): number {
     .option('--settle-ms <ms>', 'simulated time after the faults stop', integer('--settle-ms', 1000, 3_600_000), 10_000)
     .option('--near-counter-limit', 'start zxid counters near 2^32 (default: drawn from the seed)')
     .option('--no-near-counter-limit', 'start zxid counters at 1')
+    .option('--bare', 'replication only, no ZooKeeper layer or clients')
+    .option('--clients <n>', 'simulated ZooKeeper clients (default 4)', integer('--clients', 1, 100))
     .option('--trace', 'print the run\'s events (with --seed)')
     .option('--json', 'print one JSON document')
     .exitOverride()

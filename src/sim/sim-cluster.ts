@@ -9,6 +9,8 @@ import { Checker } from './checker.js';
 import { EventQueue } from './event-queue.js';
 import { Rng } from './rng.js';
 import { SimDisk } from './sim-disk.js';
+import { NoApp, type SimApp, type SimAppContext } from './sim-app.js';
+import { zkWorkload } from './zk-workload.js';
 import { SimNetwork, type NetworkFaults } from './sim-network.js';
 import { applyToSimState, decodeSimState, encodeSimState, initialSimState, type SimState } from './sim-state.js';
 
@@ -23,6 +25,30 @@ export interface SimOptions {
   nearCounterLimit: boolean;
   /** Record a line per notable event (for replaying a failing seed). */
   trace: boolean;
+  /** ZooKeeper clients on the full server (ServerCore over QuorumPeer); 0: the bare replication run. */
+  zkClients: number;
+}
+
+/** What runs on each server above the replication core, and the clients that use it. */
+export interface SimWorkload {
+  app(ctx: SimAppContext): SimApp;
+  /** Starts the clients (the bare run writes through whoever leads instead). */
+  start?(env: SimEnv): void;
+  /** After the run: the problems found in what the clients saw. */
+  check?(): string[];
+  stats?(): Record<string, number>;
+}
+
+/** What a workload's clients get to see and use of the cluster. */
+export interface SimEnv {
+  q: EventQueue;
+  rng: Rng;
+  ids: readonly number[];
+  app(id: number): SimApp | null;
+  /** Run `f` on server `id`'s app if it is up, then carry out what it produced. */
+  drive(id: number, f: (app: SimApp) => void): void;
+  log(line: string): void;
+  endOfLoadMs: number;
 }
 
 export interface SimResult {
@@ -42,13 +68,31 @@ interface SimNode {
   /** Bumped at every crash: events of an earlier life are ignored. */
   life: number;
   core: QuorumPeer | null;
+  app: SimApp | null;
   disk: SimDisk;
   state: SimState;
   fsyncDoneAt: number;
   commitsSinceSnapshot: number;
 }
 
-export function runSimulation(o: SimOptions): SimResult {
+/** A snapshot's bytes: the digest state, then the app's state. */
+function packSnapshot(state: SimState, app: Uint8Array): Uint8Array {
+  const head = encodeSimState(state);
+  const out = new Uint8Array(4 + head.length + app.length);
+  new DataView(out.buffer).setUint32(0, head.length);
+  out.set(head, 4);
+  out.set(app, 4 + head.length);
+  return out;
+}
+
+function unpackSnapshot(bytes: Uint8Array): { state: SimState; app: Uint8Array } {
+  const n = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getUint32(0);
+  return { state: decodeSimState(bytes.subarray(4, 4 + n)), app: bytes.subarray(4 + n) };
+}
+
+export function runSimulation(o: SimOptions, workloadOverride?: SimWorkload): SimResult {
+  const firstCounterOf = o.nearCounterLimit ? 0xffff_ff00n : 1n;
+  const workload = workloadOverride ?? (o.zkClients > 0 ? zkWorkload(o.zkClients, firstCounterOf) : { app: () => new NoApp() });
   const rng = new Rng(o.seed);
   const q = new EventQueue();
   const trace: string[] = [];
@@ -56,7 +100,7 @@ export function runSimulation(o: SimOptions): SimResult {
   const ids = Array.from({ length: o.servers + o.observers }, (_, i) => i + 1);
   const voters = ids.slice(0, o.servers);
   const observers = ids.slice(o.servers);
-  const firstCounter = o.nearCounterLimit ? 0xffff_ff00n : 1n;
+  const firstCounter = firstCounterOf;
   const baseEpoch = o.nearCounterLimit ? 7 : 0;
   const initial = initialSimState(o.nearCounterLimit ? makeZxid(baseEpoch, 0xffff_fff0) : 0n);
   const checker = new Checker(() => q.now, initial);
@@ -65,8 +109,9 @@ export function runSimulation(o: SimOptions): SimResult {
     id, voters, observers, clusterId: 'sim', tickMs: 100, initLimit: 10, syncLimit: 5,
     electionFinalizeWaitMs: 20, electionResendMinMs: 50, electionResendMaxMs: 800, diffWindowTxns: 200, firstCounter,
   });
+  const initialSnapshot = { zxid: initial.zxid, bytes: packSnapshot(initial, new Uint8Array(0)) };
   const nodes = new Map<number, SimNode>(ids.map((id) => [id, {
-    id, up: false, life: 0, core: null, disk: new SimDisk(initial, baseEpoch), state: initial, fsyncDoneAt: 0, commitsSinceSnapshot: 0,
+    id, up: false, life: 0, core: null, app: null, disk: new SimDisk(initialSnapshot, baseEpoch), state: initial, fsyncDoneAt: 0, commitsSinceSnapshot: 0,
   }]));
   const node = (id: number) => nodes.get(id)!;
 
@@ -92,7 +137,11 @@ export function runSimulation(o: SimOptions): SimResult {
 
   function pump(n: SimNode): void {
     const core = n.core!;
-    for (let effects = core.drain(); effects.length > 0; effects = core.drain()) {
+    for (let round = 0; round < 1000; round++) {
+      n.app?.flush();
+      if (n.core !== core) return; // crashed meanwhile
+      const effects = core.drain();
+      if (effects.length === 0) return;
       for (const e of effects) carryOut(n, e);
     }
   }
@@ -102,7 +151,7 @@ export function runSimulation(o: SimOptions): SimResult {
       case 'vote': net.sendVote(n.id, e.to, e.n); return;
       case 'connect': net.connect(n.id, e.conn, e.peer); return;
       case 'send':
-        net.send(n.id, e.conn, e.msg.type === 'snap' ? { ...e.msg, snapshot: encodeSimState(n.state) } : e.msg);
+        net.send(n.id, e.conn, e.msg.type === 'snap' ? { ...e.msg, snapshot: packSnapshot(n.state, n.app!.snapshot()) } : e.msg);
         return;
       case 'close': net.close(n.id, e.conn); return;
       case 'persist': {
@@ -122,19 +171,24 @@ export function runSimulation(o: SimOptions): SimResult {
         const before = n.state;
         n.state = applyToSimState(before, e.zxid, e.payload);
         checker.applied(n.id, before, e.zxid, e.payload, n.state);
+        n.app!.apply(e.zxid, e.payload);
         const w = inFlight.get(e.zxid);
         if (w !== undefined && w.node === n.id && w.life === n.life) { inFlight.delete(e.zxid); checker.ack(e.zxid, e.payload); }
-        if (++n.commitsSinceSnapshot >= 150) { n.commitsSinceSnapshot = 0; n.disk.saveSnapshot(n.state); }
+        if (++n.commitsSinceSnapshot >= 150) { n.commitsSinceSnapshot = 0; n.disk.saveSnapshot({ zxid: n.state.zxid, bytes: packSnapshot(n.state, n.app!.snapshot()) }); }
         return;
       }
-      case 'app': return;
-      case 'installSnapshot':
-        n.state = decodeSimState(e.snapshot);
+      case 'app': n.app!.message(e.from, e.body); return;
+      case 'installSnapshot': {
+        const snap = unpackSnapshot(e.snapshot);
+        n.state = snap.state;
+        n.app!.restore(snap.app);
         checker.installedSnapshot(n.id, n.state);
         return;
+      }
       case 'state':
         log(`server ${n.id}: ${e.state}${e.serving ? ' (serving)' : ''} epoch ${e.epoch} leader ${e.leader ?? '-'}: ${e.reason}`);
         if (e.state === 'leading' && e.serving) checker.leading(n.id, e.epoch);
+        n.app!.role(e.state, e.serving, e.epoch);
         return;
       case 'violation':
         log(`server ${n.id}: VIOLATION ${e.reason}`);
@@ -147,14 +201,24 @@ export function runSimulation(o: SimOptions): SimResult {
     const img = n.disk.image;
     n.up = true;
     n.fsyncDoneAt = q.now;
-    n.state = img.snapshot;
+    const snap = unpackSnapshot(img.snapshot.bytes);
+    n.state = snap.state;
     n.core = new QuorumPeer(cfgOf(n.id), { acceptedEpoch: img.acceptedEpoch, currentEpoch: img.currentEpoch, snapshotZxid: img.snapshot.zxid, log: [...img.log] });
+    const core = n.core;
+    n.app = workload.app({
+      id: n.id, now: () => Math.floor(q.now), // the servers' clocks tick in whole milliseconds
+      propose: (payload) => core.propose(payload, q.now),
+      sendToLeader: (body) => core.sendToLeader(body),
+      sendToLearner: (id, body) => core.sendToLearner(id, body),
+      sendToLearnerAfter: (id, zxid, body) => core.sendToLearnerAfter(id, zxid, body),
+    });
+    n.app.restore(snap.app.length > 0 ? snap.app : null);
     n.core.start(q.now);
     pump(n);
     const life = n.life;
     const tick = () => {
       if (!n.up || n.life !== life) return;
-      drive(n.id, (c) => c.tick(q.now));
+      drive(n.id, (c) => { c.tick(q.now); n.app?.tick(); });
       q.after(TICK_STEP_MS, tick);
     };
     q.after(rng.range(0, TICK_STEP_MS), tick);
@@ -167,7 +231,9 @@ export function runSimulation(o: SimOptions): SimResult {
     log(`server ${n.id}: CRASH (kept ${kept} unsynced writes)`);
     n.up = false;
     n.life++;
+    n.app?.crashed();
     n.core = null;
+    n.app = null;
     net.nodeDown(n.id);
   }
 
@@ -211,6 +277,13 @@ export function runSimulation(o: SimOptions): SimResult {
       q.at(until, () => { if (healAt.t === until) { net.heal(); log('HEAL'); } });
     } else if (r < 0.8) {
       isolateLeader();
+    } else if (r < 0.83) {
+      // One server lags: everything to and from it is slow for a while (it serves stale reads).
+      const victim = rng.pick(ids);
+      const ms = rng.range(20, 200);
+      net.setLag(victim, ms);
+      log(`LAG server ${victim} +${ms.toFixed(0)} ms`);
+      q.after(rng.range(500, 3000), () => { net.setLag(victim, 0); log(`LAG server ${victim} over`); });
     } else if (r < 0.88) {
       // A power failure of every server at once: only what each had synced survives.
       log('POWER FAILURE');
@@ -238,7 +311,14 @@ export function runSimulation(o: SimOptions): SimResult {
   };
 
   for (const n of nodes.values()) q.at(rng.range(0, 50), () => boot(n));
-  q.at(10, write);
+  if (workload.start === undefined) q.at(10, write);
+  else {
+    workload.start({
+      q, rng, ids, log, endOfLoadMs: o.faultMs + o.settleMs - 2000,
+      app: (id) => (node(id).up ? node(id).app : null),
+      drive: (id, f) => { const n = node(id); if (!n.up || n.app === null) return; f(n.app); pump(n); },
+    });
+  }
   q.at(rng.range(300, 800), fault);
   q.at(rng.range(o.faultMs * 0.2, o.faultMs * 0.6), isolateLeader);
   q.at(o.faultMs, () => {
@@ -250,10 +330,15 @@ export function runSimulation(o: SimOptions): SimResult {
 
   const end = o.faultMs + o.settleMs;
   while (q.step(end)) stats.events++;
+  // Quiet means every server serving and all at one zxid; an election may still be finishing (a
+  // leader that exhausted its counter near 2^32, say): give it up to 10 s more, in steps.
+  const quiet = () => [...nodes.values()].every((n) => n.up && n.core !== null && n.core.serving && n.state.zxid === node(ids[0]).state.zxid);
+  for (let extra = 0; extra < 100 && !quiet(); extra++) { const until = q.now + 100; while (q.step(until)) stats.events++; }
   stats.simMs = q.now;
   const finalStates = new Map<number, { state: SimState; serving: boolean }>();
   for (const n of nodes.values()) finalStates.set(n.id, { state: n.state, serving: n.up && n.core !== null && n.core.serving });
   checker.final(finalStates);
+  for (const p of workload.check?.() ?? []) checker.violations.push(`Q3: ${p}`);
   const { seed: _s, trace: _t, ...options } = o;
-  return { seed: o.seed, options, ok: checker.violations.length === 0, violations: checker.violations, stats: { ...checker.stats, ...stats }, trace };
+  return { seed: o.seed, options, ok: checker.violations.length === 0, violations: checker.violations, stats: { ...checker.stats, ...stats, ...workload.stats?.() }, trace };
 }

@@ -6,12 +6,14 @@
 import type { LogEntry } from '../core/zab/log-tail.js';
 import type { StorageOp } from '../core/zab/messages.js';
 import type { Rng } from './rng.js';
-import { decodeSimState, type SimState } from './sim-state.js';
+
+/** A saved state: what it reaches, and its bytes (the simulated server's own encoding). */
+export interface SimSnapshot { zxid: bigint; bytes: Uint8Array }
 
 export interface DiskImage {
   acceptedEpoch: number;
   currentEpoch: number;
-  snapshot: SimState;
+  snapshot: SimSnapshot;
   log: LogEntry[];
 }
 
@@ -19,7 +21,7 @@ export class SimDisk {
   image: DiskImage;
   private pending: { seq: number; op: StorageOp }[] = [];
 
-  constructor(initial: SimState, epoch: number) {
+  constructor(initial: SimSnapshot, epoch: number) {
     this.image = { acceptedEpoch: epoch, currentEpoch: epoch, snapshot: initial, log: [] };
   }
 
@@ -32,11 +34,11 @@ export class SimDisk {
     while (this.pending.length > 0 && this.pending[0].seq <= seq) apply(this.image, this.pending.shift()!.op);
   }
 
-  /** The server saved its state (committed only) at state.zxid: durable at once, older records dropped. */
-  saveSnapshot(state: SimState): void {
-    if (state.zxid <= this.image.snapshot.zxid) return;
-    this.image.snapshot = state;
-    this.image.log = this.image.log.filter((e) => e.zxid > state.zxid);
+  /** The server saved its state (committed only): durable at once, older records dropped. */
+  saveSnapshot(snap: SimSnapshot): void {
+    if (snap.zxid <= this.image.snapshot.zxid) return;
+    this.image.snapshot = snap;
+    this.image.log = this.image.log.filter((e) => e.zxid > snap.zxid);
   }
 
   /** The process dies: unsynced writes survive as a random prefix. Returns how many survived. */
@@ -57,7 +59,7 @@ function apply(img: DiskImage, op: StorageOp): void {
       return;
     case 'truncate': img.log = img.log.filter((e) => e.zxid <= op.after); return;
     case 'snapshot':
-      img.snapshot = decodeSimState(op.snapshot);
+      img.snapshot = { zxid: op.zxid, bytes: op.snapshot };
       img.log = [];
       return;
   }

@@ -48,9 +48,17 @@ export class SimNetwork {
 
   constructor(private readonly q: EventQueue, private readonly rng: Rng, private readonly faults: NetworkFaults, private readonly hooks: NetworkHooks) {}
 
-  private delay(): number {
+  /** Extra delay on everything to or from a server (a slow link or an overloaded host): it lags. */
+  private readonly lag = new Map<number, number>();
+
+  setLag(node: number, ms: number): void {
+    if (ms > 0) this.lag.set(node, ms); else this.lag.delete(node);
+  }
+
+  private delay(a?: number, b?: number): number {
     const f = this.faults;
-    return this.rng.range(f.delayMinMs, f.delayMaxMs) + (this.rng.chance(f.slowChance) ? f.slowMs : 0);
+    const lag = (a === undefined ? 0 : this.lag.get(a) ?? 0) + (b === undefined ? 0 : this.lag.get(b) ?? 0);
+    return this.rng.range(f.delayMinMs, f.delayMaxMs) + (this.rng.chance(f.slowChance) ? f.slowMs : 0) + lag;
   }
 
   canTalk(a: number, b: number): boolean {
@@ -103,7 +111,7 @@ export class SimNetwork {
     this.stats.messages++;
     const fromA = link.a.node === from && link.a.conn === conn;
     const dst = fromA ? link.b : link.a;
-    const at = Math.max(fromA ? link.lastAb : link.lastBa, this.q.now + this.delay());
+    const at = Math.max(fromA ? link.lastAb : link.lastBa, this.q.now + this.delay(from, dst.node));
     if (fromA) link.lastAb = at; else link.lastBa = at;
     this.q.at(at, () => {
       if (link.dead) return;

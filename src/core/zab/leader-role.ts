@@ -39,6 +39,8 @@ export class LeaderRole {
   /** Proposals not yet committed, in zxid order, with the voters that have them durable. */
   private outstanding = new Map<bigint, Set<number>>();
   private lastProposed = 0n;
+  /** Server-layer messages held until a zxid commits, then sent right after its COMMIT. */
+  private heldApp: { id: number; zxid: bigint; body: Uint8Array }[] = [];
   private readonly deadline: number;
   private nextPingMs = 0;
 
@@ -241,6 +243,11 @@ export class LeaderRole {
         if (l.phase !== 'syncing' && l.phase !== 'synced') continue;
         ctx.send(l.conn, l.type === 'participant' ? { type: 'commit', zxid } : { type: 'inform', zxid, payload });
       }
+      if (this.heldApp.length > 0 && this.heldApp[0].zxid <= zxid) {
+        const due = this.heldApp.filter((h) => h.zxid <= zxid);
+        this.heldApp = this.heldApp.filter((h) => h.zxid > zxid);
+        for (const h of due) this.sendApp(h.id, h.body);
+      }
     }
   }
 
@@ -266,6 +273,16 @@ export class LeaderRole {
       this.nextPingMs = now + cfg.tickMs / 2;
       for (const l of this.links.values()) if (l.phase === 'synced' || l.phase === 'syncing') ctx.send(l.conn, { type: 'ping' });
     }
+  }
+
+  /**
+   * Sends a server-layer message to learner `id` right after the COMMIT of `zxid` (at once if that
+   * is committed): the learner handles it with exactly what was committed up to there applied (an
+   * answer to a sync, so that a read queued behind it sees no later write).
+   */
+  sendAppAfter(id: number, zxid: bigint, body: Uint8Array): void {
+    if (zxid <= this.ctx.lastCommitted) this.sendApp(id, body);
+    else this.heldApp.push({ id, zxid, body });
   }
 
   /** Sends a server-layer message to learner `id` if it is synced with us; false otherwise. */

@@ -185,6 +185,11 @@ export class QuorumPeer implements PeerContext {
     return this.role instanceof LeaderRole ? this.role.sendApp(id, body) : false;
   }
 
+  /** As sendToLearner, but held until `zxid` is committed and sent right after its COMMIT (leader only). */
+  sendToLearnerAfter(id: number, zxid: bigint, body: Uint8Array): void {
+    if (this.role instanceof LeaderRole) this.role.sendAppAfter(id, zxid, body);
+  }
+
   // ---- PeerContext: what the roles use ------------------------------------------------
 
   isKnownServer(id: number): 'participant' | 'observer' | null {

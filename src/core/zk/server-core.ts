@@ -96,8 +96,6 @@ export class ServerCore {
   private readonly touched = new Set<bigint>();
   /** Learner: re-attaching connections waiting for the leader's revalidation, by session. */
   private readonly revalidating = new Map<bigint, number>();
-  /** Leader: learners' syncs, answered once everything proposed before them is committed. */
-  private leaderSyncs: { serverId: number; sessionId: bigint; cxid: number; zxid: bigint }[] = [];
   /** Counters for the four-letter words. */
   readonly stats = { packetsReceived: 0, packetsSent: 0, requestsProcessed: 0 };
 
@@ -388,7 +386,6 @@ export class ServerCore {
 
   /** Transactions up to zxid are durable (standalone) or committed (quorum): apply and answer them. */
   committed(zxid: bigint): void {
-    const touched = new Set<Conn>();
     let n = 0;
     const fires: WatchFire[] = [];
     while (n < this.pendingTxns.length && this.pendingTxns[n].hdr.zxid <= zxid) {
@@ -403,17 +400,21 @@ export class ServerCore {
         if (e && e.kind === 'write') e.done = res;
         // Answer at once, so a later transaction's events cannot overtake this reply.
         this.flush(c);
-        touched.add(c);
       }
+      // A sync due at this zxid is answered now, with the reads queued behind it: they must not
+      // see the next transaction (it may be that session's own later write).
+      this.flushDueSyncs(c);
     }
     if (n > 0) this.pendingTxns.splice(0, n);
-    // Barriers (sync) of other connections may now be due.
+  }
+
+  /** Flushes the connections (but `except`) whose queue starts with a sync now due. */
+  private flushDueSyncs(except: Conn | undefined): void {
     // Only connections with a sync in their queue are looked at, not every connection per commit.
     for (const c of this.syncWaiters) {
-      if (!touched.has(c) && c.queue.length > 0 && c.queue[0].kind === 'barrier') this.flush(c);
+      if (c !== except && c.queue.length > 0 && c.queue[0].kind === 'barrier') this.flush(c);
       if (!this.conns.has(c.id) || !c.queue.some((e) => e.kind === 'barrier')) this.syncWaiters.delete(c);
     }
-    this.answerLeaderSyncs();
   }
 
   /**
@@ -444,11 +445,7 @@ export class ServerCore {
     }
     this.afterApply({ ...t, connId: own }, fires);
     if (c !== undefined) this.flush(c);
-    for (const w of this.syncWaiters) {
-      if (w !== c && w.queue.length > 0 && w.queue[0].kind === 'barrier') this.flush(w);
-      if (!this.conns.has(w.id) || !w.queue.some((e) => e.kind === 'barrier')) this.syncWaiters.delete(w);
-    }
-    this.answerLeaderSyncs();
+    this.flushDueSyncs(c);
   }
 
   /** Leader: what a learner's ZooKeeper layer sent (`from` is its server id). */
@@ -480,8 +477,8 @@ export class ServerCore {
         return;
       }
       case 'sync':
-        this.leaderSyncs.push({ serverId: from, sessionId: op.sessionId, cxid: op.cxid, zxid: this.lastProposedZxid });
-        this.answerLeaderSyncs();
+        // Answered by the replication layer right after the COMMIT of everything proposed so far.
+        this.out.toLearners.push({ serverId: from, msg: { kind: 'synced', sessionId: op.sessionId, cxid: op.cxid, zxid: this.lastProposedZxid } });
         return;
       case 'request': {
         const { sessionId, cxid, req } = op;
@@ -499,15 +496,6 @@ export class ServerCore {
         return;
       }
     }
-  }
-
-  /** Leader: learners' syncs whose writes are all applied here (so their commits went out before this answer). */
-  private answerLeaderSyncs(): void {
-    if (this.leaderSyncs.length === 0) return;
-    const due = this.leaderSyncs.filter((w) => w.zxid <= this.tree.lastZxid);
-    if (due.length === 0) return;
-    this.leaderSyncs = this.leaderSyncs.filter((w) => w.zxid > this.tree.lastZxid);
-    for (const w of due) this.out.toLearners.push({ serverId: w.serverId, msg: { kind: 'synced', sessionId: w.sessionId, cxid: w.cxid, zxid: w.zxid } });
   }
 
   /** Learner: the leader's answers. */
@@ -557,7 +545,6 @@ export class ServerCore {
     this.syncWaiters.clear();
     this.revalidating.clear();
     this.touched.clear();
-    this.leaderSyncs = [];
     this.containerDeletes.clear();
     this.sessions.clear();
     this.lastProposedZxid = this.tree.lastZxid;

@@ -1,0 +1,262 @@
+// The ZooKeeper layer in simulations: every simulated server runs the real
+// ServerCore over the real QuorumPeer, and simulated clients (sessions that
+// move between servers when theirs fails, with ZooKeeper's lastZxidSeen) write
+// and read a few znodes. What the clients see is recorded and checked
+// against ZooKeeper's client guarantees (history-checker.ts).
+import { DataTree } from '../core/zk/data-tree.js';
+import { ServerCore, type Outbound } from '../core/zk/server-core.js';
+import type { PeerState } from '../core/zab/messages.js';
+import { makeZxid } from '../core/zab/zxid.js';
+import { Err, OpCode } from '../proto/zk-constants.js';
+import type { ZkRequest } from '../proto/zk-records.js';
+import { decodeLoggedTxn, deserializeTree, encodeLoggedTxn, serializeTree } from '../proto/txn-codec.js';
+import { decodeFromLeader, decodeToLeader, encodeFromLeader, encodeToLeader } from '../proto/zk-quorum-codec.js';
+import { checkHistory, type HistoryOp } from './history-checker.js';
+import type { SimApp, SimAppContext } from './sim-app.js';
+import type { SimEnv, SimWorkload } from './sim-cluster.js';
+
+const SESSION_TIMEOUT_MS = 1500;
+const CLIENT_REQUEST_TIMEOUT_MS = 1000;
+const PATHS = ['/k0', '/k1', '/k2'];
+const WORLD = [{ perms: 31, id: { scheme: 'world', id: 'anyone' } }];
+
+/** Not a real digest: the simulation has no auth, the core only needs a pure function. */
+const fakeSha1 = (t: string): string => Buffer.from(t).toString('base64');
+
+interface ServerHooks {
+  deliver(server: number, out: Outbound): void;
+  closed(server: number, connId: number): void;
+}
+
+class ZkApp implements SimApp {
+  core!: ServerCore;
+  private leading = false;
+
+  constructor(private readonly ctx: SimAppContext, private readonly hooks: ServerHooks, private readonly firstCounter: bigint) {}
+
+  private newCore(tree: DataTree): ServerCore {
+    return new ServerCore({
+      serverId: this.ctx.id, minSessionTimeoutMs: 200, maxSessionTimeoutMs: 2000, skipAcl: false, superDigest: null,
+      sha1Base64: fakeSha1, containerCheckIntervalMs: 1000, ttlEnabled: true, watchesPerSessionMax: 1000, authIdsPerConnectionMax: 8,
+    }, this.ctx.now(), tree);
+  }
+
+  apply(_zxid: bigint, payload: Uint8Array): void { this.core.committedTxn(decodeLoggedTxn(Buffer.from(payload))); }
+  snapshot(): Uint8Array { return serializeTree(this.core.tree); }
+
+  restore(bytes: Uint8Array | null): void {
+    const old = this.core;
+    if (old !== undefined) for (const c of old.connections()) this.hooks.closed(this.ctx.id, c.connId);
+    this.core = this.newCore(bytes === null ? new DataTree() : deserializeTree(Buffer.from(bytes)));
+    this.core.setRole('down', this.ctx.now());
+  }
+
+  role(state: PeerState, serving: boolean, epoch: number): void {
+    this.leading = serving && state === 'leading';
+    const role = !serving ? 'down' : this.leading ? 'leader' : 'learner';
+    this.core.setRole(role, this.ctx.now(), role === 'leader' ? makeZxid(epoch, this.firstCounter - 1n) : undefined);
+  }
+
+  message(from: number, body: Uint8Array): void {
+    if (this.leading) this.core.fromLearner(from, decodeToLeader(Buffer.from(body)), this.ctx.now());
+    else this.core.fromLeader(decodeFromLeader(Buffer.from(body)), this.ctx.now());
+  }
+
+  tick(): void { this.core.tick(this.ctx.now()); }
+
+  flush(): void {
+    const out = this.core.drain();
+    for (const t of out.log) this.ctx.propose(encodeLoggedTxn(t));
+    for (const m of out.send) this.hooks.deliver(this.ctx.id, m);
+    for (const c of out.close) this.hooks.closed(this.ctx.id, c.connId);
+    for (const m of out.toLeader) this.ctx.sendToLeader(encodeToLeader(m));
+    for (const m of out.toLearners) {
+      if (m.msg.kind === 'synced') this.ctx.sendToLearnerAfter(m.serverId, m.msg.zxid, encodeFromLeader(m.msg));
+      else this.ctx.sendToLearner(m.serverId, encodeFromLeader(m.msg));
+    }
+  }
+
+  crashed(): void {
+    for (const c of this.core.connections()) this.hooks.closed(this.ctx.id, c.connId);
+  }
+}
+
+interface InFlight { xid: number; kind: 'write' | 'read' | 'other'; path: string; value: string | null; invokeAt: number }
+
+/** A ZooKeeper client session, as the Java client behaves: one connection at a time, requests in order. */
+class SimClient {
+  session = '';
+  sessionId = 0n;
+  passwd: Buffer = Buffer.alloc(16);
+  lastZxidSeen = 0n;
+  /** The connection, with the last delivery times each way: a connection delivers in order, as TCP. */
+  conn: { server: number; connId: number; connected: boolean; openedAt: number; upAt: number; downAt: number } | null = null;
+  inFlight: InFlight[] = [];
+  nextXid = 1;
+  writes = 0;
+  generation = 0;
+
+  constructor(readonly name: string) {}
+}
+
+export function zkWorkload(clientCount: number, firstCounter: bigint): SimWorkload {
+  const history: HistoryOp[] = [];
+  const apps = new Map<number, ZkApp>();
+  const conns = new Map<string, SimClient>(); // `${server}:${connId}` -> client
+  const stats = { clientOps: 0, clientMoves: 0, clientConnects: 0, sessionsExpired: 0, requestsUnanswered: 0 };
+  let env: SimEnv | null = null;
+  let nextConnId = 1;
+  const delay = () => env!.rng.range(0.05, 1);
+
+  const hooks: ServerHooks = {
+    deliver(server, out) {
+      const c = conns.get(`${server}:${out.connId}`);
+      if (c === undefined) return;
+      const gen = c.generation;
+      c.conn!.downAt = Math.max(c.conn!.downAt, env!.q.now + delay());
+      env!.q.at(c.conn!.downAt, () => { if (c.generation === gen) onServerMessage(c, out); });
+    },
+    closed(server, connId) {
+      const c = conns.get(`${server}:${connId}`);
+      if (c === undefined) return;
+      conns.delete(`${server}:${connId}`);
+      const gen = c.generation;
+      const at = Math.max(c.conn?.downAt ?? 0, env!.q.now + delay()); // after what was sent before the close
+      env!.q.at(at, () => { if (c.generation === gen) dropConnection(c, false); });
+    },
+  };
+
+  function dropConnection(c: SimClient, tellServer: boolean): void {
+    if (c.conn === null) return;
+    const { server, connId } = c.conn;
+    conns.delete(`${server}:${connId}`);
+    c.conn = null;
+    c.generation++;
+    stats.requestsUnanswered += c.inFlight.length;
+    c.inFlight = []; // their outcome is unknown: not in the history
+    if (tellServer) env!.drive(server, (a) => (a as ZkApp).core.connectionClosed(connId));
+  }
+
+  function send(c: SimClient, req: ZkRequest, f: Omit<InFlight, 'xid' | 'invokeAt'>): void {
+    const conn = c.conn!;
+    const xid = req.type === OpCode.ping ? -2 : c.nextXid++;
+    if (xid !== -2) c.inFlight.push({ ...f, xid, invokeAt: env!.q.now });
+    const gen = c.generation;
+    conn.upAt = Math.max(conn.upAt, env!.q.now + delay());
+    env!.q.at(conn.upAt, () => {
+      if (c.generation !== gen) return;
+      env!.drive(conn.server, (a) => (a as ZkApp).core.request(conn.connId, xid, req, Math.floor(env!.q.now)));
+    });
+  }
+
+  function connect(c: SimClient): void {
+    const e = env!;
+    const server = e.rng.pick(e.ids);
+    const app = e.app(server);
+    stats.clientConnects++;
+    if (app === null) return; // refused: try again on the next step
+    const connId = nextConnId++;
+    c.conn = { server, connId, connected: false, openedAt: e.q.now, upAt: 0, downAt: 0 };
+    conns.set(`${server}:${connId}`, c);
+    const req = { protocolVersion: 0, lastZxidSeen: c.lastZxidSeen, timeOut: SESSION_TIMEOUT_MS, sessionId: c.sessionId, passwd: c.passwd, readOnly: false };
+    const passwd = Buffer.from(Array.from({ length: 16 }, () => e.rng.int(256)));
+    const gen = c.generation;
+    c.conn.upAt = e.q.now + delay();
+    e.q.at(c.conn.upAt, () => {
+      if (c.generation !== gen) return;
+      e.drive(server, (a) => {
+        const core = (a as ZkApp).core;
+        core.connectionOpened(connId, `10.0.0.${server}`);
+        core.connect(connId, req, Math.floor(e.q.now), passwd);
+      });
+    });
+  }
+
+  function onServerMessage(c: SimClient, out: Outbound): void {
+    const e = env!;
+    if (out.kind === 'connect') {
+      if (out.resp.timeOut <= 0 || out.resp.sessionId === 0n) {
+        // Expired: a new session, with a new name in the history.
+        stats.sessionsExpired++;
+        dropConnection(c, true);
+        c.sessionId = 0n;
+        c.session = '';
+        return;
+      }
+      if (c.sessionId === 0n) {
+        c.sessionId = out.resp.sessionId;
+        c.passwd = out.resp.passwd;
+        c.session = `${c.name}/${out.resp.sessionId.toString(16)}`;
+      }
+      if (c.conn !== null) c.conn.connected = true;
+      return;
+    }
+    if (out.kind !== 'reply') return;
+    if (out.zxid > c.lastZxidSeen) c.lastZxidSeen = out.zxid;
+    if (out.xid < 0) return;
+    const head = c.inFlight.shift();
+    if (head === undefined || head.xid !== out.xid) {
+      history.push({ session: c.session, kind: 'read', path: '(order)', value: `xid ${out.xid} answered, expected ${head?.xid}`, invokeAt: 0, respondAt: e.q.now, zxid: 0n, mzxid: -1n });
+      return;
+    }
+    if (out.err !== Err.OK || head.kind === 'other') return;
+    const body = out.body;
+    const mzxid = body?.type === 'stat' || body?.type === 'data' ? body.stat.mzxid : out.zxid;
+    const value = head.kind === 'read' ? (body?.type === 'data' ? body.data?.toString() ?? null : null) : head.value;
+    history.push({ session: c.session, kind: head.kind, path: head.path, value, invokeAt: head.invokeAt, respondAt: e.q.now, zxid: out.zxid, mzxid });
+  }
+
+  function step(c: SimClient): void {
+    const e = env!;
+    if (e.q.now >= e.endOfLoadMs) return;
+    if (c.conn === null) {
+      connect(c);
+    } else if (!c.conn.connected) {
+      if (e.q.now - c.conn.openedAt > CLIENT_REQUEST_TIMEOUT_MS) dropConnection(c, true);
+    } else if (c.inFlight.length > 0 && e.q.now - c.inFlight[0].invokeAt > CLIENT_REQUEST_TIMEOUT_MS) {
+      dropConnection(c, true); // the Java client gives up on a silent server and moves on
+    } else if (e.rng.chance(0.01)) {
+      stats.clientMoves++;
+      dropConnection(c, true); // moves to another server (a load balancer, a client restart): where monotonic reads are at risk
+    } else if (c.inFlight.length < 3) {
+      stats.clientOps++;
+      const path = e.rng.pick(PATHS);
+      const r = e.rng.next();
+      if (r < 0.1) {
+        send(c, { type: OpCode.create, path, data: Buffer.from('init'), acl: WORLD, flags: 0 }, { kind: 'write', path, value: 'init' });
+      } else if (r < 0.55) {
+        const value = `${c.name}-${++c.writes}`;
+        send(c, { type: OpCode.setData, path, data: Buffer.from(value), version: -1 }, { kind: 'write', path, value });
+      } else if (r < 0.6) {
+        send(c, { type: OpCode.sync, path }, { kind: 'other', path, value: null });
+      } else {
+        send(c, { type: OpCode.getData, path, watch: false }, { kind: 'read', path, value: null });
+      }
+    } else {
+      send(c, { type: OpCode.ping }, { kind: 'other', path: '', value: null });
+    }
+    e.q.after(e.rng.range(1, 6), () => step(c));
+  }
+
+  return {
+    app(ctx) {
+      const a = new ZkApp(ctx, hooks, firstCounter);
+      apps.set(ctx.id, a);
+      return a;
+    },
+    start(e) {
+      env = e;
+      for (let i = 0; i < clientCount; i++) {
+        const c = new SimClient(`c${i}`);
+        e.q.after(e.rng.range(200, 400), () => step(c));
+      }
+    },
+    check() {
+      const order = history.filter((h) => h.path === '(order)').map((h) => `replies out of order for ${h.session}: ${h.value}`);
+      return [...order, ...checkHistory(history.filter((h) => h.path !== '(order)'), new Map())];
+    },
+    stats() {
+      return { ...stats, historyOps: history.length };
+    },
+  };
+}
