@@ -1,0 +1,49 @@
+// The README's first command: scripts/demo.sh starts a three-server quorum,
+// writes, kills the leader, writes again and restarts it. Run with --once on
+// free ports; its output must show each step.
+import net from 'node:net';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { runBounded } from '../helpers/run-bounded.js';
+
+const ROOT = path.resolve(__dirname, '../..');
+
+function bindable(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = net.createServer();
+    s.once('error', () => resolve(false));
+    s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
+  });
+}
+
+/** A base port whose three client ports and six peer ports (base+1000..1005) are all free. */
+async function freeBase(): Promise<number> {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const base = 20_000 + Math.floor(Math.random() * 20_000);
+    const ports = [0, 1, 2, 1000, 1001, 1002, 1003, 1004, 1005].map((d) => base + d);
+    const ok = await Promise.all(ports.map(bindable));
+    if (ok.every(Boolean)) return base;
+  }
+  throw new Error('no free block of ports for the demo');
+}
+
+describe('scripts/demo.sh', () => {
+  it('runs a quorum of three, survives the leader\'s kill -9, and exits with --once', async () => {
+    const base = await freeBase();
+    const r = await runBounded('bash', ['scripts/demo.sh', '--once', `--port=${base}`], 170_000, { cwd: ROOT, env: { ...process.env, QUORATE_DEMO_NO_BUILD: '1' } });
+    const report = `demo exited ${r.code ?? r.signal} in ${r.ms} ms\n${r.stdout}\n${r.stderr}`;
+    expect(r.code, report).toBe(0);
+    expect(r.stdout).toMatch(/leader +id \d +epoch 1 .*learners synced 2\/2/);
+    expect(r.stdout).toContain('Created /demo/item-0000000001');
+    expect(r.stdout).toMatch(/== kill -9 of the leader/);
+    expect(r.stdout).toContain('written after the leader died');
+    const last = r.stdout.trim().split('\n').slice(-3);
+    expect(last.filter((l) => / (leader|follower) +id \d +epoch 2 /.test(l))).toHaveLength(3);
+  }, 180_000);
+
+  it('refuses a bad --port with exit 2', async () => {
+    const r = await runBounded('bash', ['scripts/demo.sh', '--once', '--port=80'], 20_000, { cwd: ROOT, env: { ...process.env, QUORATE_DEMO_NO_BUILD: '1' } });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/--port must be in 1024..60000/);
+  });
+});
