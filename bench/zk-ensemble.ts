@@ -12,7 +12,7 @@ import { performance } from 'node:perf_hooks';
 import type { ZkClient } from '../src/client/index.js';
 import { startBenchEnsemble, type BenchEnsemble } from './lib/ensemble.js';
 import { closeClients, connectClient, latencyPhase, PAYLOAD_64, prepareTree, throughputRound, type LatencyRound, type ThroughputRound } from './lib/load.js';
-import { parseOptions, usage, UsageError, type OptionSpec } from './lib/options.js';
+import { parseBenchArgs, type OptionSpec } from './lib/options.js';
 import { apacheZkAvailable, killAllServers, type ServerKind } from './lib/servers.js';
 import { measureFsyncFloor, median, ratio, round1 } from './lib/stats.js';
 
@@ -91,17 +91,9 @@ function throughputSummary(rounds: KindRound[]) {
 }
 
 export async function main(argv: string[]): Promise<number> {
-  let values: Record<string, number>;
-  let flags: Set<string>;
-  try {
-    ({ values, flags } = parseOptions(argv, SPECS, SWITCHES));
-  } catch (e) {
-    if (!(e instanceof UsageError)) throw e;
-    process.stderr.write(`zk-ensemble: ${e.message}\n${usage('zk-ensemble', SPECS, SWITCHES)}\n`);
-    return 2;
-  }
-  if (flags.has('help')) { process.stderr.write(usage('zk-ensemble', SPECS, SWITCHES) + '\n'); return 0; }
-  const v = values;
+  const args = parseBenchArgs('zk-ensemble', argv, SPECS, SWITCHES);
+  if (typeof args === 'number') return args;
+  const { values: v, flags } = args;
   const kinds: ServerKind[] = flags.has('ours-only') ? ['ours'] : ['ours', 'zookeeper'];
   if (kinds.includes('zookeeper') && !apacheZkAvailable()) { process.stderr.write('zk-ensemble: Apache ZooKeeper is not installed (bash scripts/install-test-deps.sh)\n'); return 1; }
   const budget = setTimeout(() => { log(`time budget of ${v['budget-seconds']} s exceeded: killing servers`); killAllServers(); process.exit(1); }, v['budget-seconds'] * 1000);

@@ -11,7 +11,7 @@ import { performance } from 'node:perf_hooks';
 import type { ZkClient } from '../src/client/index.js';
 import { closeClients, connectClient, latencyPhase, prepareTree, throughputRound } from './lib/load.js';
 import { measureMemory, type MemoryResult } from './lib/memory.js';
-import { parseOptions, usage, UsageError, type OptionSpec } from './lib/options.js';
+import { parseBenchArgs, type OptionSpec } from './lib/options.js';
 import { allProcsCpuMs, flushDirtyPages, procRssMb, startCpuMeter, topOtherProcs } from './lib/proc.js';
 import { bar, generatorCpuView, ratios, roundLine, summarizeServer, type Round, type ServerRound } from './lib/report.js';
 import { killAllServers, startServer, type BenchServer, type ServerKind } from './lib/servers.js';
@@ -114,17 +114,9 @@ async function memoryPhase(kind: ServerKind, v: Record<string, number>): Promise
 }
 
 export async function main(argv: string[]): Promise<number> {
-  let values: Record<string, number>;
-  let flags: Set<string>;
-  try {
-    ({ values, flags } = parseOptions(argv, SPECS, SWITCHES));
-  } catch (e) {
-    if (!(e instanceof UsageError)) throw e;
-    process.stderr.write(`zk-standalone: ${e.message}\n${usage('zk-standalone', SPECS, SWITCHES)}\n`);
-    return 2;
-  }
-  if (flags.has('help')) { process.stderr.write(usage('zk-standalone', SPECS, SWITCHES) + '\n'); return 0; }
-  const v = values;
+  const args = parseBenchArgs('zk-standalone', argv, SPECS, SWITCHES);
+  if (typeof args === 'number') return args;
+  const { values: v, flags } = args;
   const kinds: ServerKind[] = flags.has('ours-only') ? ['ours'] : ['ours', 'zookeeper'];
   const budget = setTimeout(() => {
     log(`time budget of ${v['budget-seconds']} s exceeded: killing servers`);

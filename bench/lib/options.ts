@@ -61,3 +61,22 @@ export function parseOptions(
   }
   return { values, flags };
 }
+
+/**
+ * A benchmark's command line: its values and switches, or the exit code to return at once
+ * (0 after --help, 2 after bad usage, with the usage on stderr either way).
+ */
+export function parseBenchArgs(
+  name: string, argv: string[], specs: OptionSpec[], switches: Record<string, string>,
+): { values: Record<string, number>; flags: Set<string> } | number {
+  let parsed: { values: Record<string, number>; flags: Set<string> };
+  try {
+    parsed = parseOptions(argv, specs, switches);
+  } catch (e) {
+    if (!(e instanceof UsageError)) throw e;
+    process.stderr.write(`${name}: ${e.message}\n${usage(name, specs, switches)}\n`);
+    return 2;
+  }
+  if (parsed.flags.has('help')) { process.stderr.write(usage(name, specs, switches) + '\n'); return 0; }
+  return parsed;
+}
