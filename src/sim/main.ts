@@ -42,7 +42,7 @@ function main(argv: string[]): number {
   const seeds = cli.seed !== undefined ? [cli.seed] : Array.from({ length: cli.seeds }, (_, i) => cli.firstSeed + i);
   const t0 = performance.now();
   const failures: { result: SimResult; replay: string }[] = [];
-  const totals = { runs: 0, epochs: 0, acked: 0, crashes: 0, powerFailures: 0, partitions: 0, leaderIsolations: 0, snapshotsInstalled: 0, events: 0 };
+  const totals = { runs: 0, epochs: 0, acked: 0, clientOpsChecked: 0, crashes: 0, powerFailures: 0, partitions: 0, leaderIsolations: 0, snapshotsInstalled: 0, events: 0 };
   for (const seed of seeds) {
     const opts = optionsForSeed(seed, cli);
     let result: SimResult;
@@ -52,6 +52,7 @@ function main(argv: string[]): number {
       result = { seed, options: opts, ok: false, violations: [`threw: ${(e as Error).stack ?? String(e)}`], stats: {} as SimResult['stats'], trace: [] };
     }
     totals.runs++;
+    totals.clientOpsChecked += (result.stats as unknown as Record<string, number>).historyOps ?? 0;
     for (const k of ['epochs', 'acked', 'crashes', 'powerFailures', 'partitions', 'leaderIsolations', 'snapshotsInstalled', 'events'] as const) totals[k] += result.stats[k] ?? 0;
     if (cli.trace) for (const line of result.trace) process.stdout.write(line + '\n');
     if (!result.ok) {
@@ -68,7 +69,7 @@ function main(argv: string[]): number {
   };
   process.stdout.write(cli.json ? JSON.stringify(summary, null, 2) + '\n'
     : `${summary.runs} schedules, ${summary.failed} failed, ${summary.seconds} s (${summary.schedulesPerMinute}/min); ` +
-      `${totals.epochs} epochs, ${totals.acked} acknowledged writes, ${totals.crashes} crashes, ${totals.powerFailures} power failures, ${totals.partitions} partitions, ` +
+      `${totals.epochs} epochs, ${totals.acked} acknowledged writes (bare), ${totals.clientOpsChecked} client operations checked, ${totals.crashes} crashes, ${totals.powerFailures} power failures, ${totals.partitions} partitions, ` +
       `${totals.leaderIsolations} leaders cut off, ${totals.snapshotsInstalled} snapshot syncs\n`);
   return failures.length > 0 ? 1 : 0;
 }
