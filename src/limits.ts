@@ -42,6 +42,8 @@ export const ZK_LIMITS = {
   diff_window_txns: 10_000,
   /** Largest frame between quorum servers (a snapshot travels in one). */
   peer_frame_bytes_max: 1024 * 1024 * 1024,
+  /** Bytes queued for a quorum peer that does not read them: past it the connection is dropped (above one frame). */
+  peer_unsent_bytes_max: 1536 * 1024 * 1024,
   /** fsync slower than this is logged (fsync.warningthresholdms). */
   fsync_warning_ms: 1000,
   /** Transaction log preallocation step. */
@@ -103,6 +105,12 @@ function assertLimits(): void {
   }
   if (L.txn_bytes_max > L.group_commit_bytes_max) {
     throw new Error('limits: a transaction must fit in one group commit');
+  }
+  if (L.peer_unsent_bytes_max <= L.peer_frame_bytes_max) {
+    throw new Error('limits: a quorum peer must be able to have one largest frame (a snapshot) unsent');
+  }
+  if (L.peer_frame_bytes_max < L.txn_bytes_max + 64) {
+    throw new Error('limits: a peer frame must carry the largest transaction');
   }
   if (L.requests_in_flight_per_connection_max > L.requests_in_flight_max) {
     throw new Error('limits: per-connection requests in flight cannot exceed the server-wide cap');

@@ -197,7 +197,7 @@ export class QuorumPort {
   private conns = new Map<number, net.Socket>();
   private closing = new Set<number>();
 
-  constructor(private readonly opts: { listen: PeerAddress; logger: Logger; frameBytesMax: number }, private readonly h: QuorumPortHandlers) {}
+  constructor(private readonly opts: { listen: PeerAddress; logger: Logger; frameBytesMax: number; unsentBytesMax: number }, private readonly h: QuorumPortHandlers) {}
 
   async listen(): Promise<void> {
     const srv = net.createServer((s) => this.attach(this.h.accepted(), s, false));
@@ -249,6 +249,12 @@ export class QuorumPort {
       process.nextTick(() => s.uncork());
     }
     s.write(frameOf((w) => encodePeerMessage(w, msg)));
+    if (s.writableLength > this.opts.unsentBytesMax) {
+      // A peer that does not read (stopped, or far slower than the quorum) must not make us hold
+      // its backlog without bound: drop it; it syncs again when it comes back.
+      this.opts.logger.warn({ remote: s.remoteAddress, unsentBytes: s.writableLength }, 'quorum peer is not reading; connection dropped');
+      s.destroy();
+    }
   }
 
   close(conn: number): void {

@@ -116,7 +116,7 @@ export class QuorumServer extends ServerBase {
       id: this.cfg.serverId, clusterId: this.cfg.clusterId, listen: me.election, peers: electionPeers, logger: this.opts.logger,
       onNotification: (from, n) => { this.peer.vote(from, n, nowMs()); this.pump(); },
     });
-    this.quorumPort = new QuorumPort({ listen: me.quorum, logger: this.opts.logger, frameBytesMax: ZK_LIMITS.peer_frame_bytes_max }, {
+    this.quorumPort = new QuorumPort({ listen: me.quorum, logger: this.opts.logger, frameBytesMax: ZK_LIMITS.peer_frame_bytes_max, unsentBytesMax: ZK_LIMITS.peer_unsent_bytes_max }, {
       accepted: () => { const conn = this.peer.accepted(nowMs()); this.pumpSoon(); return conn; },
       connected: (conn) => { this.peer.connected(conn, nowMs()); this.pump(); },
       message: (conn, msg) => { this.peer.message(conn, msg, nowMs()); },
