@@ -311,3 +311,15 @@ function redactDigest(d: string): string {
   const colon = d.indexOf(':');
   return colon < 0 ? '(not user:hash)' : `${d.slice(0, colon)}:…`;
 }
+
+/**
+ * The membership as ZooKeeper writes it in /zookeeper/config and in a dynamic config file:
+ * `server.N=host:peerPort:electionPort:role;clientHost:clientPort` lines, then `version=` in hex.
+ */
+export function membershipText(servers: readonly QuorumServer[], version: bigint): string {
+  const lines = servers.map((s) => {
+    const client = s.clientPort !== undefined ? `;${s.clientHost ?? '0.0.0.0'}:${s.clientPort}` : '';
+    return `server.${s.id}=${s.host}:${s.peerPort}:${s.electionPort}:${s.role}${client}`;
+  });
+  return [...lines, `version=${version.toString(16)}`].join('\n');
+}

@@ -10,6 +10,7 @@ import { QuorumPeer, type PeerEffect, type QuorumPeerConfig } from '../core/zab/
 import { epochOf, hexZxid, makeZxid } from '../core/zab/zxid.js';
 import type { LogEntry } from '../core/zab/log-tail.js';
 import { ZK_LIMITS } from '../limits.js';
+import { membershipText } from '../config/quorum-config.js';
 import { decodeLoggedTxn, deserializeTree, encodeLoggedTxn, serializeTree } from '../proto/txn-codec.js';
 import { decodeFromLeader, decodeToLeader, encodeFromLeader, encodeToLeader } from '../proto/zk-quorum-codec.js';
 import { readEpoch, writeEpoch } from '../io/epoch-files.js';
@@ -100,11 +101,17 @@ export class QuorumServer extends ServerBase {
     const currentEpoch = (await readEpoch(dir, 'currentEpoch')) ?? epochOf(last);
     const acceptedEpoch = Math.max(currentEpoch, (await readEpoch(dir, 'acceptedEpoch')) ?? currentEpoch);
     this.core.setRole('down', nowMs());
+    this.showMembership();
     this.peer = new QuorumPeer(this.peerConfig(), { acceptedEpoch, currentEpoch, snapshotZxid: tree.lastZxid, log });
     logger.info({
       zxid: hexZxid(last), snapshotZxid, committedZxid: hexZxid(tree.lastZxid), logged: log.length, acceptedEpoch, currentEpoch,
       nodes: tree.nodes.size, sessions: tree.sessions.size, cut: this.log.recovery.cut,
     }, 'recovered from disk');
+  }
+
+  /** /zookeeper/config shows the membership, as ZooKeeper's (version 0: a static configuration). */
+  private showMembership(): void {
+    this.core.tree.setConfigData(Buffer.from(membershipText(this.cfg.servers, 0n)));
   }
 
   private async listenPeers(): Promise<void> {
@@ -199,6 +206,7 @@ export class QuorumServer extends ServerBase {
         const tree = deserializeTree(Buffer.from(e.snapshot));
         this.core = this.makeCore(tree);
         this.core.setRole('down', now);
+        this.showMembership();
         this.opts.logger.info({ zxid: hexZxid(e.zxid), nodes: tree.nodes.size }, 'installed the leader\'s snapshot');
         return;
       }

@@ -63,6 +63,14 @@ describe('a quorum of three', () => {
     }
     const digest = await expectAllAgree(e);
     for (let i = 1; i <= 3; i++) expect(digest).toContain(`/from${i} v0`);
+    // The membership, where ZooKeeper's getConfig (zkCli's `config`) reads it.
+    const zk = await client(e.servers[0].connectString);
+    const config = (await zk.getData('/zookeeper/config')).data!.toString();
+    await zk.close();
+    expect(config.split('\n')).toEqual([
+      ...e.servers.map((s, i) => expect.stringMatching(new RegExp(`^server\\.${i + 1}=127\\.0\\.0\\.1:\\d+:\\d+:participant;127\\.0\\.0\\.1:${s.port}$`))),
+      'version=0',
+    ]);
     // What an operator sees: one leader, two followers naming it, learners synced.
     const status = spawnSync(process.execPath, [CLI, 'quorum', 'status', '--server', e.connectString], { encoding: 'utf8', timeout: 20_000 });
     expect(status.status, status.stderr).toBe(0);

@@ -53,5 +53,10 @@ describe.skipIf(missingTool(kazooAvailable() && apacheZkAvailable()))('real clie
       const got = await zkCli(s.connectString, ['get', '/zkcli-after-failover']);
       expect(got.stdout).toContain('still-here');
     }
+    // zkCli's `config` (ZooKeeper's getConfig) shows the membership.
+    const other = e.servers[(leader + 1) % 3];
+    const config = await zkCli(other.connectString, ['config']);
+    expect(config.stdout).toMatch(/^server\.1=127\.0\.0\.1:\d+:\d+:participant;127\.0\.0\.1:\d+$/m);
+    expect(config.stdout).toMatch(/^version=0$/m);
   }, 120_000);
 });

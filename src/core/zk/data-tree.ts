@@ -94,6 +94,16 @@ export class DataTree {
     addChild(this.nodes.get(parentOf(path))!, baseName(path));
   }
 
+  /**
+   * The quorum's membership, as ZooKeeper shows it in /zookeeper/config (server.N lines and
+   * version=): set by the server from its configuration, not a transaction.
+   */
+  setConfigData(data: Buffer): void {
+    const n = this.nodes.get('/zookeeper/config')!;
+    this.dataBytes += data.length - (n.data?.length ?? 0);
+    n.data = data;
+  }
+
   get(path: string): ZNode | undefined {
     return this.nodes.get(path);
   }
