@@ -10,6 +10,8 @@
 //  - monotonic reads, across reconnects: a session never sees the state go
 //    back (the zxid a server answers with, and each node's mzxid, never
 //    decrease).
+// (That a watch fires before its client can see the change is checked as the
+// answers arrive, in zk-workload.ts.)
 import { hexZxid } from '../core/zab/zxid.js';
 
 export interface HistoryOp {

@@ -81,7 +81,7 @@ class ZkApp implements SimApp {
   }
 }
 
-interface InFlight { xid: number; kind: 'write' | 'read' | 'other'; path: string; value: string | null; invokeAt: number }
+interface InFlight { xid: number; kind: 'write' | 'read' | 'other'; path: string; value: string | null; invokeAt: number; watch?: boolean }
 
 /** A ZooKeeper client session, as the Java client behaves: one connection at a time, requests in order. */
 class SimClient {
@@ -95,6 +95,8 @@ class SimClient {
   nextXid = 1;
   writes = 0;
   generation = 0;
+  /** Data watches armed on this connection, with the mzxid they were set at (forgotten on reconnect: no setWatches here). */
+  watches = new Map<string, bigint>();
 
   constructor(readonly name: string) {}
 }
@@ -103,7 +105,8 @@ export function zkWorkload(clientCount: number, firstCounter: bigint): SimWorklo
   const history: HistoryOp[] = [];
   const apps = new Map<number, ZkApp>();
   const conns = new Map<string, SimClient>(); // `${server}:${connId}` -> client
-  const stats = { clientOps: 0, clientMoves: 0, clientConnects: 0, sessionsExpired: 0, requestsUnanswered: 0 };
+  const watchProblems: string[] = [];
+  const stats = { watchesFired: 0, clientOps: 0, clientMoves: 0, clientConnects: 0, sessionsExpired: 0, requestsUnanswered: 0 };
   let env: SimEnv | null = null;
   let nextConnId = 1;
   const delay = () => env!.rng.range(0.05, 1);
@@ -132,6 +135,7 @@ export function zkWorkload(clientCount: number, firstCounter: bigint): SimWorklo
     conns.delete(`${server}:${connId}`);
     c.conn = null;
     c.generation++;
+    c.watches.clear();
     stats.requestsUnanswered += c.inFlight.length;
     c.inFlight = []; // their outcome is unknown: not in the history
     if (tellServer) env!.drive(server, (a) => (a as ZkApp).core.connectionClosed(connId));
@@ -191,6 +195,10 @@ export function zkWorkload(clientCount: number, firstCounter: bigint): SimWorklo
       if (c.conn !== null) c.conn.connected = true;
       return;
     }
+    if (out.kind === 'event') {
+      if (c.watches.delete(out.event.path)) stats.watchesFired++;
+      return;
+    }
     if (out.kind !== 'reply') return;
     if (out.zxid > c.lastZxidSeen) c.lastZxidSeen = out.zxid;
     if (out.xid < 0) return;
@@ -202,6 +210,12 @@ export function zkWorkload(clientCount: number, firstCounter: bigint): SimWorklo
     if (out.err !== Err.OK || head.kind === 'other') return;
     const body = out.body;
     const mzxid = body?.type === 'stat' || body?.type === 'data' ? body.stat.mzxid : out.zxid;
+    // A watch fires before its client can see the change that triggered it (ZooKeeper's ordering guarantee).
+    const armedAt = c.watches.get(head.path);
+    if (armedAt !== undefined && mzxid > armedAt && watchProblems.length < 10) {
+      watchProblems.push(`watch order: ${c.session} saw ${head.path} at mzxid 0x${mzxid.toString(16)} before the event of the watch set at 0x${armedAt.toString(16)} (t=${e.q.now.toFixed(1)}ms)`);
+    }
+    if (head.kind === 'read' && head.watch && armedAt === undefined) c.watches.set(head.path, mzxid);
     const value = head.kind === 'read' ? (body?.type === 'data' ? body.data?.toString() ?? null : null) : head.value;
     history.push({ session: c.session, kind: head.kind, path: head.path, value, invokeAt: head.invokeAt, respondAt: e.q.now, zxid: out.zxid, mzxid });
   }
@@ -230,7 +244,8 @@ export function zkWorkload(clientCount: number, firstCounter: bigint): SimWorklo
       } else if (r < 0.6) {
         send(c, { type: OpCode.sync, path }, { kind: 'other', path, value: null });
       } else {
-        send(c, { type: OpCode.getData, path, watch: false }, { kind: 'read', path, value: null });
+        const watch = e.rng.chance(0.5);
+        send(c, { type: OpCode.getData, path, watch }, { kind: 'read', path, value: null, watch });
       }
     } else {
       send(c, { type: OpCode.ping }, { kind: 'other', path: '', value: null });
@@ -253,7 +268,7 @@ export function zkWorkload(clientCount: number, firstCounter: bigint): SimWorklo
     },
     check() {
       const order = history.filter((h) => h.path === '(order)').map((h) => `replies out of order for ${h.session}: ${h.value}`);
-      return [...order, ...checkHistory(history.filter((h) => h.path !== '(order)'), new Map())];
+      return [...order, ...watchProblems, ...checkHistory(history.filter((h) => h.path !== '(order)'), new Map())];
     },
     stats() {
       return { ...stats, historyOps: history.length };

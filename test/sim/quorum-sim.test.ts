@@ -36,20 +36,23 @@ describe('quorum simulation', () => {
     expect(nearLimit).toBeGreaterThan(0);
   }, 120_000);
 
-  it(`keeps Q1, Q2 and ZooKeeper's client guarantees with the ZooKeeper layer and clients over ${ZK_SEEDS} schedules`, () => {
+  it(`keeps Q1, Q2 and ZooKeeper's client guarantees (watch order included) with the ZooKeeper layer and clients over ${ZK_SEEDS} schedules`, () => {
     const failures: string[] = [];
     let ops = 0;
     let moves = 0;
+    let watches = 0;
     for (let seed = 1001; seed < 1001 + ZK_SEEDS; seed++) {
       const o = optionsForSeed(seed, defaults);
       const r = runSimulation(o);
       ops += (r.stats as Record<string, number>).historyOps ?? 0;
       moves += (r.stats as Record<string, number>).clientMoves ?? 0;
+      watches += (r.stats as Record<string, number>).watchesFired ?? 0;
       if (!r.ok) failures.push(`seed ${seed}: ${r.violations.join('; ')}\n  replay: ${replayCommand(o)}`);
     }
     expect(failures).toEqual([]);
     expect(ops).toBeGreaterThan(ZK_SEEDS * 2000); // the clients did work, recorded and checked
     expect(moves).toBeGreaterThan(ZK_SEEDS * 20);
+    expect(watches).toBeGreaterThan(ZK_SEEDS * 100); // watches were set and fired, and their order checked
   }, 180_000);
 
   it('replays a seed exactly', () => {
