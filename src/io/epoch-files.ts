@@ -10,6 +10,9 @@ import { StorageError, fsyncDir, writeFully } from './storage-format.js';
 
 export type EpochName = 'acceptedEpoch' | 'currentEpoch';
 
+/** The file holding the last membership activated here (when it changed at run time). */
+export const MEMBERSHIP_FILE = 'membership.json';
+
 export async function readEpoch(dir: string, name: EpochName): Promise<number | null> {
   let text: string;
   try {
@@ -26,11 +29,40 @@ export async function readEpoch(dir: string, name: EpochName): Promise<number | 
 }
 
 export async function writeEpoch(dir: string, name: EpochName, epoch: number): Promise<void> {
+  await writeSmallFile(dir, name, `${epoch}\n`);
+}
+
+export interface Membership { version: bigint; voters: readonly number[]; observers: readonly number[] }
+
+export async function writeMembership(dir: string, m: Membership): Promise<void> {
+  await writeSmallFile(dir, MEMBERSHIP_FILE, JSON.stringify({ version: m.version.toString(16), voters: m.voters, observers: m.observers }) + '\n');
+}
+
+export async function readMembership(dir: string): Promise<Membership | null> {
+  let text: string;
+  try {
+    text = await readFile(join(dir, MEMBERSHIP_FILE), 'utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw e;
+  }
+  try {
+    const o = JSON.parse(text) as { version: string; voters: number[]; observers: number[] };
+    if (!/^[0-9a-f]{1,16}$/.test(o.version) || !Array.isArray(o.voters) || !Array.isArray(o.observers) ||
+      ![...o.voters, ...o.observers].every((id) => Number.isInteger(id) && id >= 1 && id <= 255)) throw new Error('bad shape');
+    return { version: BigInt(`0x${o.version}`), voters: o.voters, observers: o.observers };
+  } catch {
+    throw new StorageError(`${join(dir, MEMBERSHIP_FILE)} is not a membership file (${text.trim().slice(0, 60)}): restore it or remove the data dir and let the server sync`, 'QUORATE_MEMBERSHIP_FILE');
+  }
+}
+
+/** tmp file, fsync, rename over the old one, fsync the directory: the old content or the new, never torn. */
+async function writeSmallFile(dir: string, name: string, text: string): Promise<void> {
   const path = join(dir, name);
   const tmp = `${path}.tmp`;
   const fh = await open(tmp, 'w');
   try {
-    await writeFully(fh, Buffer.from(`${epoch}\n`), 0);
+    await writeFully(fh, Buffer.from(text), 0);
     await fh.sync();
   } finally {
     await fh.close();

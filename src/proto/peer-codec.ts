@@ -20,6 +20,12 @@ function readZxid(r: JuteReader): bigint {
   return BigInt.asUintN(64, r.readLong());
 }
 
+function readIds(r: JuteReader, what: string): number[] {
+  const n = r.readInt();
+  if (n < 0 || n > 255 || n * 4 > r.remaining) throw new JuteError(`${what}: bad count ${n}`);
+  return Array.from({ length: n }, () => r.readInt());
+}
+
 function readBytes(r: JuteReader, what: string): Buffer {
   const b = r.readBuffer();
   if (b === null) throw new JuteError(`${what}: missing bytes`);
@@ -44,7 +50,10 @@ export function encodePeerMessage(w: JuteWriter, msg: PeerMessage): void {
     case 'leaderInfo': w.writeInt(msg.protocolVersion).writeInt(msg.epoch); break;
     case 'ackEpoch': w.writeInt(msg.currentEpoch).writeLong(msg.lastZxid); break;
     case 'diff': case 'trunc': case 'commit': case 'newLeader': case 'ack': w.writeLong(msg.zxid); break;
-    case 'snap': w.writeLong(msg.zxid).writeBuffer(msg.snapshot ?? null); break;
+    case 'snap':
+      w.writeLong(msg.zxid).writeBuffer(msg.snapshot ?? null).writeLong(msg.config.version);
+      for (const ids of [msg.config.voters, msg.config.observers]) { w.writeInt(ids.length); for (const id of ids) w.writeInt(id); }
+      break;
     case 'proposal': case 'inform': w.writeLong(msg.zxid).writeBuffer(msg.payload); break;
     case 'upToDate': w.writeLong(msg.committed); break;
     case 'ping': break;
@@ -73,7 +82,13 @@ export function decodePeerMessage(body: Buffer): PeerMessage {
     case 'leaderInfo': msg = { type, protocolVersion: r.readInt(), epoch: r.readInt() }; break;
     case 'ackEpoch': msg = { type, currentEpoch: r.readInt(), lastZxid: readZxid(r) }; break;
     case 'diff': case 'trunc': case 'commit': case 'newLeader': case 'ack': msg = { type, zxid: readZxid(r) }; break;
-    case 'snap': { const zxid = readZxid(r); msg = { type, zxid, snapshot: readBytes(r, 'snapshot') }; break; }
+    case 'snap': {
+      const zxid = readZxid(r);
+      const snapshot = readBytes(r, 'snapshot');
+      const version = readZxid(r);
+      msg = { type, zxid, snapshot, config: { version, voters: readIds(r, 'voters'), observers: readIds(r, 'observers') } };
+      break;
+    }
     case 'proposal': case 'inform': { const zxid = readZxid(r); msg = { type, zxid, payload: readBytes(r, 'payload') }; break; }
     case 'upToDate': msg = { type, committed: readZxid(r) }; break;
     case 'ping': msg = { type }; break;
@@ -103,12 +118,18 @@ export function decodeElectionHello(body: Buffer): ElectionHello {
 export function encodeNotification(w: JuteWriter, n: Notification): void {
   const at = w.beginFrame();
   w.writeLong(BigInt(n.leader)).writeLong(n.zxid).writeInt(n.peerEpoch).writeInt(n.round).writeInt(STATES.indexOf(n.state));
+  w.writeBool(n.config !== undefined);
+  if (n.config !== undefined) {
+    w.writeLong(n.config.version);
+    for (const ids of [n.config.voters, n.config.observers]) { w.writeInt(ids.length); for (const id of ids) w.writeInt(id); }
+  }
   w.finishFrame(at);
 }
 
 export function decodeNotification(body: Buffer): Notification {
   const r = new JuteReader(body);
   const n: Notification = { leader: Number(r.readLong()), zxid: readZxid(r), peerEpoch: r.readInt(), round: r.readInt(), state: readEnum(r, STATES, 'peer state') };
+  if (r.readBool()) n.config = { version: readZxid(r), voters: readIds(r, 'voters'), observers: readIds(r, 'observers') };
   if (r.remaining !== 0) throw new JuteError('trailing bytes after a notification');
   return n;
 }

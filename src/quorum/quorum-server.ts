@@ -13,7 +13,7 @@ import { ZK_LIMITS } from '../limits.js';
 import { membershipText } from '../config/quorum-config.js';
 import { decodeLoggedTxn, deserializeTree, encodeLoggedTxn, serializeTree } from '../proto/txn-codec.js';
 import { decodeFromLeader, decodeToLeader, encodeFromLeader, encodeToLeader } from '../proto/zk-quorum-codec.js';
-import { readEpoch, writeEpoch } from '../io/epoch-files.js';
+import { readEpoch, readMembership, writeEpoch, writeMembership } from '../io/epoch-files.js';
 import { ElectionPort, QuorumPort, type PeerAddress } from '../io/peer-transport.js';
 import { StorageError } from '../io/txn-log.js';
 import { ServerBase, nowMs, type ServerOptions } from './server-base.js';
@@ -102,7 +102,8 @@ export class QuorumServer extends ServerBase {
     const acceptedEpoch = Math.max(currentEpoch, (await readEpoch(dir, 'acceptedEpoch')) ?? currentEpoch);
     this.core.setRole('down', nowMs());
     this.showMembership();
-    this.peer = new QuorumPeer(this.peerConfig(), { acceptedEpoch, currentEpoch, snapshotZxid: tree.lastZxid, log });
+    const config = (await readMembership(dir)) ?? undefined;
+    this.peer = new QuorumPeer(this.peerConfig(), { acceptedEpoch, currentEpoch, snapshotZxid: tree.lastZxid, log, config });
     logger.info({
       zxid: hexZxid(last), snapshotZxid, committedZxid: hexZxid(tree.lastZxid), logged: log.length, acceptedEpoch, currentEpoch,
       nodes: tree.nodes.size, sessions: tree.sessions.size, cut: this.log.recovery.cut,
@@ -227,6 +228,9 @@ export class QuorumServer extends ServerBase {
         this.opts.logger[level]({ role: e.state, epoch: e.epoch, leader: e.leader, serving: e.serving, zxid: hexZxid(this.peer.log.last) }, e.reason);
         return;
       }
+      case 'config':
+        this.opts.logger.info({ version: hexZxid(e.config.version), voters: e.config.voters, observers: e.config.observers }, 'membership changed');
+        return;
       case 'violation':
         this.opts.logger.error({ role: this.state, epoch: this.peer.currentEpoch }, `peer protocol violation: ${e.reason}`);
         return;
@@ -266,6 +270,7 @@ export class QuorumServer extends ServerBase {
             await this.snaps.write(op.zxid, Buffer.from(op.snapshot));
             await this.log.discardAll(op.zxid);
             break;
+          case 'config': await writeMembership(this.dataDir.dir, op.config); break;
         }
         this.durable(first.seq);
       }

@@ -27,6 +27,9 @@ function main(argv: string[]): number {
     .option('--near-counter-limit', 'start zxid counters near 2^32 (default: drawn from the seed)')
     .option('--no-near-counter-limit', 'start zxid counters at 1')
     .option('--bare', 'replication only, no ZooKeeper layer or clients')
+    .option('--reconfig', 'with --bare: change the membership during the run (default: drawn from the seed)')
+    .option('--no-reconfig', 'with --bare: keep the membership')
+    .option('--spares <n>', 'with --reconfig: servers started outside the membership', integer('--spares', 0, 4))
     .option('--clients <n>', 'simulated ZooKeeper clients (default 4)', integer('--clients', 1, 100))
     .option('--trace', 'print the run\'s events (with --seed)')
     .option('--json', 'print one JSON document')
@@ -42,7 +45,7 @@ function main(argv: string[]): number {
   const seeds = cli.seed !== undefined ? [cli.seed] : Array.from({ length: cli.seeds }, (_, i) => cli.firstSeed + i);
   const t0 = performance.now();
   const failures: { result: SimResult; replay: string }[] = [];
-  const totals = { runs: 0, epochs: 0, acked: 0, clientOpsChecked: 0, crashes: 0, powerFailures: 0, partitions: 0, leaderIsolations: 0, snapshotsInstalled: 0, events: 0 };
+  const totals = { reconfigs: 0, runs: 0, epochs: 0, acked: 0, clientOpsChecked: 0, crashes: 0, powerFailures: 0, partitions: 0, leaderIsolations: 0, snapshotsInstalled: 0, events: 0 };
   for (const seed of seeds) {
     const opts = optionsForSeed(seed, cli);
     let result: SimResult;
@@ -53,7 +56,7 @@ function main(argv: string[]): number {
     }
     totals.runs++;
     totals.clientOpsChecked += (result.stats as unknown as Record<string, number>).historyOps ?? 0;
-    for (const k of ['epochs', 'acked', 'crashes', 'powerFailures', 'partitions', 'leaderIsolations', 'snapshotsInstalled', 'events'] as const) totals[k] += result.stats[k] ?? 0;
+    for (const k of ['reconfigs', 'epochs', 'acked', 'crashes', 'powerFailures', 'partitions', 'leaderIsolations', 'snapshotsInstalled', 'events'] as const) totals[k] += result.stats[k] ?? 0;
     if (cli.trace) for (const line of result.trace) process.stdout.write(line + '\n');
     if (!result.ok) {
       const replay = replayCommand(opts);
@@ -70,7 +73,7 @@ function main(argv: string[]): number {
   process.stdout.write(cli.json ? JSON.stringify(summary, null, 2) + '\n'
     : `${summary.runs} schedules, ${summary.failed} failed, ${summary.seconds} s (${summary.schedulesPerMinute}/min); ` +
       `${totals.epochs} epochs, ${totals.acked} acknowledged writes (bare), ${totals.clientOpsChecked} client operations checked, ${totals.crashes} crashes, ${totals.powerFailures} power failures, ${totals.partitions} partitions, ` +
-      `${totals.leaderIsolations} leaders cut off, ${totals.snapshotsInstalled} snapshot syncs\n`);
+      `${totals.leaderIsolations} leaders cut off, ${totals.reconfigs} membership changes, ${totals.snapshotsInstalled} snapshot syncs\n`);
   return failures.length > 0 ? 1 : 0;
 }
 

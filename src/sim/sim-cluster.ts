@@ -3,7 +3,7 @@
 // random faults (crashes with lost unsynced writes, partitions, a leader cut
 // off while it still takes writes). Then the faults stop, every server comes
 // back, and the checker looks at what happened.
-import { QuorumPeer, type PeerEffect, type QuorumPeerConfig } from '../core/zab/quorum-peer.js';
+import { QuorumPeer, type ClusterConfig, type PeerEffect, type QuorumPeerConfig } from '../core/zab/quorum-peer.js';
 import { makeZxid } from '../core/zab/zxid.js';
 import { Checker } from './checker.js';
 import { EventQueue } from './event-queue.js';
@@ -27,6 +27,16 @@ export interface SimOptions {
   trace: boolean;
   /** ZooKeeper clients on the full server (ServerCore over QuorumPeer); 0: the bare replication run. */
   zkClients: number;
+  /** Bare runs: servers started outside the membership, and membership changes proposed during the run. */
+  spares: number;
+  reconfig: boolean;
+}
+
+/** Bare runs carry a new membership as a transaction `cfg:{"voters":[..],"observers":[..]}`. */
+export function simConfigOf(payload: Uint8Array): ClusterConfig | null {
+  if (payload.length < 4 || payload[0] !== 0x63 || payload[1] !== 0x66 || payload[2] !== 0x67 || payload[3] !== 0x3a) return null;
+  const o = JSON.parse(new TextDecoder().decode(payload.subarray(4))) as { voters: number[]; observers: number[] };
+  return { version: 0n, voters: o.voters, observers: o.observers };
 }
 
 /** What runs on each server above the replication core, and the clients that use it. */
@@ -56,7 +66,7 @@ export interface SimResult {
   options: Omit<SimOptions, 'seed' | 'trace'>;
   ok: boolean;
   violations: string[];
-  stats: Checker['stats'] & { crashes: number; powerFailures: number; partitions: number; leaderIsolations: number; writesProposed: number; events: number; simMs: number };
+  stats: Checker['stats'] & { reconfigs: number; crashes: number; powerFailures: number; partitions: number; leaderIsolations: number; writesProposed: number; events: number; simMs: number };
   trace: string[];
 }
 
@@ -97,17 +107,18 @@ export function runSimulation(o: SimOptions, workloadOverride?: SimWorkload): Si
   const q = new EventQueue();
   const trace: string[] = [];
   const log = (line: string) => { if (o.trace) trace.push(`${q.now.toFixed(1).padStart(9)} ${line}`); };
-  const ids = Array.from({ length: o.servers + o.observers }, (_, i) => i + 1);
+  const ids = Array.from({ length: o.servers + o.observers + o.spares }, (_, i) => i + 1);
   const voters = ids.slice(0, o.servers);
-  const observers = ids.slice(o.servers);
+  const observers = ids.slice(o.servers, o.servers + o.observers);
   const firstCounter = firstCounterOf;
   const baseEpoch = o.nearCounterLimit ? 7 : 0;
   const initial = initialSimState(o.nearCounterLimit ? makeZxid(baseEpoch, 0xffff_fff0) : 0n);
   const checker = new Checker(() => q.now, initial);
-  const stats = { crashes: 0, powerFailures: 0, partitions: 0, leaderIsolations: 0, writesProposed: 0, events: 0, simMs: 0 };
+  const stats = { reconfigs: 0, crashes: 0, powerFailures: 0, partitions: 0, leaderIsolations: 0, writesProposed: 0, events: 0, simMs: 0 };
   const cfgOf = (id: number): QuorumPeerConfig => ({
     id, voters, observers, clusterId: 'sim', tickMs: 100, initLimit: 10, syncLimit: 5,
     electionFinalizeWaitMs: 20, electionResendMinMs: 50, electionResendMaxMs: 800, diffWindowTxns: 200, firstCounter,
+    configOf: o.reconfig ? simConfigOf : undefined,
   });
   const initialSnapshot = { zxid: initial.zxid, bytes: packSnapshot(initial, new Uint8Array(0)) };
   const nodes = new Map<number, SimNode>(ids.map((id) => [id, {
@@ -190,6 +201,9 @@ export function runSimulation(o: SimOptions, workloadOverride?: SimWorkload): Si
         if (e.state === 'leading' && e.serving) checker.leading(n.id, e.epoch);
         n.app!.role(e.state, e.serving, e.epoch);
         return;
+      case 'config':
+        log(`server ${n.id}: membership 0x${e.config.version.toString(16)} voters ${e.config.voters.join(',')} observers ${e.config.observers.join(',') || '-'}`);
+        return;
       case 'violation':
         log(`server ${n.id}: VIOLATION ${e.reason}`);
         checker.protocolViolation(n.id, e.reason);
@@ -203,7 +217,7 @@ export function runSimulation(o: SimOptions, workloadOverride?: SimWorkload): Si
     n.fsyncDoneAt = q.now;
     const snap = unpackSnapshot(img.snapshot.bytes);
     n.state = snap.state;
-    n.core = new QuorumPeer(cfgOf(n.id), { acceptedEpoch: img.acceptedEpoch, currentEpoch: img.currentEpoch, snapshotZxid: img.snapshot.zxid, log: [...img.log] });
+    n.core = new QuorumPeer(cfgOf(n.id), { acceptedEpoch: img.acceptedEpoch, currentEpoch: img.currentEpoch, snapshotZxid: img.snapshot.zxid, log: [...img.log], config: img.config });
     const core = n.core;
     n.app = workload.app({
       id: n.id, now: () => Math.floor(q.now), // the servers' clocks tick in whole milliseconds
@@ -244,8 +258,28 @@ export function runSimulation(o: SimOptions, workloadOverride?: SimWorkload): Si
 
   // ---- the client: a write every 1-5 ms to whoever leads -------------------------------
   let writeNo = 0;
+  /** A membership change through the leader: add a server in sync that is not a member, or remove a voter (the leader too). */
+  const reconfigure = (l: SimNode) => {
+    const active = l.core!.activeConfig;
+    const members = new Set([...active.voters, ...active.observers]);
+    const joiners = l.core!.learners.filter((x) => x.phase === 'synced' && !members.has(x.id)).map((x) => x.id);
+    let next: { voters: number[]; observers: number[] };
+    // One server at a time, or several at once (where only a quorum of both memberships keeps it safe).
+    const several = rng.chance(0.4);
+    if (joiners.length > 0 && (active.voters.length < 5 || rng.chance(0.3))) {
+      const add = several ? joiners : [rng.pick(joiners)];
+      next = { voters: [...active.voters, ...add].sort(), observers: [...active.observers] };
+    } else if (active.voters.length > 3) {
+      const out = rng.shuffle([...active.voters]).slice(0, several && active.voters.length >= 5 ? 2 : 1);
+      next = { voters: active.voters.filter((v) => !out.includes(v)), observers: [...active.observers] };
+    } else return;
+    const zxid = l.core!.propose(new TextEncoder().encode(`cfg:${JSON.stringify(next)}`), q.now);
+    if (zxid !== null) { stats.reconfigs++; log(`RECONFIG proposed at 0x${zxid.toString(16)} by ${l.id}: voters ${next.voters.join(',')}`); }
+    pump(l);
+  };
   const write = () => {
     const l = leader();
+    if (l !== null && o.reconfig && q.now < o.faultMs && rng.chance(0.003)) reconfigure(l);
     if (l !== null) {
       const payload = new TextEncoder().encode(`w${++writeNo}`);
       const zxid = l.core!.propose(payload, q.now);
@@ -338,6 +372,8 @@ export function runSimulation(o: SimOptions, workloadOverride?: SimWorkload): Si
   const finalStates = new Map<number, { state: SimState; serving: boolean }>();
   for (const n of nodes.values()) finalStates.set(n.id, { state: n.state, serving: n.up && n.core !== null && n.core.serving });
   checker.final(finalStates);
+  const versions = new Set([...nodes.values()].filter((n) => n.core !== null).map((n) => n.core!.activeConfig.version));
+  if (versions.size > 1) checker.violations.push(`end: servers hold different memberships (${[...versions].map((v) => '0x' + v.toString(16)).join(', ')})`);
   for (const p of workload.check?.() ?? []) checker.violations.push(`Q3: ${p}`);
   const { seed: _s, trace: _t, ...options } = o;
   return { seed: o.seed, options, ok: checker.violations.length === 0, violations: checker.violations, stats: { ...checker.stats, ...stats, ...workload.stats?.() }, trace };

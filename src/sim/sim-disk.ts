@@ -15,6 +15,7 @@ export interface DiskImage {
   currentEpoch: number;
   snapshot: SimSnapshot;
   log: LogEntry[];
+  config?: { version: bigint; voters: readonly number[]; observers: readonly number[] };
 }
 
 export class SimDisk {
@@ -62,5 +63,6 @@ function apply(img: DiskImage, op: StorageOp): void {
       img.snapshot = { zxid: op.zxid, bytes: op.snapshot };
       img.log = [];
       return;
+    case 'config': img.config = op.config; return;
   }
 }

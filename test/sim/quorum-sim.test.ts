@@ -55,6 +55,19 @@ describe('quorum simulation', () => {
     expect(watches).toBeGreaterThan(ZK_SEEDS * 100); // watches were set and fired, and their order checked
   }, 180_000);
 
+  it('changes the membership under faults (servers added and removed, one or several at once, the leader too) and keeps Q1 and Q2', () => {
+    const failures: string[] = [];
+    let reconfigs = 0;
+    for (let seed = 2001; seed <= 2020; seed++) {
+      const o = optionsForSeed(seed, { ...bare, reconfig: true });
+      const r = runSimulation(o);
+      reconfigs += r.stats.reconfigs;
+      if (!r.ok) failures.push(`seed ${seed}: ${r.violations.join('; ')}\n  replay: ${replayCommand(o)}`);
+    }
+    expect(failures).toEqual([]);
+    expect(reconfigs).toBeGreaterThanOrEqual(40);
+  }, 120_000);
+
   it('replays a seed exactly', () => {
     const o = { ...optionsForSeed(7, defaults), trace: true };
     const a = runSimulation(o);

@@ -50,11 +50,16 @@ export class LeaderElection {
   private resendAt = 0;
   private resendMs: number;
 
-  constructor(private readonly cfg: ElectionConfig, private readonly send: (to: number, n: Notification) => void) {
+  constructor(private cfg: ElectionConfig, private readonly send: (to: number, n: Notification) => void) {
     this.resendMs = cfg.resendMinMs;
   }
 
   get isLooking(): boolean { return this.looking; }
+
+  /** The membership changed: who votes, and whom to notify. */
+  setMembers(voters: ReadonlySet<number>, peers: readonly number[]): void {
+    this.cfg = { ...this.cfg, voters, peers };
+  }
   get currentProposal(): Vote { return this.proposal; }
   private get votes(): boolean { return this.cfg.voters.has(this.cfg.id); }
 

@@ -98,8 +98,10 @@ export class LeaderRole {
     if (msg.protocolVersion !== PEER_PROTOCOL_VERSION) return this.refuse(link, `peer protocol version ${msg.protocolVersion}, this leader speaks ${PEER_PROTOCOL_VERSION}`);
     if (msg.clusterId !== ctx.cfg.clusterId) return this.refuse(link, `cluster "${msg.clusterId}" is not this leader's cluster "${ctx.cfg.clusterId}"`);
     const known = ctx.isKnownServer(msg.serverId);
-    if (known === null || msg.serverId === ctx.cfg.id) return this.refuse(link, `server ${msg.serverId} is not a member of this quorum`);
-    if (known !== msg.learnerType) return this.refuse(link, `server ${msg.serverId} is configured as a ${known}, not a ${msg.learnerType}`);
+    // Outside the membership: refused, unless the membership can change (then it syncs, without a
+    // vote, so that it can be added).
+    if ((known === null && ctx.cfg.configOf === undefined) || msg.serverId === ctx.cfg.id) return this.refuse(link, `server ${msg.serverId} is not a member of this quorum`);
+    if (known !== null && known !== msg.learnerType) return this.refuse(link, `server ${msg.serverId} is configured as a ${known}, not a ${msg.learnerType}`);
     for (const other of this.links.values()) {
       // A learner that reconnects replaces its old connection (which may not have timed out yet).
       if (other !== link && other.id === msg.serverId) { ctx.close(other.conn); this.links.delete(other.conn); }
@@ -110,8 +112,8 @@ export class LeaderRole {
       if (this.epochDurable) ctx.send(link.conn, { type: 'leaderInfo', epoch: this.epoch, protocolVersion: PEER_PROTOCOL_VERSION });
       return;
     }
-    if (ctx.voters.has(msg.serverId)) this.infoFrom.set(msg.serverId, msg.acceptedEpoch);
-    if (!isQuorum(this.infoFrom.size, ctx.voters.size)) return;
+    this.infoFrom.set(msg.serverId, msg.acceptedEpoch);
+    if (!this.hasQuorum(this.infoFrom.keys())) return;
     // A quorum has told us its accepted epoch: ours is above all of them.
     let max = 0;
     for (const e of this.infoFrom.values()) max = Math.max(max, e);
@@ -138,7 +140,7 @@ export class LeaderRole {
     link.phase = 'epochAcked';
     link.lastZxid = lastZxid;
     if (this.phase === 'discovery') {
-      if (ctx.voters.has(link.id)) this.onAckEpochOf(link.id, now);
+      this.onAckEpochOf(link.id, now);
     } else {
       this.syncLearner(link);
     }
@@ -147,7 +149,7 @@ export class LeaderRole {
   private onAckEpochOf(id: number, now: number): void {
     const { ctx } = this;
     this.ackEpochFrom.add(id);
-    if (this.phase !== 'discovery' || !this.ackEpochFrom.has(ctx.cfg.id) || !isQuorum(this.ackEpochFrom.size, ctx.voters.size)) return;
+    if (this.phase !== 'discovery' || !this.ackEpochFrom.has(ctx.cfg.id) || !this.hasQuorum(this.ackEpochFrom)) return;
     this.phase = 'sync';
     const epoch = this.epoch!;
     ctx.setCurrentEpoch(epoch);
@@ -162,7 +164,8 @@ export class LeaderRole {
     const plan = log.syncPlan(link.lastZxid);
     let from: bigint;
     if (plan.kind === 'snap') {
-      ctx.send(link.conn, { type: 'snap', zxid: ctx.lastCommitted });
+      const c = ctx.activeConfig;
+      ctx.send(link.conn, { type: 'snap', zxid: ctx.lastCommitted, config: { version: c.version, voters: [...c.voters], observers: [...c.observers] } });
       from = ctx.lastCommitted;
     } else if (plan.kind === 'trunc') {
       ctx.send(link.conn, { type: 'trunc', zxid: plan.to });
@@ -181,7 +184,7 @@ export class LeaderRole {
       if (zxid !== this.newLeaderZxid) return this.refuse(link, `ACK of ${hexZxid(zxid)} before NEWLEADER's`);
       link.phase = 'synced';
       if (this.phase === 'broadcast') this.ctx.send(link.conn, { type: 'upToDate', committed: this.ctx.lastCommitted });
-      else if (this.ctx.voters.has(link.id)) this.onNewLeaderAck(link.id, now);
+      else this.onNewLeaderAck(link.id, now);
       return;
     }
     if (link.phase !== 'synced') return this.refuse(link, `ACK of ${hexZxid(zxid)} out of turn`);
@@ -195,7 +198,7 @@ export class LeaderRole {
   private onNewLeaderAck(id: number, now: number): void {
     const { ctx } = this;
     this.newLeaderAcks.add(id);
-    if (this.phase !== 'sync' || !this.newLeaderAcks.has(ctx.cfg.id) || !isQuorum(this.newLeaderAcks.size, ctx.voters.size)) return;
+    if (this.phase !== 'sync' || !this.newLeaderAcks.has(ctx.cfg.id) || !this.hasQuorum(this.newLeaderAcks)) return;
     // A quorum has our log durable and our epoch as current: all of it is committed.
     this.phase = 'broadcast';
     this.lastProposed = makeZxid(this.epoch!, (ctx.cfg.firstCounter ?? 1n) - 1n);
@@ -212,14 +215,15 @@ export class LeaderRole {
   propose(payload: Uint8Array, now: number): bigint | null {
     const { ctx } = this;
     if (this.phase !== 'broadcast') return null;
+    const config = ctx.cfg.configOf?.(payload) ?? null;
+    if (config !== null && !this.canPropose(config)) return null;
     if (counterOf(this.lastProposed) >= COUNTER_MAX) {
       ctx.leave(`zxid counter of epoch ${this.epoch} exhausted: a new election starts a new epoch`, now);
       return null;
     }
     const zxid = this.lastProposed + 1n;
     this.lastProposed = zxid;
-    ctx.log.append(zxid, payload);
-    ctx.persist({ kind: 'append', zxid, payload });
+    ctx.appendLog(zxid, payload);
     const acks = new Set<number>();
     this.outstanding.set(zxid, acks);
     ctx.afterDurable(() => { acks.add(ctx.cfg.id); this.tryCommit(); });
@@ -229,13 +233,44 @@ export class LeaderRole {
     return zxid;
   }
 
-  /** Commits, in zxid order, every proposal a quorum of voters has durable. */
+  /**
+   * Whether `ids` hold a quorum of the active voters and, while a new membership sits in our log
+   * uncommitted, of its voters too: establishing this epoch commits our whole log, that membership
+   * included, so both must have promised the epoch and taken the log.
+   */
+  private hasQuorum(ids: Iterable<number>): boolean {
+    const { ctx } = this;
+    const have = new Set(ids);
+    const count = (voters: ReadonlySet<number>) => [...voters].filter((v) => have.has(v)).length;
+    if (!isQuorum(count(ctx.voters), ctx.voters.size)) return false;
+    const pending = ctx.pendingVotersAt(ctx.log.last);
+    return pending === null || isQuorum(count(pending), pending.size);
+  }
+
+  /**
+   * A new membership may be proposed only when none is pending and a quorum of its voters is here
+   * and in sync (ZooKeeper answers NEWCONFIGNOQUORUM otherwise): it could not commit without them.
+   */
+  canPropose(config: { voters: readonly number[] }): boolean {
+    const { ctx } = this;
+    if (ctx.pendingVotersAt(this.lastProposed) !== null) return false;
+    const synced = new Set(this.learners().filter((l) => l.phase === 'synced').map((l) => l.id));
+    synced.add(ctx.cfg.id);
+    return isQuorum(config.voters.filter((id) => synced.has(id)).length, config.voters.length);
+  }
+
+  /** Commits, in zxid order, every proposal a quorum of voters has durable (a quorum of both memberships while one is pending). */
   private tryCommit(): void {
     const { ctx } = this;
-    for (const [zxid, acks] of this.outstanding) {
+    const quorumOf = (voters: ReadonlySet<number>, acks: Set<number>) => {
       let n = 0;
-      for (const id of acks) if (ctx.voters.has(id)) n++;
-      if (!isQuorum(n, ctx.voters.size)) return;
+      for (const id of acks) if (voters.has(id)) n++;
+      return isQuorum(n, voters.size);
+    };
+    for (const [zxid, acks] of this.outstanding) {
+      if (!quorumOf(ctx.voters, acks)) return;
+      const pending = ctx.pendingVotersAt(zxid);
+      if (pending !== null && !quorumOf(pending, acks)) return;
       this.outstanding.delete(zxid);
       const payload = ctx.log.get(zxid)!.payload;
       ctx.commitUpTo(zxid);
@@ -259,6 +294,10 @@ export class LeaderRole {
       return;
     }
     const synced = this.syncedFollowers(now).filter((id) => ctx.voters.has(id));
+    if (!ctx.voters.has(ctx.cfg.id)) {
+      ctx.leave(`this server is no longer a voter (membership version 0x${ctx.activeConfig.version.toString(16)}): stepping down`, now);
+      return;
+    }
     if (!isQuorum(synced.length + 1, ctx.voters.size)) {
       ctx.leave(`lost the quorum: heard from ${synced.length} of ${ctx.voters.size - 1} followers within syncLimit (${cfg.syncLimit} ticks)`, now);
       return;

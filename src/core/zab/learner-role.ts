@@ -65,14 +65,14 @@ export class LearnerRole {
         if (!this.inSync(msg.type, now)) return;
         if (msg.zxid < ctx.lastCommitted) return ctx.violation(`leader ${this.leader} asked to truncate to ${hexZxid(msg.zxid)}, below our committed ${hexZxid(ctx.lastCommitted)}`, now);
         if (!ctx.log.has(msg.zxid)) return ctx.violation(`leader ${this.leader} asked to truncate to ${hexZxid(msg.zxid)}, which is not in our log`, now);
-        ctx.log.truncateAfter(msg.zxid);
-        ctx.persist({ kind: 'truncate', after: msg.zxid });
+        ctx.truncateLog(msg.zxid);
         return;
       }
       case 'snap': {
         if (!this.inSync(msg.type, now)) return;
         if (msg.snapshot === undefined) return ctx.violation(`leader ${this.leader} sent SNAP without a snapshot`, now);
         ctx.installSnapshot(msg.zxid, msg.snapshot);
+        ctx.adoptConfig(msg.config);
         return;
       }
       case 'proposal': {
@@ -149,8 +149,7 @@ export class LearnerRole {
       ctx.violation(`leader ${this.leader} sent ${hexZxid(zxid)}, which does not follow our last ${hexZxid(ctx.log.last)}`, now);
       return false;
     }
-    ctx.log.append(zxid, payload);
-    ctx.persist({ kind: 'append', zxid, payload });
+    ctx.appendLog(zxid, payload);
     return true;
   }
 

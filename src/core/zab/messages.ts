@@ -19,6 +19,8 @@ export interface Notification {
   /** The sender's election round (ZooKeeper's logicalclock / electionEpoch). */
   round: number;
   state: PeerState;
+  /** The sender's active membership: a server that knows an older one adopts it (it was committed). */
+  config?: { version: bigint; voters: readonly number[]; observers: readonly number[] };
 }
 
 export type PeerMessage =
@@ -32,7 +34,7 @@ export type PeerMessage =
   | { type: 'diff'; zxid: bigint }
   | { type: 'trunc'; zxid: bigint }
   /** A snapshot of the leader's state at `zxid`: the driver fills `snapshot` when it sends it. */
-  | { type: 'snap'; zxid: bigint; snapshot?: Uint8Array }
+  | { type: 'snap'; zxid: bigint; snapshot?: Uint8Array; config: { version: bigint; voters: number[]; observers: number[] } }
   | { type: 'proposal'; zxid: bigint; payload: Uint8Array }
   | { type: 'commit'; zxid: bigint }
   /** To observers: a committed transaction (they see no proposals). */
@@ -56,4 +58,6 @@ export type StorageOp =
   /** Drop every record above `after`. */
   | { kind: 'truncate'; after: bigint }
   /** A snapshot from the leader replaces the state and the whole log: the log restarts after `zxid`. */
-  | { kind: 'snapshot'; zxid: bigint; snapshot: Uint8Array };
+  | { kind: 'snapshot'; zxid: bigint; snapshot: Uint8Array }
+  /** The active membership changed (a committed reconfig, or a leader's snapshot). */
+  | { kind: 'config'; config: { version: bigint; voters: readonly number[]; observers: readonly number[] } };

@@ -3,6 +3,9 @@
 import type { LogTail } from './log-tail.js';
 import type { PeerMessage, StorageOp } from './messages.js';
 
+/** The membership: who votes, who observes, and the version (the zxid of the transaction that made it; 0 for a static one). */
+export interface ClusterConfig { version: bigint; voters: readonly number[]; observers: readonly number[] }
+
 export interface QuorumPeerConfig {
   id: number;
   /** Participants (voting members), this server included if it is one. */
@@ -24,6 +27,12 @@ export interface QuorumPeerConfig {
   diffWindowTxns: number;
   /** The counter of an epoch's first zxid: 1, as ZooKeeper; simulations start near 2^32 to exhaust it. */
   firstCounter?: bigint;
+  /**
+   * Reads a new membership out of a transaction (the server layer's reconfig), or null. When set,
+   * the membership can change at run time, and a leader takes servers outside it as non-voting
+   * learners (so that they can be in sync before they are added).
+   */
+  configOf?: (payload: Uint8Array) => ClusterConfig | null;
 }
 
 /** Whether `n` servers out of `voters` make a majority. */
@@ -34,7 +43,10 @@ export function isQuorum(n: number, voters: number): boolean {
 export interface PeerContext {
   readonly cfg: QuorumPeerConfig;
   readonly log: LogTail;
+  /** Voters of the active membership. */
   readonly voters: ReadonlySet<number>;
+  /** Voters of a membership proposed at or before `zxid` and not committed yet, or null. */
+  pendingVotersAt(zxid: bigint): ReadonlySet<number> | null;
   readonly acceptedEpoch: number;
   readonly currentEpoch: number;
   readonly lastCommitted: bigint;
@@ -43,6 +55,13 @@ export interface PeerContext {
   close(conn: number): void;
   /** Opens a connection to `peer`'s quorum port; answered by connected() or disconnected(). */
   connect(peer: number): number;
+  /** Adds a transaction to the log (and to disk), noting a membership it carries. */
+  appendLog(zxid: bigint, payload: Uint8Array): void;
+  /** Drops the log after `zxid` (and on disk), with any membership proposed there. */
+  truncateLog(zxid: bigint): void;
+  /** A snapshot came with the membership it was taken under. */
+  adoptConfig(config: ClusterConfig): void;
+  readonly activeConfig: ClusterConfig;
   /** Queues a storage operation; operations become durable in order. */
   persist(op: StorageOp): void;
   /** Runs `fn` once everything persisted so far is durable, unless the role changed meanwhile. */

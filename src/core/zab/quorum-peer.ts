@@ -12,10 +12,10 @@ import { LearnerRole } from './learner-role.js';
 import { LeaderRole } from './leader-role.js';
 import { LogTail, type LogEntry } from './log-tail.js';
 import type { Notification, PeerMessage, PeerState, StorageOp } from './messages.js';
-import type { PeerContext, QuorumPeerConfig } from './peer-context.js';
+import type { ClusterConfig, PeerContext, QuorumPeerConfig } from './peer-context.js';
 import { hexZxid } from './zxid.js';
 
-export type { QuorumPeerConfig } from './peer-context.js';
+export type { ClusterConfig, QuorumPeerConfig } from './peer-context.js';
 
 /** What a server has on disk when it starts. */
 export interface PeerDurableState {
@@ -25,6 +25,8 @@ export interface PeerDurableState {
   snapshotZxid: bigint;
   /** Logged transactions above snapshotZxid, in order (committed or not). */
   log: LogEntry[];
+  /** The last membership activated here, if it ever changed from the configuration's. */
+  config?: ClusterConfig;
 }
 
 export type PeerEffect =
@@ -40,13 +42,18 @@ export type PeerEffect =
   /** A server-layer message from server `from` (forwarded requests, session touches, their answers). */
   | { kind: 'app'; from: number; body: Uint8Array }
   | { kind: 'state'; state: PeerState; epoch: number; leader: number | null; serving: boolean; reason: string }
-  | { kind: 'violation'; reason: string };
+  | { kind: 'violation'; reason: string }
+  /** The active membership changed: reach the new members (the storage op persists it). */
+  | { kind: 'config'; config: ClusterConfig };
 
 export class QuorumPeer implements PeerContext {
   readonly cfg: QuorumPeerConfig;
   readonly log: LogTail;
-  readonly voters: ReadonlySet<number>;
-  private readonly observers: ReadonlySet<number>;
+  private config: ClusterConfig;
+  private voterSet: ReadonlySet<number>;
+  private observerSet: ReadonlySet<number>;
+  /** A membership proposed in the log and not committed yet (at most one at a time). */
+  private pending: { zxid: bigint; config: ClusterConfig } | null = null;
   private readonly election: LeaderElection;
   private acceptedEp: number;
   private currentEp: number;
@@ -66,20 +73,26 @@ export class QuorumPeer implements PeerContext {
 
   constructor(cfg: QuorumPeerConfig, disk: PeerDurableState) {
     this.cfg = cfg;
-    this.voters = new Set(cfg.voters);
-    this.observers = new Set(cfg.observers);
+    this.config = disk.config ?? { version: 0n, voters: cfg.voters, observers: cfg.observers };
+    this.voterSet = new Set(this.config.voters);
+    this.observerSet = new Set(this.config.observers);
     this.log = new LogTail(disk.snapshotZxid, disk.log, cfg.firstCounter ?? 1n);
     this.acceptedEp = disk.acceptedEpoch;
     this.currentEp = disk.currentEpoch;
     this.committed = disk.snapshotZxid;
-    const peers = [...cfg.voters, ...cfg.observers].filter((id) => id !== cfg.id);
+    // A membership proposed in the log is pending until a leader says what is committed.
+    for (const e of disk.log) this.notePending(e.zxid, e.payload);
     this.election = new LeaderElection({
-      id: cfg.id, voters: this.voters, peers, finalizeWaitMs: cfg.electionFinalizeWaitMs,
+      id: cfg.id, voters: this.voterSet, peers: this.electionPeers(), finalizeWaitMs: cfg.electionFinalizeWaitMs,
       resendMinMs: cfg.electionResendMinMs, resendMaxMs: cfg.electionResendMaxMs,
-    }, (to, n) => this.out.push({ kind: 'vote', to, n }));
+    }, (to, n) => this.out.push({ kind: 'vote', to, n: { ...n, config: this.config } }));
   }
 
   // ---- what the driver reads ---------------------------------------------------------
+
+  get voters(): ReadonlySet<number> { return this.voterSet; }
+  get activeConfig(): ClusterConfig { return this.config; }
+  get pendingConfig(): ClusterConfig | null { return this.pending?.config ?? null; }
 
   get acceptedEpoch(): number { return this.acceptedEp; }
   get currentEpoch(): number { return this.currentEp; }
@@ -118,6 +131,11 @@ export class QuorumPeer implements PeerContext {
   }
 
   vote(from: number, n: Notification, now: number): void {
+    // A newer membership than ours was committed while we were away: take it before counting votes.
+    if (n.config !== undefined && n.config.version > this.config.version) {
+      if (this.pending !== null && this.pending.zxid <= n.config.version) this.pending = null;
+      this.activate({ version: n.config.version, voters: [...n.config.voters], observers: [...n.config.observers] });
+    }
     if (this.state === 'looking') {
       const d = this.election.onNotification(from, n, now);
       if (d !== null) this.decide(d.vote, d.round, now);
@@ -127,7 +145,7 @@ export class QuorumPeer implements PeerContext {
     // restarted server joins a running quorum).
     if (n.state === 'looking' && this.decided !== null) {
       const v = this.decided.vote;
-      this.out.push({ kind: 'vote', to: from, n: { leader: v.leader, zxid: v.zxid, peerEpoch: v.peerEpoch, round: this.decided.round, state: this.state } });
+      this.out.push({ kind: 'vote', to: from, n: { leader: v.leader, zxid: v.zxid, peerEpoch: v.peerEpoch, round: this.decided.round, state: this.state, config: this.config } });
     }
   }
 
@@ -193,7 +211,47 @@ export class QuorumPeer implements PeerContext {
   // ---- PeerContext: what the roles use ------------------------------------------------
 
   isKnownServer(id: number): 'participant' | 'observer' | null {
-    return this.voters.has(id) ? 'participant' : this.observers.has(id) ? 'observer' : null;
+    return this.voterSet.has(id) ? 'participant' : this.observerSet.has(id) ? 'observer' : null;
+  }
+
+  pendingVotersAt(zxid: bigint): ReadonlySet<number> | null {
+    return this.pending !== null && this.pending.zxid <= zxid ? new Set(this.pending.config.voters) : null;
+  }
+
+  appendLog(zxid: bigint, payload: Uint8Array): void {
+    this.log.append(zxid, payload);
+    this.persist({ kind: 'append', zxid, payload });
+    this.notePending(zxid, payload);
+  }
+
+  truncateLog(zxid: bigint): void {
+    this.log.truncateAfter(zxid);
+    this.persist({ kind: 'truncate', after: zxid });
+    if (this.pending !== null && this.pending.zxid > zxid) this.pending = null;
+  }
+
+  adoptConfig(config: ClusterConfig): void {
+    this.pending = null;
+    if (config.version !== this.config.version) this.activate(config);
+  }
+
+  private notePending(zxid: bigint, payload: Uint8Array): void {
+    const config = this.cfg.configOf?.(payload) ?? null;
+    if (config !== null && zxid > this.committed) this.pending = { zxid, config: { ...config, version: zxid } };
+  }
+
+  private electionPeers(): number[] {
+    return [...this.config.voters, ...this.config.observers].filter((id) => id !== this.cfg.id);
+  }
+
+  /** A membership takes effect: persisted, handed to the driver, used by the election and the roles. */
+  private activate(config: ClusterConfig): void {
+    this.config = config;
+    this.voterSet = new Set(config.voters);
+    this.observerSet = new Set(config.observers);
+    this.election.setMembers(this.voterSet, this.electionPeers());
+    this.persist({ kind: 'config', config });
+    this.out.push({ kind: 'config', config });
   }
 
   send(conn: number, msg: PeerMessage): void {
@@ -232,7 +290,14 @@ export class QuorumPeer implements PeerContext {
 
   commitUpTo(zxid: bigint): void {
     if (zxid <= this.committed) return;
-    for (const e of this.log.range(this.committed, zxid)) this.out.push({ kind: 'commit', zxid: e.zxid, payload: e.payload });
+    for (const e of this.log.range(this.committed, zxid)) {
+      this.out.push({ kind: 'commit', zxid: e.zxid, payload: e.payload });
+      if (this.pending !== null && this.pending.zxid === e.zxid) {
+        const c = this.pending.config;
+        this.pending = null;
+        this.activate(c);
+      }
+    }
     this.committed = zxid;
     this.trimLog();
   }
@@ -244,6 +309,7 @@ export class QuorumPeer implements PeerContext {
 
   installSnapshot(zxid: bigint, snapshot: Uint8Array): void {
     this.log.reset(zxid);
+    this.pending = null;
     this.committed = zxid;
     this.out.push({ kind: 'installSnapshot', zxid, snapshot });
     this.persist({ kind: 'snapshot', zxid, snapshot });
@@ -285,7 +351,7 @@ export class QuorumPeer implements PeerContext {
       this.state = 'leading';
       this.role = new LeaderRole(this, now);
     } else {
-      const type = this.voters.has(this.cfg.id) ? 'participant' : 'observer';
+      const type = this.observerSet.has(this.cfg.id) ? 'observer' : 'participant';
       this.state = type === 'participant' ? 'following' : 'observing';
       this.role = new LearnerRole(this, vote.leader, type, now);
     }

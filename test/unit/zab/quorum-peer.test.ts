@@ -85,7 +85,7 @@ describe('peer codec', () => {
     info({ lastZxid: makeZxid(0xffff_fffe, 0xffff_ffff) }),
     { type: 'leaderInfo', epoch: 6, protocolVersion: PEER_PROTOCOL_VERSION },
     { type: 'ackEpoch', currentEpoch: 5, lastZxid: z },
-    { type: 'diff', zxid: z }, { type: 'trunc', zxid: z }, { type: 'snap', zxid: z, snapshot: Buffer.from('tree') },
+    { type: 'diff', zxid: z }, { type: 'trunc', zxid: z }, { type: 'snap', zxid: z, snapshot: Buffer.from('tree'), config: { version: z, voters: [1, 2, 3], observers: [9] } },
     { type: 'proposal', zxid: z, payload: Buffer.from([1, 2, 3]) }, { type: 'commit', zxid: z },
     { type: 'inform', zxid: z, payload: Buffer.from('x') }, { type: 'newLeader', zxid: makeZxid(6, 0) },
     { type: 'ack', zxid: z }, { type: 'upToDate', committed: z }, { type: 'ping' },
