@@ -163,6 +163,26 @@ const VERBS: Record<string, Verb> = {
     usage: 'sync path', help: 'wait until this server has every write committed before now',
     async run(zk, args, out) { need(args, 1, this.usage); await zk.sync(args[0]); out(`Sync is OK`); },
   },
+  reconfig: {
+    usage: 'reconfig [-add server.N=host:peer:election[:role][;client],...] [-remove N,...] [-members server.N=...,...] [-v fromConfigId]',
+    help: 'change the quorum\'s membership (super user, reconfigEnabled=true)',
+    async run(zk, args, out) {
+      // zkCli's spelling: -add, -remove, -members, -v, each followed by its value.
+      const values = new Map<string, string>();
+      for (let i = 0; i < args.length; i++) {
+        const k = /^-(add|remove|members|v)$/.exec(args[i])?.[1];
+        if (k === undefined || i + 1 >= args.length) throw new UsageError(`usage: ${this.usage}`);
+        values.set(k, args[++i]);
+      }
+      const list = (k: string) => values.get(k)?.split(',').map((x) => x.trim()).filter((x) => x !== '');
+      const remove = list('remove')?.map((x) => intArg(x, '-remove'));
+      if (values.size === 0 || (values.has('members') && (values.has('add') || values.has('remove')))) throw new UsageError(`usage: ${this.usage}`);
+      const from = values.has('v') ? BigInt(`0x${values.get('v')!.replace(/^0x/, '')}`) : -1n;
+      const r = await zk.reconfig({ add: list('add'), remove, members: list('members') }, from);
+      out('Committed new configuration:');
+      out(r.config);
+    },
+  },
   whoami: {
     usage: 'whoami', help: 'print this session\'s identities',
     async run(zk, _args, out) { for (const c of await zk.whoAmI()) out(`${c.authScheme}: ${c.user}`); },

@@ -198,6 +198,20 @@ export class ZkClient extends ZkSession {
     if (r.err !== Err.OK) throw new ZkError(r.err, path);
   }
 
+  /**
+   * Changes the quorum's membership (ZooKeeper's reconfig): servers to add (`server.N=...` entries)
+   * and ids to remove, or the whole new membership; `fromConfigId` (-1: any) guards against a
+   * concurrent change. Resolves with the new /zookeeper/config text and its stat.
+   */
+  async reconfig(change: { add?: string[]; remove?: number[]; members?: string[] }, fromConfigId = -1n): Promise<{ config: string; stat: Stat }> {
+    const r = await this.submit({
+      type: OpCode.reconfig, joiningServers: (change.add ?? []).join(','), leavingServers: (change.remove ?? []).join(','),
+      newMembers: (change.members ?? []).join(','), curConfigId: fromConfigId,
+    }, '/zookeeper/config');
+    const b = this.body(r, 'config', '/zookeeper/config');
+    return { config: b.data.toString('utf8'), stat: b.stat };
+  }
+
   // ---- auth ----
 
   /** Add an identity to this session's connection, e.g. addAuth('digest', 'user:password'). Replayed on reconnect. */

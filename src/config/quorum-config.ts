@@ -6,6 +6,7 @@
 // where, through ConfigSource).
 import { ZK_DEFAULTS, ZK_LIMITS } from '../limits.js';
 import { ConfigError, formatIssue, showValue, type ConfigIssue } from './errors.js';
+import { formatMembership } from '../core/zk/membership.js';
 
 /** The four-letter words Quorate answers. `*` in a whitelist means all of these. */
 import { FOUR_LETTER_WORDS, ZK_ONLY_FOUR_LETTER_WORDS } from '../proto/zk-constants.js';
@@ -312,14 +313,9 @@ function redactDigest(d: string): string {
   return colon < 0 ? '(not user:hash)' : `${d.slice(0, colon)}:…`;
 }
 
-/**
- * The membership as ZooKeeper writes it in /zookeeper/config and in a dynamic config file:
- * `server.N=host:peerPort:electionPort:role;clientHost:clientPort` lines, then `version=` in hex.
- */
+/** The membership as ZooKeeper writes it in /zookeeper/config and in a dynamic config file. */
 export function membershipText(servers: readonly QuorumServer[], version: bigint): string {
-  const lines = servers.map((s) => {
-    const client = s.clientPort !== undefined ? `;${s.clientHost ?? '0.0.0.0'}:${s.clientPort}` : '';
-    return `server.${s.id}=${s.host}:${s.peerPort}:${s.electionPort}:${s.role}${client}`;
-  });
-  return [...lines, `version=${version.toString(16)}`].join('\n');
+  return formatMembership({ version, members: new Map(servers.map((s) => [s.id, {
+    id: s.id, host: s.host, peerPort: s.peerPort, electionPort: s.electionPort, role: s.role, clientHost: s.clientHost, clientPort: s.clientPort,
+  }])) });
 }

@@ -32,13 +32,16 @@ export async function writeEpoch(dir: string, name: EpochName, epoch: number): P
   await writeSmallFile(dir, name, `${epoch}\n`);
 }
 
-export interface Membership { version: bigint; voters: readonly number[]; observers: readonly number[] }
+export interface StoredMembership { version: bigint; voters: readonly number[]; observers: readonly number[]; /** /zookeeper/config's text (with addresses), when known. */ text?: string }
 
-export async function writeMembership(dir: string, m: Membership): Promise<void> {
-  await writeSmallFile(dir, MEMBERSHIP_FILE, JSON.stringify({ version: m.version.toString(16), voters: m.voters, observers: m.observers }) + '\n');
+export async function writeMembership(dir: string, m: StoredMembership): Promise<void> {
+  // As ZooKeeper, a dynamic config file named by its version, for people and tools; the JSON
+  // beside it is what the server reads back.
+  if (m.text !== undefined) await writeSmallFile(dir, `zoo.cfg.dynamic.${m.version.toString(16)}`, m.text.split('\n').filter((l) => !l.startsWith('version=')).join('\n') + '\n');
+  await writeSmallFile(dir, MEMBERSHIP_FILE, JSON.stringify({ version: m.version.toString(16), voters: m.voters, observers: m.observers, text: m.text }) + '\n');
 }
 
-export async function readMembership(dir: string): Promise<Membership | null> {
+export async function readMembership(dir: string): Promise<StoredMembership | null> {
   let text: string;
   try {
     text = await readFile(join(dir, MEMBERSHIP_FILE), 'utf8');
@@ -47,10 +50,10 @@ export async function readMembership(dir: string): Promise<Membership | null> {
     throw e;
   }
   try {
-    const o = JSON.parse(text) as { version: string; voters: number[]; observers: number[] };
+    const o = JSON.parse(text) as { version: string; voters: number[]; observers: number[]; text?: unknown };
     if (!/^[0-9a-f]{1,16}$/.test(o.version) || !Array.isArray(o.voters) || !Array.isArray(o.observers) ||
       ![...o.voters, ...o.observers].every((id) => Number.isInteger(id) && id >= 1 && id <= 255)) throw new Error('bad shape');
-    return { version: BigInt(`0x${o.version}`), voters: o.voters, observers: o.observers };
+    return { version: BigInt(`0x${o.version}`), voters: o.voters, observers: o.observers, text: typeof o.text === 'string' ? o.text : undefined };
   } catch {
     throw new StorageError(`${join(dir, MEMBERSHIP_FILE)} is not a membership file (${text.trim().slice(0, 60)}): restore it or remove the data dir and let the server sync`, 'QUORATE_MEMBERSHIP_FILE');
   }

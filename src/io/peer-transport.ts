@@ -49,6 +49,8 @@ export interface ElectionPortOptions {
   clusterId: string;
   listen: PeerAddress;
   peers: ReadonlyMap<number, PeerAddress>;
+  /** Take callers outside the membership too (reconfig on: they may be joining). */
+  acceptNonMembers?: boolean;
   logger: Logger;
   onNotification: (from: number, n: Notification) => void;
 }
@@ -64,8 +66,16 @@ export class ElectionPort {
   private waiting = new Map<number, Notification>();
   private sockets = new Set<net.Socket>();
   private closed = false;
+  private peers: ReadonlyMap<number, PeerAddress>;
 
-  constructor(private readonly opts: ElectionPortOptions) {}
+  constructor(private readonly opts: ElectionPortOptions) {
+    this.peers = opts.peers;
+  }
+
+  /** The membership changed: whom we can call. */
+  setPeers(peers: ReadonlyMap<number, PeerAddress>): void {
+    this.peers = peers;
+  }
 
   async listen(): Promise<void> {
     const srv = net.createServer((s) => this.inbound(s));
@@ -91,7 +101,7 @@ export class ElectionPort {
     if (this.closed || this.dialing.has(to) || this.links.has(to)) return;
     const now = performance.now();
     if (now - (this.lastDial.get(to) ?? -Infinity) < RECONNECT_MIN_MS) return;
-    const addr = this.opts.peers.get(to);
+    const addr = this.peers.get(to);
     if (addr === undefined) return;
     this.lastDial.set(to, now);
     this.dialing.add(to);
@@ -121,14 +131,14 @@ export class ElectionPort {
           const h = decodeElectionHello(f);
           const problem = h.protocolVersion !== PEER_PROTOCOL_VERSION ? `speaks peer protocol ${h.protocolVersion}, we speak ${PEER_PROTOCOL_VERSION}`
             : h.clusterId !== this.opts.clusterId ? `is from cluster "${h.clusterId}", not "${this.opts.clusterId}"`
-              : !this.opts.peers.has(h.serverId) ? `claims id ${h.serverId}, which is not a member`
+              : !this.peers.has(h.serverId) && !(this.opts.acceptNonMembers === true && h.serverId !== this.opts.id) ? `claims id ${h.serverId}, which is not a member`
                 : null;
           if (problem !== null) {
             this.opts.logger.warn({ remote: s.remoteAddress, serverId: h.serverId }, `election connection refused: the caller ${problem}`);
             s.destroy();
             return;
           }
-          if (h.serverId < this.opts.id) {
+          if (h.serverId < this.opts.id && this.peers.has(h.serverId)) {
             // The lower id called: drop it and call back, so that the pair holds one connection.
             s.destroy();
             this.lastDial.delete(h.serverId);

@@ -11,6 +11,9 @@ import { epochOf, hexZxid, makeZxid } from '../core/zab/zxid.js';
 import type { LogEntry } from '../core/zab/log-tail.js';
 import { ZK_LIMITS } from '../limits.js';
 import { membershipText } from '../config/quorum-config.js';
+import { observersOf, parseMembership, votersOf } from '../core/zk/membership.js';
+import type { ServerCoreOptions } from '../core/zk/server-core.js';
+import type { ClusterConfig } from '../core/zab/quorum-peer.js';
 import { decodeLoggedTxn, deserializeTree, encodeLoggedTxn, serializeTree } from '../proto/txn-codec.js';
 import { decodeFromLeader, decodeToLeader, encodeFromLeader, encodeToLeader } from '../proto/zk-quorum-codec.js';
 import { readEpoch, readMembership, writeEpoch, writeMembership } from '../io/epoch-files.js';
@@ -31,6 +34,8 @@ export class QuorumServer extends ServerBase {
   private storageRunning = false;
   private pumping = false;
   private readonly addresses = new Map<number, { quorum: PeerAddress; election: PeerAddress }>();
+  /** /zookeeper/config's text: the configuration's servers, or the last membership activated here. */
+  private membershipText = '';
 
   private constructor(opts: QuorumServerOptions) {
     super(opts);
@@ -71,6 +76,13 @@ export class QuorumServer extends ServerBase {
     return { serverId: this.cfg.serverId, epoch: this.peer.currentEpoch, leader: this.serving ? this.peer.leaderId : null, lastLoggedZxid: this.peer.log.last, learners: this.peer.learners };
   }
 
+  protected override extraCoreOptions(): Partial<ServerCoreOptions> {
+    return {
+      reconfigEnabled: this.cfg.reconfigEnabled,
+      syncedServers: () => new Set([this.cfg.serverId, ...this.peer.learners.filter((l) => l.phase === 'synced').map((l) => l.id)]),
+    };
+  }
+
   private peerConfig(): QuorumPeerConfig {
     const cfg = this.cfg;
     return {
@@ -85,6 +97,7 @@ export class QuorumServer extends ServerBase {
       electionResendMinMs: ZK_LIMITS.election_resend_min_ms,
       electionResendMaxMs: ZK_LIMITS.election_resend_max_ms,
       diffWindowTxns: ZK_LIMITS.diff_window_txns,
+      configOf: this.cfg.reconfigEnabled ? membershipOfTxn : undefined,
     };
   }
 
@@ -101,8 +114,11 @@ export class QuorumServer extends ServerBase {
     const currentEpoch = (await readEpoch(dir, 'currentEpoch')) ?? epochOf(last);
     const acceptedEpoch = Math.max(currentEpoch, (await readEpoch(dir, 'acceptedEpoch')) ?? currentEpoch);
     this.core.setRole('down', nowMs());
+    const stored = await readMembership(dir);
+    const config = stored ?? undefined;
+    this.membershipText = stored?.text ?? membershipText(this.cfg.servers, 0n);
+    this.learnAddresses(this.membershipText);
     this.showMembership();
-    const config = (await readMembership(dir)) ?? undefined;
     this.peer = new QuorumPeer(this.peerConfig(), { acceptedEpoch, currentEpoch, snapshotZxid: tree.lastZxid, log, config });
     logger.info({
       zxid: hexZxid(last), snapshotZxid, committedZxid: hexZxid(tree.lastZxid), logged: log.length, acceptedEpoch, currentEpoch,
@@ -110,9 +126,28 @@ export class QuorumServer extends ServerBase {
     }, 'recovered from disk');
   }
 
-  /** /zookeeper/config shows the membership, as ZooKeeper's (version 0: a static configuration). */
+  /** /zookeeper/config shows the membership, as ZooKeeper's (version 0: the static configuration). */
   private showMembership(): void {
-    this.core.tree.setConfigData(Buffer.from(membershipText(this.cfg.servers, 0n)));
+    const node = this.core.tree.get('/zookeeper/config');
+    const inTree = node?.data?.toString('utf8') ?? '';
+    // A committed reconfig in the tree (from a snapshot) is newer than what we started from.
+    if ((parseMembershipOrNull(inTree)?.version ?? -1n) < (parseMembershipOrNull(this.membershipText)?.version ?? 0n)) {
+      this.core.tree.setConfigData(Buffer.from(this.membershipText));
+    }
+  }
+
+  /** Where each member is, from a membership text; the election port calls the new ones. */
+  private learnAddresses(text: string): void {
+    const m = parseMembershipOrNull(text);
+    if (m === null) return;
+    for (const s of m.members.values()) {
+      this.addresses.set(s.id, { quorum: { host: s.host, port: s.peerPort }, election: { host: s.host, port: s.electionPort } });
+    }
+    if (this.election !== undefined) {
+      const peers = new Map<number, PeerAddress>();
+      for (const [id, a] of this.addresses) if (id !== this.cfg.serverId) peers.set(id, a.election);
+      this.election.setPeers(peers);
+    }
   }
 
   private async listenPeers(): Promise<void> {
@@ -122,6 +157,7 @@ export class QuorumServer extends ServerBase {
     for (const [id, a] of this.addresses) if (id !== this.cfg.serverId) electionPeers.set(id, a.election);
     this.election = new ElectionPort({
       id: this.cfg.serverId, clusterId: this.cfg.clusterId, listen: me.election, peers: electionPeers, logger: this.opts.logger,
+      acceptNonMembers: this.cfg.reconfigEnabled,
       onNotification: (from, n) => { this.peer.vote(from, n, nowMs()); this.pump(); },
     });
     this.quorumPort = new QuorumPort({ listen: me.quorum, logger: this.opts.logger, frameBytesMax: ZK_LIMITS.peer_frame_bytes_max, unsentBytesMax: ZK_LIMITS.peer_unsent_bytes_max }, {
@@ -228,9 +264,14 @@ export class QuorumServer extends ServerBase {
         this.opts.logger[level]({ role: e.state, epoch: e.epoch, leader: e.leader, serving: e.serving, zxid: hexZxid(this.peer.log.last) }, e.reason);
         return;
       }
-      case 'config':
+      case 'config': {
+        // The committed reconfig is in the tree by now (its commit came first): addresses from there.
+        const text = this.core.tree.get('/zookeeper/config')?.data?.toString('utf8') ?? '';
+        if ((parseMembershipOrNull(text)?.version ?? -1n) === e.config.version) this.membershipText = text;
+        this.learnAddresses(this.membershipText);
         this.opts.logger.info({ version: hexZxid(e.config.version), voters: e.config.voters, observers: e.config.observers }, 'membership changed');
         return;
+      }
       case 'violation':
         this.opts.logger.error({ role: this.state, epoch: this.peer.currentEpoch }, `peer protocol violation: ${e.reason}`);
         return;
@@ -270,7 +311,7 @@ export class QuorumServer extends ServerBase {
             await this.snaps.write(op.zxid, Buffer.from(op.snapshot));
             await this.log.discardAll(op.zxid);
             break;
-          case 'config': await writeMembership(this.dataDir.dir, op.config); break;
+          case 'config': await writeMembership(this.dataDir.dir, { ...op.config, text: this.membershipText }); break;
         }
         this.durable(first.seq);
       }
@@ -291,4 +332,16 @@ export class QuorumServer extends ServerBase {
     await this.election?.close();
     await this.quorumPort?.stop();
   }
+}
+
+function parseMembershipOrNull(text: string): ReturnType<typeof parseMembership> {
+  try { return parseMembership(text); } catch { return null; }
+}
+
+/** The membership a transaction carries: a reconfig's setData of /zookeeper/config. */
+function membershipOfTxn(payload: Uint8Array): ClusterConfig | null {
+  const t = decodeLoggedTxn(Buffer.from(payload));
+  if (t.txn.type !== 'setData' || t.txn.path !== '/zookeeper/config' || t.txn.data === null) return null;
+  const m = parseMembershipOrNull(t.txn.data.toString('utf8'));
+  return m === null ? null : { version: m.version, voters: votersOf(m), observers: observersOf(m) };
 }

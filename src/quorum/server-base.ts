@@ -8,7 +8,7 @@ import { EventEmitter } from 'node:events';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { ServerCore } from '../core/zk/server-core.js';
+import { ServerCore, type ServerCoreOptions } from '../core/zk/server-core.js';
 import { DataTree } from '../core/zk/data-tree.js';
 import type { QuorumServerConfig } from '../config/quorum-config.js';
 import { ZK_LIMITS } from '../limits.js';
@@ -103,8 +103,12 @@ export abstract class ServerBase extends EventEmitter {
       ttlEnabled: true,
       watchesPerSessionMax: ZK_LIMITS.watches_per_session_max,
       authIdsPerConnectionMax: ZK_LIMITS.auth_ids_per_connection_max,
+      ...this.extraCoreOptions(),
     }, nowMs(), tree);
   }
+
+  /** What a subclass adds to the ServerCore's options (a quorum's reconfig). */
+  protected extraCoreOptions(): Partial<ServerCoreOptions> { return {}; }
 
   protected nextSnapshotAt(): number {
     // Like ZooKeeper, randomize so servers of a quorum do not all snapshot at once.

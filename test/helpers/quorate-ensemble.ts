@@ -27,9 +27,14 @@ export interface Links {
   heal(): void;
 }
 
-export async function startEnsemble(n: number, opts: { observers?: number; tickTime?: number; proxied?: boolean } = {}): Promise<Ensemble & { links: Links | null }> {
+/**
+ * `joiners`: servers started outside the membership, each with a configuration naming the members
+ * and itself (as a server to be added by reconfig is started); `cfg`: more zoo.cfg keys for all.
+ */
+export async function startEnsemble(n: number, opts: { observers?: number; tickTime?: number; proxied?: boolean; joiners?: number; cfg?: Record<string, string> } = {}): Promise<Ensemble & { links: Links | null; serverLine(i: number): string }> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'quorate-ensemble-'));
-  const total = n + (opts.observers ?? 0);
+  const members = n + (opts.observers ?? 0);
+  const total = members + (opts.joiners ?? 0);
   const ports: { client: number; peer: number; election: number }[] = [];
   for (let i = 0; i < total; i++) ports.push({ client: await freePort(), peer: await freePort(), election: await freePort() });
   // With proxies, server i reaches server j through its own pair of proxies (peer, election), so
@@ -43,6 +48,7 @@ export async function startEnsemble(n: number, opts: { observers?: number; tickT
   const linesFor = (self: number): Record<string, string> => {
     const lines: Record<string, string> = {};
     ports.forEach((p, j) => {
+      if (j >= members && j !== self) return; // joiners know only themselves and the members
       const via = self === j ? null : proxies.get(`${self}>${j}`);
       const [peer, election] = via ? [via[0].port, via[1].port] : [p.peer, p.election];
       lines[`server.${j + 1}`] = `127.0.0.1:${peer}:${election}${j >= n ? ':observer' : ''};127.0.0.1:${p.client}`;
@@ -55,7 +61,7 @@ export async function startEnsemble(n: number, opts: { observers?: number; tickT
     fs.writeFileSync(path.join(sdir, 'data', 'myid'), `${i + 1}\n`);
     return startQuorateServer({
       dir: sdir, clientPort: p.client,
-      cfg: { tickTime: String(opts.tickTime ?? 200), initLimit: '10', syncLimit: '5', ...linesFor(i) },
+      cfg: { tickTime: String(opts.tickTime ?? 200), initLimit: '10', syncLimit: '5', ...opts.cfg, ...linesFor(i) },
     });
   }));
   const links: Links | null = !opts.proxied ? null : {
@@ -69,8 +75,9 @@ export async function startEnsemble(n: number, opts: { observers?: number; tickT
     },
     heal() { for (const ps of proxies.values()) for (const p of ps) p.unblock(); },
   };
-  const e: Ensemble & { links: Links | null } = {
+  const e: Ensemble & { links: Links | null; serverLine(i: number): string } = {
     servers, dir, links,
+    serverLine: (i) => `server.${i + 1}=127.0.0.1:${ports[i].peer}:${ports[i].election}:participant;127.0.0.1:${ports[i].client}`,
     connectString: servers.map((s) => s.connectString).join(','),
     async modes() {
       return Promise.all(servers.map(async (s) => {

@@ -10,6 +10,7 @@ import type { DataTree } from './data-tree.js';
 import { parentOf, pathProblem } from './path.js';
 import { txnBytesUpperBound, type Txn } from './txn.js';
 import { ZK_LIMITS } from '../../limits.js';
+import { applyReconfig, formatMembership, parseMembership, votersOf, type MemberLine, type Membership } from './membership.js';
 
 interface ChangeRecord {
   zxid: bigint;
@@ -86,6 +87,46 @@ export class RequestPrep {
     try {
       if (req.type === OpCode.multi) return this.prepareMulti(ctx, req.ops, zxid);
       return this.prepareOne(ctx, req, zxid);
+    } catch (e) {
+      if (e instanceof PrepError) return { type: 'error', err: e.err };
+      throw e;
+    }
+  }
+
+  /**
+   * A reconfig (on the leader): the new membership, written to /zookeeper/config with the
+   * transaction's zxid as its version. Refused: without WRITE on /zookeeper/config (the super
+   * user by default), with a stale curConfigId (BADVERSION), while another is in flight
+   * (RECONFIGINPROGRESS), malformed (BADARGUMENTS), or when a server joining, or a quorum of the
+   * new voters, is not connected and in sync with the leader (NEWCONFIGNOQUORUM).
+   */
+  prepareReconfig(ctx: PrepContext, req: Extract<ZkRequest, { type: typeof OpCode.reconfig }>, zxid: bigint, synced: ReadonlySet<number>): Txn {
+    const path = '/zookeeper/config';
+    try {
+      if (this.pending.has(path)) throw new PrepError(Err.RECONFIGINPROGRESS);
+      const node = this.record(path);
+      this.checkAcl(node.acl, Perm.WRITE, ctx);
+      const current = parseMembership(this.tree.get(path)?.data?.toString('utf8') ?? '');
+      if (current === null) throw new PrepError(Err.UNIMPLEMENTED);
+      if (req.curConfigId !== -1n && req.curConfigId !== current.version) throw new PrepError(Err.BADVERSION);
+      let members: Map<number, MemberLine>;
+      try {
+        members = applyReconfig(current, req);
+      } catch {
+        throw new PrepError(Err.BADARGUMENTS);
+      }
+      const next: Membership = { version: zxid, members };
+      const voters = votersOf(next);
+      if (voters.length === 0) throw new PrepError(Err.BADARGUMENTS);
+      // Stricter than ZooKeeper (a quorum of the new voters in sync): every server joining must be
+      // connected and in sync too, or the membership would count on a server nobody has seen.
+      const joining = [...members.keys()].filter((id) => !current.members.has(id));
+      if (joining.some((id) => !synced.has(id)) || voters.filter((v) => synced.has(v)).length * 2 <= voters.length) {
+        throw new PrepError(Err.NEWCONFIGNOQUORUM);
+      }
+      const version = (node.version + 1) | 0;
+      this.setRecord(path, { zxid, node: { ...node, version } });
+      return { type: 'setData', path, data: Buffer.from(formatMembership(next)), version };
     } catch (e) {
       if (e instanceof PrepError) return { type: 'error', err: e.err };
       throw e;

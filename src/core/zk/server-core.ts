@@ -41,6 +41,10 @@ export interface ServerCoreOptions {
   ttlEnabled: boolean;
   watchesPerSessionMax: number;
   authIdsPerConnectionMax: number;
+  /** reconfigEnabled: the leader accepts reconfig requests. */
+  reconfigEnabled?: boolean;
+  /** On the leader: the servers connected and in sync with it, itself included (for reconfig's quorum check). */
+  syncedServers?: () => ReadonlySet<number>;
 }
 
 export type Outbound =
@@ -290,10 +294,18 @@ export class ServerCore {
         c.queue.push({ kind: 'write', xid, opType: req.type, zxid, done: null });
         return;
       }
-      case OpCode.reconfig:
-        c.queue.push({ kind: 'read', xid, req });
-        this.flush(c);
+      case OpCode.reconfig: {
+        if (this.role !== 'leader') {
+          // Standalone: answered as ZooKeeper's standalone server does (read-handler).
+          c.queue.push({ kind: 'read', xid, req });
+          this.flush(c);
+          return;
+        }
+        const zxid = this.nextZxid();
+        this.propose({ sessionId, cxid: xid, zxid, timeMs: nowMs }, this.prepareReconfig(c.ids, req, zxid), connId);
+        c.queue.push({ kind: 'write', xid, opType: req.type, zxid, done: null });
         return;
+      }
       default:
         c.queue.push({ kind: 'read', xid, req });
         this.flush(c);
@@ -309,7 +321,7 @@ export class ServerCore {
         return true;
       case OpCode.create: case OpCode.create2: case OpCode.createContainer: case OpCode.createTTL:
       case OpCode.delete: case OpCode.setData: case OpCode.setACL: case OpCode.check: case OpCode.multi:
-      case OpCode.closeSession:
+      case OpCode.closeSession: case OpCode.reconfig:
         this.out.toLeader.push({ kind: 'request', sessionId, cxid: xid, req, ids: c.ids });
         c.queue.push({ kind: 'write', xid, opType: req.type, zxid: UNKNOWN_ZXID, done: null });
         return true;
@@ -355,7 +367,10 @@ export class ServerCore {
       if (e.kind === 'write') {
         if (e.done === null) break;
         this.stats.requestsProcessed++;
-        this.reply(c, e.xid, e.zxid, e.done.err, e.opType, e.done.err === Err.OK ? writeBody(e.opType, e.done) : undefined);
+        const body = e.done.err !== Err.OK ? undefined
+          : e.opType === OpCode.reconfig ? { type: 'config' as const, data: this.tree.get('/zookeeper/config')?.data ?? Buffer.alloc(0), stat: e.done.stat! }
+            : writeBody(e.opType, e.done);
+        this.reply(c, e.xid, e.zxid, e.done.err, e.opType, body);
         if (e.opType === OpCode.closeSession) this.closeConn(c, 'session closed by client');
       } else if (e.kind === 'connect') {
         if (e.zxid === UNKNOWN_ZXID || e.zxid > this.tree.lastZxid) break;
@@ -448,6 +463,11 @@ export class ServerCore {
     this.flushDueSyncs(c);
   }
 
+  private prepareReconfig(ids: readonly Id[], req: Extract<ZkRequest, { type: typeof OpCode.reconfig }>, zxid: bigint): Txn {
+    if (this.opts.reconfigEnabled !== true) return { type: 'error', err: Err.RECONFIGDISABLED };
+    return this.prep.prepareReconfig({ sessionId: 0n, ids }, req, zxid, this.opts.syncedServers?.() ?? new Set([this.opts.serverId]));
+  }
+
   /** Leader: what a learner's ZooKeeper layer sent (`from` is its server id). */
   fromLearner(from: number, op: ToLeader, nowMs: number): void {
     if (this.role !== 'leader') return;
@@ -490,6 +510,7 @@ export class ServerCore {
         if (!s || s.closing) txn = { type: 'error', err: Err.SESSIONEXPIRED };
         else if (s.owner !== from && s.owner !== -1) txn = { type: 'error', err: Err.SESSIONMOVED };
         else if (req.type === OpCode.closeSession) { s.closing = true; txn = { type: 'closeSession' }; }
+        else if (req.type === OpCode.reconfig) txn = this.prepareReconfig(op.ids, req, zxid);
         else txn = this.prep.prepare({ sessionId, ids: op.ids }, req, zxid);
         if (s && s.owner === -1) s.owner = from;
         this.propose(hdr, txn, null);
