@@ -12,7 +12,7 @@ import { startEnsemble, type Ensemble } from '../helpers/quorate-ensemble.js';
 import { runBounded } from '../helpers/run-bounded.js';
 import { DEBIAN_PYTHON, kazooAvailable } from './kazoo-suite.js';
 import { apacheZkAvailable } from '../helpers/apache-zk.js';
-import { zkCli } from './zkcli.js';
+import { zkCli, zkCliBatch } from './zkcli.js';
 
 const KAZOO_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), 'kazoo');
 let ensemble: Ensemble | null = null;
@@ -58,5 +58,31 @@ describe.skipIf(missingTool(kazooAvailable() && apacheZkAvailable()))('real clie
     const config = await zkCli(other.connectString, ['config']);
     expect(config.stdout).toMatch(/^server\.1=127\.0\.0\.1:\d+:\d+:participant;127\.0\.0\.1:\d+$/m);
     expect(config.stdout).toMatch(/^version=0$/m);
+  }, 120_000);
+});
+
+describe.skipIf(missingTool(apacheZkAvailable()))('zkCli.sh reconfig against our quorum', () => {
+  it('adds a joiner and removes a member through Apache ZooKeeper\'s own client', async () => {
+    const { createHash } = await import('node:crypto');
+    const superDigest = `super:${createHash('sha1').update('super:pw').digest('base64')}`;
+    const e = await startEnsemble(3, { joiners: 1, cfg: { reconfigEnabled: 'true', 'DigestAuthenticationProvider.superDigest': superDigest } });
+    const started = e;
+    try {
+      await e.settled();
+      const members = e.servers.slice(0, 3).map((s) => s.connectString).join(',');
+      const r = await zkCliBatch(members, [
+        'addauth digest super:pw',
+        `reconfig -add ${e.serverLine(3)}`,
+        'reconfig -remove 1',
+        'config',
+      ], 60_000);
+      expect(r.outputs[1], r.raw).toMatch(/Committed new configuration:/);
+      expect(r.outputs[1]).toContain(e.serverLine(3));
+      expect(r.outputs[2], r.raw).toMatch(/Committed new configuration:/);
+      expect(r.outputs[3]).not.toMatch(/^server\.1=/m);
+      expect(r.outputs[3]).toMatch(/^server\.4=/m);
+    } finally {
+      await started.stopAll();
+    }
   }, 120_000);
 });
