@@ -83,6 +83,13 @@ describe('reconfig', () => {
     const again = await client(e.connectString);
     expect((await again.getData('/zookeeper/config')).data!.toString()).toBe(removed.config);
     await again.close();
+    // The whole membership at once, through `quorate zk reconfig -members` (the same servers, a new version).
+    const lines = removed.config.split('\n').filter((l) => l.startsWith('server.'));
+    const cli = spawnSync(process.execPath, [CLI, 'zk', '--server', e.connectString, '--auth', 'digest:super:pw', 'reconfig', '-members', lines.join(',')], { encoding: 'utf8', timeout: 20_000 });
+    expect(cli.status, cli.stderr).toBe(0);
+    expect(cli.stdout).toMatch(/^Committed new configuration:\n/);
+    expect(cli.stdout).toContain(lines.join('\n'));
+    expect(cli.stdout).not.toContain(`version=${removedVersion}`);
   }, 120_000);
 
   it('is refused when reconfigEnabled is off, through the CLI too', async () => {
