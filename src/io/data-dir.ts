@@ -15,7 +15,7 @@ import { mkdir, readFile, readdir, rename, stat, unlink } from 'node:fs/promises
 import { hostname } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import type { Logger } from './log.js';
-import { StorageError, fsyncDir, openRealFile, writeFully, type OpenFile } from './storage-format.js';
+import { StorageError, fsyncDir, openRealFile, readTextIfExists, writeFully, type OpenFile } from './storage-format.js';
 
 export const META_FILE = 'quorate-meta.json';
 export const LOCK_FILE = 'LOCK';
@@ -40,13 +40,8 @@ const heldHere = new Set<string>();
 
 /** Reads the meta file, or null if there is none. Never writes. */
 export async function readMeta(dir: string): Promise<DataDirMeta | null> {
-  let text: string;
-  try {
-    text = await readFile(join(dir, META_FILE), 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
-    throw err;
-  }
+  const text = await readTextIfExists(join(dir, META_FILE));
+  if (text === null) return null;
   try {
     const m = JSON.parse(text) as Partial<DataDirMeta>;
     if (typeof m.format === 'number' && typeof m.clusterId === 'string' && typeof m.serverId === 'number') return m as DataDirMeta;

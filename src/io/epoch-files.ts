@@ -4,9 +4,9 @@
 // made our log its own). Each write is a temporary file, fsynced, renamed
 // over the old one, and the directory fsynced: a crash leaves the old value
 // or the new, never a torn one.
-import { open, readFile, rename } from 'node:fs/promises';
+import { open, rename } from 'node:fs/promises';
 import { join } from 'node:path';
-import { StorageError, fsyncDir, writeFully } from './storage-format.js';
+import { StorageError, fsyncDir, readTextIfExists, writeFully } from './storage-format.js';
 
 export type EpochName = 'acceptedEpoch' | 'currentEpoch';
 
@@ -14,13 +14,8 @@ export type EpochName = 'acceptedEpoch' | 'currentEpoch';
 export const MEMBERSHIP_FILE = 'membership.json';
 
 export async function readEpoch(dir: string, name: EpochName): Promise<number | null> {
-  let text: string;
-  try {
-    text = await readFile(join(dir, name), 'utf8');
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
-    throw e;
-  }
+  const text = await readTextIfExists(join(dir, name));
+  if (text === null) return null;
   const n = Number(text.trim());
   if (!Number.isInteger(n) || n < 0 || n > 0xffff_ffff) {
     throw new StorageError(`${join(dir, name)} holds "${text.trim().slice(0, 40)}", not an epoch: restore it from a backup or remove the data dir and let the server sync from the quorum`, 'QUORATE_EPOCH_FILE');
@@ -42,13 +37,8 @@ export async function writeMembership(dir: string, m: StoredMembership): Promise
 }
 
 export async function readMembership(dir: string): Promise<StoredMembership | null> {
-  let text: string;
-  try {
-    text = await readFile(join(dir, MEMBERSHIP_FILE), 'utf8');
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
-    throw e;
-  }
+  const text = await readTextIfExists(join(dir, MEMBERSHIP_FILE));
+  if (text === null) return null;
   try {
     const o = JSON.parse(text) as { version: string; voters: number[]; observers: number[]; text?: unknown };
     if (!/^[0-9a-f]{1,16}$/.test(o.version) || !Array.isArray(o.voters) || !Array.isArray(o.observers) ||

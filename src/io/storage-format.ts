@@ -13,7 +13,7 @@
 //           record: it is renamed to log.<zxid> before its first write. Readers
 //           ignore both names; the log's open() reuses a complete log.next and
 //           deletes a log.next.tmp.
-import { open as fsOpen, readdir } from 'node:fs/promises';
+import { open as fsOpen, readFile, readdir } from 'node:fs/promises';
 import * as zlib from 'node:zlib';
 import { ZK_LIMITS } from '../limits.js';
 
@@ -62,6 +62,16 @@ export interface StorageFile {
 /** `flags` as fs.promises.open takes them: a string ('r', 'wx', ...) or numeric O_* flags (the log's O_DSYNC handle). */
 export type OpenFile = (path: string, flags: string | number) => Promise<StorageFile>;
 export const openRealFile: OpenFile = (path, flags) => fsOpen(path, flags);
+
+/** A small file's text, or null if there is no such file. */
+export async function readTextIfExists(path: string): Promise<string | null> {
+  try {
+    return await readFile(path, 'utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw e;
+  }
+}
 
 /** A new or renamed directory entry is only durable once the directory itself is fsynced. */
 export async function fsyncDir(dir: string, openFile: OpenFile = openRealFile): Promise<void> {
