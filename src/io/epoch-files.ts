@@ -50,7 +50,7 @@ export async function readMembership(dir: string): Promise<StoredMembership | nu
 }
 
 /** tmp file, fsync, rename over the old one, fsync the directory: the old content or the new, never torn. */
-async function writeSmallFile(dir: string, name: string, text: string): Promise<void> {
+export async function writeSmallFile(dir: string, name: string, text: string): Promise<void> {
   const path = join(dir, name);
   const tmp = `${path}.tmp`;
   const fh = await open(tmp, 'w');

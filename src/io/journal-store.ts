@@ -1,0 +1,211 @@
+// One journal's files on a journal node: the promise, the writer's epoch,
+// the committed txid, the last accepted recovery, and the segments of edits
+// in the transaction log's format (header, then CRC'd records keyed by txid):
+// `edits_inprogress_<start>` while written, `edits_<start>_<end>` once
+// finalized (renamed, the directory fsynced). apply() makes a request's
+// storage operations durable, in order, before it returns. At open a torn
+// tail of the in-progress segment is cut (and said so); damage anywhere else
+// refuses to open, naming the file and offset.
+import { mkdir, open, readdir, rename, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { JournalDisk, JournalSegment, JournalStorageOp } from '../core/journal/journal-state.js';
+import type { SegmentState } from '../core/journal/recovery.js';
+import { writeSmallFile } from './epoch-files.js';
+import type { Logger } from './log.js';
+import {
+  FileWindow, LOG_HEADER_BYTES, StorageCorruptError, StorageError, encodeRecord, fsyncDir, judgeLogScan, logFileHeader,
+  readRecordAt, readTextIfExists, scanLogFile, writeFully, type StorageFile,
+} from './storage-format.js';
+
+const hex = (n: bigint) => n.toString(16).padStart(16, '0');
+const inProgressName = (start: bigint) => `edits_inprogress_${hex(start)}`;
+const finalizedName = (start: bigint, end: bigint) => `edits_${hex(start)}_${hex(end)}`;
+const NAME_RE = /^edits_(?:inprogress_([0-9a-f]{16})|([0-9a-f]{16})_([0-9a-f]{16}))$/;
+
+interface OpenSegment { seg: JournalSegment; fh: StorageFile; pos: number }
+
+export class JournalStore {
+  private current: OpenSegment | null = null;
+  private segments: JournalSegment[] = [];
+
+  private constructor(readonly dir: string, private readonly logger: Logger) {}
+
+  /** Opens (creating if needed) the journal's directory and reads back its state. */
+  static async open(dir: string, logger: Logger): Promise<{ store: JournalStore; disk: JournalDisk }> {
+    await mkdir(dir, { recursive: true });
+    const store = new JournalStore(dir, logger);
+    const disk = await store.load();
+    return { store, disk };
+  }
+
+  private async readNumber(name: string): Promise<bigint | null> {
+    const text = await readTextIfExists(join(this.dir, name));
+    if (text === null) return null;
+    if (!/^\d{1,20}\n?$/.test(text)) throw new StorageError(`${join(this.dir, name)} holds "${text.trim().slice(0, 40)}", not a number`, 'QUORATE_JOURNAL_FILE');
+    return BigInt(text.trim());
+  }
+
+  private async load(): Promise<JournalDisk> {
+    const files = (await readdir(this.dir)).flatMap((f) => {
+      const m = NAME_RE.exec(f);
+      if (m === null) return [];
+      return m[1] !== undefined
+        ? [{ file: f, start: BigInt(`0x${m[1]}`), end: null as bigint | null }]
+        : [{ file: f, start: BigInt(`0x${m[2]}`), end: BigInt(`0x${m[3]}`) }];
+    }).sort((a, b) => (a.start < b.start ? -1 : a.start > b.start ? 1 : 0));
+    let prev = 0n;
+    for (let i = 0; i < files.length; i++) {
+      const f = files[i];
+      const path = join(this.dir, f.file);
+      const inProgress = f.end === null;
+      if (inProgress && i !== files.length - 1) throw new StorageCorruptError(`${path}: an in-progress segment that is not the last one`, path, 0);
+      const fh = await open(path, inProgress ? 'r+' : 'r');
+      let keep = false;
+      try {
+        const scan = await scanLogFile(fh, { file: f.file, startZxid: f.start }, prev);
+        const verdict = judgeLogScan(scan, inProgress);
+        if (verdict.kind === 'corrupt') throw new StorageCorruptError(`journal segment ${path} is corrupt at offset ${verdict.offset}: ${verdict.message}`, path, verdict.offset);
+        const end = scan.lastZxid ?? f.start - 1n;
+        if (!inProgress && end !== f.end) throw new StorageCorruptError(`journal segment ${path} ends at txid ${end}, its name says ${f.end}`, path, scan.end);
+        if (verdict.kind === 'torn') {
+          await fh.truncate(scan.end);
+          await fh.datasync();
+          this.logger.warn({ file: path, offset: verdict.offset, reason: verdict.reason }, 'cut torn tail of journal segment');
+        }
+        if (verdict.kind === 'blank') {
+          await fh.truncate(0);
+          await writeFully(fh, logFileHeader(), 0);
+          await fh.datasync();
+        }
+        const seg: JournalSegment = { startTxid: f.start, endTxid: end, inProgress, writerEpoch: 0 };
+        this.segments.push(seg);
+        if (inProgress) { this.current = { seg, fh, pos: Math.max(scan.end, LOG_HEADER_BYTES) }; keep = true; }
+        if (scan.lastZxid !== null) prev = scan.lastZxid;
+      } finally {
+        if (!keep) await fh.close();
+      }
+    }
+    const writerEpoch = Number((await this.readNumber('writer-epoch')) ?? 0n);
+    for (const s of this.segments) s.writerEpoch = writerEpoch;
+    const acceptedText = await readTextIfExists(join(this.dir, 'accepted-recovery'));
+    let accepted: JournalDisk['accepted'] = null;
+    if (acceptedText !== null) {
+      try {
+        const o = JSON.parse(acceptedText) as { start: string; end: string; inProgress: boolean; epoch: number };
+        accepted = { segment: { startTxid: BigInt(o.start), endTxid: BigInt(o.end), inProgress: o.inProgress }, epoch: o.epoch };
+      } catch {
+        throw new StorageError(`${join(this.dir, 'accepted-recovery')} is not an accepted recovery record`, 'QUORATE_JOURNAL_FILE');
+      }
+    }
+    return {
+      promisedEpoch: Number((await this.readNumber('promised-epoch')) ?? 0n),
+      lastWriterEpoch: writerEpoch,
+      committedTxid: (await this.readNumber('committed-txid')) ?? 0n,
+      segments: this.segments.map((s) => ({ ...s })),
+      accepted,
+    };
+  }
+
+  /** Makes the operations durable, in order. */
+  async apply(ops: readonly JournalStorageOp[]): Promise<void> {
+    for (const op of ops) {
+      switch (op.kind) {
+        case 'promise': await writeSmallFile(this.dir, 'promised-epoch', `${op.epoch}\n`); break;
+        case 'writerEpoch': await writeSmallFile(this.dir, 'writer-epoch', `${op.epoch}\n`); break;
+        // Advisory (readers stop there): a crash that loses the last value only makes readers wait.
+        case 'committed': await writeFile(join(this.dir, 'committed-txid'), `${op.txid}\n`); break;
+        case 'startSegment': await this.startSegment(op.startTxid, op.writerEpoch); break;
+        case 'append': await this.append(op.segmentTxid, op.firstTxid, op.records); break;
+        case 'finalize': await this.finalize(op.startTxid, op.endTxid); break;
+        case 'truncate': await this.truncate(op.startTxid, op.endTxid); break;
+        case 'accepted': await this.writeAccepted(op.segment, op.epoch); break;
+      }
+    }
+  }
+
+  private async startSegment(start: bigint, writerEpoch: number): Promise<void> {
+    const existing = this.current;
+    if (existing !== null && existing.seg.startTxid === start) { existing.seg.writerEpoch = writerEpoch; return; }
+    if (existing !== null) throw new StorageError(`journal ${this.dir}: segment ${existing.seg.startTxid} is still open`, 'QUORATE_JOURNAL_STATE');
+    const path = join(this.dir, inProgressName(start));
+    const fh = await open(path, 'wx');
+    await writeFully(fh, logFileHeader(), 0);
+    await fh.datasync();
+    await fsyncDir(this.dir);
+    const seg: JournalSegment = { startTxid: start, endTxid: start - 1n, inProgress: true, writerEpoch };
+    this.segments.push(seg);
+    this.current = { seg, fh, pos: LOG_HEADER_BYTES };
+  }
+
+  private openSegment(start: bigint): OpenSegment {
+    const c = this.current;
+    if (c === null || c.seg.startTxid !== start) throw new StorageError(`journal ${this.dir}: segment ${start} is not the open one`, 'QUORATE_JOURNAL_STATE');
+    return c;
+  }
+
+  private async append(start: bigint, first: bigint, records: Uint8Array[]): Promise<void> {
+    const c = this.openSegment(start);
+    const buf = Buffer.concat(records.map((r, i) => encodeRecord(first + BigInt(i), Buffer.from(r))));
+    await writeFully(c.fh, buf, c.pos);
+    await c.fh.datasync();
+    c.pos += buf.length;
+    c.seg.endTxid = first + BigInt(records.length) - 1n;
+  }
+
+  private async finalize(start: bigint, end: bigint): Promise<void> {
+    const c = this.openSegment(start);
+    await c.fh.datasync();
+    await c.fh.close();
+    this.current = null;
+    await rename(join(this.dir, inProgressName(start)), join(this.dir, finalizedName(start, end)));
+    await fsyncDir(this.dir);
+    c.seg.inProgress = false;
+    c.seg.endTxid = end;
+  }
+
+  private async truncate(start: bigint, end: bigint): Promise<void> {
+    const c = this.openSegment(start);
+    const w = new FileWindow(c.fh, c.pos);
+    let pos = LOG_HEADER_BYTES;
+    for (;;) {
+      const step = await readRecordAt(w, pos);
+      if (step.kind !== 'record' || step.zxid > end) break;
+      pos = step.next;
+    }
+    await c.fh.truncate(pos);
+    await c.fh.datasync();
+    c.pos = pos;
+    c.seg.endTxid = end;
+  }
+
+  private async writeAccepted(segment: SegmentState, epoch: number): Promise<void> {
+    await writeSmallFile(this.dir, 'accepted-recovery', JSON.stringify({ start: segment.startTxid.toString(), end: segment.endTxid.toString(), inProgress: segment.inProgress, epoch }) + '\n');
+  }
+
+  /** Edits with fromTxid <= txid <= toTxid, in order, read from the segment files. */
+  async *read(fromTxid: bigint, toTxid: bigint): AsyncGenerator<{ txid: bigint; payload: Buffer }> {
+    for (const seg of [...this.segments]) {
+      if (seg.endTxid < fromTxid || seg.startTxid > toTxid) continue;
+      const path = join(this.dir, seg.inProgress ? inProgressName(seg.startTxid) : finalizedName(seg.startTxid, seg.endTxid));
+      const fh = await open(path, 'r');
+      try {
+        const size = (await fh.stat()).size;
+        const w = new FileWindow(fh, size);
+        for (let pos = LOG_HEADER_BYTES; pos < size;) {
+          const step = await readRecordAt(w, pos);
+          if (step.kind !== 'record' || step.zxid > seg.endTxid) break;
+          pos = step.next;
+          if (step.zxid > toTxid) return;
+          if (step.zxid >= fromTxid) yield { txid: step.zxid, payload: step.payload };
+        }
+      } finally {
+        await fh.close();
+      }
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.current?.fh.close();
+    this.current = null;
+  }
+}

@@ -1,0 +1,107 @@
+// The journal's files, driven by the journal state machine's own storage
+// operations: what a node wrote is what it reads back after a restart; a torn
+// tail of the in-progress segment is cut (and said so); damage in a finalized
+// segment refuses to open, naming the file and offset.
+import fs from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { JournalState, type JournalStorageOp } from '../../../src/core/journal/journal-state.js';
+import { JournalStore } from '../../../src/io/journal-store.js';
+import { StorageCorruptError } from '../../../src/io/storage-format.js';
+import { captureLogger, removeTempDirs, tempDir } from '../storage/helpers.js';
+
+afterEach(removeTempDirs);
+const recs = (from: number, n: number) => Array.from({ length: n }, (_, i) => Buffer.from(`edit-${from + i}`));
+
+async function node(dir: string) {
+  const cap = captureLogger();
+  const { store, disk } = await JournalStore.open(dir, cap.logger);
+  const state = new JournalState('svc', disk);
+  const run = async (ops: JournalStorageOp[]) => { await store.apply(ops); };
+  return { store, state, run, cap, disk };
+}
+
+async function writeTwoSegments(dir: string) {
+  const n = await node(dir);
+  await n.run(n.state.newEpoch(1).ops);
+  await n.run(n.state.startSegment(1, 1n));
+  await n.run(n.state.journal({ epoch: 1, segmentTxid: 1n, firstTxid: 1n, records: recs(1, 3), checksum: 'a' }));
+  await n.run(n.state.journal({ epoch: 1, segmentTxid: 1n, firstTxid: 4n, records: recs(4, 2), checksum: 'b', committedTxid: 5n }));
+  await n.run(n.state.finalizeSegment(1, 1n, 5n));
+  await n.run(n.state.startSegment(1, 6n));
+  await n.run(n.state.journal({ epoch: 1, segmentTxid: 6n, firstTxid: 6n, records: recs(6, 2), checksum: 'c', committedTxid: 6n }));
+  await n.store.close();
+}
+
+describe('JournalStore', () => {
+  it('reads back after a restart what it made durable: epochs, committed txid, segments, edits', async () => {
+    const dir = await tempDir();
+    await writeTwoSegments(dir);
+    expect(fs.readdirSync(dir).filter((f) => f.startsWith('edits_')).sort()).toEqual([
+      'edits_0000000000000001_0000000000000005', 'edits_inprogress_0000000000000006',
+    ]);
+    const n = await node(dir);
+    expect(n.disk).toMatchObject({ promisedEpoch: 1, lastWriterEpoch: 1, committedTxid: 6n, accepted: null });
+    expect(n.disk.segments).toEqual([
+      { startTxid: 1n, endTxid: 5n, inProgress: false, writerEpoch: 1 },
+      { startTxid: 6n, endTxid: 7n, inProgress: true, writerEpoch: 1 },
+    ]);
+    const read = [];
+    for await (const e of n.store.read(2n, 7n)) read.push(`${e.txid}:${e.payload.toString()}`);
+    expect(read).toEqual(['2:edit-2', '3:edit-3', '4:edit-4', '5:edit-5', '6:edit-6', '7:edit-7']);
+    await n.store.close();
+  });
+
+  it('cuts a torn tail of the in-progress segment, says where, and goes on writing', async () => {
+    const dir = await tempDir();
+    await writeTwoSegments(dir);
+    fs.appendFileSync(join(dir, 'edits_inprogress_0000000000000006'), Buffer.from([0, 0, 0, 40, 1, 2, 3]));
+    const n = await node(dir);
+    expect(n.cap.warns().map((l) => l.msg)).toEqual(['cut torn tail of journal segment']);
+    expect(n.disk.segments[1].endTxid).toBe(7n);
+    // A new writer recovers the open segment (here as it stands), finalizes it and writes on.
+    await n.run(n.state.newEpoch(2).ops);
+    await n.run(n.state.prepareRecovery(2, 6n).ops);
+    await n.run(n.state.acceptRecovery(2, { startTxid: 6n, endTxid: 7n, inProgress: true }).ops);
+    await n.run(n.state.finalizeSegment(2, 6n, 7n));
+    await n.run(n.state.startSegment(2, 8n));
+    await n.run(n.state.journal({ epoch: 2, segmentTxid: 8n, firstTxid: 8n, records: recs(8, 1), checksum: 'd' }));
+    await n.store.close();
+    const again = await node(dir);
+    expect(again.disk.segments.map((x) => [x.startTxid, x.endTxid, x.inProgress])).toEqual([[1n, 5n, false], [6n, 7n, false], [8n, 8n, true]]);
+    expect(again.cap.warns()).toEqual([]);
+    await again.store.close();
+  });
+
+  it('refuses to open with damage in a finalized segment, naming the file and the offset', async () => {
+    const dir = await tempDir();
+    await writeTwoSegments(dir);
+    const file = join(dir, 'edits_0000000000000001_0000000000000005');
+    const b = fs.readFileSync(file);
+    b[40] ^= 0xff; // inside the first record
+    fs.writeFileSync(file, b);
+    const err = await JournalStore.open(dir, captureLogger().logger).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(StorageCorruptError);
+    expect((err as Error).message).toMatch(/edits_0000000000000001_0000000000000005 is corrupt at offset 24/);
+  });
+
+  it('cuts its in-progress copy back when a recovery chose a shorter one, and remembers the recovery', async () => {
+    const dir = await tempDir();
+    await writeTwoSegments(dir);
+    const n = await node(dir);
+    await n.run(n.state.newEpoch(2).ops);
+    const prep = n.state.prepareRecovery(2, 6n);
+    expect(prep.answer.segment).toEqual({ startTxid: 6n, endTxid: 7n, inProgress: true });
+    await n.run(prep.ops);
+    // A majority's best copy ends at 6: this node's edit 7 was never acknowledged (committed is 6).
+    const acc = n.state.acceptRecovery(2, { startTxid: 6n, endTxid: 6n, inProgress: true });
+    expect(acc.fetchFrom).toBeNull();
+    await n.run(acc.ops);
+    await n.store.close();
+    const again = await node(dir);
+    expect(again.disk.segments[1].endTxid).toBe(6n);
+    expect(again.disk.accepted).toEqual({ segment: { startTxid: 6n, endTxid: 6n, inProgress: true }, epoch: 2 });
+    expect(again.disk.promisedEpoch).toBe(2);
+    await again.store.close();
+  });
+});
