@@ -5,6 +5,7 @@ import { Command, InvalidArgumentError } from 'commander';
 import { performance } from 'node:perf_hooks';
 import { optionsForSeed, replayCommand, type SimCli } from './options.js';
 import { runSimulation, type SimResult } from './sim-cluster.js';
+import { runJournalSimulation } from './journal-sim.js';
 
 function integer(name: string, min: number, max: number) {
   return (v: string): number => {
@@ -26,6 +27,7 @@ function main(argv: string[]): number {
     .option('--settle-ms <ms>', 'simulated time after the faults stop', integer('--settle-ms', 1000, 3_600_000), 10_000)
     .option('--near-counter-limit', 'start zxid counters near 2^32 (default: drawn from the seed)')
     .option('--no-near-counter-limit', 'start zxid counters at 1')
+    .option('--journal', 'the journal quorum instead (JournalState nodes, JournalWriter writers): J1-J3')
     .option('--bare', 'replication only, no ZooKeeper layer or clients')
     .option('--reconfig', 'with --bare: change the membership during the run (default: drawn from the seed)')
     .option('--no-reconfig', 'with --bare: keep the membership')
@@ -41,7 +43,8 @@ function main(argv: string[]): number {
     const code = (e as { exitCode?: number }).exitCode;
     return code === 0 ? 0 : 2;
   }
-  const cli = program.opts<SimCli>();
+  const cli = program.opts<SimCli & { journal?: boolean }>();
+  if (cli.journal) return runJournalSeeds(cli);
   const seeds = cli.seed !== undefined ? [cli.seed] : Array.from({ length: cli.seeds }, (_, i) => cli.firstSeed + i);
   const t0 = performance.now();
   const failures: { result: SimResult; replay: string }[] = [];
@@ -75,6 +78,28 @@ function main(argv: string[]): number {
       `${totals.epochs} epochs, ${totals.acked} acknowledged writes (bare), ${totals.clientOpsChecked} client operations checked, ${totals.crashes} crashes, ${totals.powerFailures} power failures, ${totals.partitions} partitions, ` +
       `${totals.leaderIsolations} leaders cut off, ${totals.reconfigs} membership changes, ${totals.snapshotsInstalled} snapshot syncs\n`);
   return failures.length > 0 ? 1 : 0;
+}
+
+/** `--journal`: the journal quorum's seeds; a failing one prints its replay command. */
+function runJournalSeeds(cli: SimCli): number {
+  const seeds = cli.seed !== undefined ? [cli.seed] : Array.from({ length: cli.seeds }, (_, i) => cli.firstSeed + i);
+  const t0 = performance.now();
+  let failed = 0;
+  const totals = { acked: 0, writers: 0, fenced: 0, crashes: 0 };
+  for (const seed of seeds) {
+    const nodes = cli.servers ?? (seed % 2 ? 3 : 5);
+    const r = runJournalSimulation({ seed, nodes, faultMs: Math.min(cli.faultMs, 20_000), trace: cli.trace ?? false });
+    for (const k of Object.keys(totals) as (keyof typeof totals)[]) totals[k] += r.stats[k] ?? 0;
+    if (cli.trace) for (const line of r.trace) process.stdout.write(line + '\n');
+    if (!r.ok) {
+      failed++;
+      process.stderr.write(`seed ${seed} FAILED:\n  ${r.violations.join('\n  ')}\n  replay: npm run sim -- --journal --seed ${seed} --servers ${nodes} --fault-ms ${Math.min(cli.faultMs, 20_000)} --trace\n`);
+    }
+  }
+  const seconds = (performance.now() - t0) / 1000;
+  process.stdout.write(`${seeds.length} journal schedules, ${failed} failed, ${seconds.toFixed(2)} s (${Math.round(seeds.length / seconds * 60)}/min); ` +
+    `${totals.acked} batches acknowledged, ${totals.writers} writers (${totals.fenced} fenced), ${totals.crashes} node crashes\n`);
+  return failed > 0 ? 1 : 0;
 }
 
 process.exitCode = main(process.argv.slice(2));

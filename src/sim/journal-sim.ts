@@ -1,0 +1,258 @@
+// Seeded runs of the journal quorum: journal nodes (the real JournalState,
+// one request at a time each, answering only once its storage operations are
+// durable) and writers (the real JournalWriter) that supersede each other
+// while nodes crash (losing what was not yet durable) and requests are lost
+// or slow. At the end a last writer recovers, and the checker looks at what
+// each writer was told: J1 (an acknowledged batch was durable on a majority
+// when acknowledged), J2/J3 (every acknowledged batch is in the one history
+// that remains, whatever writer wrote it; no two nodes disagree on a txid).
+import { JournalError, JournalState, type JournalDisk, type JournalStorageOp } from '../core/journal/journal-state.js';
+import { JournalWriter, type WriterAnswer, type WriterEffect, type WriterRequest } from '../core/journal/journal-writer.js';
+import { EventQueue } from './event-queue.js';
+import { Rng } from './rng.js';
+
+export interface JournalSimOptions { seed: number; nodes: number; faultMs: number; trace: boolean }
+export interface JournalSimResult { seed: number; ok: boolean; violations: string[]; stats: Record<string, number>; trace: string[] }
+
+interface SimJournalNode {
+  id: number;
+  up: boolean;
+  life: number;
+  durable: { disk: JournalDisk; edits: Map<bigint, string> };
+  pending: JournalStorageOp[];
+  state: JournalState | null;
+  queue: { from: Sim; id: number; req: WriterRequest }[];
+  busy: boolean;
+}
+
+type Sim = { writer: JournalWriter; name: string; epoch: () => number };
+
+const text = (b: Uint8Array) => new TextDecoder().decode(b);
+
+function applyDurable(d: SimJournalNode['durable'], op: JournalStorageOp): void {
+  const segs = d.disk.segments;
+  const seg = (start: bigint) => segs.find((s) => s.startTxid === start);
+  switch (op.kind) {
+    case 'promise': d.disk.promisedEpoch = op.epoch; return;
+    case 'writerEpoch': d.disk.lastWriterEpoch = op.epoch; return;
+    case 'committed': d.disk.committedTxid = op.txid; return;
+    case 'startSegment': if (seg(op.startTxid) === undefined) segs.push({ startTxid: op.startTxid, endTxid: op.startTxid - 1n, inProgress: true, writerEpoch: op.writerEpoch }); return;
+    case 'append': {
+      const s = seg(op.segmentTxid)!;
+      op.records.forEach((r, i) => d.edits.set(op.firstTxid + BigInt(i), text(r)));
+      s.endTxid = op.firstTxid + BigInt(op.records.length) - 1n;
+      return;
+    }
+    case 'finalize': { const s = seg(op.startTxid)!; s.inProgress = false; s.endTxid = op.endTxid; return; }
+    case 'truncate': {
+      const s = seg(op.startTxid)!;
+      for (let t = op.endTxid + 1n; t <= s.endTxid; t++) d.edits.delete(t);
+      s.endTxid = op.endTxid;
+      return;
+    }
+    case 'accepted': d.disk.accepted = { segment: { ...op.segment }, epoch: op.epoch }; return;
+  }
+}
+
+export function runJournalSimulation(o: JournalSimOptions): JournalSimResult {
+  const rng = new Rng(o.seed);
+  const q = new EventQueue();
+  const trace: string[] = [];
+  const log = (l: string) => { if (o.trace) trace.push(`${q.now.toFixed(1).padStart(9)} ${l}`); };
+  const violations: string[] = [];
+  const fail = (v: string) => { if (violations.length < 20) violations.push(`t=${q.now.toFixed(1)}ms ${v}`); };
+  const stats = { writers: 0, fenced: 0, acked: 0, batches: 0, crashes: 0, recoveries: 0 };
+  const ids = Array.from({ length: o.nodes }, (_, i) => i + 1);
+  const majority = Math.floor(o.nodes / 2) + 1;
+  const nodes = new Map<number, SimJournalNode>(ids.map((id) => [id, {
+    id, up: true, life: 0, pending: [], state: null, queue: [], busy: false,
+    durable: { disk: { promisedEpoch: 0, lastWriterEpoch: 0, committedTxid: 0n, segments: [], accepted: null }, edits: new Map() },
+  }]));
+  const snapshotDisk = (n: SimJournalNode): JournalDisk => JSON.parse(JSON.stringify(n.durable.disk, (_, v) => (typeof v === 'bigint' ? `${v}n` : v)), (_, v) => (typeof v === 'string' && /^\d+n$/.test(v) ? BigInt(v.slice(0, -1)) : v)) as JournalDisk;
+  const boot = (n: SimJournalNode) => { n.up = true; n.state = new JournalState('svc', snapshotDisk(n)); n.queue = []; n.busy = false; };
+  for (const n of nodes.values()) boot(n);
+
+  /** txid -> payload of every batch some writer was told is written. */
+  const acked = new Map<bigint, { payload: string; writer: string }>();
+
+  function answer(s: Sim, id: number, a: WriterAnswer, delay = rng.range(0.1, 2)): void {
+    q.after(delay, () => { s.writer.onAnswer(id, a); pumpWriter(s); });
+  }
+
+  function serve(n: SimJournalNode): void {
+    if (n.busy || !n.up || n.queue.length === 0) return;
+    n.busy = true;
+    const life = n.life;
+    const { from, id, req } = n.queue.shift()!;
+    const st = n.state!;
+    const finish = (ops: JournalStorageOp[], a: WriterAnswer) => {
+      n.pending.push(...ops);
+      q.after(ops.length === 0 ? 0.01 : rng.chance(0.03) ? rng.range(5, 30) : rng.range(0.1, 1.5), () => {
+        if (!n.up || n.life !== life) return;
+        for (const op of n.pending.splice(0, ops.length)) applyDurable(n.durable, op);
+        answer(from, id, a);
+        n.busy = false;
+        serve(n);
+      });
+    };
+    try {
+      switch (req.kind) {
+        case 'getState': return finish([], { ok: true, promisedEpoch: st.promisedEpoch });
+        case 'newEpoch': { const r = st.newEpoch(req.epoch); return finish(r.ops, { ok: true, lastSegmentTxid: r.lastSegmentTxid }); }
+        case 'prepareRecovery': { const r = st.prepareRecovery(req.epoch, req.segmentTxid); return finish(r.ops, { ok: true, recovery: r.answer }); }
+        case 'acceptRecovery': {
+          let r = st.acceptRecovery(req.epoch, req.segment);
+          const ops: JournalStorageOp[] = [...r.ops];
+          if (r.fetchFrom !== null) {
+            // Fetch the chosen copy's missing edits from the node that has it (its durable state).
+            const src = nodes.get(req.fromNode)!;
+            if (!src.up) throw new JournalError(409, `cannot fetch from node ${req.fromNode}: down`);
+            const records: Uint8Array[] = [];
+            for (let t = r.fetchFrom; t <= req.segment.endTxid; t++) {
+              const v = src.durable.edits.get(t);
+              if (v === undefined) throw new JournalError(409, `node ${req.fromNode} lacks txid ${t}`);
+              records.push(new TextEncoder().encode(v));
+            }
+            ops.push(...st.adoptFetched(req.segment.startTxid, r.fetchFrom, records, req.epoch));
+            r = st.acceptRecovery(req.epoch, req.segment);
+            ops.push(...r.ops);
+          }
+          return finish(ops, { ok: true });
+        }
+        case 'finalize': return finish(st.finalizeSegment(req.epoch, req.startTxid, req.endTxid), { ok: true });
+        case 'startSegment': return finish(st.startSegment(req.epoch, req.txid), { ok: true });
+        case 'journal': return finish(st.journal(req), { ok: true });
+      }
+    } catch (e) {
+      if (!(e instanceof JournalError)) throw e;
+      answer(from, id, { ok: false, status: e.status, message: e.message });
+      n.busy = false;
+      serve(n);
+    }
+  }
+
+  function pumpWriter(s: Sim): void {
+    for (const e of s.writer.drain()) onWriterEffect(s, e);
+  }
+
+  const batchPayloads = new Map<string, string[]>();
+  function onWriterEffect(s: Sim, e: WriterEffect): void {
+    switch (e.kind) {
+      case 'send': {
+        const n = nodes.get(e.node)!;
+        // Lost or refused: the writer's HTTP client times out or fails (explicit, short timeouts).
+        if (!n.up || rng.chance(0.02)) { answer(s, e.id, { ok: false, status: 0, message: `node ${e.node} unreachable` }, rng.range(1, 20)); return; }
+        if (e.req.kind === 'journal') batchPayloads.set(`${s.name}:${e.req.firstTxid}`, e.req.records.map(text));
+        q.after(rng.range(0.1, 2), () => { if (n.up) { n.queue.push({ from: s, id: e.id, req: e.req }); serve(n); } else answer(s, e.id, { ok: false, status: 0, message: 'down' }); });
+        return;
+      }
+      case 'opened': log(`${s.name}: open in epoch ${e.epoch} at txid ${e.nextTxid}`); appendLoop(s); return;
+      case 'fenced': stats.fenced++; log(`${s.name}: fenced: ${e.reason}`); return;
+      case 'acked': {
+        stats.acked++;
+        const payloads = batchPayloads.get(`${s.name}:${e.firstTxid}`)!;
+        // J1: durable on a majority now.
+        let durableOn = 0;
+        for (const n of nodes.values()) {
+          if (payloads.every((p, i) => n.durable.edits.get(e.firstTxid + BigInt(i)) === p)) durableOn++;
+        }
+        if (durableOn < majority) fail(`J1: ${s.name}'s batch at ${e.firstTxid} acknowledged, durable on ${durableOn} of ${o.nodes}`);
+        payloads.forEach((p, i) => {
+          const t = e.firstTxid + BigInt(i);
+          const prev = acked.get(t);
+          if (prev !== undefined && prev.payload !== p) fail(`J2: txid ${t} acknowledged to ${prev.writer} as "${prev.payload}" and to ${s.name} as "${p}"`);
+          acked.set(t, { payload: p, writer: s.name });
+        });
+        return;
+      }
+    }
+  }
+
+  function appendLoop(s: Sim): void {
+    const step = () => {
+      if (s.writer.phase !== 'open' || q.now > o.faultMs) return;
+      const n = 1 + rng.int(4);
+      s.writer.append(Array.from({ length: n }, (_, i) => new TextEncoder().encode(`${s.name}.${stats.batches}.${i}`)));
+      stats.batches++;
+      pumpWriter(s);
+      q.after(rng.range(0.5, 4), step);
+    };
+    step();
+  }
+
+  let writerNo = 0;
+  function newWriter(): Sim {
+    const name = `w${++writerNo}`;
+    const writer = new JournalWriter(ids, (r) => r.map(text).join('|'));
+    const s: Sim = { writer, name, epoch: () => writer.epoch };
+    stats.writers++;
+    log(`${name}: opening`);
+    writer.open();
+    pumpWriter(s);
+    return s;
+  }
+
+  newWriter();
+  const takeover = () => {
+    if (q.now >= o.faultMs) return;
+    stats.recoveries++;
+    newWriter();
+    // Sometimes two new writers race for the journal (two controllers that both think they won).
+    if (rng.chance(0.3)) q.after(rng.range(0, 3), () => { stats.recoveries++; newWriter(); });
+    q.after(rng.range(200, 2000), takeover);
+  };
+  q.after(rng.range(200, 1000), takeover);
+  const crash = () => {
+    if (q.now >= o.faultMs) return;
+    const n = nodes.get(rng.pick(ids))!;
+    if (n.up) {
+      stats.crashes++;
+      const keep = rng.int(n.pending.length + 1);
+      for (const op of n.pending.slice(0, keep)) applyDurable(n.durable, op);
+      n.pending = [];
+      n.up = false;
+      n.life++;
+      n.state = null;
+      log(`node ${n.id}: CRASH (kept ${keep} unsynced ops)`);
+      q.after(rng.range(20, 800), () => { boot(n); log(`node ${n.id}: restart`); });
+    }
+    q.after(rng.range(50, 600), crash);
+  };
+  q.after(rng.range(100, 500), crash);
+
+  // The end: every node up, a last writer recovers; then the history is compared.
+  let last: Sim | null = null;
+  let attempts = 0;
+  const finalWriter = () => {
+    // A writer that loses a race (another took a higher epoch, a node was restarting) stops; the
+    // operator's next one tries again. Bounded.
+    if (last !== null && last.writer.phase !== 'fenced') return;
+    if (++attempts > 20) return;
+    last = newWriter();
+    q.after(200, finalWriter);
+  };
+  q.at(o.faultMs + 100, () => {
+    for (const n of nodes.values()) if (!n.up) boot(n);
+    finalWriter();
+  });
+  while (q.step(o.faultMs + 5000)) { /* run */ }
+  if (last === null || (last as Sim).writer.phase !== 'open') fail(`end: the last writer could not open (${last === null ? 'none' : (last as Sim).writer.phase})`);
+  // One history: where nodes hold a txid in a finalized segment, they agree; every acknowledged txid is there.
+  const history = new Map<bigint, string>();
+  for (const n of nodes.values()) {
+    for (const seg of n.durable.disk.segments) {
+      if (seg.inProgress) continue;
+      for (let t = seg.startTxid; t <= seg.endTxid; t++) {
+        const v = n.durable.edits.get(t);
+        if (v === undefined) { fail(`node ${n.id}: finalized segment ${seg.startTxid}-${seg.endTxid} lacks txid ${t}`); continue; }
+        const h = history.get(t);
+        if (h !== undefined && h !== v) fail(`J3: nodes disagree at txid ${t}: "${h}" and "${v}"`);
+        history.set(t, v);
+      }
+    }
+  }
+  for (const [t, a] of acked) {
+    if (history.get(t) !== a.payload) fail(`J3: txid ${t} acknowledged to ${a.writer} as "${a.payload}" is ${history.has(t) ? `"${history.get(t)}"` : 'missing'} in the history`);
+  }
+  return { seed: o.seed, ok: violations.length === 0, violations, stats: { ...stats, historyTxids: history.size }, trace };
+}
