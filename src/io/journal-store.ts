@@ -20,6 +20,15 @@ import {
 const hex = (n: bigint) => n.toString(16).padStart(16, '0');
 const inProgressName = (start: bigint) => `edits_inprogress_${hex(start)}`;
 const finalizedName = (start: bigint, end: bigint) => `edits_${hex(start)}_${hex(end)}`;
+/** The segment's writer epoch sits in the log header's reserved bytes. */
+const HEADER_EPOCH_OFFSET = 8;
+
+function segmentHeader(writerEpoch: number): Buffer {
+  const h = logFileHeader();
+  h.writeUInt32BE(writerEpoch >>> 0, HEADER_EPOCH_OFFSET);
+  return h;
+}
+
 const NAME_RE = /^edits_(?:inprogress_([0-9a-f]{16})|([0-9a-f]{16})_([0-9a-f]{16}))$/;
 
 interface OpenSegment { seg: JournalSegment; fh: StorageFile; pos: number }
@@ -74,10 +83,12 @@ export class JournalStore {
         }
         if (verdict.kind === 'blank') {
           await fh.truncate(0);
-          await writeFully(fh, logFileHeader(), 0);
+          await writeFully(fh, segmentHeader(0), 0);
           await fh.datasync();
         }
-        const seg: JournalSegment = { startTxid: f.start, endTxid: end, inProgress, writerEpoch: 0 };
+        const head = Buffer.alloc(4);
+        if (scan.size >= LOG_HEADER_BYTES) await fh.read(head, 0, 4, HEADER_EPOCH_OFFSET);
+        const seg: JournalSegment = { startTxid: f.start, endTxid: end, inProgress, writerEpoch: head.readUInt32BE(0) };
         this.segments.push(seg);
         if (inProgress) { this.current = { seg, fh, pos: Math.max(scan.end, LOG_HEADER_BYTES) }; keep = true; }
         if (scan.lastZxid !== null) prev = scan.lastZxid;
@@ -86,7 +97,6 @@ export class JournalStore {
       }
     }
     const writerEpoch = Number((await this.readNumber('writer-epoch')) ?? 0n);
-    for (const s of this.segments) s.writerEpoch = writerEpoch;
     const acceptedText = await readTextIfExists(join(this.dir, 'accepted-recovery'));
     let accepted: JournalDisk['accepted'] = null;
     if (acceptedText !== null) {
@@ -125,11 +135,19 @@ export class JournalStore {
 
   private async startSegment(start: bigint, writerEpoch: number): Promise<void> {
     const existing = this.current;
-    if (existing !== null && existing.seg.startTxid === start) { existing.seg.writerEpoch = writerEpoch; return; }
+    if (existing !== null && existing.seg.startTxid === start) {
+      // The same (empty, or fetched-into) segment under another writer: its header says whose it is.
+      const h = Buffer.alloc(4);
+      h.writeUInt32BE(writerEpoch >>> 0, 0);
+      await writeFully(existing.fh, h, HEADER_EPOCH_OFFSET);
+      await existing.fh.datasync();
+      existing.seg.writerEpoch = writerEpoch;
+      return;
+    }
     if (existing !== null) throw new StorageError(`journal ${this.dir}: segment ${existing.seg.startTxid} is still open`, 'QUORATE_JOURNAL_STATE');
     const path = join(this.dir, inProgressName(start));
     const fh = await open(path, 'wx');
-    await writeFully(fh, logFileHeader(), 0);
+    await writeFully(fh, segmentHeader(writerEpoch), 0);
     await fh.datasync();
     await fsyncDir(this.dir);
     const seg: JournalSegment = { startTxid: start, endTxid: start - 1n, inProgress: true, writerEpoch };

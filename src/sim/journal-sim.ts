@@ -23,6 +23,8 @@ interface SimJournalNode {
   state: JournalState | null;
   queue: { from: Sim; id: number; req: WriterRequest }[];
   busy: boolean;
+  /** The request being served (answered with an error if the node dies meanwhile, as a reset connection is). */
+  serving: { from: Sim; id: number } | null;
 }
 
 type Sim = { writer: JournalWriter; name: string; epoch: () => number };
@@ -36,7 +38,12 @@ function applyDurable(d: SimJournalNode['durable'], op: JournalStorageOp): void 
     case 'promise': d.disk.promisedEpoch = op.epoch; return;
     case 'writerEpoch': d.disk.lastWriterEpoch = op.epoch; return;
     case 'committed': d.disk.committedTxid = op.txid; return;
-    case 'startSegment': if (seg(op.startTxid) === undefined) segs.push({ startTxid: op.startTxid, endTxid: op.startTxid - 1n, inProgress: true, writerEpoch: op.writerEpoch }); return;
+    case 'startSegment': {
+      const s = seg(op.startTxid);
+      if (s === undefined) segs.push({ startTxid: op.startTxid, endTxid: op.startTxid - 1n, inProgress: true, writerEpoch: op.writerEpoch });
+      else s.writerEpoch = op.writerEpoch;
+      return;
+    }
     case 'append': {
       const s = seg(op.segmentTxid)!;
       op.records.forEach((r, i) => d.edits.set(op.firstTxid + BigInt(i), text(r)));
@@ -65,7 +72,7 @@ export function runJournalSimulation(o: JournalSimOptions): JournalSimResult {
   const ids = Array.from({ length: o.nodes }, (_, i) => i + 1);
   const majority = Math.floor(o.nodes / 2) + 1;
   const nodes = new Map<number, SimJournalNode>(ids.map((id) => [id, {
-    id, up: true, life: 0, pending: [], state: null, queue: [], busy: false,
+    id, up: true, life: 0, pending: [], state: null, queue: [], busy: false, serving: null,
     durable: { disk: { promisedEpoch: 0, lastWriterEpoch: 0, committedTxid: 0n, segments: [], accepted: null }, edits: new Map() },
   }]));
   const snapshotDisk = (n: SimJournalNode): JournalDisk => JSON.parse(JSON.stringify(n.durable.disk, (_, v) => (typeof v === 'bigint' ? `${v}n` : v)), (_, v) => (typeof v === 'string' && /^\d+n$/.test(v) ? BigInt(v.slice(0, -1)) : v)) as JournalDisk;
@@ -84,6 +91,7 @@ export function runJournalSimulation(o: JournalSimOptions): JournalSimResult {
     n.busy = true;
     const life = n.life;
     const { from, id, req } = n.queue.shift()!;
+    n.serving = { from, id };
     const st = n.state!;
     const finish = (ops: JournalStorageOp[], a: WriterAnswer) => {
       n.pending.push(...ops);
@@ -92,6 +100,7 @@ export function runJournalSimulation(o: JournalSimOptions): JournalSimResult {
         for (const op of n.pending.splice(0, ops.length)) applyDurable(n.durable, op);
         answer(from, id, a);
         n.busy = false;
+        n.serving = null;
         serve(n);
       });
     };
@@ -113,7 +122,7 @@ export function runJournalSimulation(o: JournalSimOptions): JournalSimResult {
               if (v === undefined) throw new JournalError(409, `node ${req.fromNode} lacks txid ${t}`);
               records.push(new TextEncoder().encode(v));
             }
-            ops.push(...st.adoptFetched(req.segment.startTxid, r.fetchFrom, records, req.epoch));
+            ops.push(...st.adoptFetched(req.segment.startTxid, r.fetchFrom, records, req.segment.writerEpoch ?? req.epoch));
             r = st.acceptRecovery(req.epoch, req.segment);
             ops.push(...r.ops);
           }
@@ -127,6 +136,7 @@ export function runJournalSimulation(o: JournalSimOptions): JournalSimResult {
       if (!(e instanceof JournalError)) throw e;
       answer(from, id, { ok: false, status: e.status, message: e.message });
       n.busy = false;
+      n.serving = null;
       serve(n);
     }
   }
@@ -213,8 +223,14 @@ export function runJournalSimulation(o: JournalSimOptions): JournalSimResult {
       n.up = false;
       n.life++;
       n.state = null;
+      // Connections reset: whatever was asked of it fails.
+      for (const r of [...(n.serving ? [n.serving] : []), ...n.queue]) answer(r.from, r.id, { ok: false, status: 0, message: `node ${n.id} crashed` });
+      n.serving = null;
+      n.queue = [];
+      n.busy = false;
       log(`node ${n.id}: CRASH (kept ${keep} unsynced ops)`);
-      q.after(rng.range(20, 800), () => { boot(n); log(`node ${n.id}: restart`); });
+      const life = n.life;
+      q.after(rng.range(20, 800), () => { if (!n.up && n.life === life) { boot(n); log(`node ${n.id}: restart`); } });
     }
     q.after(rng.range(50, 600), crash);
   };
@@ -238,21 +254,23 @@ export function runJournalSimulation(o: JournalSimOptions): JournalSimResult {
   while (q.step(o.faultMs + 5000)) { /* run */ }
   if (last === null || (last as Sim).writer.phase !== 'open') fail(`end: the last writer could not open (${last === null ? 'none' : (last as Sim).writer.phase})`);
   // One history: where nodes hold a txid in a finalized segment, they agree; every acknowledged txid is there.
-  const history = new Map<bigint, string>();
+  const history = new Map<bigint, { v: string; where: string }>();
   for (const n of nodes.values()) {
     for (const seg of n.durable.disk.segments) {
       if (seg.inProgress) continue;
+      const where = `node ${n.id} segment ${seg.startTxid}-${seg.endTxid} (writer epoch ${seg.writerEpoch})`;
       for (let t = seg.startTxid; t <= seg.endTxid; t++) {
         const v = n.durable.edits.get(t);
-        if (v === undefined) { fail(`node ${n.id}: finalized segment ${seg.startTxid}-${seg.endTxid} lacks txid ${t}`); continue; }
+        if (v === undefined) { fail(`${where} lacks txid ${t}`); continue; }
         const h = history.get(t);
-        if (h !== undefined && h !== v) fail(`J3: nodes disagree at txid ${t}: "${h}" and "${v}"`);
-        history.set(t, v);
+        if (h !== undefined && h.v !== v) fail(`J3: nodes disagree at txid ${t}: "${h.v}" on ${h.where}, "${v}" on ${where}`);
+        history.set(t, { v, where });
       }
     }
   }
   for (const [t, a] of acked) {
-    if (history.get(t) !== a.payload) fail(`J3: txid ${t} acknowledged to ${a.writer} as "${a.payload}" is ${history.has(t) ? `"${history.get(t)}"` : 'missing'} in the history`);
+    const h = history.get(t);
+    if (h?.v !== a.payload) fail(`J3: txid ${t} acknowledged to ${a.writer} as "${a.payload}" is ${h ? `"${h.v}" on ${h.where}` : 'missing'} in the history`);
   }
   return { seed: o.seed, ok: violations.length === 0, violations, stats: { ...stats, historyTxids: history.size }, trace };
 }

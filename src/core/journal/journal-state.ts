@@ -203,7 +203,7 @@ export class JournalState {
     this.raise(epoch, ops);
     this.open = null;
     const seg = this.segment(startTxid);
-    const segment = seg === undefined || seg.endTxid < seg.startTxid ? null : { startTxid, endTxid: seg.endTxid, inProgress: seg.inProgress };
+    const segment = seg === undefined || seg.endTxid < seg.startTxid ? null : { startTxid, endTxid: seg.endTxid, inProgress: seg.inProgress, writerEpoch: seg.writerEpoch };
     const acceptedInEpoch = this.acceptedRecovery?.segment.startTxid === startTxid ? this.acceptedRecovery.epoch : null;
     return { ops, answer: { segment, acceptedInEpoch, lastWriterEpoch: this.writerEpoch, committedTxid: this.committed } };
   }
@@ -222,6 +222,12 @@ export class JournalState {
     this.raise(epoch, ops);
     this.open = null;
     const seg = this.segment(chosen.startTxid);
+    if (seg !== undefined && chosen.writerEpoch !== undefined && seg.writerEpoch !== chosen.writerEpoch && seg.endTxid >= seg.startTxid) {
+      // Another writer's edits under the same txids: not the chosen copy at any length. Drop ours.
+      if (!seg.inProgress) throw new JournalError(409, `journal ${this.name}: segment ${seg.startTxid} is finalized with writer epoch ${seg.writerEpoch}, recovery chose epoch ${chosen.writerEpoch}`);
+      seg.endTxid = seg.startTxid - 1n;
+      ops.push({ kind: 'truncate', startTxid: seg.startTxid, endTxid: seg.startTxid - 1n });
+    }
     const have = seg === undefined ? chosen.startTxid - 1n : seg.endTxid;
     if (have < chosen.endTxid) return { ops, fetchFrom: have + 1n };
     if (seg !== undefined && have > chosen.endTxid) {
@@ -245,6 +251,10 @@ export class JournalState {
       ops.push({ kind: 'startSegment', startTxid, writerEpoch });
     }
     if (firstTxid !== seg.endTxid + 1n) throw new JournalError(409, `journal ${this.name}: fetched edits start at ${firstTxid}, the segment expects ${seg.endTxid + 1n}`);
+    if (seg.writerEpoch !== writerEpoch) {
+      seg.writerEpoch = writerEpoch;
+      ops.push({ kind: 'startSegment', startTxid, writerEpoch });
+    }
     seg.endTxid += BigInt(records.length);
     ops.push({ kind: 'append', segmentTxid: startTxid, firstTxid, records });
     return ops;

@@ -7,7 +7,17 @@
 // an earlier recovery, or its writer's) wins, then the longer. The winner is
 // what every node then accepts and finalizes (acceptRecovery). Pure.
 
-export interface SegmentState { startTxid: bigint; endTxid: bigint; inProgress: boolean }
+export interface SegmentState {
+  startTxid: bigint;
+  endTxid: bigint;
+  inProgress: boolean;
+  /**
+   * The epoch of the writer whose edits this copy holds. Two copies of one segment with the same
+   * end are the same copy only if it is the same: a writer that found a segment empty on a
+   * majority starts it again, and a node outside that majority may hold another writer's edits.
+   */
+  writerEpoch?: number;
+}
 
 export interface PrepareRecoveryAnswer {
   /** The node's copy of the segment that starts at the txid asked about, if it has one. */

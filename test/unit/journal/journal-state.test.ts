@@ -70,11 +70,24 @@ describe('JournalState', () => {
     expect(thrown(() => j.journal({ epoch: 1, segmentTxid: 1n, firstTxid: 6n, records: recs(1), checksum: 'e' })).message).toMatch(/not open for writing/);
   });
 
+  it('replaces a copy of the same length written by another writer than the chosen one', () => {
+    // This node holds epoch 1's edits 1..5; the recovery chose a copy 1..5 written in epoch 3.
+    const j = written();
+    const r = j.acceptRecovery(4, { startTxid: 1n, endTxid: 5n, inProgress: true, writerEpoch: 3 });
+    expect(r.ops).toEqual([{ kind: 'promise', epoch: 4 }, { kind: 'truncate', startTxid: 1n, endTxid: 0n }]);
+    expect(r.fetchFrom).toBe(1n);
+    const fetched = j.adoptFetched(1n, 1n, recs(5, 'w3-'), 3);
+    expect(fetched.map((o) => o.kind)).toEqual(['startSegment', 'append']);
+    const done = j.acceptRecovery(4, { startTxid: 1n, endTxid: 5n, inProgress: true, writerEpoch: 3 });
+    expect(done.fetchFrom).toBeNull();
+    expect(done.ops.map((o) => o.kind)).toEqual(['accepted']);
+  });
+
   it('answers prepareRecovery with its copy and epochs, and accepts a recovery: fetch when shorter, cut when longer, never below committed', () => {
     const j = written();
     const p = j.prepareRecovery(2, 1n);
     expect(p.ops).toEqual([{ kind: 'promise', epoch: 2 }]);
-    expect(p.answer).toEqual({ segment: { startTxid: 1n, endTxid: 5n, inProgress: true }, acceptedInEpoch: null, lastWriterEpoch: 1, committedTxid: 3n });
+    expect(p.answer).toEqual({ segment: { startTxid: 1n, endTxid: 5n, inProgress: true, writerEpoch: 1 }, acceptedInEpoch: null, lastWriterEpoch: 1, committedTxid: 3n });
     expect(j.acceptRecovery(2, { startTxid: 1n, endTxid: 7n, inProgress: true }).fetchFrom).toBe(6n);
     expect(thrown(() => j.acceptRecovery(2, { startTxid: 1n, endTxid: 2n, inProgress: true })).message).toMatch(/below the committed txid 3/);
     const cut = j.acceptRecovery(2, { startTxid: 1n, endTxid: 4n, inProgress: true });

@@ -68,7 +68,7 @@ describe('JournalStore', () => {
     await n.run(n.state.journal({ epoch: 2, segmentTxid: 8n, firstTxid: 8n, records: recs(8, 1), checksum: 'd' }));
     await n.store.close();
     const again = await node(dir);
-    expect(again.disk.segments.map((x) => [x.startTxid, x.endTxid, x.inProgress])).toEqual([[1n, 5n, false], [6n, 7n, false], [8n, 8n, true]]);
+    expect(again.disk.segments.map((x) => [x.startTxid, x.endTxid, x.inProgress, x.writerEpoch])).toEqual([[1n, 5n, false, 1], [6n, 7n, false, 1], [8n, 8n, true, 2]]);
     expect(again.cap.warns()).toEqual([]);
     await again.store.close();
   });
@@ -91,7 +91,7 @@ describe('JournalStore', () => {
     const n = await node(dir);
     await n.run(n.state.newEpoch(2).ops);
     const prep = n.state.prepareRecovery(2, 6n);
-    expect(prep.answer.segment).toEqual({ startTxid: 6n, endTxid: 7n, inProgress: true });
+    expect(prep.answer.segment).toEqual({ startTxid: 6n, endTxid: 7n, inProgress: true, writerEpoch: 1 });
     await n.run(prep.ops);
     // A majority's best copy ends at 6: this node's edit 7 was never acknowledged (committed is 6).
     const acc = n.state.acceptRecovery(2, { startTxid: 6n, endTxid: 6n, inProgress: true });
