@@ -88,7 +88,12 @@ function runJournalSeeds(cli: SimCli): number {
   const totals = { acked: 0, writers: 0, fenced: 0, crashes: 0 };
   for (const seed of seeds) {
     const nodes = cli.servers ?? (seed % 2 ? 3 : 5);
-    const r = runJournalSimulation({ seed, nodes, faultMs: Math.min(cli.faultMs, 20_000), trace: cli.trace ?? false });
+    let r: ReturnType<typeof runJournalSimulation>;
+    try {
+      r = runJournalSimulation({ seed, nodes, faultMs: Math.min(cli.faultMs, 20_000), trace: cli.trace ?? false });
+    } catch (e) {
+      r = { seed, ok: false, violations: [`threw: ${(e as Error).stack ?? String(e)}`], stats: {}, trace: [] };
+    }
     for (const k of Object.keys(totals) as (keyof typeof totals)[]) totals[k] += r.stats[k] ?? 0;
     if (cli.trace) for (const line of r.trace) process.stdout.write(line + '\n');
     if (!r.ok) {
