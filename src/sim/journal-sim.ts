@@ -8,6 +8,7 @@
 // that remains, whatever writer wrote it; no two nodes disagree on a txid).
 import { JournalError, JournalState, type JournalDisk, type JournalStorageOp } from '../core/journal/journal-state.js';
 import { JournalWriter, type WriterAnswer, type WriterEffect, type WriterRequest } from '../core/journal/journal-writer.js';
+import { batchChecksum } from '../proto/journal-wire.js';
 import { EventQueue } from './event-queue.js';
 import { Rng } from './rng.js';
 
@@ -193,7 +194,7 @@ export function runJournalSimulation(o: JournalSimOptions): JournalSimResult {
   let writerNo = 0;
   function newWriter(): Sim {
     const name = `w${++writerNo}`;
-    const writer = new JournalWriter(ids, (r) => r.map(text).join('|'));
+    const writer = new JournalWriter(ids, batchChecksum);
     const s: Sim = { writer, name, epoch: () => writer.epoch };
     stats.writers++;
     log(`${name}: opening`);
