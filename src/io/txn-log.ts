@@ -264,11 +264,7 @@ export class TxnLog {
    * after `zxid`.
    */
   async truncateAfter(zxid: bigint): Promise<void> {
-    this.checkUsable();
-    await this.syncAll();
-    await this.loop;
-    await this.settled();
-    try {
+    await this.rewriteTail(zxid, async () => {
       const keep = this.files.filter((f) => f.startZxid <= zxid);
       const drop = this.files.filter((f) => f.startZxid > zxid);
       const last = keep.at(-1);
@@ -302,11 +298,7 @@ export class TxnLog {
       this.files = keep;
       for (const f of drop) await unlink(join(this.dir, f.file));
       if (drop.length > 0) await fsyncDir(this.dir, this.io.openFile);
-    } catch (err) {
-      this.fail(err);
-      throw this.failed ?? err;
-    }
-    this.appended = this.durable = zxid;
+    });
   }
 
   /**
@@ -314,23 +306,35 @@ export class TxnLog {
    * history): the next append starts a new file after `zxid`.
    */
   async discardAll(zxid: bigint): Promise<void> {
-    this.checkUsable();
-    await this.syncAll();
-    await this.loop;
-    await this.settled();
-    try {
+    await this.rewriteTail(zxid, async () => {
       if (this.cur !== null) await closeLogFile(this.cur);
       this.cur = null;
       this.needFile = true;
       for (const f of this.files) await unlink(join(this.dir, f.file));
       if (this.files.length > 0) await fsyncDir(this.dir, this.io.openFile);
       this.files = [];
+    });
+  }
+
+  /**
+   * Changes the files under the log's end (TRUNC, a leader's snapshot): everything appended is made
+   * durable and background work finished first; a failure fails the log; after it, appends go on
+   * after `zxid`.
+   */
+  private async rewriteTail(zxid: bigint, work: () => Promise<void>): Promise<void> {
+    this.checkUsable();
+    await this.syncAll();
+    await this.loop;
+    await this.settled();
+    try {
+      await work();
     } catch (err) {
       this.fail(err);
       throw this.failed ?? err;
     }
     this.appended = this.durable = zxid;
   }
+
 
   /** Deletes whole files whose every record is below `zxid`; never the newest file. Returns the names deleted. */
   async purgeBefore(zxid: bigint): Promise<string[]> {
