@@ -235,7 +235,7 @@ export class QuorumServer extends ServerBase {
       case 'close': this.quorumPort.close(e.conn); return;
       case 'persist': this.persist(e.seq, e.op); return;
       case 'commit':
-        this.core.committedTxn(decodeLoggedTxn(Buffer.from(e.payload)));
+        if (!this.core.committedOwn(e.zxid)) this.core.committedTxn(decodeLoggedTxn(Buffer.from(e.payload)));
         this.txnsSinceSnapshot++;
         this.maybeSnapshot();
         return;
@@ -249,7 +249,7 @@ export class QuorumServer extends ServerBase {
       }
       case 'app':
         try {
-          if (this.state === 'leading') this.core.fromLearner(e.from, decodeToLeader(Buffer.from(e.body)), now);
+          if (this.core.serverRole === 'leader') this.core.fromLearner(e.from, decodeToLeader(Buffer.from(e.body)), now);
           else this.core.fromLeader(decodeFromLeader(Buffer.from(e.body)), now);
         } catch (err) {
           this.opts.logger.warn({ peer: e.from, err: (err as Error).message }, 'malformed message from a quorum peer ignored');

@@ -30,7 +30,6 @@ interface ServerHooks {
 
 class ZkApp implements SimApp {
   core!: ServerCore;
-  private leading = false;
 
   constructor(private readonly ctx: SimAppContext, private readonly hooks: ServerHooks, private readonly firstCounter: bigint) {}
 
@@ -41,7 +40,7 @@ class ZkApp implements SimApp {
     }, this.ctx.now(), tree);
   }
 
-  apply(_zxid: bigint, payload: Uint8Array): void { this.core.committedTxn(decodeLoggedTxn(Buffer.from(payload))); }
+  apply(zxid: bigint, payload: Uint8Array): void { if (!this.core.committedOwn(zxid)) this.core.committedTxn(decodeLoggedTxn(Buffer.from(payload))); }
   snapshot(): Uint8Array { return serializeTree(this.core.tree); }
 
   restore(bytes: Uint8Array | null): void {
@@ -52,13 +51,12 @@ class ZkApp implements SimApp {
   }
 
   role(state: PeerState, serving: boolean, epoch: number): void {
-    this.leading = serving && state === 'leading';
-    const role = !serving ? 'down' : this.leading ? 'leader' : 'learner';
+    const role = !serving ? 'down' : state === 'leading' ? 'leader' : 'learner';
     this.core.setRole(role, this.ctx.now(), role === 'leader' ? makeZxid(epoch, this.firstCounter - 1n) : undefined);
   }
 
   message(from: number, body: Uint8Array): void {
-    if (this.leading) this.core.fromLearner(from, decodeToLeader(Buffer.from(body)), this.ctx.now());
+    if (this.core.serverRole === 'leader') this.core.fromLearner(from, decodeToLeader(Buffer.from(body)), this.ctx.now());
     else this.core.fromLeader(decodeFromLeader(Buffer.from(body)), this.ctx.now());
   }
 

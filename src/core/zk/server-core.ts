@@ -433,13 +433,23 @@ export class ServerCore {
   }
 
   /**
+   * In a quorum: if `zxid` is this server's own next proposal (a leader's), applies and answers it
+   * and returns true; the driver need not decode the transaction then (the hot path of a leader).
+   */
+  committedOwn(zxid: bigint): boolean {
+    const head = this.pendingTxns[0];
+    if (head === undefined || head.hdr.zxid !== zxid) return false;
+    this.committed(zxid);
+    return true;
+  }
+
+  /**
    * In a quorum: a transaction ZAB committed. The leader's own proposals are answered as in
    * standalone; anything else (a learner's commits, a new leader's backlog) is applied here, and a
    * learner answers the local client whose request it was (matched by session and cxid).
    */
   committedTxn(t: LoggedTxn): void {
-    const head = this.pendingTxns[0];
-    if (head !== undefined && head.hdr.zxid === t.hdr.zxid) { this.committed(t.hdr.zxid); return; }
+    if (this.committedOwn(t.hdr.zxid)) return;
     if (t.hdr.zxid <= this.tree.lastZxid) return;
     const s = this.sessions.get(t.hdr.sessionId);
     const c = s?.connId != null ? this.conns.get(s.connId) : undefined;
