@@ -53,7 +53,7 @@ export class QuorumPeer implements PeerContext {
   private voterSet: ReadonlySet<number>;
   private observerSet: ReadonlySet<number>;
   /** A membership proposed in the log and not committed yet (at most one at a time). */
-  private pending: { zxid: bigint; config: ClusterConfig } | null = null;
+  private pending: { zxid: bigint; config: ClusterConfig; voters: ReadonlySet<number> } | null = null;
   private readonly election: LeaderElection;
   private acceptedEp: number;
   private currentEp: number;
@@ -215,7 +215,7 @@ export class QuorumPeer implements PeerContext {
   }
 
   pendingVotersAt(zxid: bigint): ReadonlySet<number> | null {
-    return this.pending !== null && this.pending.zxid <= zxid ? new Set(this.pending.config.voters) : null;
+    return this.pending !== null && this.pending.zxid <= zxid ? this.pending.voters : null;
   }
 
   appendLog(zxid: bigint, payload: Uint8Array): void {
@@ -237,7 +237,7 @@ export class QuorumPeer implements PeerContext {
 
   private notePending(zxid: bigint, payload: Uint8Array): void {
     const config = this.cfg.configOf?.(payload) ?? null;
-    if (config !== null && zxid > this.committed) this.pending = { zxid, config: { ...config, version: zxid } };
+    if (config !== null && zxid > this.committed) this.pending = { zxid, config: { ...config, version: zxid }, voters: new Set(config.voters) };
   }
 
   private electionPeers(): number[] {
