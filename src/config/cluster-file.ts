@@ -1,8 +1,8 @@
 // The cluster file: one YAML file per cluster, the same on every host; each
 // process picks its own part with --id. Parsed strictly (zod): an unknown key,
 // a wrong type or a bad value stops the process with the key's path, its line
-// and the reason. Later issues add top-level sections (journal, services);
-// until then any other top-level key is an error.
+// and the reason. Top-level sections: quorum, journal (services come with the
+// controller); any other top-level key is an error.
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import YAML, { LineCounter, isMap, isSeq, isScalar, type Document } from 'yaml';
@@ -86,11 +86,26 @@ const quorumShape = {
     .max(B.server_id_max, { error: `expected at most ${B.server_id_max} servers` })
     .optional(),
 };
+const journalNodeShape = {
+  id: intIn(B.server_id_min, B.server_id_max, 'a journal node id'),
+  host: host(),
+  port: port(),
+};
+const journalShape = {
+  dataDir: dir(),
+  nodes: z
+    .array(z.strictObject(journalNodeShape, { error: 'expected a mapping with id, host and port' }), { error: 'expected a list of journal nodes' })
+    .min(1, { error: 'expected at least one journal node' })
+    .max(B.server_id_max, { error: `expected at most ${B.server_id_max} journal nodes` }),
+  requestTimeoutMs: intIn(50, 600_000, 'milliseconds').optional(),
+  catchUpIntervalMs: intIn(50, 600_000, 'milliseconds').optional(),
+};
 const clusterShape = {
   cluster: z.string({ error: 'expected a cluster id' }).regex(CLUSTER_ID_PATTERN, {
     error: "expected a cluster id of lowercase letters, digits and '-' (at most 63, not starting or ending with '-')",
   }),
   quorum: z.strictObject(quorumShape, { error: 'expected a mapping' }).optional(),
+  journal: z.strictObject(journalShape, { error: 'expected a mapping' }).optional(),
 };
 export const clusterFileSchema = z.strictObject(clusterShape, { error: 'expected a mapping with the keys cluster and quorum' });
 export type ClusterFile = z.infer<typeof clusterFileSchema>;
@@ -102,6 +117,8 @@ const KEYS_AT: Record<string, readonly string[]> = {
   'quorum.session': Object.keys(sessionShape),
   'quorum.autopurge': Object.keys(autopurgeShape),
   'quorum.servers[]': Object.keys(serverShape),
+  journal: Object.keys(journalShape),
+  'journal.nodes[]': Object.keys(journalNodeShape),
 };
 /** zoo.cfg names an operator may carry over, and what they are called here. */
 const ZOO_CFG_NAMES: Record<string, string> = {
@@ -331,6 +348,47 @@ export function loadClusterFile(file: string, serverId: number): LoadedClusterFi
     source,
   );
   return { cluster, quorum, warnings };
+}
+
+export interface JournalNodeAddress { id: number; host: string; port: number }
+export interface JournalNodeConfig {
+  clusterId: string;
+  nodeId: number;
+  /** Absolute; `{id}` replaced by the node id. Each journal is a directory in it. */
+  dataDir: string;
+  host: string;
+  port: number;
+  nodes: JournalNodeAddress[];
+  requestTimeoutMs: number;
+  catchUpIntervalMs: number;
+}
+
+/** Journal defaults: far below Hadoop's 20 s write timeout. */
+export const JOURNAL_DEFAULTS = { request_timeout_ms: 2000, catch_up_interval_ms: 1000 } as const;
+
+/** The journal node `nodeId` of the cluster file's journal section (or, with nodeId null, the section for clients). */
+export function loadJournalConfig(file: string, nodeId: number | null): JournalNodeConfig {
+  const { cluster, lineOf } = parse(readConfigText(file), file);
+  const j = cluster.journal;
+  if (j === undefined) throw new ConfigError(file, 'journal', 'missing; journal nodes and their clients need a journal section (see conf/cluster.yaml)', { line: lineOf([]) });
+  const seen = new Set<number>();
+  j.nodes.forEach((n, i) => {
+    if (seen.has(n.id)) throw new ConfigError(file, formatKeyPath(['journal', 'nodes', i, 'id']), `journal node id ${n.id} is listed twice`, { line: lineOf(['journal', 'nodes', i, 'id']) });
+    seen.add(n.id);
+  });
+  const me = nodeId === null ? j.nodes[0] : j.nodes.find((n) => n.id === nodeId);
+  if (me === undefined) throw new ConfigError(file, 'journal.nodes', `no journal node with id ${nodeId} (listed: ${j.nodes.map((n) => n.id).join(', ')})`, { line: lineOf(['journal', 'nodes']) });
+  const id = nodeId ?? me.id;
+  return {
+    clusterId: cluster.cluster,
+    nodeId: id,
+    dataDir: path.resolve(path.dirname(path.resolve(file)), j.dataDir.replaceAll('{id}', String(id))),
+    host: me.host,
+    port: me.port,
+    nodes: j.nodes.map((n) => ({ id: n.id, host: n.host, port: n.port })),
+    requestTimeoutMs: j.requestTimeoutMs ?? JOURNAL_DEFAULTS.request_timeout_ms,
+    catchUpIntervalMs: j.catchUpIntervalMs ?? JOURNAL_DEFAULTS.catch_up_interval_ms,
+  };
 }
 
 /** Reads a configuration file, turning I/O failures into a ConfigError naming the file. */

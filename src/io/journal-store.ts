@@ -6,7 +6,7 @@
 // storage operations durable, in order, before it returns. At open a torn
 // tail of the in-progress segment is cut (and said so); damage anywhere else
 // refuses to open, naming the file and offset.
-import { mkdir, open, readdir, rename, writeFile } from 'node:fs/promises';
+import { mkdir, open, readdir, rename, rm, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { JournalDisk, JournalSegment, JournalStorageOp } from '../core/journal/journal-state.js';
 import type { SegmentState } from '../core/journal/recovery.js';
@@ -129,6 +129,7 @@ export class JournalStore {
         case 'finalize': await this.finalize(op.startTxid, op.endTxid); break;
         case 'truncate': await this.truncate(op.startTxid, op.endTxid); break;
         case 'accepted': await this.writeAccepted(op.segment, op.epoch); break;
+        case 'purge': await this.purge(op.startTxid, op.endTxid); break;
       }
     }
   }
@@ -200,10 +201,24 @@ export class JournalStore {
     await writeSmallFile(this.dir, 'accepted-recovery', JSON.stringify({ start: segment.startTxid.toString(), end: segment.endTxid.toString(), inProgress: segment.inProgress, epoch }) + '\n');
   }
 
-  /** Edits with fromTxid <= txid <= toTxid, in order, read from the segment files. */
+  private async purge(start: bigint, end: bigint): Promise<void> {
+    const i = this.segments.findIndex((s) => s.startTxid === start && !s.inProgress);
+    if (i < 0) throw new StorageError(`journal ${this.dir}: no finalized segment ${start} to purge`, 'QUORATE_JOURNAL_STATE');
+    this.segments.splice(i, 1);
+    await unlink(join(this.dir, finalizedName(start, end)));
+    await fsyncDir(this.dir);
+  }
+
+  /**
+   * Edits with fromTxid <= txid <= toTxid, in order, read from the segment files; stops at a gap
+   * (a segment copied from a peer after txids this node never had) so readers get contiguous edits.
+   */
   async *read(fromTxid: bigint, toTxid: bigint): AsyncGenerator<{ txid: bigint; payload: Buffer }> {
+    let expect = fromTxid;
     for (const seg of [...this.segments]) {
       if (seg.endTxid < fromTxid || seg.startTxid > toTxid) continue;
+      if (seg.startTxid > expect) return;
+      expect = seg.endTxid + 1n;
       const path = join(this.dir, seg.inProgress ? inProgressName(seg.startTxid) : finalizedName(seg.startTxid, seg.endTxid));
       const fh = await open(path, 'r');
       try {
@@ -226,4 +241,35 @@ export class JournalStore {
     await this.current?.fh.close();
     this.current = null;
   }
+}
+
+/** What `format` leaves in a journal's directory: a journal without it is not formatted. */
+export interface JournalMeta { format: 1; cluster: string; journal: string; node: number; formattedAt: string }
+const META_FILE = 'journal.json';
+
+export async function readJournalMeta(dir: string): Promise<JournalMeta | null> {
+  const text = await readTextIfExists(join(dir, META_FILE));
+  if (text === null) return null;
+  try {
+    const m = JSON.parse(text) as JournalMeta;
+    if (m.format !== 1 || typeof m.journal !== 'string' || typeof m.cluster !== 'string') throw new Error('fields');
+    return m;
+  } catch {
+    throw new StorageError(`${join(dir, META_FILE)} is not a journal meta file (format 1)`, 'QUORATE_JOURNAL_FILE');
+  }
+}
+
+/** Whether the directory holds any journal state (a promise or a segment). */
+export async function journalDirHasData(dir: string): Promise<boolean> {
+  let files: string[];
+  try { files = await readdir(dir); } catch { return false; }
+  return files.some((f) => NAME_RE.test(f) || f === 'promised-epoch' || f === 'writer-epoch');
+}
+
+/** Makes `dir` an empty, formatted journal; with `force`, whatever it held first goes. */
+export async function formatJournalDir(dir: string, meta: JournalMeta, force: boolean): Promise<void> {
+  if (force) await rm(dir, { recursive: true, force: true });
+  await mkdir(dir, { recursive: true });
+  await writeSmallFile(dir, META_FILE, JSON.stringify(meta) + '\n');
+  await fsyncDir(join(dir, '..'));
 }

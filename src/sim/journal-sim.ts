@@ -22,7 +22,7 @@ interface SimJournalNode {
   durable: { disk: JournalDisk; edits: Map<bigint, string> };
   pending: JournalStorageOp[];
   state: JournalState | null;
-  queue: { from: Sim; id: number; req: WriterRequest }[];
+  queue: ({ from: Sim; id: number; req: WriterRequest } | { catchUpFrom: number })[];
   busy: boolean;
   /** The request being served (answered with an error if the node dies meanwhile, as a reset connection is). */
   serving: { from: Sim; id: number } | null;
@@ -69,7 +69,7 @@ export function runJournalSimulation(o: JournalSimOptions): JournalSimResult {
   const log = (l: string) => { if (o.trace) trace.push(`${q.now.toFixed(1).padStart(9)} ${l}`); };
   const violations: string[] = [];
   const fail = (v: string) => { if (violations.length < 20) violations.push(`t=${q.now.toFixed(1)}ms ${v}`); };
-  const stats = { writers: 0, fenced: 0, acked: 0, batches: 0, crashes: 0, recoveries: 0 };
+  const stats = { writers: 0, fenced: 0, acked: 0, batches: 0, crashes: 0, recoveries: 0, catchUps: 0 };
   const ids = Array.from({ length: o.nodes }, (_, i) => i + 1);
   const majority = Math.floor(o.nodes / 2) + 1;
   const nodes = new Map<number, SimJournalNode>(ids.map((id) => [id, {
@@ -91,7 +91,9 @@ export function runJournalSimulation(o: JournalSimOptions): JournalSimResult {
     if (n.busy || !n.up || n.queue.length === 0) return;
     n.busy = true;
     const life = n.life;
-    const { from, id, req } = n.queue.shift()!;
+    const item = n.queue.shift()!;
+    if ('catchUpFrom' in item) { catchUp(n, item.catchUpFrom, life); return; }
+    const { from, id, req } = item;
     n.serving = { from, id };
     const st = n.state!;
     const finish = (ops: JournalStorageOp[], a: WriterAnswer) => {
@@ -140,6 +142,29 @@ export function runJournalSimulation(o: JournalSimOptions): JournalSimResult {
       n.serving = null;
       serve(n);
     }
+  }
+
+  /** One catch-up step from `peerId`'s durable state (what its manifest and edits answers show). */
+  function catchUp(n: SimJournalNode, peerId: number, life: number): void {
+    const peer = nodes.get(peerId)!;
+    const st = n.state!;
+    const done = () => { n.busy = false; serve(n); };
+    if (!peer.up) { done(); return; }
+    const d = peer.durable.disk;
+    const step = st.catchUpStep({ promisedEpoch: d.promisedEpoch, lastWriterEpoch: d.lastWriterEpoch, committedTxid: d.committedTxid, segments: d.segments.map((x) => ({ ...x })) });
+    if (step === null) { done(); return; }
+    const records: Uint8Array[] = [];
+    const to = step.toTxid < step.fromTxid + 7n ? step.toTxid : step.fromTxid + 7n;
+    for (let t = step.fromTxid; t <= to; t++) records.push(new TextEncoder().encode(peer.durable.edits.get(t)!));
+    const ops = st.adoptCopy(step, records, d.committedTxid);
+    stats.catchUps++;
+    log(`node ${n.id}: catch up from ${peerId}: segment ${step.startTxid} txids ${step.fromTxid}-${to}${step.replace ? ' (replacing)' : ''}${step.finalizeAt !== null ? ` finalized at ${step.finalizeAt}` : ''}`);
+    n.pending.push(...ops);
+    q.after(rng.range(0.1, 1.5), () => {
+      if (!n.up || n.life !== life) return;
+      for (const op of n.pending.splice(0, ops.length)) applyDurable(n.durable, op);
+      done();
+    });
   }
 
   function pumpWriter(s: Sim): void {
@@ -225,7 +250,7 @@ export function runJournalSimulation(o: JournalSimOptions): JournalSimResult {
       n.life++;
       n.state = null;
       // Connections reset: whatever was asked of it fails.
-      for (const r of [...(n.serving ? [n.serving] : []), ...n.queue]) answer(r.from, r.id, { ok: false, status: 0, message: `node ${n.id} crashed` });
+      for (const r of [...(n.serving ? [n.serving] : []), ...n.queue]) if ('from' in r) answer(r.from, r.id, { ok: false, status: 0, message: `node ${n.id} crashed` });
       n.serving = null;
       n.queue = [];
       n.busy = false;
@@ -236,6 +261,13 @@ export function runJournalSimulation(o: JournalSimOptions): JournalSimResult {
     q.after(rng.range(50, 600), crash);
   };
   q.after(rng.range(100, 500), crash);
+  const catchUpTick = () => {
+    const n = nodes.get(rng.pick(ids))!;
+    const peer = rng.pick(ids.filter((i) => i !== n.id));
+    if (n.up) { n.queue.push({ catchUpFrom: peer }); serve(n); }
+    if (q.now < o.faultMs + 4000) q.after(rng.range(2, 40), catchUpTick);
+  };
+  q.after(rng.range(2, 40), catchUpTick);
 
   // The end: every node up, a last writer recovers; then the history is compared.
   let last: Sim | null = null;
@@ -266,6 +298,17 @@ export function runJournalSimulation(o: JournalSimOptions): JournalSimResult {
         const h = history.get(t);
         if (h !== undefined && h.v !== v) fail(`J3: nodes disagree at txid ${t}: "${h.v}" on ${h.where}, "${v}" on ${where}`);
         history.set(t, { v, where });
+      }
+    }
+  }
+  // Readers: what a node serves (edits up to its committed txid) is the one history.
+  for (const n of nodes.values()) {
+    const d = n.durable.disk;
+    for (const seg of d.segments) {
+      for (let t = seg.startTxid; t <= seg.endTxid && t <= d.committedTxid; t++) {
+        const v = n.durable.edits.get(t);
+        const h = history.get(t) ?? (acked.has(t) ? { v: acked.get(t)!.payload, where: 'acknowledged' } : undefined);
+        if (h !== undefined && v !== h.v) fail(`J3: a reader of node ${n.id} sees txid ${t} (committed up to ${d.committedTxid}) as "${v}", the history has "${h.v}" (${h.where})`);
       }
     }
   }

@@ -29,7 +29,19 @@ export type JournalStorageOp =
   | { kind: 'finalize'; startTxid: bigint; endTxid: bigint }
   /** Drop the edits of segment `startTxid` after `endTxid` (a recovery chose a shorter copy). */
   | { kind: 'truncate'; startTxid: bigint; endTxid: bigint }
-  | { kind: 'accepted'; segment: SegmentState; epoch: number };
+  | { kind: 'accepted'; segment: SegmentState; epoch: number }
+  /** Delete finalized segment `startTxid`..`endTxid` (purged: every reader is past it). */
+  | { kind: 'purge'; startTxid: bigint; endTxid: bigint };
+
+/** A peer's journal as its state and manifest answers show it (the input of a catch-up). */
+export interface PeerJournal { promisedEpoch: number; lastWriterEpoch: number; committedTxid: bigint; segments: JournalSegment[] }
+
+/**
+ * One catch-up step: copy the peer's edits `fromTxid`..`toTxid` of segment `startTxid` (written by
+ * `writerEpoch`), dropping our copy of that segment first when `replace`; finalize it at
+ * `finalizeAt` once copied (the peer's copy is finalized).
+ */
+export interface CatchUpStep { startTxid: bigint; fromTxid: bigint; toTxid: bigint; writerEpoch: number; replace: boolean; finalizeAt: bigint | null }
 
 /** A refused request: `status` as the HTTP layer answers it. */
 export class JournalError extends Error {
@@ -45,8 +57,6 @@ export class JournalState {
   private committed: bigint;
   private readonly segments: JournalSegment[];
   private acceptedRecovery: JournalDisk['accepted'];
-  /** The segment open for writing, by its start txid; null after newEpoch/prepareRecovery aborts it. */
-  private open: bigint | null = null;
   /** (epoch, first txid) -> checksum of batches written to the open segment. */
   private recent = new Map<string, string>();
 
@@ -66,6 +76,17 @@ export class JournalState {
 
   private segment(startTxid: bigint): JournalSegment | undefined {
     return this.segments.find((s) => s.startTxid === startTxid);
+  }
+
+  /**
+   * The segment the current writer may append to: the last one, in progress, written by the
+   * writer whose epoch is both the writer epoch and the promise. A newEpoch or a recovery raises
+   * the promise above it, which closes it; a restarted node finds it open again.
+   */
+  private get open(): bigint | null {
+    const last = this.lastSegment;
+    if (last === null || !last.inProgress || last.writerEpoch !== this.writerEpoch || this.writerEpoch !== this.promised) return null;
+    return last.startTxid;
   }
 
   /**
@@ -106,7 +127,6 @@ export class JournalState {
       throw new JournalError(409, `journal ${this.name}: epoch ${epoch} is not above the promised epoch ${this.promised}`);
     }
     this.promised = epoch;
-    this.open = null;
     return { ops: [{ kind: 'promise', epoch }], lastSegmentTxid: this.lastSegment?.startTxid ?? null };
   }
 
@@ -119,6 +139,10 @@ export class JournalState {
     }
     if (last !== null && txid <= last.endTxid && !(last.startTxid === txid && last.inProgress)) {
       throw new JournalError(409, `journal ${this.name}: cannot start a segment at ${txid}: the log already reaches ${last.endTxid}`);
+    }
+    if (last !== null && !last.inProgress && txid > last.endTxid + 1n) {
+      // This node missed edits (it was down): it catches up from its peers, then takes part again.
+      throw new JournalError(409, `journal ${this.name}: cannot start a segment at ${txid}: this node lacks txids ${last.endTxid + 1n}-${txid - 1n} (catching up from its peers)`);
     }
     const existing = this.segment(txid);
     if (existing !== undefined) {
@@ -136,7 +160,6 @@ export class JournalState {
       ops.push({ kind: 'writerEpoch', epoch });
     }
     ops.push({ kind: 'startSegment', startTxid: txid, writerEpoch: epoch });
-    this.open = txid;
     this.recent.clear();
     return ops;
   }
@@ -176,6 +199,16 @@ export class JournalState {
     return ops;
   }
 
+  /** The writer says how far a majority acknowledged when it has no batch to carry it (readers wait on it). */
+  commit(epoch: number, txid: bigint): JournalStorageOp[] {
+    const ops: JournalStorageOp[] = [];
+    this.checkWriter(epoch);
+    const end = this.lastSegment?.endTxid ?? 0n;
+    if (txid > end) throw new JournalError(409, `journal ${this.name}: committed txid ${txid} is beyond what this node has (${end})`);
+    this.noteCommitted(txid, ops);
+    return ops;
+  }
+
   finalizeSegment(epoch: number, startTxid: bigint, endTxid: bigint): JournalStorageOp[] {
     const ops: JournalStorageOp[] = [];
     this.checkEpoch(epoch);
@@ -191,7 +224,6 @@ export class JournalState {
     }
     this.raise(epoch, ops);
     seg.inProgress = false;
-    if (this.open === startTxid) this.open = null;
     ops.push({ kind: 'finalize', startTxid, endTxid });
     return ops;
   }
@@ -201,7 +233,6 @@ export class JournalState {
     const ops: JournalStorageOp[] = [];
     this.checkEpoch(epoch);
     this.raise(epoch, ops);
-    this.open = null;
     const seg = this.segment(startTxid);
     const segment = seg === undefined || seg.endTxid < seg.startTxid ? null : { startTxid, endTxid: seg.endTxid, inProgress: seg.inProgress, writerEpoch: seg.writerEpoch };
     const acceptedInEpoch = this.acceptedRecovery?.segment.startTxid === startTxid ? this.acceptedRecovery.epoch : null;
@@ -220,7 +251,6 @@ export class JournalState {
       throw new JournalError(409, `journal ${this.name}: recovery would end segment ${chosen.startTxid} at ${chosen.endTxid}, below the committed txid ${this.committed}`);
     }
     this.raise(epoch, ops);
-    this.open = null;
     const seg = this.segment(chosen.startTxid);
     if (seg !== undefined && chosen.writerEpoch !== undefined && seg.writerEpoch !== chosen.writerEpoch && seg.endTxid >= seg.startTxid) {
       // Another writer's edits under the same txids: not the chosen copy at any length. Drop ours.
@@ -259,4 +289,92 @@ export class JournalState {
     ops.push({ kind: 'append', segmentTxid: startTxid, firstTxid, records });
     return ops;
   }
+
+  /**
+   * The next thing to copy from a peer, or null when the peer has nothing we lack. Only what is
+   * decided is copied: finalized segments (only recovery or the writer after its last
+   * acknowledgment finalizes, so all finalized copies agree; ours in progress is replaced), and
+   * the edits of the peer's current writer's segment up to the peer's committed txid (a majority
+   * acknowledged those). Our copy of a segment written by another writer is replaced only by the
+   * copy of a later writer.
+   */
+  catchUpStep(peer: PeerJournal): CatchUpStep | null {
+    for (const p of peer.segments) {
+      const ours = this.segment(p.startTxid);
+      const oursEmpty = ours === undefined || ours.endTxid < ours.startTxid;
+      const last = this.lastSegment;
+      if (!p.inProgress) {
+        if (p.endTxid < p.startTxid) continue;
+        if (ours !== undefined && !ours.inProgress) continue;
+        // A segment we never had fits only after everything we have (we never insert before an open one).
+        if (ours === undefined && last !== null && (last.inProgress || last.endTxid >= p.startTxid)) continue;
+        const replace = !oursEmpty && (ours!.writerEpoch !== p.writerEpoch || ours!.endTxid > p.endTxid);
+        const from = ours === undefined || replace ? p.startTxid : ours.endTxid + 1n;
+        return { startTxid: p.startTxid, fromTxid: from, toTxid: p.endTxid, writerEpoch: p.writerEpoch, replace, finalizeAt: p.endTxid };
+      }
+      if (p.writerEpoch !== peer.lastWriterEpoch) continue;
+      const upTo = peer.committedTxid < p.endTxid ? peer.committedTxid : p.endTxid;
+      if (upTo < p.startTxid) continue;
+      if (ours === undefined) {
+        if (last !== null && (last.inProgress || last.endTxid + 1n !== p.startTxid)) continue;
+      } else {
+        if (!ours.inProgress) continue;
+        if (!oursEmpty && ours.writerEpoch > p.writerEpoch) continue;
+      }
+      const replace = !oursEmpty && ours!.writerEpoch !== p.writerEpoch;
+      const from = ours === undefined || replace ? p.startTxid : ours.endTxid + 1n;
+      if (from > upTo) continue;
+      return { startTxid: p.startTxid, fromTxid: from, toTxid: upTo, writerEpoch: p.writerEpoch, replace, finalizeAt: null };
+    }
+    return null;
+  }
+
+  /**
+   * Edits copied from a peer for `step` (`records` start at step.fromTxid, possibly fewer than
+   * asked). The copied writer's epoch becomes our promise and writer epoch when it is newer: we
+   * now hold that writer's edits, and older writers are fenced here as they are on the peers.
+   */
+  adoptCopy(step: CatchUpStep, records: Uint8Array[], peerCommitted: bigint): JournalStorageOp[] {
+    const ops: JournalStorageOp[] = [];
+    const seg = this.segment(step.startTxid);
+    if (step.replace && seg !== undefined && seg.endTxid >= seg.startTxid) {
+      if (!seg.inProgress) throw new JournalError(409, `journal ${this.name}: segment ${seg.startTxid} is finalized here; it is not replaced`);
+      seg.endTxid = seg.startTxid - 1n;
+      ops.push({ kind: 'truncate', startTxid: seg.startTxid, endTxid: seg.startTxid - 1n });
+    }
+    if (records.length > 0) ops.push(...this.adoptFetched(step.startTxid, step.fromTxid, records, step.writerEpoch));
+    else if (seg === undefined) ops.push(...this.adoptFetched(step.startTxid, step.fromTxid, [], step.writerEpoch));
+    const now = this.segment(step.startTxid)!;
+    if (step.finalizeAt !== null && now.endTxid === step.finalizeAt) {
+      now.inProgress = false;
+      ops.push({ kind: 'finalize', startTxid: now.startTxid, endTxid: now.endTxid });
+    } else if (step.finalizeAt === null) {
+      this.raise(step.writerEpoch, ops);
+      if (step.writerEpoch > this.writerEpoch) {
+        this.writerEpoch = step.writerEpoch;
+        ops.push({ kind: 'writerEpoch', epoch: step.writerEpoch });
+      }
+    }
+    const committed = peerCommitted < now.endTxid ? peerCommitted : now.endTxid;
+    this.noteCommitted(committed, ops);
+    return ops;
+  }
+
+  /** Finalized segments that end before `beforeTxid` go (never past the committed txid). */
+  purge(epoch: number, beforeTxid: bigint): JournalStorageOp[] {
+    const ops: JournalStorageOp[] = [];
+    this.checkEpoch(epoch);
+    if (beforeTxid > this.committed + 1n) {
+      throw new JournalError(409, `journal ${this.name}: cannot purge before txid ${beforeTxid}: only txids up to ${this.committed} are committed`);
+    }
+    this.raise(epoch, ops);
+    while (this.segments.length > 0 && !this.segments[0].inProgress && this.segments[0].endTxid < beforeTxid) {
+      const s = this.segments.shift()!;
+      ops.push({ kind: 'purge', startTxid: s.startTxid, endTxid: s.endTxid });
+    }
+    return ops;
+  }
+
+  /** The first txid this node can serve to a reader: edits before it were purged (or never held). */
+  get firstTxid(): bigint | null { return this.segments[0]?.startTxid ?? null; }
 }

@@ -26,13 +26,15 @@ export type WriterEffect =
   | { kind: 'send'; node: number; id: number; req: WriterRequest }
   | { kind: 'opened'; epoch: number; nextTxid: bigint }
   | { kind: 'acked'; batch: number; firstTxid: bigint; lastTxid: bigint }
-  | { kind: 'fenced'; reason: string };
+  | { kind: 'fenced'; reason: string }
+  /** close() finished: the segment is finalized on a majority (or was empty). */
+  | { kind: 'closed' };
 
 type Step = 'state' | 'newEpoch' | 'prepare' | 'accept' | 'finalize' | 'start' | { batch: number };
 
 interface Pending { step: Step; ok: Map<number, WriterAnswer & { ok: true }>; failed: Map<number, string>; done: boolean }
 
-export type WriterPhase = 'idle' | 'opening' | 'open' | 'fenced';
+export type WriterPhase = 'idle' | 'opening' | 'open' | 'rolling' | 'closing' | 'closed' | 'fenced';
 
 export class JournalWriter {
   phase: WriterPhase = 'idle';
@@ -42,6 +44,8 @@ export class JournalWriter {
   private readonly byId = new Map<number, { pending: Pending; node: number }>();
   private recoveringTxid: bigint | null = null;
   private chosen: { segment: SegmentState; node: number } | null = null;
+  /** The segment being finalized (after recovery, a roll or a close). */
+  private finalizing: { start: bigint; end: bigint } | null = null;
   private segmentTxid = 0n;
   private nextTxid = 1n;
   private committed = 0n;
@@ -51,6 +55,12 @@ export class JournalWriter {
   constructor(private readonly nodes: readonly number[], private readonly checksum: (records: Uint8Array[]) => string) {}
 
   private get majority(): number { return Math.floor(this.nodes.length / 2) + 1; }
+
+  /** The highest txid a majority acknowledged (sent to the nodes with the next request). */
+  get committedTxid(): bigint { return this.committed; }
+  /** Batches sent and not yet acknowledged by a majority. */
+  get inFlight(): number { return this.batches.size; }
+  get segmentStartTxid(): bigint { return this.segmentTxid; }
 
   drain(): WriterEffect[] {
     const o = this.out;
@@ -86,6 +96,41 @@ export class JournalWriter {
       kind: 'journal', epoch: this.epoch, segmentTxid: this.segmentTxid, firstTxid: first, records, checksum: this.checksum(records), committedTxid: this.committed,
     });
     return batch;
+  }
+
+  /**
+   * Finalizes the open segment and starts the next one (an `opened` effect says it is done).
+   * Only with nothing in flight: the segment's end is then known.
+   */
+  roll(): void {
+    this.finishSegment('rolling');
+  }
+
+  /** Finalizes the open segment; a `closed` effect says it is done. Only with nothing in flight. */
+  close(): void {
+    this.finishSegment('closing');
+  }
+
+  private finishSegment(phase: 'rolling' | 'closing'): void {
+    if (this.phase !== 'open') throw new Error(`journal writer: ${phase === 'rolling' ? 'roll' : 'close'}() while ${this.phase}`);
+    if (this.batches.size > 0) throw new Error(`journal writer: ${this.batches.size} batches still in flight`);
+    this.phase = phase;
+    if (this.nextTxid === this.segmentTxid) {
+      // Nothing written: nothing to finalize (a later recovery finds it empty and starts it over).
+      if (phase === 'closing') this.finishClose(); else { this.phase = 'open'; this.out.push({ kind: 'opened', epoch: this.epoch, nextTxid: this.nextTxid }); }
+      return;
+    }
+    this.finalizeSegment(this.segmentTxid, this.nextTxid - 1n);
+  }
+
+  private finishClose(): void {
+    this.phase = 'closed';
+    this.out.push({ kind: 'closed' });
+  }
+
+  private finalizeSegment(start: bigint, end: bigint): void {
+    this.finalizing = { start, end };
+    this.broadcast('finalize', { kind: 'finalize', epoch: this.epoch, startTxid: start, endTxid: end });
   }
 
   private fence(reason: string): void {
@@ -150,11 +195,11 @@ export class JournalWriter {
       }
       case 'accept': {
         const s = this.chosen!.segment;
-        this.broadcast('finalize', { kind: 'finalize', epoch: this.epoch, startTxid: s.startTxid, endTxid: s.endTxid });
+        this.finalizeSegment(s.startTxid, s.endTxid);
         return;
       }
       case 'finalize':
-        this.startAt(this.chosen!.segment.endTxid + 1n);
+        if (this.phase === 'closing') this.finishClose(); else this.startAt(this.finalizing!.end + 1n);
         return;
       case 'start':
         this.phase = 'open';
