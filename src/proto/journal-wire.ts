@@ -3,6 +3,7 @@
 // surprises), and a batch of edits as a binary body (a count, then each edit
 // with its length) with bounds on edits and bytes, and the checksum that
 // makes a retried batch recognisable. Errors name what was wrong.
+import { z } from 'zod';
 import { crc32 } from '../io/storage-format.js';
 
 export const JOURNAL_LIMITS = {
@@ -43,11 +44,12 @@ export function encodeBatch(edits: readonly Uint8Array[]): Buffer {
   return out;
 }
 
-export function decodeBatch(body: Buffer): Buffer[] {
+/** `allowEmpty`: an answer to a read may hold no edits; a batch to write may not. */
+export function decodeBatch(body: Buffer, allowEmpty = false): Buffer[] {
   if (body.length > JOURNAL_LIMITS.batch_bytes_max) throw new WireError(`batch of ${body.length} bytes (at most ${JOURNAL_LIMITS.batch_bytes_max})`);
   if (body.length < 4) throw new WireError(`batch body of ${body.length} bytes: too short for its count`);
   const n = body.readUInt32BE(0);
-  if (n === 0) throw new WireError('an empty batch');
+  if (n === 0 && !allowEmpty) throw new WireError('an empty batch');
   if (n > JOURNAL_LIMITS.batch_edits_max) throw new WireError(`batch of ${n} edits (at most ${JOURNAL_LIMITS.batch_edits_max})`);
   const edits: Buffer[] = [];
   let at = 4;
@@ -66,4 +68,83 @@ export function decodeBatch(body: Buffer): Buffer[] {
 /** The batch's checksum (CRC32 of its body, hex): with the epoch and first txid, what makes a retry recognisable. */
 export function batchChecksum(edits: readonly Uint8Array[]): string {
   return crc32(encodeBatch(edits)).toString(16).padStart(8, '0');
+}
+
+// ---- the HTTP API's paths and JSON bodies (both ends validate with these) ----
+
+/** `/v1/journals/<name>/<operation>`; GET `/v1/journals/<name>` is its state. */
+export const JOURNAL_API_PREFIX = '/v1/journals';
+export const JSON_BODY_BYTES_MAX = 64 * 1024;
+
+const epoch = z.number({ error: 'expected an epoch (a whole number)' }).int({ error: 'expected an epoch (a whole number)' }).min(0, { error: 'expected an epoch >= 0' }).max(0x7fffffff, { error: 'expected an epoch below 2^31' });
+/** Transaction ids travel as decimal strings (JSON numbers lose precision past 2^53). */
+const txid = z.string({ error: 'expected a txid as a decimal string' }).regex(/^\d{1,19}$/, { error: 'expected a txid as a decimal string' }).transform((s) => BigInt(s));
+const nodeId = z.number({ error: 'expected a node id' }).int({ error: 'expected a node id' }).min(1).max(255);
+const segmentState = z.strictObject({ start: txid, end: txid, inProgress: z.boolean(), writerEpoch: epoch.optional() });
+const journalSegment = z.strictObject({ start: txid, end: txid, inProgress: z.boolean(), writerEpoch: epoch });
+
+export const JournalBodies = {
+  format: z.strictObject({ force: z.boolean({ error: 'expected true or false' }).optional() }),
+  'new-epoch': z.strictObject({ epoch }),
+  'start-segment': z.strictObject({ epoch, txid }),
+  'finalize-segment': z.strictObject({ epoch, start: txid, end: txid }),
+  'prepare-recovery': z.strictObject({ epoch, segment: txid }),
+  'accept-recovery': z.strictObject({ epoch, segment: segmentState, fromNode: nodeId }),
+  commit: z.strictObject({ epoch, committed: txid }),
+  purge: z.strictObject({ epoch, before: txid }),
+} as const;
+export type JournalPostOp = keyof typeof JournalBodies;
+
+/** The query of POST .../journal (the body is the batch). */
+export const JournalBatchQuery = z.strictObject({
+  epoch: z.string().regex(/^\d{1,10}$/, { error: 'expected an epoch' }).transform(Number).pipe(epoch),
+  segment: txid,
+  first: txid,
+  committed: txid,
+  checksum: z.string().regex(/^[0-9a-f]{8}$/, { error: 'expected 8 hex digits' }),
+});
+
+/** GET .../edits (committed edits, for readers) and GET .../segment-edits (any, for peers). */
+export const EditsQuery = z.strictObject({
+  from: txid,
+  max: z.string().regex(/^\d{1,7}$/, { error: 'expected a count' }).transform(Number).optional(),
+  wait: z.string().regex(/^\d{1,6}$/, { error: 'expected milliseconds' }).transform(Number).optional(),
+});
+export const SegmentEditsQuery = z.strictObject({ start: txid, from: txid, to: txid, max: EditsQuery.shape.max });
+
+export const JournalStateAnswer = z.object({
+  journal: z.string(),
+  node: nodeId,
+  promisedEpoch: epoch,
+  lastWriterEpoch: epoch,
+  committedTxid: txid,
+  firstTxid: txid.nullable(),
+  lastSegment: journalSegment.nullable(),
+});
+export const ManifestAnswer = JournalStateAnswer.extend({ segments: z.array(journalSegment) });
+export const NewEpochAnswer = z.object({ lastSegmentTxid: txid.nullable() });
+export const PrepareRecoveryAnswerBody = z.object({ segment: segmentState.nullable(), acceptedInEpoch: epoch.nullable(), lastWriterEpoch: epoch, committedTxid: txid });
+export const ErrorAnswer = z.object({ error: z.string(), status: z.number() });
+
+/** Response headers of the edits endpoints. */
+export const EDITS_HEADERS = { first: 'x-first-txid', committed: 'x-committed-txid', writerEpoch: 'x-writer-epoch' } as const;
+
+/** A segment as the JSON bodies write it. */
+export function segmentToJson(s: { startTxid: bigint; endTxid: bigint; inProgress: boolean; writerEpoch?: number }): Record<string, unknown> {
+  const o: Record<string, unknown> = { start: String(s.startTxid), end: String(s.endTxid), inProgress: s.inProgress };
+  if (s.writerEpoch !== undefined) o.writerEpoch = s.writerEpoch;
+  return o;
+}
+export function segmentFromJson<T extends { start: bigint; end: bigint; inProgress: boolean; writerEpoch?: number }>(s: T): { startTxid: bigint; endTxid: bigint; inProgress: boolean; writerEpoch: T['writerEpoch'] } {
+  return { startTxid: s.start, endTxid: s.end, inProgress: s.inProgress, writerEpoch: s.writerEpoch };
+}
+
+/** JSON with bigints written as decimal strings. */
+export function toJson(value: unknown): string {
+  return JSON.stringify(value, (_, v) => (typeof v === 'bigint' ? v.toString() : v));
+}
+
+/** A zod failure as one line naming the field. */
+export function describeZodError(e: z.ZodError): string {
+  return e.issues.map((i) => `${i.path.length ? i.path.join('.') : 'body'}: ${i.code === 'unrecognized_keys' ? `unknown key(s) ${(i as { keys: string[] }).keys.join(', ')}` : i.message}`).join('; ');
 }

@@ -69,7 +69,7 @@ export function runJournalSimulation(o: JournalSimOptions): JournalSimResult {
   const log = (l: string) => { if (o.trace) trace.push(`${q.now.toFixed(1).padStart(9)} ${l}`); };
   const violations: string[] = [];
   const fail = (v: string) => { if (violations.length < 20) violations.push(`t=${q.now.toFixed(1)}ms ${v}`); };
-  const stats = { writers: 0, fenced: 0, acked: 0, batches: 0, crashes: 0, recoveries: 0, catchUps: 0 };
+  const stats = { writers: 0, fenced: 0, acked: 0, batches: 0, crashes: 0, recoveries: 0, catchUps: 0, gapFills: 0 };
   const ids = Array.from({ length: o.nodes }, (_, i) => i + 1);
   const majority = Math.floor(o.nodes / 2) + 1;
   const nodes = new Map<number, SimJournalNode>(ids.map((id) => [id, {
@@ -133,7 +133,23 @@ export function runJournalSimulation(o: JournalSimOptions): JournalSimResult {
         }
         case 'finalize': return finish(st.finalizeSegment(req.epoch, req.startTxid, req.endTxid), { ok: true });
         case 'startSegment': return finish(st.startSegment(req.epoch, req.txid), { ok: true });
-        case 'journal': return finish(st.journal(req), { ok: true });
+        case 'journal': {
+          // A node that missed batches fills the gap from a peer's copy of the writer's segment first.
+          const gap = st.missingBefore(req);
+          const ops: JournalStorageOp[] = [];
+          if (gap !== null) {
+            const peer = nodes.get(rng.pick(ids.filter((i) => i !== n.id)))!;
+            const seg = peer.durable.disk.segments.find((x) => x.startTxid === gap.startTxid);
+            if (peer.up && seg !== undefined && seg.writerEpoch === gap.writerEpoch && seg.endTxid >= gap.toTxid) {
+              const records: Uint8Array[] = [];
+              for (let t = gap.fromTxid; t <= gap.toTxid; t++) records.push(new TextEncoder().encode(peer.durable.edits.get(t)!));
+              ops.push(...st.adoptCopy(gap, records, st.committedTxid));
+              stats.gapFills++;
+            }
+          }
+          ops.push(...st.journal(req));
+          return finish(ops, { ok: true });
+        }
       }
     } catch (e) {
       if (!(e instanceof JournalError)) throw e;

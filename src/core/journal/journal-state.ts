@@ -291,12 +291,14 @@ export class JournalState {
   }
 
   /**
-   * The next thing to copy from a peer, or null when the peer has nothing we lack. Only what is
-   * decided is copied: finalized segments (only recovery or the writer after its last
-   * acknowledgment finalizes, so all finalized copies agree; ours in progress is replaced), and
-   * the edits of the peer's current writer's segment up to the peer's committed txid (a majority
-   * acknowledged those). Our copy of a segment written by another writer is replaced only by the
-   * copy of a later writer.
+   * The next thing to copy from a peer, or null when the peer has nothing we lack: finalized
+   * segments (only recovery, or the writer after its last acknowledgment, finalizes, so all
+   * finalized copies agree; ours in progress is replaced), and the edits of the segment the
+   * peer's current writer is writing, while that writer is current here too (no newer promise):
+   * holding them is the same as having been sent them by that writer, whose acknowledgments
+   * count only the nodes that answered it. Our copy of a segment written by an older writer is
+   * replaced (none of its edits were acknowledged: the newer writer found the segment empty on a
+   * majority, or it would have recovered it).
    */
   catchUpStep(peer: PeerJournal): CatchUpStep | null {
     for (const p of peer.segments) {
@@ -312,8 +314,8 @@ export class JournalState {
         const from = ours === undefined || replace ? p.startTxid : ours.endTxid + 1n;
         return { startTxid: p.startTxid, fromTxid: from, toTxid: p.endTxid, writerEpoch: p.writerEpoch, replace, finalizeAt: p.endTxid };
       }
-      if (p.writerEpoch !== peer.lastWriterEpoch) continue;
-      const upTo = peer.committedTxid < p.endTxid ? peer.committedTxid : p.endTxid;
+      if (p.writerEpoch !== peer.lastWriterEpoch || p.writerEpoch !== peer.promisedEpoch || this.promised > p.writerEpoch) continue;
+      const upTo = p.endTxid;
       if (upTo < p.startTxid) continue;
       if (ours === undefined) {
         if (last !== null && (last.inProgress || last.endTxid + 1n !== p.startTxid)) continue;
@@ -327,6 +329,18 @@ export class JournalState {
       return { startTxid: p.startTxid, fromTxid: from, toTxid: upTo, writerEpoch: p.writerEpoch, replace, finalizeAt: null };
     }
     return null;
+  }
+
+  /**
+   * A batch from the current writer that starts past this node's end (it missed batches while it
+   * was down or slow): the edits to copy from a peer's copy of the same writer's segment before
+   * the batch can be written here. null when the batch fits, or is not the current writer's.
+   */
+  missingBefore(req: { epoch: number; segmentTxid: bigint; firstTxid: bigint }): CatchUpStep | null {
+    if (req.epoch !== this.writerEpoch || this.open !== req.segmentTxid) return null;
+    const seg = this.segment(req.segmentTxid)!;
+    if (req.firstTxid <= seg.endTxid + 1n) return null;
+    return { startTxid: seg.startTxid, fromTxid: seg.endTxid + 1n, toTxid: req.firstTxid - 1n, writerEpoch: req.epoch, replace: false, finalizeAt: null };
   }
 
   /**

@@ -1,0 +1,154 @@
+// One journal node's HTTP API, as its clients see it (the writer, readers, and
+// other journal nodes fetching edits): undici with explicit timeouts (its
+// defaults are minutes), answers validated, failures turned into a
+// JournalNodeError naming the node and what went wrong (status 0: no answer).
+// Batches are sent as idempotent so undici pipelines them on one connection,
+// in order; the node recognises a retried batch by (epoch, first txid, checksum).
+import { Client } from 'undici';
+import type { z } from 'zod';
+import type { JournalSegment } from '../../core/journal/journal-state.js';
+import type { PrepareRecoveryAnswer, SegmentState } from '../../core/journal/recovery.js';
+import {
+  EDITS_HEADERS, ErrorAnswer, JOURNAL_API_PREFIX, JournalStateAnswer, ManifestAnswer, NewEpochAnswer, PrepareRecoveryAnswerBody,
+  decodeBatch, encodeBatch, segmentFromJson, segmentToJson, toJson, type JournalPostOp,
+} from '../../proto/journal-wire.js';
+
+export interface JournalNodeAddress { id: number; host: string; port: number }
+
+export class JournalNodeError extends Error {
+  /** `status` is the node's HTTP status, or 0 when it did not answer (refused, reset, timed out). */
+  constructor(readonly node: number, readonly status: number, message: string) { super(message); }
+}
+
+export interface JournalNodeState {
+  promisedEpoch: number;
+  lastWriterEpoch: number;
+  committedTxid: bigint;
+  firstTxid: bigint | null;
+  lastSegment: JournalSegment | null;
+}
+
+export interface EditsAnswer { firstTxid: bigint; committedTxid: bigint; writerEpoch: number | null; edits: Buffer[] }
+
+export class JournalNodeClient {
+  private readonly client: Client;
+  readonly label: string;
+
+  constructor(readonly node: JournalNodeAddress, private readonly timeoutMs: number, opts: { pipelining?: number } = {}) {
+    this.label = `journal node ${node.id} (${node.host}:${node.port})`;
+    this.client = new Client(`http://${node.host.includes(':') ? `[${node.host}]` : node.host}:${node.port}`, {
+      pipelining: opts.pipelining ?? 1,
+      connectTimeout: timeoutMs,
+      headersTimeout: timeoutMs,
+      bodyTimeout: timeoutMs,
+      keepAliveTimeout: 30_000,
+    });
+  }
+
+  private async call(method: 'GET' | 'POST', path: string, body?: Buffer | string, extraWaitMs = 0): Promise<{ headers: Record<string, string | string[] | undefined>; body: Buffer }> {
+    let res;
+    try {
+      res = await this.client.request({
+        method,
+        path,
+        body,
+        headers: body === undefined ? {} : { 'content-type': typeof body === 'string' ? 'application/json' : 'application/octet-stream' },
+        idempotent: true,
+        headersTimeout: this.timeoutMs + extraWaitMs,
+        bodyTimeout: this.timeoutMs,
+      });
+    } catch (e) {
+      const err = e as Error & { code?: string };
+      const why = err.code === 'UND_ERR_HEADERS_TIMEOUT' || err.code === 'UND_ERR_CONNECT_TIMEOUT' ? `did not answer within ${this.timeoutMs + extraWaitMs} ms` : `unreachable (${err.code ?? err.message})`;
+      throw new JournalNodeError(this.node.id, 0, `${this.label} ${why}`);
+    }
+    let data: Buffer;
+    try {
+      data = Buffer.from(await res.body.arrayBuffer());
+    } catch (e) {
+      throw new JournalNodeError(this.node.id, 0, `${this.label}: the answer broke off (${(e as Error).message})`);
+    }
+    if (res.statusCode >= 400) {
+      const parsed = ErrorAnswer.safeParse(safeJson(data));
+      throw new JournalNodeError(this.node.id, res.statusCode, parsed.success ? parsed.data.error : `${this.label} answered ${res.statusCode}`);
+    }
+    return { headers: res.headers, body: data };
+  }
+
+  private async json<S extends z.ZodType>(schema: S, method: 'GET' | 'POST', path: string, body?: unknown): Promise<z.output<S>> {
+    const r = await this.call(method, path, body === undefined ? undefined : toJson(body));
+    const parsed = schema.safeParse(safeJson(r.body));
+    if (!parsed.success) throw new JournalNodeError(this.node.id, 0, `${this.label} gave an answer that is not the expected shape (${parsed.error.issues[0]?.message})`);
+    return parsed.data;
+  }
+
+  private path(journal: string, op?: string): string {
+    return `${JOURNAL_API_PREFIX}/${encodeURIComponent(journal)}${op === undefined ? '' : `/${op}`}`;
+  }
+
+  async post(journal: string, op: JournalPostOp, body: unknown): Promise<void> {
+    await this.call('POST', this.path(journal, op), toJson(body));
+  }
+
+  async state(journal: string): Promise<JournalNodeState> {
+    const a = await this.json(JournalStateAnswer, 'GET', this.path(journal));
+    return { ...a, lastSegment: a.lastSegment && segmentFromJson(a.lastSegment) };
+  }
+
+  async manifest(journal: string): Promise<JournalNodeState & { segments: JournalSegment[] }> {
+    const a = await this.json(ManifestAnswer, 'GET', this.path(journal, 'manifest'));
+    return { ...a, lastSegment: a.lastSegment && segmentFromJson(a.lastSegment), segments: a.segments.map(segmentFromJson) };
+  }
+
+  async newEpoch(journal: string, epoch: number): Promise<bigint | null> {
+    return (await this.json(NewEpochAnswer, 'POST', this.path(journal, 'new-epoch'), { epoch })).lastSegmentTxid;
+  }
+
+  async prepareRecovery(journal: string, epoch: number, segment: bigint): Promise<PrepareRecoveryAnswer & { committedTxid: bigint }> {
+    const a = await this.json(PrepareRecoveryAnswerBody, 'POST', this.path(journal, 'prepare-recovery'), { epoch, segment });
+    return { ...a, segment: a.segment && segmentFromJson(a.segment) };
+  }
+
+  async acceptRecovery(journal: string, epoch: number, segment: SegmentState, fromNode: number): Promise<void> {
+    await this.post(journal, 'accept-recovery', { epoch, segment: segmentToJson(segment), fromNode });
+  }
+
+  async journal(journal: string, q: { epoch: number; segment: bigint; first: bigint; committed: bigint; checksum: string }, records: readonly Uint8Array[]): Promise<void> {
+    const query = new URLSearchParams({ epoch: String(q.epoch), segment: String(q.segment), first: String(q.first), committed: String(q.committed), checksum: q.checksum });
+    await this.call('POST', `${this.path(journal, 'journal')}?${query}`, encodeBatch(records));
+  }
+
+  /** Committed edits from `from` (at most `max`); with `waitMs`, the node holds the answer until there are some. */
+  async edits(journal: string, from: bigint, max: number, waitMs = 0): Promise<EditsAnswer> {
+    const q = new URLSearchParams({ from: String(from), max: String(max), ...(waitMs > 0 ? { wait: String(waitMs) } : {}) });
+    return this.readEdits(`${this.path(journal, 'edits')}?${q}`, waitMs);
+  }
+
+  /** Edits `from`..`to` of segment `start`, committed or not (for recovery and catch-up between nodes). */
+  async segmentEdits(journal: string, start: bigint, from: bigint, to: bigint, max: number): Promise<EditsAnswer> {
+    const q = new URLSearchParams({ start: String(start), from: String(from), to: String(to), max: String(max) });
+    return this.readEdits(`${this.path(journal, 'segment-edits')}?${q}`, 0);
+  }
+
+  private async readEdits(path: string, waitMs: number): Promise<EditsAnswer> {
+    const r = await this.call('GET', path, undefined, waitMs);
+    const header = (k: string) => { const v = r.headers[k]; return typeof v === 'string' && /^\d{1,19}$/.test(v) ? BigInt(v) : null; };
+    const first = header(EDITS_HEADERS.first);
+    const committed = header(EDITS_HEADERS.committed);
+    if (first === null || committed === null) throw new JournalNodeError(this.node.id, 0, `${this.label}: an edits answer without its ${EDITS_HEADERS.first}/${EDITS_HEADERS.committed} headers`);
+    const we = header(EDITS_HEADERS.writerEpoch);
+    try {
+      return { firstTxid: first, committedTxid: committed, writerEpoch: we === null ? null : Number(we), edits: decodeBatch(r.body, true) };
+    } catch (e) {
+      throw new JournalNodeError(this.node.id, 0, `${this.label}: an edits answer that does not decode (${(e as Error).message})`);
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.client.destroy().catch(() => undefined);
+  }
+}
+
+function safeJson(b: Buffer): unknown {
+  try { return JSON.parse(b.toString('utf8')); } catch { return undefined; }
+}
