@@ -6,7 +6,9 @@
 // storage operations durable, in order, before it returns. At open a torn
 // tail of the in-progress segment is cut (and said so); damage anywhere else
 // refuses to open, naming the file and offset.
+import { fdatasyncSync, writeSync } from 'node:fs';
 import { mkdir, open, readdir, rename, rm, unlink, writeFile } from 'node:fs/promises';
+import { InlineWritePolicy } from './inline-write-policy.js';
 import { join } from 'node:path';
 import type { JournalDisk, JournalSegment, JournalStorageOp } from '../core/journal/journal-state.js';
 import type { SegmentState } from '../core/journal/recovery.js';
@@ -20,6 +22,7 @@ import {
 const hex = (n: bigint) => n.toString(16).padStart(16, '0');
 const inProgressName = (start: bigint) => `edits_inprogress_${hex(start)}`;
 const finalizedName = (start: bigint, end: bigint) => `edits_${hex(start)}_${hex(end)}`;
+const COMMITTED_WRITE_DELAY_MS = 50;
 /** The segment's writer epoch sits in the log header's reserved bytes. */
 const HEADER_EPOCH_OFFSET = 8;
 
@@ -36,6 +39,10 @@ interface OpenSegment { seg: JournalSegment; fh: StorageFile; pos: number }
 export class JournalStore {
   private current: OpenSegment | null = null;
   private segments: JournalSegment[] = [];
+  private readonly inline = new InlineWritePolicy();
+  /** The committed txid is advisory (readers stop there): written a little later, off the request's path. */
+  private committedToWrite: bigint | null = null;
+  private committedWrite: Promise<void> | null = null;
 
   private constructor(readonly dir: string, private readonly logger: Logger) {}
 
@@ -123,7 +130,7 @@ export class JournalStore {
         case 'promise': await writeSmallFile(this.dir, 'promised-epoch', `${op.epoch}\n`); break;
         case 'writerEpoch': await writeSmallFile(this.dir, 'writer-epoch', `${op.epoch}\n`); break;
         // Advisory (readers stop there): a crash that loses the last value only makes readers wait.
-        case 'committed': await writeFile(join(this.dir, 'committed-txid'), `${op.txid}\n`); break;
+        case 'committed': this.noteCommitted(op.txid); break;
         case 'startSegment': await this.startSegment(op.startTxid, op.writerEpoch); break;
         case 'append': await this.append(op.segmentTxid, op.firstTxid, op.records); break;
         case 'finalize': await this.finalize(op.startTxid, op.endTxid); break;
@@ -132,6 +139,20 @@ export class JournalStore {
         case 'purge': await this.purge(op.startTxid, op.endTxid); break;
       }
     }
+  }
+
+  private noteCommitted(txid: bigint): void {
+    this.committedToWrite = txid;
+    if (this.committedWrite !== null) return;
+    this.committedWrite = (async () => {
+      await new Promise((r) => setTimeout(r, COMMITTED_WRITE_DELAY_MS));
+      while (this.committedToWrite !== null) {
+        const t = this.committedToWrite;
+        this.committedToWrite = null;
+        await writeFile(join(this.dir, 'committed-txid'), `${t}\n`).catch((err: Error) => this.logger.warn({ dir: this.dir, err: err.message }, 'could not write the committed txid'));
+      }
+      this.committedWrite = null;
+    })();
   }
 
   private async startSegment(start: bigint, writerEpoch: number): Promise<void> {
@@ -165,8 +186,16 @@ export class JournalStore {
   private async append(start: bigint, first: bigint, records: Uint8Array[]): Promise<void> {
     const c = this.openSegment(start);
     const buf = Buffer.concat(records.map((r, i) => encodeRecord(first + BigInt(i), Buffer.from(r))));
-    await writeFully(c.fh, buf, c.pos);
-    await c.fh.datasync();
+    const t0 = performance.now();
+    const fd = c.fh.fd;
+    if (fd !== undefined && this.inline.canInline(records.length, buf.length)) {
+      for (let done = 0; done < buf.length;) done += writeSync(fd, buf, done, buf.length - done, c.pos + done);
+      fdatasyncSync(fd);
+    } else {
+      await writeFully(c.fh, buf, c.pos);
+      await c.fh.datasync();
+    }
+    this.inline.note(performance.now() - t0);
     c.pos += buf.length;
     c.seg.endTxid = first + BigInt(records.length) - 1n;
   }
@@ -238,6 +267,7 @@ export class JournalStore {
   }
 
   async close(): Promise<void> {
+    while (this.committedWrite !== null) await this.committedWrite;
     await this.current?.fh.close();
     this.current = null;
   }

@@ -5,6 +5,7 @@
 // serializes transactions; this module owns commit, rolls and recovery. The
 // format is in storage-format.ts, file creation and the spare in txn-log-file.ts.
 import { writeSync } from 'node:fs';
+import { InlineWritePolicy } from './inline-write-policy.js';
 import { unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -91,7 +92,7 @@ export class TxnLog {
   private closed = false;
   private running = false;
   /** Durable writes left that must go through the thread pool because one was slow lately. */
-  private inlineHoldoff = 0;
+  private readonly inline: InlineWritePolicy;
   private loop: Promise<void> = Promise.resolve();
   /** The prepared next file (log.next), or null. */
   private spare: LogFile | null = null;
@@ -104,7 +105,6 @@ export class TxnLog {
   private readonly io: LogFileIo;
   private readonly preallocBytes: number;
   private readonly fsyncWarningMs: number;
-  private readonly inlineWriteSlowMs: number;
 
   private constructor(readonly dir: string, private readonly opts: TxnLogOptions,
     /** What open() found and did: the cut torn tail, if any. */
@@ -112,7 +112,7 @@ export class TxnLog {
     this.io = { dir, openFile: opts.openFile ?? openRealFile, forceSync: opts.forceSync !== false, onDatasync: () => { this.stats.fsyncs++; }, onPacedSync: () => { this.stats.spareSyncs++; } };
     this.preallocBytes = opts.preallocBytes ?? ZK_LIMITS.txnlog_prealloc_bytes;
     this.fsyncWarningMs = opts.fsyncWarningMs ?? ZK_LIMITS.fsync_warning_ms;
-    this.inlineWriteSlowMs = opts.inlineWriteSlowMs ?? ZK_LIMITS.inline_write_slow_ms;
+    this.inline = new InlineWritePolicy(opts.inlineWriteSlowMs ?? ZK_LIMITS.inline_write_slow_ms);
     if (!(this.preallocBytes > LOG_HEADER_BYTES)) throw new RangeError(`txn log: preallocBytes ${this.preallocBytes} must exceed the header`);
   }
 
@@ -447,14 +447,8 @@ export class TxnLog {
     const dfh = cur.dfh;
     if (dfh === null) {
       await writeFully(cur.fh, buf, cur.pos);
-    } else if (dfh.fd !== undefined && this.inlineHoldoff === 0 &&
-      txns <= ZK_LIMITS.inline_write_txns_max && buf.length <= ZK_LIMITS.inline_write_bytes_max) {
-      // A small batch on a disk that has been fast is written right here, on the event loop.
-      // Measured on our 2-vCPU machines: handing the write to libuv's thread pool and back costs
-      // ~0.1 ms at the median and milliseconds at the tail (two cross-thread wake-ups), more than
-      // the O_DSYNC write itself, and is most of a lone client's write latency. Large batches
-      // (a loaded server has requests to decode meanwhile) and any disk that was slow lately go
-      // through the pool, so a stalling disk holds up the loop for one write at most.
+    } else if (dfh.fd !== undefined && this.inline.canInline(txns, buf.length)) {
+      // A small batch on a disk that has been fast is written right here, on the event loop (see InlineWritePolicy).
       const fd = dfh.fd;
       this.timedSync(() => {
         for (let done = 0; done < buf.length;) done += writeSync(fd, buf, done, buf.length - done, cur.pos + done);
@@ -485,12 +479,8 @@ export class TxnLog {
 
   private afterDurableOp(ms: number, file: string, txns: number, bytes: number): void {
     this.stats.fsyncs++;
-    if (ms > this.inlineWriteSlowMs) {
-      this.inlineHoldoff = ZK_LIMITS.inline_write_holdoff_writes;
-      this.stats.slowDurableWrites++;
-    } else if (this.inlineHoldoff > 0) {
-      this.inlineHoldoff--;
-    }
+    this.inline.note(ms);
+    this.stats.slowDurableWrites = this.inline.slowWrites;
     if (ms > this.fsyncWarningMs) {
       this.opts.logger.warn({ file: join(this.dir, file), durationMs: Math.round(ms), txns, bytes }, 'fsync of transaction log was slow');
     }

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { failure } from './expect-config-error.js';
-import { loadClusterFile, parseClusterFile } from '../../../src/config/cluster-file.js';
+import { loadClusterFile, loadJournalConfig, parseClusterFile } from '../../../src/config/cluster-file.js';
 import { ConfigError } from '../../../src/config/errors.js';
 import { FOUR_LETTER_WORDS } from '../../../src/config/quorum-config.js';
 
@@ -87,8 +87,8 @@ describe('loadClusterFile', () => {
   });
 
   it('refuses unknown top-level sections', () => {
-    const err = failure(() => loadClusterFile(write(BASE + 'journal: {}\n'), 1));
-    expect(err.keyPath).toBe('journal');
+    const err = failure(() => loadClusterFile(write(BASE + 'services: {}\n'), 1));
+    expect(err.keyPath).toBe('services');
     expect(err.line).toBe(8);
   });
 
@@ -188,5 +188,23 @@ describe('loadClusterFile', () => {
   it('refuses an empty file and a bad --id', () => {
     expect(failure(() => parseClusterFile('', 'c.yaml')).message).toMatch(/^c\.yaml: expected a mapping/);
     expect(failure(() => loadClusterFile(write(BASE), 0)).keyPath).toBe('--id');
+  });
+});
+
+describe('loadJournalConfig', () => {
+  const J = 'cluster: prod\njournal:\n  dataDir: /var/lib/j-{id}\n  nodes:\n    - { id: 1, host: 127.0.0.1, port: 8485 }\n    - { id: 2, host: 127.0.0.1, port: 8486 }\n';
+  it('picks the node and fills defaults', () => {
+    const c = loadJournalConfig(write(J), 2);
+    expect(c).toMatchObject({ clusterId: 'prod', nodeId: 2, dataDir: '/var/lib/j-2', port: 8486, requestTimeoutMs: 2000 });
+    expect(c.nodes.map((n) => n.id)).toEqual([1, 2]);
+  });
+  it('names a missing node, a duplicate id and a bad port', () => {
+    expect(failure(() => loadJournalConfig(write(J), 3)).reason).toContain('no journal node with id 3');
+    expect(failure(() => loadJournalConfig(write(J.replace('id: 2', 'id: 1')), 1)).reason).toContain('listed twice');
+    const bad = failure(() => loadJournalConfig(write(J.replace('port: 8486', 'port: 70000')), 1));
+    expect(bad.keyPath).toBe('journal.nodes[1].port');
+  });
+  it('says when there is no journal section', () => {
+    expect(failure(() => loadJournalConfig(write('cluster: prod\n'), 1)).keyPath).toBe('journal');
   });
 });

@@ -1,0 +1,77 @@
+// One journal on this node: its JournalState, its files, and the queue that
+// serializes its operations (a check and its fsync never interleave with
+// another request's). Readers waiting for new committed edits wait here. A
+// storage failure reloads the journal from disk (the state in memory may be
+// ahead of what was written); if that fails too, the journal answers 500.
+import { JournalState, type JournalStorageOp } from '../core/journal/journal-state.js';
+import { JournalStore } from '../io/journal-store.js';
+import type { Logger } from '../io/log.js';
+
+export class HostedJournal {
+  private queue: Promise<unknown> = Promise.resolve();
+  private readonly waiters = new Set<() => void>();
+  broken: Error | null = null;
+
+  private constructor(readonly name: string, readonly dir: string, public state: JournalState, private store: JournalStore, private readonly logger: Logger) {}
+
+  static async open(name: string, dir: string, logger: Logger): Promise<HostedJournal> {
+    const { store, disk } = await JournalStore.open(dir, logger);
+    return new HostedJournal(name, dir, new JournalState(name, disk), store, logger);
+  }
+
+  /** Runs `fn` after every operation queued before it has finished. */
+  run<T>(fn: () => Promise<T>): Promise<T> {
+    const next = this.queue.then(fn, fn);
+    this.queue = next.catch(() => undefined);
+    return next;
+  }
+
+  /** Makes a request's storage operations durable; wakes readers when the committed txid moved. */
+  async apply(ops: readonly JournalStorageOp[]): Promise<void> {
+    if (ops.length === 0) return;
+    try {
+      await this.store.apply(ops);
+    } catch (err) {
+      this.logger.error({ journal: this.name, err: (err as Error).message }, 'journal storage failed; reloading the journal from disk');
+      await this.reload();
+      throw err;
+    }
+    if (ops.some((o) => o.kind === 'committed' || o.kind === 'append')) this.wake();
+  }
+
+  private async reload(): Promise<void> {
+    await this.store.close().catch(() => undefined);
+    try {
+      const { store, disk } = await JournalStore.open(this.dir, this.logger);
+      this.store = store;
+      this.state = new JournalState(this.name, disk);
+      this.broken = null;
+    } catch (err) {
+      this.broken = err as Error;
+      this.logger.error({ journal: this.name, err: (err as Error).message }, 'journal cannot be reloaded from disk; it refuses requests');
+    }
+  }
+
+  read(from: bigint, to: bigint): AsyncGenerator<{ txid: bigint; payload: Buffer }> {
+    return this.store.read(from, to);
+  }
+
+  /** Resolves when the committed txid may have moved, or after `ms`. */
+  waitForEdits(ms: number, signal: AbortSignal): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => { clearTimeout(timer); this.waiters.delete(done); signal.removeEventListener('abort', done); resolve(); };
+      const timer = setTimeout(done, ms);
+      this.waiters.add(done);
+      signal.addEventListener('abort', done, { once: true });
+    });
+  }
+
+  private wake(): void {
+    for (const w of [...this.waiters]) w();
+  }
+
+  async close(): Promise<void> {
+    this.wake();
+    await this.run(() => this.store.close());
+  }
+}

@@ -1,0 +1,392 @@
+// A journal node (`quorate journal --config FILE --id N`): an HTTP server
+// (node:http) hosting one journal per managed service under its data
+// directory. Every request is validated at the edge (journal names, JSON
+// bodies, batch bodies and their checksums; a clear 4xx naming what was
+// wrong, nothing written); each journal's operations run one at a time and
+// answer only once durable. The node catches up from its peers on its own
+// (JournalCatchUp), and fills a writer's batch gap from a peer at once.
+import { EventEmitter } from 'node:events';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { AddressInfo } from 'node:net';
+import { z } from 'zod';
+import type { JournalNodeConfig } from '../config/cluster-file.js';
+import { JournalError } from '../core/journal/journal-state.js';
+import { JournalNodeClient, JournalNodeError } from '../client/journal/node-client.js';
+import { formatJournalDir, journalDirHasData, readJournalMeta } from '../io/journal-store.js';
+import type { Logger } from '../io/log.js';
+import {
+  EDITS_HEADERS, EditsQuery, JOURNAL_API_PREFIX, JOURNAL_LIMITS, JSON_BODY_BYTES_MAX, JournalBatchQuery, JournalBodies, SegmentEditsQuery,
+  WireError, batchChecksum, decodeBatch, describeZodError, encodeBatch, journalNameProblem, segmentToJson, toJson, type JournalPostOp,
+} from '../proto/journal-wire.js';
+import { HostedJournal } from './hosted-journal.js';
+import { JournalCatchUp } from './journal-catch-up.js';
+
+/** An answer other than 200, with the message the client shows. */
+class HttpError extends Error {
+  constructor(readonly status: number, message: string) { super(message); }
+}
+
+/** Edits per read answer, and a reader's longest wait for new ones. */
+const READ_EDITS_MAX = 10_000;
+const READ_BYTES_MAX = 8 * 1024 * 1024;
+const READ_WAIT_MS_MAX = 30_000;
+
+export class JournalNode extends EventEmitter {
+  private readonly journals = new Map<string, HostedJournal>();
+  /** Serializes format with everything else on a journal that may not exist yet. */
+  private readonly formatting = new Map<string, Promise<void>>();
+  readonly peers = new Map<number, JournalNodeClient>();
+  private readonly catchUp: JournalCatchUp;
+  private server!: Server;
+  private stopping = false;
+
+  private constructor(readonly config: JournalNodeConfig, readonly logger: Logger) {
+    super();
+    for (const n of config.nodes) if (n.id !== config.nodeId) this.peers.set(n.id, new JournalNodeClient(n, config.requestTimeoutMs));
+    this.catchUp = new JournalCatchUp(this, config.catchUpIntervalMs);
+  }
+
+  static async start(opts: { config: JournalNodeConfig; logger: Logger; port?: number }): Promise<JournalNode> {
+    const node = new JournalNode(opts.config, opts.logger);
+    await node.loadJournals();
+    await node.listen(opts.port ?? opts.config.port);
+    node.catchUp.start();
+    return node;
+  }
+
+  get port(): number { return (this.server.address() as AddressInfo).port; }
+  journal(name: string): HostedJournal | undefined { return this.journals.get(name); }
+  journalNames(): string[] { return [...this.journals.keys()]; }
+
+  private async loadJournals(): Promise<void> {
+    let entries: string[] = [];
+    try { entries = await readdir(this.config.dataDir); } catch (e) { if ((e as { code?: string }).code !== 'ENOENT') throw e; }
+    for (const name of entries.sort()) {
+      if (journalNameProblem(name) !== null) continue;
+      const dir = join(this.config.dataDir, name);
+      const meta = await readJournalMeta(dir);
+      if (meta === null) continue;
+      if (meta.cluster !== this.config.clusterId) throw new JournalError(409, `${dir} belongs to cluster ${meta.cluster}, this node is in cluster ${this.config.clusterId}`);
+      const j = await HostedJournal.open(name, dir, this.logger);
+      this.journals.set(name, j);
+      const s = j.state;
+      this.logger.info({ journal: name, epoch: s.promisedEpoch, writerEpoch: s.lastWriterEpoch, committedTxid: String(s.committedTxid), lastSegment: s.lastSegment && String(s.lastSegment.startTxid) }, 'journal loaded');
+    }
+  }
+
+  private listen(port: number): Promise<void> {
+    this.server = createServer({ requestTimeout: 60_000, headersTimeout: 10_000, keepAliveTimeout: 60_000 }, (req, res) => { void this.handle(req, res); });
+    return new Promise((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(port, this.config.host, () => {
+        this.server.off('error', reject);
+        this.logger.info({ host: this.config.host, port: this.port, journals: this.journalNames() }, 'journal node listening');
+        resolve();
+      });
+    });
+  }
+
+  async stop(): Promise<void> {
+    this.stopping = true;
+    this.catchUp.stop();
+    this.server.closeAllConnections();
+    await new Promise<void>((r) => this.server.close(() => r()));
+    for (const j of this.journals.values()) await j.close();
+    for (const p of this.peers.values()) await p.close();
+  }
+
+  // ---- HTTP ----------------------------------------------------------------
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const abort = new AbortController();
+    res.on('close', () => abort.abort());
+    try {
+      const url = new URL(req.url ?? '/', 'http://journal');
+      const method = req.method ?? 'GET';
+      if (url.pathname === '/v1/health' && method === 'GET') return this.send(res, 200, { node: this.config.nodeId, journals: this.journalNames() });
+      if (url.pathname === JOURNAL_API_PREFIX && method === 'GET') {
+        return this.send(res, 200, { node: this.config.nodeId, journals: this.journalNames().map((n) => this.stateOf(this.journals.get(n)!)) });
+      }
+      if (!url.pathname.startsWith(`${JOURNAL_API_PREFIX}/`)) throw new HttpError(404, `no such endpoint: ${method} ${url.pathname}`);
+      const parts = url.pathname.slice(JOURNAL_API_PREFIX.length + 1).split('/');
+      if (parts.length > 2) throw new HttpError(404, `no such endpoint: ${method} ${url.pathname}`);
+      let name: string;
+      try { name = decodeURIComponent(parts[0]); } catch { throw new HttpError(400, 'the journal name is not valid percent-encoding'); }
+      const problem = journalNameProblem(name);
+      if (problem !== null) throw new HttpError(400, problem);
+      const op = parts[1] ?? '';
+      const query = Object.fromEntries(url.searchParams);
+      if (method === 'GET') {
+        if (op === '') return this.send(res, 200, this.stateOf(this.hosted(name)));
+        if (op === 'manifest') return this.send(res, 200, await this.manifest(name));
+        if (op === 'edits') return await this.sendEdits(res, name, parse(EditsQuery, query, 'query'), abort.signal);
+        if (op === 'segment-edits') return await this.sendSegmentEdits(res, name, parse(SegmentEditsQuery, query, 'query'));
+        throw new HttpError(404, `no such endpoint: GET ${url.pathname}`);
+      }
+      if (method !== 'POST') throw new HttpError(405, `method ${method} is not allowed (GET or POST)`);
+      if (op === 'journal') {
+        const q = parse(JournalBatchQuery, query, 'query');
+        const body = await readBody(req, JOURNAL_LIMITS.batch_bytes_max);
+        let records: Buffer[];
+        try { records = decodeBatch(body); } catch (e) { throw new HttpError(e instanceof WireError ? 400 : 500, (e as Error).message); }
+        const sum = batchChecksum(records);
+        if (sum !== q.checksum) throw new HttpError(400, `the batch's checksum is ${sum}, the request says ${q.checksum}: the body was damaged`);
+        await this.journalBatch(name, { epoch: q.epoch, segmentTxid: q.segment, firstTxid: q.first, committedTxid: q.committed, checksum: q.checksum, records });
+        return this.send(res, 200, {});
+      }
+      if (!(op in JournalBodies)) throw new HttpError(404, `no such endpoint: POST ${url.pathname}`);
+      if (Object.keys(query).length > 0) throw new HttpError(400, `POST .../${op} takes no query parameters`);
+      const raw = await readBody(req, JSON_BODY_BYTES_MAX);
+      let json: unknown;
+      try { json = raw.length === 0 ? {} : JSON.parse(raw.toString('utf8')); } catch (e) { throw new HttpError(400, `the body is not JSON: ${(e as Error).message}`); }
+      return this.send(res, 200, await this.post(name, op as JournalPostOp, json));
+    } catch (e) {
+      this.sendError(res, e);
+    }
+  }
+
+  private send(res: ServerResponse, status: number, body: unknown): void {
+    const text = toJson(body);
+    res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+    res.end(text);
+  }
+
+  private sendError(res: ServerResponse, e: unknown): void {
+    let status = 500;
+    let message = (e as Error).message;
+    if (e instanceof HttpError || e instanceof JournalError) status = e.status;
+    else if (e instanceof JournalNodeError) { status = 502; message = `fetching from a peer: ${message}`; }
+    else if ((e as { code?: string }).code === 'ENOSPC') { status = 507; message = `disk full: ${message}`; }
+    else this.logger.error({ err: message }, 'journal request failed');
+    if (res.headersSent) { res.destroy(); return; }
+    const text = toJson({ error: message, status });
+    res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), ...(status === 413 ? { connection: 'close' } : {}) });
+    res.end(text);
+  }
+
+  private hosted(name: string): HostedJournal {
+    const j = this.journals.get(name);
+    if (j === undefined) throw new HttpError(404, `journal ${name} is not formatted on journal node ${this.config.nodeId} (format it: quorate journal format --journal ${name})`);
+    if (j.broken !== null) throw new HttpError(500, `journal ${name} on node ${this.config.nodeId} failed to reload from disk: ${j.broken.message}`);
+    return j;
+  }
+
+  private stateOf(j: HostedJournal) {
+    const s = j.state;
+    return {
+      journal: j.name, node: this.config.nodeId, promisedEpoch: s.promisedEpoch, lastWriterEpoch: s.lastWriterEpoch,
+      committedTxid: s.committedTxid, firstTxid: s.firstTxid, lastSegment: s.lastSegment && segmentToJson(s.lastSegment),
+    };
+  }
+
+  async manifest(name: string) {
+    const j = this.hosted(name);
+    return j.run(async () => ({ ...this.stateOf(j), segments: j.state.manifest().map(segmentToJson) }));
+  }
+
+  /** A journal operation: run in turn, its storage operations durable before the answer. */
+  private async post(name: string, op: JournalPostOp, json: unknown): Promise<unknown> {
+    if (op === 'format') return this.format(name, parse(JournalBodies.format, json, 'body').force ?? false);
+    const j = this.hosted(name);
+    return j.run(async () => {
+      const s = j.state;
+      switch (op) {
+        case 'new-epoch': {
+          const b = parse(JournalBodies['new-epoch'], json, 'body');
+          const r = s.newEpoch(b.epoch);
+          await j.apply(r.ops);
+          this.logger.info({ journal: name, epoch: b.epoch }, 'promised a new epoch');
+          return { lastSegmentTxid: r.lastSegmentTxid };
+        }
+        case 'start-segment': {
+          const b = parse(JournalBodies['start-segment'], json, 'body');
+          await j.apply(this.kickOnLag(name, () => s.startSegment(b.epoch, b.txid)));
+          this.logger.info({ journal: name, epoch: b.epoch, txid: String(b.txid) }, 'segment started');
+          return {};
+        }
+        case 'finalize-segment': {
+          const b = parse(JournalBodies['finalize-segment'], json, 'body');
+          await j.apply(s.finalizeSegment(b.epoch, b.start, b.end));
+          return {};
+        }
+        case 'prepare-recovery': {
+          const b = parse(JournalBodies['prepare-recovery'], json, 'body');
+          const r = s.prepareRecovery(b.epoch, b.segment);
+          await j.apply(r.ops);
+          return { ...r.answer, segment: r.answer.segment && segmentToJson(r.answer.segment) };
+        }
+        case 'accept-recovery': {
+          const b = parse(JournalBodies['accept-recovery'], json, 'body');
+          const chosen = { startTxid: b.segment.start, endTxid: b.segment.end, inProgress: b.segment.inProgress, writerEpoch: b.segment.writerEpoch };
+          let r = s.acceptRecovery(b.epoch, chosen);
+          await j.apply(r.ops);
+          if (r.fetchFrom !== null) {
+            await this.copyFrom(j, b.fromNode, chosen.startTxid, r.fetchFrom, chosen.endTxid, chosen.writerEpoch ?? null, (records, first, writerEpoch) => s.adoptFetched(chosen.startTxid, first, records, writerEpoch));
+            r = s.acceptRecovery(b.epoch, chosen);
+            await j.apply(r.ops);
+          }
+          this.logger.info({ journal: name, epoch: b.epoch, segment: String(chosen.startTxid), end: String(chosen.endTxid) }, 'recovery accepted');
+          return {};
+        }
+        case 'commit': {
+          const b = parse(JournalBodies.commit, json, 'body');
+          await j.apply(s.commit(b.epoch, b.committed));
+          return {};
+        }
+        case 'purge': {
+          const b = parse(JournalBodies.purge, json, 'body');
+          await j.apply(s.purge(b.epoch, b.before));
+          return {};
+        }
+      }
+      throw new HttpError(404, `no such operation: ${op}`);
+    });
+  }
+
+  /** A refusal that says this node lags starts a catch-up at once instead of at the next tick. */
+  private kickOnLag<T>(name: string, fn: () => T): T {
+    try {
+      return fn();
+    } catch (e) {
+      if (e instanceof JournalError && e.status === 409) this.catchUp.kick(name);
+      throw e;
+    }
+  }
+
+  private async journalBatch(name: string, req: { epoch: number; segmentTxid: bigint; firstTxid: bigint; committedTxid: bigint; checksum: string; records: Buffer[] }): Promise<void> {
+    const j = this.hosted(name);
+    await j.run(async () => {
+      const gap = j.state.missingBefore(req);
+      if (gap !== null) await this.fillGap(j, gap);
+      await j.apply(this.kickOnLag(name, () => j.state.journal(req)));
+    });
+  }
+
+  /** Copies the edits a batch needs before it from whichever peer has the same writer's copy. */
+  private async fillGap(j: HostedJournal, gap: NonNullable<ReturnType<HostedJournal['state']['missingBefore']>>): Promise<void> {
+    for (const peer of this.peers.keys()) {
+      try {
+        await this.copyFrom(j, peer, gap.startTxid, gap.fromTxid, gap.toTxid, gap.writerEpoch, (records, first) => j.state.adoptCopy({ ...gap, fromTxid: first }, records, j.state.committedTxid));
+        this.logger.info({ journal: j.name, from: peer, txids: `${gap.fromTxid}-${gap.toTxid}` }, 'filled a gap before a batch from a peer');
+        return;
+      } catch (e) {
+        this.logger.debug({ journal: j.name, peer, err: (e as Error).message }, 'gap fill from peer failed');
+      }
+    }
+  }
+
+  /**
+   * Copies edits `from`..`to` of segment `start` from node `peerId` in chunks; each chunk becomes
+   * storage operations through `adopt`. With `writerEpoch`, the peer's copy must be that writer's.
+   */
+  private async copyFrom(j: HostedJournal, peerId: number, start: bigint, from: bigint, to: bigint, writerEpoch: number | null,
+    adopt: (records: Buffer[], first: bigint, writerEpoch: number) => ReturnType<HostedJournal['state']['adoptFetched']>): Promise<void> {
+    const peer = this.peers.get(peerId);
+    if (peer === undefined) throw new JournalError(409, `journal ${j.name}: cannot fetch from node ${peerId}: not a peer of node ${this.config.nodeId}`);
+    for (let next = from; next <= to;) {
+      const got = await peer.segmentEdits(j.name, start, next, to, READ_EDITS_MAX);
+      if (got.edits.length === 0 || got.firstTxid !== next) throw new JournalError(409, `journal ${j.name}: node ${peerId} has no txid ${next} in segment ${start}`);
+      const epoch = got.writerEpoch ?? writerEpoch ?? 0;
+      if (writerEpoch !== null && got.writerEpoch !== writerEpoch) throw new JournalError(409, `journal ${j.name}: node ${peerId}'s segment ${start} was written in epoch ${got.writerEpoch}, not ${writerEpoch}`);
+      await j.apply(adopt(got.edits, next, epoch));
+      next += BigInt(got.edits.length);
+    }
+  }
+
+  private async sendEdits(res: ServerResponse, name: string, q: z.output<typeof EditsQuery>, signal: AbortSignal): Promise<void> {
+    const j = this.hosted(name);
+    const max = Math.min(q.max ?? 1000, READ_EDITS_MAX);
+    const first = j.state.firstTxid;
+    if (first !== null && q.from < first) throw new HttpError(410, `journal ${name}: txid ${q.from} was purged on node ${this.config.nodeId} (it starts at ${first})`);
+    const deadline = Date.now() + Math.min(q.wait ?? 0, READ_WAIT_MS_MAX);
+    while (j.state.committedTxid < q.from && Date.now() < deadline && !signal.aborted && !this.stopping) {
+      await j.waitForEdits(deadline - Date.now(), signal);
+    }
+    const committed = j.state.committedTxid;
+    const to = q.from + BigInt(max) - 1n < committed ? q.from + BigInt(max) - 1n : committed;
+    const edits = to >= q.from ? await j.run(() => this.collect(j, q.from, to)) : [];
+    this.sendBatch(res, q.from, committed, null, edits);
+  }
+
+  private async sendSegmentEdits(res: ServerResponse, name: string, q: z.output<typeof SegmentEditsQuery>): Promise<void> {
+    const j = this.hosted(name);
+    const max = Math.min(q.max ?? 1000, READ_EDITS_MAX);
+    const { seg, edits } = await j.run(async () => {
+      const seg = j.state.manifest().find((s) => s.startTxid === q.start);
+      if (seg === undefined) throw new HttpError(404, `journal ${name}: node ${this.config.nodeId} has no segment starting at ${q.start}`);
+      let to = q.to < seg.endTxid ? q.to : seg.endTxid;
+      if (q.from + BigInt(max) - 1n < to) to = q.from + BigInt(max) - 1n;
+      return { seg, edits: q.from < seg.startTxid || to < q.from ? [] : await this.collect(j, q.from, to) };
+    });
+    this.sendBatch(res, q.from, j.state.committedTxid, seg.writerEpoch, edits);
+  }
+
+  private async collect(j: HostedJournal, from: bigint, to: bigint): Promise<Buffer[]> {
+    const out: Buffer[] = [];
+    let bytes = 0;
+    let expect = from;
+    for await (const e of j.read(from, to)) {
+      if (e.txid !== expect) break;
+      bytes += e.payload.length + 4;
+      if (bytes > READ_BYTES_MAX && out.length > 0) break;
+      out.push(e.payload);
+      expect++;
+    }
+    return out;
+  }
+
+  private sendBatch(res: ServerResponse, first: bigint, committed: bigint, writerEpoch: number | null, edits: Buffer[]): void {
+    const body = encodeBatch(edits);
+    res.writeHead(200, {
+      'content-type': 'application/octet-stream', 'content-length': body.length,
+      [EDITS_HEADERS.first]: String(first), [EDITS_HEADERS.committed]: String(committed),
+      ...(writerEpoch === null ? {} : { [EDITS_HEADERS.writerEpoch]: String(writerEpoch) }),
+    });
+    res.end(body);
+  }
+
+  /** Format: an empty journal here; refused over existing data unless forced. */
+  private async format(name: string, force: boolean): Promise<unknown> {
+    const prev = this.formatting.get(name) ?? Promise.resolve();
+    const run = prev.then(async () => {
+      const dir = join(this.config.dataDir, name);
+      const existing = this.journals.get(name);
+      const doIt = async () => {
+        if (!force && (await journalDirHasData(dir))) {
+          const s = existing?.state;
+          throw new HttpError(409, `journal ${name} on node ${this.config.nodeId} holds data${s ? ` (promised epoch ${s.promisedEpoch}, committed txid ${s.committedTxid})` : ''}; format --force erases it`);
+        }
+        if (existing !== undefined) { this.journals.delete(name); await existing.close(); }
+        await formatJournalDir(dir, { format: 1, cluster: this.config.clusterId, journal: name, node: this.config.nodeId, formattedAt: new Date().toISOString() }, force);
+        this.journals.set(name, await HostedJournal.open(name, dir, this.logger));
+        this.logger.warn({ journal: name, force }, 'journal formatted');
+      };
+      if (existing !== undefined) await existing.run(doIt); else await doIt();
+    });
+    this.formatting.set(name, run.catch(() => undefined));
+    await run;
+    return {};
+  }
+}
+
+function parse<S extends z.ZodType>(schema: S, value: unknown, what: string): z.output<S> {
+  const r = schema.safeParse(value);
+  if (!r.success) throw new HttpError(400, `bad ${what}: ${describeZodError(r.error)}`);
+  return r.data;
+}
+
+/** The request's body, refused with 413 past `limit` bytes. */
+async function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+  const declared = Number(req.headers['content-length'] ?? NaN);
+  if (declared > limit) throw new HttpError(413, `a body of ${declared} bytes (at most ${limit})`);
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const c of req) {
+    size += (c as Buffer).length;
+    if (size > limit) throw new HttpError(413, `a body of more than ${limit} bytes`);
+    chunks.push(c as Buffer);
+  }
+  return Buffer.concat(chunks);
+}
