@@ -6,6 +6,10 @@ const BENCHMARKS: Record<string, { description: string; load: () => Promise<{ ma
     description: 'ours vs Apache ZooKeeper 3.8 standalone (fsync on): latency, throughput, memory',
     load: () => import('./zk-standalone.js'),
   },
+  journal: {
+    description: '3 journal nodes and one writer: acknowledgement latency and throughput at batch 1/16/256, against the fsync floor',
+    load: () => import('./journal.js'),
+  },
   'zk-ensemble': {
     description: 'our 3-server quorum vs a 3-server Apache ZooKeeper 3.8 ensemble: latency, throughput, recovery after kill -9 of the leader',
     load: () => import('./zk-ensemble.js'),

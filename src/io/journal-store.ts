@@ -61,6 +61,16 @@ export class JournalStore {
     return BigInt(text.trim());
   }
 
+  /** The committed txid is advisory: a damaged file (an older node killed mid-write) counts as 0, said in a warning. */
+  private async readCommitted(): Promise<bigint> {
+    try {
+      return (await this.readNumber('committed-txid')) ?? 0n;
+    } catch (e) {
+      this.logger.warn({ dir: this.dir, err: (e as Error).message }, 'ignoring a damaged committed-txid file (readers wait for the writer\'s next batch)');
+      return 0n;
+    }
+  }
+
   private async load(): Promise<JournalDisk> {
     const files = (await readdir(this.dir)).flatMap((f) => {
       const m = NAME_RE.exec(f);
@@ -117,7 +127,7 @@ export class JournalStore {
     return {
       promisedEpoch: Number((await this.readNumber('promised-epoch')) ?? 0n),
       lastWriterEpoch: writerEpoch,
-      committedTxid: (await this.readNumber('committed-txid')) ?? 0n,
+      committedTxid: await this.readCommitted(),
       segments: this.segments.map((s) => ({ ...s })),
       accepted,
     };
@@ -125,22 +135,36 @@ export class JournalStore {
 
   /** Makes the operations durable, in order. */
   async apply(ops: readonly JournalStorageOp[]): Promise<void> {
+    // Contiguous appends (several pipelined batches taken together) become one write and one fsync.
+    let run: { segment: bigint; first: bigint; records: Uint8Array[] } | null = null;
+    const flush = async () => {
+      if (run === null) return;
+      const r = run;
+      run = null;
+      await this.append(r.segment, r.first, r.records);
+    };
     for (const op of ops) {
+      if (op.kind === 'append') {
+        if (run !== null && run.segment === op.segmentTxid && run.first + BigInt(run.records.length) === op.firstTxid) run.records.push(...op.records);
+        else { await flush(); run = { segment: op.segmentTxid, first: op.firstTxid, records: [...op.records] }; }
+        continue;
+      }
+      if (op.kind === 'committed') { this.noteCommitted(op.txid); continue; }
+      await flush();
       switch (op.kind) {
         case 'promise': await writeSmallFile(this.dir, 'promised-epoch', `${op.epoch}\n`); break;
         case 'writerEpoch': await writeSmallFile(this.dir, 'writer-epoch', `${op.epoch}\n`); break;
-        // Advisory (readers stop there): a crash that loses the last value only makes readers wait.
-        case 'committed': this.noteCommitted(op.txid); break;
         case 'startSegment': await this.startSegment(op.startTxid, op.writerEpoch); break;
-        case 'append': await this.append(op.segmentTxid, op.firstTxid, op.records); break;
         case 'finalize': await this.finalize(op.startTxid, op.endTxid); break;
         case 'truncate': await this.truncate(op.startTxid, op.endTxid); break;
         case 'accepted': await this.writeAccepted(op.segment, op.epoch); break;
         case 'purge': await this.purge(op.startTxid, op.endTxid); break;
       }
     }
+    await flush();
   }
 
+  /** Advisory (readers stop there): a crash that loses the last value only makes readers wait. */
   private noteCommitted(txid: bigint): void {
     this.committedToWrite = txid;
     if (this.committedWrite !== null) return;
@@ -149,7 +173,10 @@ export class JournalStore {
       while (this.committedToWrite !== null) {
         const t = this.committedToWrite;
         this.committedToWrite = null;
-        await writeFile(join(this.dir, 'committed-txid'), `${t}\n`).catch((err: Error) => this.logger.warn({ dir: this.dir, err: err.message }, 'could not write the committed txid'));
+        // Renamed into place (a crash leaves the old value or the new one); not fsynced: advisory.
+        const tmp = join(this.dir, 'committed-txid.tmp');
+        await writeFile(tmp, `${t}\n`).then(() => rename(tmp, join(this.dir, 'committed-txid')))
+          .catch((err: Error) => this.logger.warn({ dir: this.dir, err: err.message }, 'could not write the committed txid'));
       }
       this.committedWrite = null;
     })();

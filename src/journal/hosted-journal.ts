@@ -10,6 +10,7 @@ import type { Logger } from '../io/log.js';
 export class HostedJournal {
   private queue: Promise<unknown> = Promise.resolve();
   private readonly waiters = new Set<() => void>();
+  private waiting: { req: unknown; resolve: () => void; reject: (e: Error) => void }[] = [];
   broken: Error | null = null;
 
   private constructor(readonly name: string, readonly dir: string, public state: JournalState, private store: JournalStore, private readonly logger: Logger) {}
@@ -24,6 +25,23 @@ export class HostedJournal {
     const next = this.queue.then(fn, fn);
     this.queue = next.catch(() => undefined);
     return next;
+  }
+
+  /**
+   * Requests that arrive while the journal is busy are taken together in one turn (pipelined
+   * batches: one write and one fsync for all). `turn` answers each request: null or its error.
+   */
+  grouped<R>(req: R, turn: (reqs: R[]) => Promise<(Error | null)[]>): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.waiting.push({ req, resolve, reject });
+      if (this.waiting.length > 1) return;
+      void this.run(async () => {
+        const items = this.waiting.splice(0) as { req: R; resolve: () => void; reject: (e: Error) => void }[];
+        let results: (Error | null)[];
+        try { results = await turn(items.map((i) => i.req)); } catch (e) { results = items.map(() => e as Error); }
+        items.forEach((it, k) => { const r = results[k]; if (r) it.reject(r); else it.resolve(); });
+      });
+    });
   }
 
   /** Makes a request's storage operations durable; wakes readers when the committed txid moved. */

@@ -61,8 +61,11 @@ export class JournalCatchUp {
         const step = j.state.catchUpStep(m);
         if (step === null) break;
         const to = step.toTxid < step.fromTxid + BigInt(CHUNK_EDITS) - 1n ? step.toTxid : step.fromTxid + BigInt(CHUNK_EDITS) - 1n;
-        const got = await peer.segmentEdits(name, step.startTxid, step.fromTxid, to, CHUNK_EDITS);
-        if (got.edits.length === 0 || got.firstTxid !== step.fromTxid || got.writerEpoch !== step.writerEpoch) break;
+        // A step with nothing to copy only finalizes (we hold the whole segment the peer finalized).
+        const got = step.fromTxid > step.toTxid
+          ? { edits: [], firstTxid: step.fromTxid, writerEpoch: step.writerEpoch }
+          : await peer.segmentEdits(name, step.startTxid, step.fromTxid, to, CHUNK_EDITS);
+        if ((got.edits.length === 0 && step.fromTxid <= step.toTxid) || got.firstTxid !== step.fromTxid || got.writerEpoch !== step.writerEpoch) break;
         // The state may have moved while we fetched (a writer's request ran): apply only if the step still stands.
         const applied = await j.run(async () => {
           if (!sameStep(j.state.catchUpStep(m), step)) return false;

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { z } from 'zod';
 import type { JournalNodeConfig } from '../config/cluster-file.js';
-import { JournalError } from '../core/journal/journal-state.js';
+import { JournalError, type JournalStorageOp } from '../core/journal/journal-state.js';
 import { JournalNodeClient, JournalNodeError } from '../client/journal/node-client.js';
 import { formatJournalDir, journalDirHasData, readJournalMeta } from '../io/journal-store.js';
 import type { Logger } from '../io/log.js';
@@ -257,10 +257,29 @@ export class JournalNode extends EventEmitter {
 
   private async journalBatch(name: string, req: { epoch: number; segmentTxid: bigint; firstTxid: bigint; committedTxid: bigint; checksum: string; records: Buffer[] }): Promise<void> {
     const j = this.hosted(name);
-    await j.run(async () => {
-      const gap = j.state.missingBefore(req);
-      if (gap !== null) await this.fillGap(j, gap);
-      await j.apply(this.kickOnLag(name, () => j.state.journal(req)));
+    await j.grouped(req, async (reqs) => {
+      const results: (Error | null)[] = [];
+      let ops: JournalStorageOp[] = [];
+      let written: number[] = [];
+      // What was checked so far becomes durable together; a failure fails those requests.
+      const flush = async () => {
+        try { await j.apply(ops); } catch (e) { for (const k of written) results[k] = e as Error; }
+        ops = [];
+        written = [];
+      };
+      for (const [k, r] of reqs.entries()) {
+        try {
+          const gap = j.state.missingBefore(r);
+          if (gap !== null) { await flush(); await this.fillGap(j, gap); }
+          ops.push(...this.kickOnLag(name, () => j.state.journal(r)));
+          results[k] = null;
+          written.push(k);
+        } catch (e) {
+          results[k] = e as Error;
+        }
+      }
+      await flush();
+      return results;
     });
   }
 
@@ -377,16 +396,22 @@ function parse<S extends z.ZodType>(schema: S, value: unknown, what: string): z.
   return r.data;
 }
 
-/** The request's body, refused with 413 past `limit` bytes. */
+/**
+ * The request's body, refused with 413 past `limit` bytes. A body up to 4x the limit is read to
+ * its end and dropped first, so that the client (still sending) gets the 413 rather than a broken
+ * pipe; past that the answer goes out and the connection is closed.
+ */
 async function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
   const declared = Number(req.headers['content-length'] ?? NaN);
-  if (declared > limit) throw new HttpError(413, `a body of ${declared} bytes (at most ${limit})`);
+  const drainMax = 4 * limit;
+  if (declared > drainMax) throw new HttpError(413, `a body of ${declared} bytes (at most ${limit})`);
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const c of req) {
     size += (c as Buffer).length;
-    if (size > limit) throw new HttpError(413, `a body of more than ${limit} bytes`);
-    chunks.push(c as Buffer);
+    if (size > drainMax) throw new HttpError(413, `a body of more than ${limit} bytes`);
+    if (size <= limit) chunks.push(c as Buffer);
   }
+  if (size > limit) throw new HttpError(413, `a body of ${size} bytes (at most ${limit})`);
   return Buffer.concat(chunks);
 }

@@ -54,6 +54,8 @@ export class JournalNodeClient {
         body,
         headers: body === undefined ? {} : { 'content-type': typeof body === 'string' ? 'application/json' : 'application/octet-stream' },
         idempotent: true,
+        // undici holds the pipeline behind any request it thinks may block (all but HEAD, by default); ours answer promptly.
+        blocking: extraWaitMs > 0,
         headersTimeout: this.timeoutMs + extraWaitMs,
         bodyTimeout: this.timeoutMs,
       });

@@ -225,6 +225,8 @@ export class JournalState {
     this.raise(epoch, ops);
     seg.inProgress = false;
     ops.push({ kind: 'finalize', startTxid, endTxid });
+    // A finalized segment is decided (its writer saw every batch acknowledged, or recovery chose it): readers may have all of it.
+    this.noteCommitted(endTxid, ops);
     return ops;
   }
 
@@ -309,7 +311,8 @@ export class JournalState {
         if (p.endTxid < p.startTxid) continue;
         if (ours !== undefined && !ours.inProgress) continue;
         // A segment we never had fits only after everything we have (we never insert before an open one).
-        if (ours === undefined && last !== null && (last.inProgress || last.endTxid >= p.startTxid)) continue;
+        // ...and right after it: a hole (the peer purged what we lack) is never papered over.
+        if (ours === undefined && last !== null && (last.inProgress || last.endTxid + 1n !== p.startTxid)) continue;
         const replace = !oursEmpty && (ours!.writerEpoch !== p.writerEpoch || ours!.endTxid > p.endTxid);
         const from = ours === undefined || replace ? p.startTxid : ours.endTxid + 1n;
         return { startTxid: p.startTxid, fromTxid: from, toTxid: p.endTxid, writerEpoch: p.writerEpoch, replace, finalizeAt: p.endTxid };
@@ -362,6 +365,7 @@ export class JournalState {
     if (step.finalizeAt !== null && now.endTxid === step.finalizeAt) {
       now.inProgress = false;
       ops.push({ kind: 'finalize', startTxid: now.startTxid, endTxid: now.endTxid });
+      this.noteCommitted(now.endTxid, ops);
     } else if (step.finalizeAt === null) {
       this.raise(step.writerEpoch, ops);
       if (step.writerEpoch > this.writerEpoch) {
