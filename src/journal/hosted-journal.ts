@@ -35,12 +35,13 @@ export class HostedJournal {
     return new Promise((resolve, reject) => {
       this.waiting.push({ req, resolve, reject });
       if (this.waiting.length > 1) return;
-      void this.run(async () => {
+      // After this loop turn's I/O: every request parsed from the same read has its body by then.
+      setImmediate(() => void this.run(async () => {
         const items = this.waiting.splice(0) as { req: R; resolve: () => void; reject: (e: Error) => void }[];
         let results: (Error | null)[];
         try { results = await turn(items.map((i) => i.req)); } catch (e) { results = items.map(() => e as Error); }
         items.forEach((it, k) => { const r = results[k]; if (r) it.reject(r); else it.resolve(); });
-      });
+      }));
     });
   }
 

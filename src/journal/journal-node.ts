@@ -18,7 +18,7 @@ import { formatJournalDir, journalDirHasData, readJournalMeta } from '../io/jour
 import type { Logger } from '../io/log.js';
 import {
   EDITS_HEADERS, EditsQuery, JOURNAL_API_PREFIX, JOURNAL_LIMITS, JSON_BODY_BYTES_MAX, JournalBatchQuery, JournalBodies, SegmentEditsQuery,
-  WireError, batchChecksum, decodeBatch, describeZodError, encodeBatch, journalNameProblem, segmentToJson, toJson, type JournalPostOp,
+  WireError, checksumOfBody, decodeBatch, describeZodError, encodeBatch, journalNameProblem, segmentToJson, toJson, type JournalPostOp,
 } from '../proto/journal-wire.js';
 import { HostedJournal } from './hosted-journal.js';
 import { JournalCatchUp } from './journal-catch-up.js';
@@ -100,8 +100,6 @@ export class JournalNode extends EventEmitter {
   // ---- HTTP ----------------------------------------------------------------
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const abort = new AbortController();
-    res.on('close', () => abort.abort());
     try {
       const url = new URL(req.url ?? '/', 'http://journal');
       const method = req.method ?? 'GET';
@@ -121,7 +119,12 @@ export class JournalNode extends EventEmitter {
       if (method === 'GET') {
         if (op === '') return this.send(res, 200, this.stateOf(this.hosted(name)));
         if (op === 'manifest') return this.send(res, 200, await this.manifest(name));
-        if (op === 'edits') return await this.sendEdits(res, name, parse(EditsQuery, query, 'query'), abort.signal);
+        if (op === 'edits') {
+          // Only a read may wait (long poll): it stops waiting when the reader goes away.
+          const abort = new AbortController();
+          res.on('close', () => abort.abort());
+          return await this.sendEdits(res, name, parse(EditsQuery, query, 'query'), abort.signal);
+        }
         if (op === 'segment-edits') return await this.sendSegmentEdits(res, name, parse(SegmentEditsQuery, query, 'query'));
         throw new HttpError(404, `no such endpoint: GET ${url.pathname}`);
       }
@@ -131,7 +134,7 @@ export class JournalNode extends EventEmitter {
         const body = await readBody(req, JOURNAL_LIMITS.batch_bytes_max);
         let records: Buffer[];
         try { records = decodeBatch(body); } catch (e) { throw new HttpError(e instanceof WireError ? 400 : 500, (e as Error).message); }
-        const sum = batchChecksum(records);
+        const sum = checksumOfBody(body);
         if (sum !== q.checksum) throw new HttpError(400, `the batch's checksum is ${sum}, the request says ${q.checksum}: the body was damaged`);
         await this.journalBatch(name, { epoch: q.epoch, segmentTxid: q.segment, firstTxid: q.first, committedTxid: q.committed, checksum: q.checksum, records });
         return this.send(res, 200, {});

@@ -67,7 +67,12 @@ export function decodeBatch(body: Buffer, allowEmpty = false): Buffer[] {
 
 /** The batch's checksum (CRC32 of its body, hex): with the epoch and first txid, what makes a retry recognisable. */
 export function batchChecksum(edits: readonly Uint8Array[]): string {
-  return crc32(encodeBatch(edits)).toString(16).padStart(8, '0');
+  return checksumOfBody(encodeBatch(edits));
+}
+
+/** The same checksum, of a batch already encoded (the body as sent). */
+export function checksumOfBody(body: Uint8Array): string {
+  return crc32(body).toString(16).padStart(8, '0');
 }
 
 // ---- the HTTP API's paths and JSON bodies (both ends validate with these) ----

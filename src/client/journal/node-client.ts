@@ -10,7 +10,7 @@ import type { JournalSegment } from '../../core/journal/journal-state.js';
 import type { PrepareRecoveryAnswer, SegmentState } from '../../core/journal/recovery.js';
 import {
   EDITS_HEADERS, ErrorAnswer, JOURNAL_API_PREFIX, JournalStateAnswer, ManifestAnswer, NewEpochAnswer, PrepareRecoveryAnswerBody,
-  decodeBatch, encodeBatch, segmentFromJson, segmentToJson, toJson, type JournalPostOp,
+  decodeBatch, segmentFromJson, segmentToJson, toJson, type JournalPostOp,
 } from '../../proto/journal-wire.js';
 
 export interface JournalNodeAddress { id: number; host: string; port: number }
@@ -115,9 +115,10 @@ export class JournalNodeClient {
     await this.post(journal, 'accept-recovery', { epoch, segment: segmentToJson(segment), fromNode });
   }
 
-  async journal(journal: string, q: { epoch: number; segment: bigint; first: bigint; committed: bigint; checksum: string }, records: readonly Uint8Array[]): Promise<void> {
-    const query = new URLSearchParams({ epoch: String(q.epoch), segment: String(q.segment), first: String(q.first), committed: String(q.committed), checksum: q.checksum });
-    await this.call('POST', `${this.path(journal, 'journal')}?${query}`, encodeBatch(records));
+  /** A batch: `body` is encodeBatch() of its edits (encoded once for every node). */
+  async journal(journal: string, q: { epoch: number; segment: bigint; first: bigint; committed: bigint; checksum: string }, body: Buffer): Promise<void> {
+    const query = `epoch=${q.epoch}&segment=${q.segment}&first=${q.first}&committed=${q.committed}&checksum=${q.checksum}`;
+    await this.call('POST', `${this.path(journal, 'journal')}?${query}`, body);
   }
 
   /** Committed edits from `from` (at most `max`); with `waitMs`, the node holds the answer until there are some. */

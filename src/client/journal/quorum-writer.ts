@@ -7,7 +7,7 @@
 // never retries into a split brain). The protocol is the pure JournalWriter;
 // this carries its requests over HTTP.
 import { JournalWriter, type WriterAnswer, type WriterEffect, type WriterRequest } from '../../core/journal/journal-writer.js';
-import { batchChecksum } from '../../proto/journal-wire.js';
+import { checksumOfBody, encodeBatch } from '../../proto/journal-wire.js';
 import { JournalNodeClient, JournalNodeError, type JournalNodeAddress } from './node-client.js';
 
 export interface JournalClientOptions {
@@ -40,11 +40,13 @@ export class QuorumJournalWriter {
   private commitTimer: NodeJS.Timeout | null = null;
   private lastCommitSent = 0n;
   private readonly commitDelayMs: number;
+  /** A batch's body, encoded once for its checksum and every node (the core sends the same records array to each). */
+  private readonly bodies = new WeakMap<readonly Uint8Array[], Buffer>();
 
   private constructor(readonly journal: string, opts: JournalClientOptions) {
     if (opts.nodes.length === 0) throw new Error('journal writer: no journal nodes');
     for (const n of opts.nodes) this.clients.set(n.id, new JournalNodeClient(n, opts.timeoutMs ?? JOURNAL_CLIENT_DEFAULTS.timeout_ms, { pipelining: opts.pipelining ?? JOURNAL_CLIENT_DEFAULTS.pipelining }));
-    this.core = new JournalWriter(opts.nodes.map((n) => n.id), batchChecksum);
+    this.core = new JournalWriter(opts.nodes.map((n) => n.id), (records) => checksumOfBody(this.encoded(records)));
     this.commitDelayMs = opts.commitDelayMs ?? JOURNAL_CLIENT_DEFAULTS.commit_delay_ms;
   }
 
@@ -120,6 +122,12 @@ export class QuorumJournalWriter {
     await Promise.all([...this.clients.values()].map((c) => c.close()));
   }
 
+  private encoded(records: readonly Uint8Array[]): Buffer {
+    let body = this.bodies.get(records);
+    if (body === undefined) { body = encodeBatch(records); this.bodies.set(records, body); }
+    return body;
+  }
+
   private async formatIfNew(): Promise<void> {
     const answers = await Promise.allSettled([...this.clients.values()].map((c) => c.state(this.journal)));
     const notFormatted = answers.filter((a) => a.status === 'rejected' && a.reason instanceof JournalNodeError && a.reason.status === 404).length;
@@ -170,7 +178,7 @@ export class QuorumJournalWriter {
         case 'finalize': await c.post(j, 'finalize-segment', { epoch: req.epoch, start: req.startTxid, end: req.endTxid }); answer = { ok: true }; break;
         case 'startSegment': await c.post(j, 'start-segment', { epoch: req.epoch, txid: req.txid }); answer = { ok: true }; break;
         case 'journal':
-          await c.journal(j, { epoch: req.epoch, segment: req.segmentTxid, first: req.firstTxid, committed: req.committedTxid, checksum: req.checksum }, req.records);
+          await c.journal(j, { epoch: req.epoch, segment: req.segmentTxid, first: req.firstTxid, committed: req.committedTxid, checksum: req.checksum }, this.encoded(req.records));
           answer = { ok: true };
           break;
       }
