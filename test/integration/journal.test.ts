@@ -114,6 +114,69 @@ describe('journal nodes (3 real processes)', () => {
     }
   }, 90_000);
 
+  it('serializes a journal\'s operations: of two concurrent newEpoch calls for one epoch, one passes', async () => {
+    const c1 = new JournalNodeClient(c.nodes[0], 2000);
+    const c2 = new JournalNodeClient(c.nodes[0], 2000);
+    try {
+      const epoch = (await c1.state('svc')).promisedEpoch + 1;
+      const r = await Promise.allSettled([c1.newEpoch('svc', epoch), c2.newEpoch('svc', epoch), c1.newEpoch('svc', epoch), c2.newEpoch('svc', epoch)]);
+      expect(r.filter((x) => x.status === 'fulfilled')).toHaveLength(1);
+      for (const x of r) if (x.status === 'rejected') expect(String(x.reason.message)).toMatch(/not above the promised epoch/);
+    } finally { await c1.close(); await c2.close(); }
+  });
+
+  it('readers never see past the committed txid; a retried batch is taken once, a different one refused', async () => {
+    const w = await QuorumJournalWriter.open('svc', { nodes: c.nodes, commitDelayMs: 600_000 });
+    const node = new JournalNodeClient(c.nodes[1], 2000);
+    try {
+      const a = await w.append([enc('c1')]);
+      const b = await w.append([enc('c2')]);
+      // Node 2 has b on disk (or will), but only a is known committed: b was acknowledged after it was sent.
+      const got = await node.edits('svc', a.firstTxid, 10);
+      expect(got.committedTxid).toBe(a.lastTxid);
+      expect(got.edits.map(String)).toEqual(['c1']);
+      const c3 = await w.append([enc('c3')]);
+      await until('b visible', async () => (await node.edits('svc', b.firstTxid, 10)).edits.length === 1);
+      expect((await node.edits('svc', b.firstTxid, 10)).edits.map(String)).toEqual(['c2']);
+      // The same batch again (a pipelined retry): accepted, written once; other contents at that txid: refused.
+      const st = await node.state('svc');
+      const body = encodeBatch([enc('c3')]);
+      const q = { epoch: w.epoch, segment: st.lastSegment!.startTxid, first: c3.firstTxid, committed: b.lastTxid, checksum: batchChecksum([enc('c3')]) };
+      await node.journal('svc', q, body);
+      await expect(node.journal('svc', { ...q, checksum: batchChecksum([enc('other')]) }, encodeBatch([enc('other')]))).rejects.toThrow(/already written in epoch .* with other contents/);
+      expect((await node.state('svc')).lastSegment!.endTxid).toBe(c3.lastTxid);
+    } finally {
+      await node.close();
+      await w.close();
+    }
+  });
+
+  it('a stopped minority does not hold up acknowledgments; a stopped majority fences the writer; the reader goes on while a node is gone', async () => {
+    const w = await QuorumJournalWriter.open('svc', { nodes: c.nodes, timeoutMs: 500 });
+    const ac = new AbortController();
+    const seen: bigint[] = [];
+    const start = w.committedTxid + 1n;
+    const reader = (async () => {
+      for await (const e of tailJournal('svc', start, { nodes: c.nodes, waitMs: 200, timeoutMs: 500, signal: ac.signal })) seen.push(e.txid);
+    })();
+    try {
+      process.kill(c.procs[0].pid, 'SIGSTOP');
+      let last = 0n;
+      for (let i = 0; i < 50; i++) last = (await w.append([enc(`s${i}`)])).lastTxid;
+      process.kill(c.procs[1].pid, 'SIGSTOP');
+      await expect(w.append([enc('alone')])).rejects.toBeInstanceOf(JournalFencedError);
+      process.kill(c.procs[0].pid, 'SIGCONT');
+      process.kill(c.procs[1].pid, 'SIGCONT');
+      await until('the reader saw every acknowledged edit', async () => seen.length > 0 && seen[seen.length - 1] >= last, 20_000);
+      expect(seen).toEqual(Array.from({ length: seen.length }, (_, k) => start + BigInt(k)));
+    } finally {
+      for (const p of c.procs) { try { process.kill(p.pid, 'SIGCONT'); } catch { /* gone */ } }
+      ac.abort();
+      await reader;
+      await w.close().catch(() => undefined);
+    }
+  }, 60_000);
+
   describe('bad input: a clear 4xx, nothing written', () => {
     const base = () => `http://127.0.0.1:${c.nodes[0].port}`;
     const call = async (method: 'GET' | 'POST', p: string, body?: string | Buffer, type = 'application/json') => {

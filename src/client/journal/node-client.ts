@@ -58,10 +58,14 @@ export class JournalNodeClient {
         blocking: extraWaitMs > 0,
         headersTimeout: this.timeoutMs + extraWaitMs,
         bodyTimeout: this.timeoutMs,
+        // undici's timeouts start when a request reaches the head of the pipeline; behind a node that
+        // stopped answering, queued requests would wait on: one deadline covers the whole request.
+        signal: AbortSignal.timeout(this.timeoutMs + extraWaitMs),
       });
     } catch (e) {
       const err = e as Error & { code?: string };
-      const why = err.code === 'UND_ERR_HEADERS_TIMEOUT' || err.code === 'UND_ERR_CONNECT_TIMEOUT' ? `did not answer within ${this.timeoutMs + extraWaitMs} ms` : `unreachable (${err.code ?? err.message})`;
+      const timedOut = err.code === 'UND_ERR_HEADERS_TIMEOUT' || err.code === 'UND_ERR_CONNECT_TIMEOUT' || err.name === 'TimeoutError' || err.name === 'AbortError';
+      const why = timedOut ? `did not answer within ${this.timeoutMs + extraWaitMs} ms` : `unreachable (${err.code ?? err.message})`;
       throw new JournalNodeError(this.node.id, 0, `${this.label} ${why}`);
     }
     let data: Buffer;
