@@ -18,3 +18,16 @@ export function reportAndExit(err: unknown): never {
   if (process.env.QUORATE_DEBUG) process.stderr.write(`${e?.stack ?? ''}\n`);
   process.exit(exitCodeFor(err));
 }
+
+/** SIGTERM/SIGINT stop a long-running process once: exit 0 when `stop` resolves, 1 when it fails. */
+export function stopOnSignals(logger: { info(o: object, msg: string): void }, stop: () => Promise<void>): void {
+  let stopping = false;
+  const onSignal = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'stopping');
+    stop().then(() => process.exit(0), () => process.exit(1));
+  };
+  process.on('SIGTERM', () => onSignal('SIGTERM'));
+  process.on('SIGINT', () => onSignal('SIGINT'));
+}

@@ -6,22 +6,14 @@ import { JournalNodeClient } from '../client/journal/node-client.js';
 import { createLogger } from '../io/log.js';
 import { JournalNode } from '../journal/journal-node.js';
 import { journalNameProblem } from '../proto/journal-wire.js';
-import { UsageError, reportAndExit } from './errors.js';
+import { UsageError, reportAndExit, stopOnSignals } from './errors.js';
 import { parseServerId } from './quorum-command.js';
 
 async function runNode(opts: { config: string; id: number }): Promise<void> {
   const config = loadJournalConfig(opts.config, opts.id);
   const logger = createLogger({ cluster: config.clusterId, id: config.nodeId, process: 'journal' });
   const node = await JournalNode.start({ config, logger });
-  let stopping = false;
-  const stop = (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    logger.info({ signal }, 'stopping');
-    node.stop().then(() => process.exit(0), () => process.exit(1));
-  };
-  process.on('SIGTERM', () => stop('SIGTERM'));
-  process.on('SIGINT', () => stop('SIGINT'));
+  stopOnSignals(logger, () => node.stop());
 }
 
 function clients(config: JournalNodeConfig, only?: number): JournalNodeClient[] {

@@ -9,7 +9,7 @@ import { decodeLoggedTxn, describeTxn, deserializeTree } from '../proto/txn-code
 import { QuorumServer } from '../quorum/quorum-server.js';
 import { quorumStatus } from './quorum-status.js';
 import { StandaloneServer } from '../quorum/standalone-server.js';
-import { UsageError, reportAndExit } from './errors.js';
+import { UsageError, reportAndExit, stopOnSignals } from './errors.js';
 
 export function parseServerId(text: string): number {
   const n = Number(text);
@@ -32,15 +32,7 @@ async function runServer(opts: { config?: string; id?: number; zooCfg?: string }
   for (const w of warnings) logger.warn({ warning: w }, 'configuration warning');
   // One server (or none listed) runs standalone, as ZooKeeper with standaloneEnabled; more form a quorum.
   const server = quorum.servers.length > 1 ? await QuorumServer.start({ config: quorum, logger }) : await StandaloneServer.start({ config: quorum, logger });
-  let stopping = false;
-  const stop = (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    logger.info({ signal }, 'stopping');
-    server.stop().then(() => process.exit(0), () => process.exit(1));
-  };
-  process.on('SIGTERM', () => stop('SIGTERM'));
-  process.on('SIGINT', () => stop('SIGINT'));
+  stopOnSignals(logger, () => server.stop());
   server.on('storage-failure', (err: { code?: string }) => {
     // A failed fsync is fatal: exit so that the supervisor restarts us and we recover from disk.
     // A full disk is not: stay up, refuse service and say so, instead of crash-looping.

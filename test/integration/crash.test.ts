@@ -90,7 +90,7 @@ async function restartExpectingFailure(s: QuorateServer): Promise<{ code: number
     await s.stop();
     throw new Error('the server started on a damaged log');
   }
-  const m = /server exited with (-?\d+|null)/.exec(err.message);
+  const m = /exited with (-?\d+|null)/.exec(err.message);
   return { code: m && m[1] !== 'null' ? Number(m[1]) : null, text: logsSince(s, from) };
 }
 
