@@ -1,8 +1,8 @@
 // The cluster file: one YAML file per cluster, the same on every host; each
 // process picks its own part with --id. Parsed strictly (zod): an unknown key,
 // a wrong type or a bad value stops the process with the key's path, its line
-// and the reason. Top-level sections: quorum, journal (services come with the
-// controller); any other top-level key is an error.
+// and the reason. Top-level sections: quorum, journal, controller, services;
+// any other top-level key is an error.
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import YAML, { LineCounter, isMap, isSeq, isScalar, type Document } from 'yaml';
@@ -100,12 +100,65 @@ const journalShape = {
   requestTimeoutMs: intIn(50, 600_000, 'milliseconds').optional(),
   catchUpIntervalMs: intIn(50, 600_000, 'milliseconds').optional(),
 };
+const ms = (what = 'milliseconds') => intIn(1, 3_600_000, what);
+const commandOrHttp = z.union([
+  z.strictObject({ command: z.string({ error: 'expected a shell command' }).min(1), timeoutMs: ms().optional() }),
+  z.strictObject({ http: z.url({ error: 'expected an http(s) URL' }), timeoutMs: ms().optional() }),
+], { error: 'expected { command: "..." } or { http: "http://..." }' });
+const healthCheckShape = z.union([
+  z.strictObject({ http: z.url({ error: 'expected an http(s) URL' }), expectStatus: intIn(100, 599, 'an HTTP status').optional(), jsonField: z.string().optional(), jsonValue: z.union([z.string(), z.number(), z.boolean()]).optional(), intervalMs: ms().optional(), timeoutMs: ms().optional(), failures: intIn(1, 100, 'a count').optional() }),
+  z.strictObject({ tcp: z.string({ error: 'expected host:port' }).regex(/^[A-Za-z0-9._:\[\]-]+:\d{1,5}$/, { error: 'expected host:port' }), intervalMs: ms().optional(), timeoutMs: ms().optional(), failures: intIn(1, 100, 'a count').optional() }),
+  z.strictObject({ command: z.string({ error: 'expected a shell command' }).min(1), intervalMs: ms().optional(), timeoutMs: ms().optional(), failures: intIn(1, 100, 'a count').optional() }),
+], { error: 'expected a check: { http: URL }, { tcp: "host:port" } or { command: "..." }' });
+const fenceMethod = z.union([
+  z.literal('graceful'),
+  z.literal('journal'),
+  z.strictObject({ shell: z.string({ error: 'expected a shell command' }).min(1), timeoutMs: ms().optional() }),
+  z.strictObject({ http: z.url({ error: 'expected an http(s) URL' }), timeoutMs: ms().optional() }),
+], { error: 'expected graceful, journal, { shell: "..." } or { http: URL }' });
+const instanceShape = {
+  id: z.string({ error: 'expected an instance id' }).regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/, { error: 'expected an instance id (letters, digits, _ . -)' }),
+  host: host(),
+  adminPort: port(),
+  servicePort: port().optional(),
+  priority: intIn(0, 1_000_000, 'a priority').optional(),
+  noFailover: bool().optional(),
+  health: z.array(healthCheckShape, { error: 'expected a list of checks' }).min(1, { error: 'expected at least one check' }).optional(),
+  hooks: z.strictObject({ toActive: commandOrHttp, toStandby: commandOrHttp, role: commandOrHttp.optional(), preActive: commandOrHttp.optional() }, { error: 'expected toActive and toStandby hooks' }).optional(),
+  fencing: z.array(fenceMethod, { error: 'expected a list of fencing methods' }).optional(),
+};
+const serviceShape = {
+  name: z.string({ error: 'expected a service name' }).regex(/^[a-z0-9][a-z0-9_.-]{0,62}$/, { error: 'expected a service name (lowercase letters, digits, _ . -)' }),
+  journal: bool().optional(),
+  health: z.array(healthCheckShape, { error: 'expected a list of checks' }).min(1, { error: 'expected at least one check' }).optional(),
+  hooks: instanceShape.hooks,
+  fencing: instanceShape.fencing,
+  /** A lower-priority standby waits this long per step of priority rank before racing. */
+  raceDelayMs: intIn(0, 60_000, 'milliseconds').optional(),
+  cedeMs: intIn(0, 600_000, 'milliseconds').optional(),
+  promotionsPerWindow: intIn(1, 1000, 'a count').optional(),
+  promotionWindowMs: ms().optional(),
+  instances: z.array(z.strictObject(instanceShape, { error: 'expected a mapping with id, host and adminPort' }), { error: 'expected a list of instances' }).min(1, { error: 'expected at least one instance' }),
+};
+const controllerShape = {
+  /** The quorum to elect through: ours (default: the quorum section's client ports) or an Apache ZooKeeper ensemble (host:port,...[/chroot]). */
+  connectString: z.string().regex(/^[A-Za-z0-9._:,\[\]-]+(\/[^\s]*)?$/, { error: 'expected host:port,host:port[/chroot]' }).optional(),
+  sessionTimeoutMs: intIn(1000, 600_000, 'milliseconds').optional(),
+  /** A file holding user:password for ZooKeeper digest auth (never logged). */
+  digestFile: dir().optional(),
+  /** A file holding the bearer token for the admin API's write endpoints. */
+  adminTokenFile: dir().optional(),
+  /** Accept write requests from 127.0.0.1 without a token. */
+  allowLoopbackWithoutToken: bool().optional(),
+};
 const clusterShape = {
   cluster: z.string({ error: 'expected a cluster id' }).regex(CLUSTER_ID_PATTERN, {
     error: "expected a cluster id of lowercase letters, digits and '-' (at most 63, not starting or ending with '-')",
   }),
   quorum: z.strictObject(quorumShape, { error: 'expected a mapping' }).optional(),
   journal: z.strictObject(journalShape, { error: 'expected a mapping' }).optional(),
+  controller: z.strictObject(controllerShape, { error: 'expected a mapping' }).optional(),
+  services: z.array(z.strictObject(serviceShape, { error: 'expected a mapping with name and instances' }), { error: 'expected a list of services' }).optional(),
 };
 export const clusterFileSchema = z.strictObject(clusterShape, { error: 'expected a mapping with the keys cluster and quorum' });
 export type ClusterFile = z.infer<typeof clusterFileSchema>;
@@ -119,6 +172,9 @@ const KEYS_AT: Record<string, readonly string[]> = {
   'quorum.servers[]': Object.keys(serverShape),
   journal: Object.keys(journalShape),
   'journal.nodes[]': Object.keys(journalNodeShape),
+  controller: Object.keys(controllerShape),
+  'services[]': Object.keys(serviceShape),
+  'services[].instances[]': Object.keys(instanceShape),
 };
 /** zoo.cfg names an operator may carry over, and what they are called here. */
 const ZOO_CFG_NAMES: Record<string, string> = {
@@ -130,7 +186,7 @@ const ZOO_CFG_NAMES: Record<string, string> = {
 
 // ---- parsing ----------------------------------------------------------------
 
-interface Parsed {
+export interface Parsed {
   cluster: ClusterFile;
   /** 1-based line of a key path, or of its nearest ancestor present in the file. */
   lineOf(keyPath: readonly (string | number)[]): number | undefined;
@@ -139,6 +195,11 @@ interface Parsed {
 /** Parses and validates a cluster file's text; `file` names it in errors. */
 export function parseClusterFile(text: string, file: string): ClusterFile {
   return parse(text, file).cluster;
+}
+
+/** Parses and validates, keeping where each key is (for errors found after the schema). */
+export function parseClusterFileWithLines(text: string, file: string): Parsed {
+  return parse(text, file);
 }
 
 function parse(text: string, file: string): Parsed {

@@ -23,15 +23,16 @@ export interface CliProcess {
   restart(): Promise<void>;
 }
 
-export async function startCliProcess(args: string[], port: number, env: Record<string, string> = {}): Promise<CliProcess> {
+/** `script`: run this file with node instead of the quorate CLI (then `args` follow it). */
+export async function startCliProcess(args: string[], port: number, env: Record<string, string> = {}, script: string[] = [CLI]): Promise<CliProcess> {
   ensureBuilt();
   let child: ChildProcess;
   let logText = '';
   const launch = async () => {
-    child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'], detached: true, env: { ...process.env, ...env } });
+    child = spawn(process.execPath, [...script, ...args], { stdio: ['ignore', 'pipe', 'pipe'], detached: true, env: { ...process.env, ...env } });
     child.stderr!.on('data', (d) => { logText += d.toString(); if (logText.length > 4_000_000) logText = logText.slice(-2_000_000); });
     child.stdout!.on('data', () => undefined);
-    const exited = new Promise<never>((_, reject) => child.once('exit', (code) => reject(new Error(`quorate ${args[0]} exited with ${code}:\n${logText.slice(-3000)}`))));
+    const exited = new Promise<never>((_, reject) => child.once('exit', (code) => reject(new Error(`${script === undefined || script[0] === CLI ? `quorate ${args[0]}` : path.basename(script[0])} exited with ${code}:\n${logText.slice(-3000)}`))));
     exited.catch(() => undefined);
     await Promise.race([waitForPort(port, 20_000), exited]);
   };

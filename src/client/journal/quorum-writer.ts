@@ -129,10 +129,7 @@ export class QuorumJournalWriter {
   }
 
   private async formatIfNew(): Promise<void> {
-    const answers = await Promise.allSettled([...this.clients.values()].map((c) => c.state(this.journal)));
-    const notFormatted = answers.filter((a) => a.status === 'rejected' && a.reason instanceof JournalNodeError && a.reason.status === 404).length;
-    if (notFormatted !== answers.length) return;
-    await Promise.all([...this.clients.values()].map((c) => c.post(this.journal, 'format', {})));
+    await formatIfNew(this.journal, [...this.clients.values()]);
   }
 
   private pump(): void {
@@ -206,4 +203,38 @@ export class QuorumJournalWriter {
     if (this.commitTimer !== null) clearTimeout(this.commitTimer);
     this.commitTimer = null;
   }
+}
+
+/** Formats `journal` on every node when no node has it (nothing can have been written); never over data. */
+export async function formatIfNew(journal: string, clients: readonly JournalNodeClient[]): Promise<void> {
+  const answers = await Promise.allSettled(clients.map((c) => c.state(journal)));
+  const notFormatted = answers.filter((a) => a.status === 'rejected' && a.reason instanceof JournalNodeError && a.reason.status === 404).length;
+  if (notFormatted !== answers.length) return;
+  await Promise.all(clients.map((c) => c.post(journal, 'format', {})));
+}
+
+/**
+ * Takes a new epoch on a majority of the journal's nodes without writing: from then on every
+ * earlier writer is fenced (the controller's journal fencing, before the service is promoted).
+ */
+export async function takeJournalEpoch(journal: string, nodes: readonly JournalNodeAddress[], timeoutMs: number): Promise<number> {
+  const clients = nodes.map((n) => new JournalNodeClient(n, timeoutMs));
+  const majority = Math.floor(nodes.length / 2) + 1;
+  try {
+    await formatIfNew(journal, clients);
+    const states = await Promise.allSettled(clients.map((c) => c.state(journal)));
+    const ok = states.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
+    if (ok.length < majority) throw new JournalFencedError(`journal ${journal}: only ${ok.length} of ${nodes.length} nodes answered (${reasons(states)})`);
+    const epoch = Math.max(...ok.map((s) => s.promisedEpoch)) + 1;
+    const granted = await Promise.allSettled(clients.map((c) => c.newEpoch(journal, epoch)));
+    const yes = granted.filter((g) => g.status === 'fulfilled').length;
+    if (yes < majority) throw new JournalFencedError(`journal ${journal}: epoch ${epoch} granted by ${yes} of ${nodes.length} nodes (${reasons(granted)})`);
+    return epoch;
+  } finally {
+    await Promise.all(clients.map((c) => c.close()));
+  }
+}
+
+function reasons(rs: PromiseSettledResult<unknown>[]): string {
+  return rs.flatMap((r) => (r.status === 'rejected' ? [(r.reason as Error).message] : [])).join('; ') || 'no errors';
 }

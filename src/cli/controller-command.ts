@@ -1,0 +1,162 @@
+// `quorate controller` (run the controller of one service instance) and the
+// operator's `quorate status`, `quorate failover`, `quorate pause|resume`.
+import { Command } from 'commander';
+import { request } from 'undici';
+import { loadControllerConfig, type ControllerConfig, type InstanceConfig } from '../config/controller-config.js';
+import { ZkClient } from '../client/index.js';
+import { AdminApi } from '../controller/admin-api.js';
+import { Controller } from '../controller/controller.js';
+import { createLogger, silentLogger } from '../io/log.js';
+import { UsageError, reportAndExit, stopOnSignals } from './errors.js';
+
+async function runController(opts: { config: string; service: string; id: string }): Promise<void> {
+  const cfg = loadControllerConfig(opts.config, opts.service, opts.id);
+  const logger = createLogger({ cluster: cfg.clusterId, service: cfg.service, id: cfg.instance.id, process: 'controller' });
+  for (const w of cfg.warnings) logger.warn({ warning: w }, 'configuration warning');
+  const controller = new Controller(cfg, logger);
+  const api = new AdminApi(controller);
+  const port = await api.listen(cfg.instance.adminPort, cfg.instance.host);
+  logger.info({ adminPort: port, connectString: cfg.connectString, sessionTimeoutMs: cfg.sessionTimeoutMs }, 'controller started');
+  controller.start();
+  stopOnSignals(logger, async () => { await controller.stop(); await api.close(); });
+}
+
+interface InstanceStatus { instance: InstanceConfig; reachable: boolean; error?: string; status?: Record<string, unknown> }
+
+async function adminCall(cfg: ControllerConfig, i: InstanceConfig, method: 'GET' | 'POST', path: string, body?: unknown, timeoutMs = 2000): Promise<{ status: number; json: Record<string, unknown> }> {
+  const res = await request(`http://${i.host}:${i.adminPort}${path}`, {
+    method, body: body === undefined ? undefined : JSON.stringify(body), signal: AbortSignal.timeout(timeoutMs),
+    headers: { 'content-type': 'application/json', ...(cfg.adminToken ? { authorization: `Bearer ${cfg.adminToken}` } : {}) },
+  });
+  const text = await res.body.text();
+  let json: Record<string, unknown> = {};
+  try { json = JSON.parse(text) as Record<string, unknown>; } catch { json = { error: text.slice(0, 200) }; }
+  return { status: res.statusCode, json };
+}
+
+async function gather(cfg: ControllerConfig): Promise<{ instances: InstanceStatus[]; lock: unknown; breadcrumb: unknown; quorum: string }> {
+  const instances = await Promise.all(cfg.instances.map(async (instance): Promise<InstanceStatus> => {
+    try {
+      const r = await adminCall(cfg, instance, 'GET', '/v1/status');
+      return { instance, reachable: true, status: r.json };
+    } catch (e) {
+      return { instance, reachable: false, error: (e as Error & { code?: string }).code ?? (e as Error).message };
+    }
+  }));
+  let lock: unknown = null;
+  let breadcrumb: unknown = null;
+  let quorum = `reachable (${cfg.connectString})`;
+  const zk = new ZkClient({ connectString: cfg.connectString, sessionTimeoutMs: 4000, logger: silentLogger() });
+  try {
+    await Promise.race([zk.connect(), new Promise((_, rej) => setTimeout(() => rej(new Error('no answer within 4 s')), 4000))]);
+    if (cfg.digest) await zk.addAuth('digest', cfg.digest);
+    const read = async (p: string) => {
+      try {
+        const r = await zk.getData(p);
+        return { ...(JSON.parse(r.data?.toString() ?? 'null') as object), czxid: String(r.stat.czxid), ephemeralOwner: `0x${r.stat.ephemeralOwner.toString(16)}` };
+      } catch { return null; }
+    };
+    lock = await read(`${cfg.basePath}/lock`);
+    breadcrumb = await read(`${cfg.basePath}/breadcrumb`);
+  } catch (e) {
+    quorum = `UNREACHABLE (${cfg.connectString}): ${(e as Error).message}`;
+  } finally {
+    await zk.close().catch(() => undefined);
+  }
+  return { instances, lock, breadcrumb, quorum };
+}
+
+function printStatus(g: Awaited<ReturnType<typeof gather>>, cfg: ControllerConfig): void {
+  const rows = [['INSTANCE', 'ROLE', 'HEALTH', 'PRIORITY', 'CONTROLLER', 'SESSION', 'EPOCH', 'LAST TRANSITION']];
+  for (const x of g.instances) {
+    const s = x.status ?? {};
+    const role = !x.reachable ? 'unknown' : s.active ? 'ACTIVE' : String(s.phase);
+    const lt = s.lastTransition as { to?: string; reason?: string; at?: string } | null | undefined;
+    rows.push([
+      x.instance.id, role, x.reachable ? String(s.health) : '-', `${x.instance.priority}${x.instance.noFailover ? ' noFailover' : ''}`,
+      x.reachable ? 'reachable' : `UNREACHABLE: ${x.error}`, x.reachable ? `${s.session}${s.sessionId ? ` ${s.sessionId}` : ''}` : '-',
+      s.epoch == null ? '-' : String(s.epoch), lt ? `${lt.at} ${lt.to}: ${lt.reason}` : '-',
+    ]);
+  }
+  const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
+  const out = [`service ${cfg.service} (cluster ${cfg.clusterId})`, ...rows.map((r) => r.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd())];
+  const lock = g.lock as { instance?: string; czxid?: string } | null;
+  const crumb = g.breadcrumb as { instance?: string; epoch?: number } | null;
+  out.push(`lock: ${lock ? `${lock.instance} (token ${lock.czxid})` : 'free'}   breadcrumb: ${crumb ? `${crumb.instance} (epoch ${crumb.epoch ?? '-'})` : 'none'}`);
+  out.push(`quorum: ${g.quorum}`);
+  if (cfg.journalNodes) out.push(`journal: ${cfg.journalNodes.map((n) => `${n.id}@${n.host}:${n.port}`).join(' ')} (quorate journal status --journal ${cfg.service})`);
+  for (const x of g.instances) {
+    const s = x.status ?? {};
+    if (s.paused) out.push(`WARNING: ${x.instance.id} is paused: no automatic role changes; split-brain protection rests on fencing and the journal`);
+    if (s.lastFailure && !s.active) out.push(`${x.instance.id}: last failure: ${s.lastFailure}`);
+  }
+  const actives = g.instances.filter((x) => x.status?.active).length;
+  if (actives > 1) out.push(`WARNING: ${actives} instances say active`);
+  process.stdout.write(out.join('\n') + '\n');
+}
+
+const serviceOpts = (c: Command) => c.requiredOption('--config <file>', 'cluster file (YAML)').requiredOption('--service <name>', 'the managed service');
+
+export function controllerCommands(): Command[] {
+  const controller = serviceOpts(new Command('controller').description('run the failover controller of one service instance'))
+    .requiredOption('--id <instance>', 'this instance\'s id in the service\'s instances')
+    .action((opts) => runController(opts).catch(reportAndExit));
+
+  const status = serviceOpts(new Command('status').description('who is active, each instance\'s health and controller, the lock and breadcrumb, the quorum (exit 0 when exactly one is active)'))
+    .option('--json', 'print JSON')
+    .action(async (opts: { config: string; service: string; json?: boolean }) => {
+      try {
+        const cfg = loadControllerConfig(opts.config, opts.service, null);
+        const g = await gather(cfg);
+        if (opts.json) process.stdout.write(JSON.stringify({ service: cfg.service, ...g, instances: g.instances.map((x) => ({ id: x.instance.id, reachable: x.reachable, error: x.error, ...x.status })) }, null, 2) + '\n');
+        else printStatus(g, cfg);
+        process.exitCode = g.instances.filter((x) => x.status?.active).length === 1 ? 0 : 1;
+      } catch (e) { reportAndExit(e); }
+    });
+
+  const failover = serviceOpts(new Command('failover').description('move the active role: the active cedes, the target wins (returns once the target reports active)'))
+    .option('--to <instance>', 'the target (default: the best healthy standby)')
+    .option('--timeout <ms>', 'give up after', '30000')
+    .action(async (opts: { config: string; service: string; to?: string; timeout: string }) => {
+      try {
+        const cfg = loadControllerConfig(opts.config, opts.service, null);
+        const g = await gather(cfg);
+        const candidates = g.instances.filter((x) => x.reachable && !x.status?.active && x.status?.health === 'healthy' && !x.instance.noFailover).sort((a, b) => b.instance.priority - a.instance.priority);
+        const target = opts.to === undefined ? candidates[0] : g.instances.find((x) => x.instance.id === opts.to);
+        if (target === undefined) throw new UsageError(opts.to === undefined ? 'no healthy standby to fail over to' : `no instance ${opts.to} in service ${cfg.service}`);
+        if (!target.reachable) throw new Error(`the controller of ${target.instance.id} is unreachable: ${target.error}`);
+        if (target.status?.active) { process.stdout.write(`${target.instance.id} is already active\n`); return; }
+        const r = await adminCall(cfg, target.instance, 'POST', '/v1/failover', {});
+        if (r.status >= 300) throw new Error(`${target.instance.id} refused: ${String(r.json.error)}`);
+        const end = Date.now() + Number(opts.timeout);
+        while (Date.now() < end) {
+          const s = await adminCall(cfg, target.instance, 'GET', '/v1/status').catch(() => null);
+          if (s?.json.active) { process.stdout.write(`${target.instance.id} is active (epoch ${String(s.json.epoch ?? '-')})\n`); return; }
+          await new Promise((res) => setTimeout(res, 100));
+        }
+        const s = await adminCall(cfg, target.instance, 'GET', '/v1/status').catch(() => null);
+        throw new Error(`${target.instance.id} did not become active within ${opts.timeout} ms (${String(s?.json.phase ?? 'unreachable')}: ${String(s?.json.lastFailure ?? '')})`);
+      } catch (e) { reportAndExit(e); }
+    });
+
+  const pauseResume = (verb: 'pause' | 'resume') => serviceOpts(new Command(verb).description(verb === 'pause' ? 'no automatic role changes (self-demotion included) until resume' : 'automatic failover again'))
+    .action(async (opts: { config: string; service: string }) => {
+      try {
+        const cfg = loadControllerConfig(opts.config, opts.service, null);
+        let failed = 0;
+        for (const i of cfg.instances) {
+          try {
+            const r = await adminCall(cfg, i, 'POST', `/v1/${verb}`, {});
+            process.stdout.write(`${i.id}: ${r.status === 200 ? (verb === 'pause' ? 'paused' : 'resumed') : `refused: ${String(r.json.error)}`}\n`);
+            if (r.status !== 200) failed++;
+          } catch (e) {
+            failed++;
+            process.stdout.write(`${i.id}: unreachable: ${(e as Error).message}\n`);
+          }
+        }
+        if (verb === 'pause') process.stdout.write('WARNING: while paused, split-brain protection rests on fencing and the journal\n');
+        process.exitCode = failed > 0 ? 1 : 0;
+      } catch (e) { reportAndExit(e); }
+    });
+  return [controller, status, failover, pauseResume('pause'), pauseResume('resume')];
+}

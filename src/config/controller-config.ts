@@ -1,0 +1,201 @@
+// What a controller (`quorate controller --config FILE --service S --id I`)
+// and the operator commands read from the cluster file: the service, its
+// instances (health checks, hooks, fencing), the quorum to elect through, and
+// the journal nodes when the service has a journal. Defaults are chosen so a
+// crashed service is seen within 0.5 s. Errors name the key path and line.
+import fs from 'node:fs';
+import path from 'node:path';
+import type { JournalNodeAddress } from '../client/journal/node-client.js';
+import { ZK_DEFAULTS } from '../limits.js';
+import { formatKeyPath, parseClusterFileWithLines, readConfigText, type ClusterFile } from './cluster-file.js';
+import { ConfigError } from './errors.js';
+
+export type HealthCheckConfig =
+  | { kind: 'http'; url: string; expectStatus: number; jsonField: string | null; jsonValue: string | number | boolean | null; intervalMs: number; timeoutMs: number; failures: number }
+  | { kind: 'tcp'; host: string; port: number; intervalMs: number; timeoutMs: number; failures: number }
+  | { kind: 'command'; command: string; intervalMs: number; timeoutMs: number; failures: number };
+
+export type HookConfig = { kind: 'command'; command: string; timeoutMs: number } | { kind: 'http'; url: string; timeoutMs: number };
+
+export type FenceConfig =
+  | { kind: 'graceful'; timeoutMs: number }
+  | { kind: 'shell'; command: string; timeoutMs: number }
+  | { kind: 'http'; url: string; timeoutMs: number }
+  | { kind: 'journal'; timeoutMs: number };
+
+export interface InstanceConfig {
+  id: string;
+  host: string;
+  adminPort: number;
+  servicePort: number | null;
+  priority: number;
+  noFailover: boolean;
+  health: HealthCheckConfig[];
+  hooks: { toActive: HookConfig; toStandby: HookConfig; role: HookConfig | null; preActive: HookConfig | null } | null;
+  fencing: FenceConfig[];
+}
+
+export interface ControllerConfig {
+  clusterId: string;
+  service: string;
+  instance: InstanceConfig;
+  instances: InstanceConfig[];
+  connectString: string;
+  sessionTimeoutMs: number;
+  /** user:password for digest auth, or null. Never logged. */
+  digest: string | null;
+  adminToken: string | null;
+  allowLoopbackWithoutToken: boolean;
+  journalNodes: JournalNodeAddress[] | null;
+  journalTimeoutMs: number;
+  /** ms this instance waits, after the lock goes, before racing (by its priority rank). */
+  raceDelayMs: number;
+  cedeMs: number;
+  promotionsPerWindow: number;
+  promotionWindowMs: number;
+  /** /quorate/<cluster>/<service> */
+  basePath: string;
+  /** Our quorum's worst-case leader-to-follower lag (syncLimit x tick), when the quorum is ours; null for an external ZooKeeper. */
+  quorumSyncBoundMs: number | null;
+  warnings: string[];
+}
+
+export const CONTROLLER_DEFAULTS = {
+  session_timeout_ms: 6000,
+  check_interval_ms: 200,
+  check_timeout_ms: 1000,
+  check_failures: 3,
+  hook_timeout_ms: 10_000,
+  fence_timeout_ms: 5000,
+  race_delay_ms: 500,
+  cede_ms: 10_000,
+  promotions_per_window: 3,
+  promotion_window_ms: 10 * 60_000,
+} as const;
+
+type Service = NonNullable<ClusterFile['services']>[number];
+type Instance = Service['instances'][number];
+
+function healthOf(checks: NonNullable<Instance['health']>): HealthCheckConfig[] {
+  return checks.map((c) => {
+    const common = { intervalMs: c.intervalMs ?? CONTROLLER_DEFAULTS.check_interval_ms, timeoutMs: c.timeoutMs ?? CONTROLLER_DEFAULTS.check_timeout_ms, failures: c.failures ?? CONTROLLER_DEFAULTS.check_failures };
+    if ('http' in c) return { kind: 'http', url: c.http, expectStatus: c.expectStatus ?? 200, jsonField: c.jsonField ?? null, jsonValue: c.jsonValue ?? null, ...common };
+    if ('tcp' in c) {
+      const i = c.tcp.lastIndexOf(':');
+      return { kind: 'tcp', host: c.tcp.slice(0, i).replace(/^\[|\]$/g, ''), port: Number(c.tcp.slice(i + 1)), ...common };
+    }
+    return { kind: 'command', command: c.command, ...common };
+  });
+}
+
+function hookOf(h: { command: string; timeoutMs?: number } | { http: string; timeoutMs?: number }): HookConfig {
+  const timeoutMs = h.timeoutMs ?? CONTROLLER_DEFAULTS.hook_timeout_ms;
+  return 'command' in h ? { kind: 'command', command: h.command, timeoutMs } : { kind: 'http', url: h.http, timeoutMs };
+}
+
+function fencingOf(f: NonNullable<Instance['fencing']>): FenceConfig[] {
+  return f.map((m) => {
+    if (m === 'graceful') return { kind: 'graceful', timeoutMs: CONTROLLER_DEFAULTS.fence_timeout_ms };
+    if (m === 'journal') return { kind: 'journal', timeoutMs: 0 };
+    const timeoutMs = m.timeoutMs ?? CONTROLLER_DEFAULTS.fence_timeout_ms;
+    return 'shell' in m ? { kind: 'shell', command: m.shell, timeoutMs } : { kind: 'http', url: m.http, timeoutMs };
+  });
+}
+
+function readSecret(file: string, base: string, what: string, key: string, line: number | undefined, cfgFile: string): string {
+  const p = path.resolve(base, file);
+  try {
+    const text = fs.readFileSync(p, 'utf8').trim();
+    if (text === '') throw new Error('it is empty');
+    return text;
+  } catch (e) {
+    throw new ConfigError(cfgFile, key, `cannot read the ${what} from ${p}: ${(e as Error).message}`, { line });
+  }
+}
+
+/**
+ * The configuration of every instance of `service` (instance null: for the operator commands) or
+ * of the controller of instance `instanceId`. Throws ConfigError.
+ */
+export function loadControllerConfig(file: string, service: string, instanceId: string | null): ControllerConfig {
+  const { cluster, lineOf } = parseClusterFileWithLines(readConfigText(file), file);
+  const base = path.dirname(path.resolve(file));
+  const services = cluster.services ?? [];
+  const si = services.findIndex((s) => s.name === service);
+  if (si < 0) throw new ConfigError(file, 'services', `no service named ${service} (listed: ${services.map((s) => s.name).join(', ') || 'none'})`, { line: lineOf(['services']) });
+  const svc = services[si];
+  const at = (...p: (string | number)[]) => ({ keyPath: formatKeyPath(['services', si, ...p]), line: lineOf(['services', si, ...p]) });
+  const seen = new Set<string>();
+  const instances: InstanceConfig[] = svc.instances.map((inst, ii) => {
+    if (seen.has(inst.id)) { const w = at('instances', ii, 'id'); throw new ConfigError(file, w.keyPath, `instance id ${inst.id} is listed twice`, { line: w.line }); }
+    seen.add(inst.id);
+    const checks = inst.health ?? svc.health;
+    let health: HealthCheckConfig[];
+    if (checks !== undefined) health = healthOf(checks);
+    else if (inst.servicePort !== undefined) {
+      health = [{ kind: 'tcp', host: inst.host, port: inst.servicePort, intervalMs: CONTROLLER_DEFAULTS.check_interval_ms, timeoutMs: CONTROLLER_DEFAULTS.check_timeout_ms, failures: CONTROLLER_DEFAULTS.check_failures }];
+    } else {
+      const w = at('instances', ii);
+      throw new ConfigError(file, w.keyPath, `instance ${inst.id} has no health checks and no servicePort to check`, { line: w.line });
+    }
+    const hooks = inst.hooks ?? svc.hooks;
+    return {
+      id: inst.id, host: inst.host, adminPort: inst.adminPort, servicePort: inst.servicePort ?? null,
+      priority: inst.priority ?? 0, noFailover: inst.noFailover ?? false, health,
+      hooks: hooks === undefined ? null : { toActive: hookOf(hooks.toActive), toStandby: hookOf(hooks.toStandby), role: hooks.role ? hookOf(hooks.role) : null, preActive: hooks.preActive ? hookOf(hooks.preActive) : null },
+      fencing: fencingOf(inst.fencing ?? svc.fencing ?? ['graceful']),
+    };
+  });
+  const ii = instanceId === null ? 0 : instances.findIndex((i) => i.id === instanceId);
+  if (ii < 0) { const w = at('instances'); throw new ConfigError(file, w.keyPath, `service ${service} has no instance ${instanceId} (listed: ${instances.map((i) => i.id).join(', ')})`, { line: w.line }); }
+  const instance = instances[ii];
+  if (instanceId !== null && instance.hooks === null) {
+    const w = at('instances', ii);
+    throw new ConfigError(file, w.keyPath, `instance ${instance.id} has no hooks: a controller needs toActive and toStandby (on the instance or the service)`, { line: w.line });
+  }
+
+  const c = cluster.controller ?? {};
+  const warnings: string[] = [];
+  let connectString = c.connectString;
+  let quorumSyncBoundMs: number | null = null;
+  if (connectString === undefined) {
+    const q = cluster.quorum;
+    if (q === undefined) throw new ConfigError(file, 'controller.connectString', 'missing; with no quorum section, give the ZooKeeper ensemble to elect through', { line: lineOf(['controller']) });
+    const servers = q.servers ?? [];
+    const port = q.clientPort ?? ZK_DEFAULTS.client_port;
+    connectString = servers.length === 0 ? `${q.clientHost && q.clientHost !== '0.0.0.0' ? q.clientHost : '127.0.0.1'}:${port}` : servers.map((s) => `${s.clientHost ?? s.host}:${s.clientPort ?? port}`).join(',');
+    quorumSyncBoundMs = (q.tickMs ?? 2000) * (q.syncLimitTicks ?? 5);
+  }
+  const sessionTimeoutMs = c.sessionTimeoutMs ?? CONTROLLER_DEFAULTS.session_timeout_ms;
+  if (quorumSyncBoundMs !== null && quorumSyncBoundMs * 3 > sessionTimeoutMs * 2) {
+    // The lease (2/3 of the session) must end before a follower can still be serving a stale leader's view.
+    throw new ConfigError(file, 'controller.sessionTimeoutMs',
+      `${sessionTimeoutMs} ms is too short for this quorum: syncLimit x tick = ${quorumSyncBoundMs} ms must stay well under a third of it (self-demotion at 2/3 of the session relies on it); raise sessionTimeoutMs to at least ${quorumSyncBoundMs * 3} ms or lower quorum.tickMs`,
+      { line: lineOf(['controller', 'sessionTimeoutMs']) ?? lineOf(['quorum', 'tickMs']) });
+  }
+  if (quorumSyncBoundMs === null) warnings.push(`the controller elects through an external ZooKeeper (${connectString}): self-demotion assumes its syncLimit x tickTime + a round trip is well under a third of the session timeout (${sessionTimeoutMs} ms); this cannot be checked from here`);
+
+  let journalNodes: JournalNodeAddress[] | null = null;
+  if (svc.journal) {
+    if (cluster.journal === undefined) { const w = at('journal'); throw new ConfigError(file, w.keyPath, 'the service has a journal but the cluster file has no journal section', { line: w.line }); }
+    journalNodes = cluster.journal.nodes.map((n) => ({ id: n.id, host: n.host, port: n.port }));
+  }
+  // Priority: the highest races at once; each rank below waits raceDelayMs more.
+  const ranks = [...new Set(instances.map((i) => i.priority))].sort((a, b) => b - a);
+  const rank = ranks.indexOf(instance.priority);
+  return {
+    clusterId: cluster.cluster, service, instance, instances, connectString, sessionTimeoutMs,
+    digest: c.digestFile === undefined ? null : readSecret(c.digestFile, base, 'digest (user:password)', 'controller.digestFile', lineOf(['controller', 'digestFile']), file),
+    adminToken: c.adminTokenFile === undefined ? null : readSecret(c.adminTokenFile, base, 'admin token', 'controller.adminTokenFile', lineOf(['controller', 'adminTokenFile']), file),
+    allowLoopbackWithoutToken: c.allowLoopbackWithoutToken ?? false,
+    journalNodes,
+    journalTimeoutMs: cluster.journal?.requestTimeoutMs ?? 2000,
+    raceDelayMs: rank * (svc.raceDelayMs ?? CONTROLLER_DEFAULTS.race_delay_ms),
+    cedeMs: svc.cedeMs ?? CONTROLLER_DEFAULTS.cede_ms,
+    promotionsPerWindow: svc.promotionsPerWindow ?? CONTROLLER_DEFAULTS.promotions_per_window,
+    promotionWindowMs: svc.promotionWindowMs ?? CONTROLLER_DEFAULTS.promotion_window_ms,
+    basePath: `/quorate/${cluster.cluster}/${service}`,
+    quorumSyncBoundMs,
+    warnings,
+  };
+}

@@ -1,0 +1,165 @@
+// The controller's admin API (node:http): GET /v1/status (JSON), /health
+// (the controller runs), /active (200 only on the active instance, answered
+// from the lease at the moment of the request — for load balancers, as
+// Patroni's /primary), /standby; POST /v1/cede, /v1/fence (graceful fencing
+// by the next active: go standby and say whether the service confirmed it),
+// /v1/failover (make this instance active: the others cede), /v1/pause,
+// /v1/resume. Write endpoints need the bearer token (or loopback, when the
+// configuration allows it).
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { timingSafeEqual } from 'node:crypto';
+import { request } from 'undici';
+import type { Controller } from './controller.js';
+
+const BODY_MAX = 16 * 1024;
+const FENCE_WAIT_MS = 10_000;
+
+export class AdminApi {
+  private server!: Server;
+  /** performance.now() -> wall clock, for status times. */
+  private readonly wallOffset = Date.now() - performance.now();
+
+  constructor(private readonly c: Controller) {}
+
+  listen(port: number, host: string): Promise<number> {
+    this.server = createServer((req, res) => { void this.handle(req, res); });
+    return new Promise((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(port, host, () => resolve((this.server.address() as AddressInfo).port));
+    });
+  }
+
+  close(): Promise<void> {
+    this.server.closeAllConnections();
+    return new Promise((r) => this.server.close(() => r()));
+  }
+
+  status(): Record<string, unknown> {
+    const t = performance.now();
+    const s = this.c.core.status(t);
+    const i = this.c.cfg.instance;
+    const wall = (x: number | null | undefined) => (x == null ? null : new Date(this.wallOffset + x).toISOString());
+    return {
+      service: this.c.cfg.service, instance: i.id, address: `${i.host}:${i.adminPort}`, priority: i.priority, noFailover: i.noFailover,
+      active: this.c.core.isActive(t), phase: s.phase, health: s.health, healthReason: s.healthReason,
+      session: s.session, sessionId: s.sessionId, paused: s.paused, epoch: s.epoch, fencingToken: s.lockCzxid,
+      lastTransition: s.lastTransition && { ...s.lastTransition, at: wall(s.lastTransition.at) },
+      lastFailure: s.lastFailure, lastFence: this.c.lastFence, leaseValidUntil: wall(s.leaseValidUntil), standbyConfirmed: s.standbyConfirmed,
+    };
+  }
+
+  private send(res: ServerResponse, status: number, body: unknown): void {
+    const text = JSON.stringify(body);
+    res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+    res.end(text);
+  }
+
+  private authorized(req: IncomingMessage): string | null {
+    const token = this.c.cfg.adminToken;
+    const header = req.headers.authorization ?? '';
+    if (token !== null && header.startsWith('Bearer ')) {
+      const a = Buffer.from(header.slice(7));
+      const b = Buffer.from(token);
+      if (a.length === b.length && timingSafeEqual(a, b)) return null;
+      return 'wrong bearer token';
+    }
+    const addr = req.socket.remoteAddress ?? '';
+    if (this.c.cfg.allowLoopbackWithoutToken && (addr === '127.0.0.1' || addr === '::1' || addr === '::ffff:127.0.0.1')) return null;
+    return token === null ? 'write endpoints need controller.adminTokenFile (or allowLoopbackWithoutToken for loopback)' : 'missing bearer token (Authorization: Bearer ...)';
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    try {
+      const url = new URL(req.url ?? '/', 'http://controller');
+      const t = performance.now();
+      if (req.method === 'GET') {
+        switch (url.pathname) {
+          case '/v1/status': return this.send(res, 200, this.status());
+          case '/health': return this.send(res, 200, { controller: 'running', health: this.c.core.status(t).health });
+          case '/active': { const a = this.c.core.isActive(t); return this.send(res, a ? 200 : 503, { active: a }); }
+          case '/standby': {
+            const s = this.c.core.status(t);
+            const ok = !this.c.core.isActive(t) && s.health === 'healthy' && ['standby', 'watching', 'contending'].includes(s.phase);
+            return this.send(res, ok ? 200 : 503, { standby: ok, phase: s.phase, health: s.health });
+          }
+        }
+        return this.send(res, 404, { error: `no such endpoint: GET ${url.pathname}` });
+      }
+      if (req.method !== 'POST') return this.send(res, 405, { error: `method ${req.method} is not allowed` });
+      const denied = this.authorized(req);
+      if (denied !== null) return this.send(res, 401, { error: denied });
+      const body = await readJson(req);
+      switch (url.pathname) {
+        case '/v1/pause': this.c.feed({ kind: 'pause' }); return this.send(res, 200, this.status());
+        case '/v1/resume': this.c.feed({ kind: 'resume' }); return this.send(res, 200, this.status());
+        case '/v1/cede': {
+          const forMs = typeof body.forMs === 'number' && body.forMs >= 0 && body.forMs <= 600_000 ? body.forMs : this.c.cfg.cedeMs;
+          this.c.feed({ kind: 'cede', forMs });
+          return this.send(res, 200, this.status());
+        }
+        case '/v1/fence': {
+          this.c.note('warn', 'asked to go standby by the next active (graceful fencing)');
+          this.c.feed({ kind: 'cede', forMs: this.c.cfg.cedeMs });
+          const confirmed = await this.waitStandby();
+          return this.send(res, confirmed ? 200 : 409, confirmed ? { standby: true } : { error: `not confirmed standby: ${this.c.core.status(performance.now()).lastFailure ?? 'demotion did not finish'}` });
+        }
+        case '/v1/failover': return this.send(res, 202, await this.failoverToMe());
+      }
+      return this.send(res, 404, { error: `no such endpoint: POST ${url.pathname}` });
+    } catch (e) {
+      return this.send(res, (e as { status?: number }).status ?? 500, { error: (e as Error).message });
+    }
+  }
+
+  private async waitStandby(): Promise<boolean> {
+    const end = performance.now() + FENCE_WAIT_MS;
+    while (performance.now() < end) {
+      const s = this.c.core.status(performance.now());
+      if (s.phase === 'standby' || s.phase === 'watching') return s.standbyConfirmed !== false;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    return false;
+  }
+
+  /** The target of a manual failover: refuses when unhealthy or noFailover; asks every other instance to cede. */
+  private async failoverToMe(): Promise<Record<string, unknown>> {
+    const s = this.c.core.status(performance.now());
+    const i = this.c.cfg.instance;
+    if (i.noFailover) throw Object.assign(new Error(`instance ${i.id} is noFailover: it is never made active`), { status: 409 });
+    if (s.health !== 'healthy') throw Object.assign(new Error(`instance ${i.id} is ${s.health}: ${s.healthReason}`), { status: 409 });
+    if (this.c.core.isActive(performance.now())) return { already: true, ...this.status() };
+    const ceded: Record<string, string> = {};
+    await Promise.all(this.c.cfg.instances.filter((x) => x.id !== i.id).map(async (x) => {
+      try {
+        const r = await request(`http://${x.host}:${x.adminPort}/v1/cede`, {
+          method: 'POST', body: JSON.stringify({ forMs: this.c.cfg.cedeMs }), signal: AbortSignal.timeout(5000),
+          headers: { 'content-type': 'application/json', ...(this.c.cfg.adminToken ? { authorization: `Bearer ${this.c.cfg.adminToken}` } : {}) },
+        });
+        await r.body.dump();
+        ceded[x.id] = r.statusCode === 200 ? 'ceded' : `answered ${r.statusCode}`;
+      } catch (e) {
+        ceded[x.id] = `unreachable: ${(e as Error & { code?: string }).code ?? (e as Error).message}`;
+      }
+    }));
+    return { ceded, ...this.status() };
+  }
+}
+
+async function readJson(req: IncomingMessage): Promise<Record<string, unknown>> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const c of req) {
+    size += (c as Buffer).length;
+    if (size > BODY_MAX) throw Object.assign(new Error(`a body of more than ${BODY_MAX} bytes`), { status: 413 });
+    chunks.push(c as Buffer);
+  }
+  if (size === 0) return {};
+  try {
+    const v = JSON.parse(Buffer.concat(chunks).toString('utf8')) as unknown;
+    if (v === null || typeof v !== 'object' || Array.isArray(v)) throw new Error('not an object');
+    return v as Record<string, unknown>;
+  } catch (e) {
+    throw Object.assign(new Error(`the body is not a JSON object: ${(e as Error).message}`), { status: 400 });
+  }
+}

@@ -1,0 +1,224 @@
+// The controller process of one service instance: ControllerCore (the pure
+// protocol) driven by the health monitor, a quorum session (ZkClient against
+// our quorum or an Apache ZooKeeper ensemble: reconnects for ever, a new
+// session after expiry), a monotonic clock and timers; the operations the core
+// asks for run here: lock and breadcrumb znodes, fencing, the journal epoch,
+// the service's hooks, lease renewals (sync, which passes through the leader).
+import { EventEmitter } from 'node:events';
+import { Acls, ZkClient } from '../client/index.js';
+import { takeJournalEpoch } from '../client/journal/quorum-writer.js';
+import type { ControllerConfig } from '../config/controller-config.js';
+import { ControllerCore, type Breadcrumb, type ControllerEffect, type ControllerInput, type ControllerOp, type OpResult } from '../core/controller/controller-core.js';
+import type { Logger } from '../io/log.js';
+import { CreateMode, Err } from '../proto/zk-constants.js';
+import { fenceInstance } from './fencing.js';
+import { HealthMonitor } from './health-monitor.js';
+import { queryRole, runHook } from './service-hooks.js';
+
+const now = () => performance.now();
+
+export class Controller extends EventEmitter {
+  readonly core: ControllerCore;
+  readonly health: HealthMonitor;
+  private zk: ZkClient | null = null;
+  private wakeTimer: NodeJS.Timeout | null = null;
+  private wakeAt = Infinity;
+  private stopped = false;
+  private readonly lockPath: string;
+  private readonly crumbPath: string;
+  /** The last fencing outcome, per method, for status. */
+  lastFence: string | null = null;
+
+  constructor(readonly cfg: ControllerConfig, readonly logger: Logger) {
+    super();
+    const i = cfg.instance;
+    this.lockPath = `${cfg.basePath}/lock`;
+    this.crumbPath = `${cfg.basePath}/breadcrumb`;
+    this.core = new ControllerCore({
+      instance: i.id, address: `${i.host}:${i.adminPort}`, hasJournal: cfg.journalNodes !== null, hasPreActiveHook: i.hooks?.preActive != null,
+      raceDelayMs: cfg.raceDelayMs, noFailover: i.noFailover, retryBackoffMs: 1000, retryBackoffMaxMs: 30_000,
+      promotionsPerWindow: cfg.promotionsPerWindow, promotionWindowMs: cfg.promotionWindowMs,
+    }, now());
+    this.health = new HealthMonitor(i.health);
+  }
+
+  start(): void {
+    this.health.on('change', (state, reason) => this.feed({ kind: 'health', state, reason }));
+    this.health.start();
+    this.feed({ kind: 'tick' });
+    void this.connect();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.health.stop();
+    if (this.wakeTimer) clearTimeout(this.wakeTimer);
+    await this.zk?.close().catch(() => undefined);
+  }
+
+  note(level: 'info' | 'warn', msg: string): void {
+    this.logger[level]({ role: this.core.status(now()).phase }, msg);
+  }
+
+  /** One input to the core, its effects carried out. */
+  feed(input: ControllerInput): void {
+    if (this.stopped) return;
+    const effects = this.core.step(input, now());
+    for (const e of effects) this.effect(e);
+  }
+
+  private effect(e: ControllerEffect): void {
+    switch (e.kind) {
+      case 'log': this.logger[e.level]({ ...e.fields, epoch: this.core.status(now()).epoch }, e.msg); return;
+      case 'wakeAt': this.scheduleWake(e.at); return;
+      case 'run':
+        void this.runOp(e.what).then((result) => this.feed({ kind: 'done', op: e.op, result }), (err: Error) => this.feed({ kind: 'done', op: e.op, result: { ok: false, reason: err.message } }));
+        return;
+    }
+  }
+
+  private scheduleWake(at: number): void {
+    if (at >= this.wakeAt && this.wakeTimer !== null) return;
+    if (this.wakeTimer) clearTimeout(this.wakeTimer);
+    this.wakeAt = at;
+    this.wakeTimer = setTimeout(() => { this.wakeTimer = null; this.wakeAt = Infinity; this.feed({ kind: 'tick' }); }, Math.max(0, at - now()));
+  }
+
+  // ---- the quorum session -------------------------------------------------
+
+  private async connect(): Promise<void> {
+    let backoff = 200;
+    while (!this.stopped) {
+      const zk = new ZkClient({ connectString: this.cfg.connectString, sessionTimeoutMs: this.cfg.sessionTimeoutMs, logger: this.logger });
+      this.zk = zk;
+      zk.on('state', (s) => {
+        if (s === 'connected') {
+          this.logger.info({ sessionId: `0x${zk.sessionId.toString(16)}`, timeoutMs: zk.negotiatedTimeoutMs }, 'quorum session connected');
+          this.feed({ kind: 'session', state: 'connected', sessionId: zk.sessionId, timeoutMs: zk.negotiatedTimeoutMs });
+        } else if (s === 'disconnected') {
+          this.feed({ kind: 'session', state: 'disconnected' });
+        } else if (s === 'expired') {
+          this.logger.warn({}, 'quorum session expired: starting a new one');
+          this.feed({ kind: 'session', state: 'expired' });
+          void zk.close().catch(() => undefined);
+          setTimeout(() => void this.connect(), 100);
+        }
+      });
+      try {
+        await zk.connect();
+        if (this.cfg.digest !== null) await zk.addAuth('digest', this.cfg.digest);
+        await zk.ensurePath(this.cfg.basePath);
+        return;
+      } catch (e) {
+        // Never give up (Hadoop's ZKFC exits after 3 tries): reconnect with backoff, for ever.
+        this.logger.warn({ err: (e as Error).message, retryInMs: backoff }, 'cannot reach the quorum; retrying');
+        await zk.close().catch(() => undefined);
+        await new Promise((r) => setTimeout(r, backoff));
+        backoff = Math.min(backoff * 2, 5000);
+      }
+    }
+  }
+
+  private client(): ZkClient {
+    if (this.zk === null || this.zk.state !== 'connected') throw new Error('no quorum connection');
+    return this.zk;
+  }
+
+  // ---- operations ----------------------------------------------------------
+
+  private async runOp(op: ControllerOp): Promise<OpResult> {
+    const i = this.cfg.instance;
+    switch (op.type) {
+      case 'renewLease':
+        await this.client().sync('/');
+        return { ok: true };
+      case 'queryRole': {
+        if (i.hooks?.role == null) return { ok: true, role: 'unknown' };
+        const r = await queryRole(i.hooks.role);
+        return r.ok ? { ok: true, role: r.role } : { ok: false, reason: r.reason };
+      }
+      case 'createLock': {
+        const zk = this.client();
+        try {
+          const r = await zk.create2(this.lockPath, JSON.stringify({ instance: i.id, address: `${i.host}:${i.adminPort}` }), { mode: CreateMode.EPHEMERAL, acl: Acls.OPEN_ACL_UNSAFE });
+          return { ok: true, lock: { owner: zk.sessionId, czxid: r.stat.czxid } };
+        } catch (e) {
+          if ((e as { code?: number }).code === Err.NODEEXISTS) return { ok: false, code: 'NODEEXISTS', reason: 'the lock exists' };
+          throw e;
+        }
+      }
+      case 'readLock': {
+        const zk = this.client();
+        try {
+          const r = await zk.getData(this.lockPath, () => this.feed({ kind: 'lockChanged' }));
+          return { ok: true, lock: { owner: r.stat.ephemeralOwner, czxid: r.stat.czxid } };
+        } catch (e) {
+          if ((e as { code?: number }).code !== Err.NONODE) throw e;
+          return { ok: true, lock: null };
+        }
+      }
+      case 'releaseLock': {
+        const zk = this.zk;
+        if (zk === null || zk.state !== 'connected') return { ok: true, detail: 'no session: the lock goes with it' };
+        try {
+          const r = await zk.getData(this.lockPath);
+          if (r.stat.ephemeralOwner === zk.sessionId) await zk.delete(this.lockPath, r.stat.version);
+        } catch (e) {
+          if ((e as { code?: number }).code !== Err.NONODE) throw e;
+        }
+        return { ok: true };
+      }
+      case 'readBreadcrumb': {
+        try {
+          const r = await this.client().getData(this.crumbPath);
+          return { ok: true, breadcrumb: { data: parseCrumb(r.data), version: r.stat.version } };
+        } catch (e) {
+          if ((e as { code?: number }).code !== Err.NONODE) throw e;
+          return { ok: true, breadcrumb: { data: null, version: -1 } };
+        }
+      }
+      case 'writeBreadcrumb': {
+        const zk = this.client();
+        const data = JSON.stringify(op.data);
+        if (op.version < 0) await zk.create(this.crumbPath, data, { mode: CreateMode.PERSISTENT, acl: Acls.OPEN_ACL_UNSAFE });
+        else await zk.setData(this.crumbPath, data, op.version);
+        return { ok: true };
+      }
+      case 'deleteOwnBreadcrumb': {
+        const zk = this.client();
+        try {
+          const r = await zk.getData(this.crumbPath);
+          if (parseCrumb(r.data)?.instance === i.id) await zk.delete(this.crumbPath, r.stat.version);
+        } catch (e) {
+          if ((e as { code?: number }).code !== Err.NONODE) throw e;
+        }
+        return { ok: true };
+      }
+      case 'fence': {
+        const target = this.cfg.instances.find((x) => x.id === op.target.instance) ?? null;
+        const r = await fenceInstance({ service: this.cfg.service, target, crumb: op.target, token: op.token, adminToken: this.cfg.adminToken, hasJournal: this.cfg.journalNodes !== null });
+        this.lastFence = r.ok ? r.detail : r.reason;
+        return r.ok ? { ok: true, detail: r.detail } : { ok: false, reason: r.reason };
+      }
+      case 'newEpoch': {
+        const epoch = await takeJournalEpoch(this.cfg.service, this.cfg.journalNodes!, this.cfg.journalTimeoutMs);
+        return { ok: true, epoch };
+      }
+      case 'hook': {
+        const h = op.hook === 'toActive' ? i.hooks!.toActive : op.hook === 'toStandby' ? i.hooks!.toStandby : i.hooks!.preActive!;
+        const r = await runHook(h, { service: this.cfg.service, instance: i.id, role: op.hook === 'toStandby' ? 'standby' : 'active', epoch: op.epoch, token: op.token, previous: op.previous });
+        return r.ok ? { ok: true, detail: r.detail } : { ok: false, reason: r.reason };
+      }
+    }
+  }
+}
+
+function parseCrumb(data: Buffer | null): Breadcrumb | null {
+  if (data === null || data.length === 0) return null;
+  try {
+    const o = JSON.parse(data.toString('utf8')) as Breadcrumb;
+    return typeof o.instance === 'string' ? o : null;
+  } catch {
+    return null;
+  }
+}

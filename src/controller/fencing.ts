@@ -1,0 +1,103 @@
+// Fencing the previous active instance before this one is promoted: the
+// methods configured for that instance, in order, each with its timeout; the
+// first that succeeds and is verified wins. graceful asks its controller (the
+// admin API) and then its own to-standby hook; shell and http kill or power
+// it off, and count only once its service port is closed or it says it is
+// standby. journal (last in a chain) accepts the new journal epoch as the
+// fence: the old active can no longer write, whatever its host is doing.
+import net from 'node:net';
+import { request } from 'undici';
+import type { InstanceConfig } from '../config/controller-config.js';
+import type { Breadcrumb } from '../core/controller/controller-core.js';
+import { describeCommandResult, runCommand } from '../io/run-command.js';
+import { queryRole, runHook } from './service-hooks.js';
+
+export type FenceOutcome = { ok: true; detail: string } | { ok: false; reason: string };
+
+export async function fenceInstance(opts: {
+  service: string; target: InstanceConfig | null; crumb: Breadcrumb; token: string; adminToken: string | null; hasJournal: boolean;
+}): Promise<FenceOutcome> {
+  const { target, crumb } = opts;
+  if (target === null) {
+    if (opts.hasJournal) return { ok: true, detail: `instance ${crumb.instance} is not in the configuration; fenced by the journal epoch only` };
+    return { ok: false, reason: `instance ${crumb.instance} (${crumb.address}) is not in the configuration: no fencing method for it` };
+  }
+  const failures: string[] = [];
+  for (const m of target.fencing) {
+    let r: FenceOutcome;
+    switch (m.kind) {
+      case 'graceful': r = await graceful(opts.service, target, opts.token, opts.adminToken, m.timeoutMs); break;
+      case 'shell': {
+        const c = await runCommand(m.command, {
+          timeoutMs: m.timeoutMs,
+          env: { QUORATE_TARGET_INSTANCE: target.id, QUORATE_TARGET_HOST: target.host, QUORATE_TARGET_PORT: String(target.servicePort ?? ''), QUORATE_TARGET_ADMIN_PORT: String(target.adminPort), QUORATE_FENCING_TOKEN: opts.token, QUORATE_SERVICE: opts.service },
+        });
+        r = c.code === 0 ? await verifyDown(target, `shell: ${describeCommandResult(c)}`) : { ok: false, reason: `shell: ${describeCommandResult(c)}` };
+        break;
+      }
+      case 'http': {
+        try {
+          const res = await request(m.url, { method: 'POST', body: JSON.stringify({ service: opts.service, instance: target.id, host: target.host, token: opts.token }), headers: { 'content-type': 'application/json' }, signal: AbortSignal.timeout(m.timeoutMs) });
+          await res.body.dump();
+          r = res.statusCode < 300 ? await verifyDown(target, `http: ${res.statusCode}`) : { ok: false, reason: `http: POST ${m.url} answered ${res.statusCode}` };
+        } catch (e) {
+          r = { ok: false, reason: `http: POST ${m.url}: ${(e as Error & { code?: string }).code ?? (e as Error).message}` };
+        }
+        break;
+      }
+      case 'journal':
+        if (opts.hasJournal) return { ok: true, detail: `fenced by the journal epoch only (${failures.join('; ') || 'no method before it'})` };
+        r = { ok: false, reason: 'journal: the service has no journal' };
+        break;
+    }
+    if (r.ok) return r;
+    failures.push(r.reason);
+  }
+  return { ok: false, reason: `every fencing method failed: ${failures.join('; ')}` };
+}
+
+async function graceful(service: string, target: InstanceConfig, token: string, adminToken: string | null, timeoutMs: number): Promise<FenceOutcome> {
+  const url = `http://${target.host}:${target.adminPort}/v1/fence`;
+  let why: string;
+  try {
+    const res = await request(url, {
+      method: 'POST', body: JSON.stringify({ token }), signal: AbortSignal.timeout(timeoutMs),
+      headers: { 'content-type': 'application/json', ...(adminToken ? { authorization: `Bearer ${adminToken}` } : {}) },
+    });
+    const text = await res.body.text();
+    if (res.statusCode === 200) return { ok: true, detail: `graceful: its controller confirmed standby` };
+    why = `its controller answered ${res.statusCode}: ${text.slice(0, 200)}`;
+  } catch (e) {
+    why = `its controller: ${(e as Error & { code?: string }).code ?? (e as Error).message}`;
+  }
+  // The controller is gone: ask the service itself, when its hook can be reached from here.
+  if (target.hooks?.toStandby.kind === 'http') {
+    const h = await runHook(target.hooks.toStandby, { service, instance: target.id, role: 'standby', epoch: null, token, previous: null });
+    if (h.ok) return { ok: true, detail: `graceful: ${why}; its to-standby hook answered (${h.detail})` };
+    why += `; its to-standby hook: ${h.reason}`;
+  }
+  return { ok: false, reason: `graceful: ${why}` };
+}
+
+/** A kill counts once the service port is closed, or the service (restarted by its supervisor) says standby. */
+async function verifyDown(target: InstanceConfig, what: string): Promise<FenceOutcome> {
+  if (target.servicePort === null) return { ok: true, detail: `${what} (not verified: no servicePort configured)` };
+  for (let i = 0; i < 20; i++) {
+    if (!(await portOpen(target.host, target.servicePort))) return { ok: true, detail: `${what}; port ${target.servicePort} is closed` };
+    if (target.hooks?.role?.kind === 'http') {
+      const r = await queryRole(target.hooks.role);
+      if (r.ok && r.role === 'standby') return { ok: true, detail: `${what}; it came back standby` };
+    }
+    await new Promise((res) => setTimeout(res, 100));
+  }
+  return { ok: false, reason: `${what}, but ${target.host}:${target.servicePort} still accepts connections and does not say standby` };
+}
+
+function portOpen(host: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = net.connect({ host, port });
+    const t = setTimeout(() => { s.destroy(); resolve(true); }, 500);
+    s.once('connect', () => { clearTimeout(t); s.destroy(); resolve(true); });
+    s.once('error', () => { clearTimeout(t); resolve(false); });
+  });
+}

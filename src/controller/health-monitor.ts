@@ -1,0 +1,86 @@
+// Runs a service's health checks (HTTP with undici, TCP connect, or a command
+// in its own process group), each on its own interval and with its own
+// timeout, so a hung check never blocks anything else; reports the combined
+// state (HealthAggregator) whenever it changes.
+import { EventEmitter } from 'node:events';
+import net from 'node:net';
+import { request } from 'undici';
+import type { HealthCheckConfig } from '../config/controller-config.js';
+import { HealthAggregator, type CheckOutcome } from '../core/controller/health.js';
+import type { HealthState } from '../core/controller/controller-core.js';
+import { describeCommandResult, runCommand } from '../io/run-command.js';
+
+export class HealthMonitor extends EventEmitter<{ change: [HealthState, string] }> {
+  private readonly agg: HealthAggregator;
+  private readonly timers: NodeJS.Timeout[] = [];
+  private stopped = false;
+  private last: { state: HealthState; reason: string } = { state: 'initializing', reason: 'not started' };
+
+  constructor(private readonly checks: readonly HealthCheckConfig[]) {
+    super();
+    this.agg = new HealthAggregator(checks.map((c) => c.failures));
+  }
+
+  get current(): { state: HealthState; reason: string } { return this.last; }
+
+  start(): void {
+    this.checks.forEach((c, i) => this.loop(c, i));
+  }
+
+  stop(): void {
+    this.stopped = true;
+    for (const t of this.timers) clearTimeout(t);
+  }
+
+  private loop(c: HealthCheckConfig, i: number): void {
+    const t0 = performance.now();
+    void runCheck(c).then((o) => {
+      if (this.stopped) return;
+      this.agg.record(i, o);
+      const s = this.agg.state();
+      if (s.state !== this.last.state || s.reason !== this.last.reason) {
+        this.last = s;
+        this.emit('change', s.state, s.reason);
+      }
+      const wait = Math.max(0, c.intervalMs - (performance.now() - t0));
+      this.timers[i] = setTimeout(() => this.loop(c, i), wait);
+    });
+  }
+}
+
+export async function runCheck(c: HealthCheckConfig): Promise<CheckOutcome> {
+  switch (c.kind) {
+    case 'tcp': return tcpCheck(c.host, c.port, c.timeoutMs);
+    case 'command': {
+      const r = await runCommand(c.command, { timeoutMs: c.timeoutMs });
+      if (r.timedOut) return { kind: 'timeout', reason: `command ${describeCommandResult(r)}` };
+      return r.code === 0 ? { kind: 'ok' } : { kind: 'failed', reason: `command ${describeCommandResult(r)}` };
+    }
+    case 'http': {
+      try {
+        const res = await request(c.url, { method: 'GET', signal: AbortSignal.timeout(c.timeoutMs), headersTimeout: c.timeoutMs, bodyTimeout: c.timeoutMs });
+        const text = await res.body.text();
+        if (res.statusCode !== c.expectStatus) return { kind: 'failed', reason: `GET ${c.url} answered ${res.statusCode}, expected ${c.expectStatus}` };
+        if (c.jsonField !== null) {
+          let v: unknown;
+          try { v = c.jsonField.split('.').reduce<unknown>((o, k) => (o as Record<string, unknown> | null)?.[k], JSON.parse(text)); } catch { return { kind: 'failed', reason: `GET ${c.url}: the body is not JSON` }; }
+          if (c.jsonValue !== null ? v !== c.jsonValue : !v) return { kind: 'failed', reason: `GET ${c.url}: ${c.jsonField} is ${JSON.stringify(v)}${c.jsonValue !== null ? `, expected ${JSON.stringify(c.jsonValue)}` : ''}` };
+        }
+        return { kind: 'ok' };
+      } catch (e) {
+        const err = e as Error & { code?: string };
+        if (err.name === 'TimeoutError' || err.name === 'AbortError' || err.code === 'UND_ERR_HEADERS_TIMEOUT' || err.code === 'UND_ERR_BODY_TIMEOUT') return { kind: 'timeout', reason: `GET ${c.url}: no answer within ${c.timeoutMs} ms` };
+        return { kind: 'failed', reason: `GET ${c.url}: ${err.code ?? err.message}` };
+      }
+    }
+  }
+}
+
+function tcpCheck(host: string, port: number, timeoutMs: number): Promise<CheckOutcome> {
+  return new Promise((resolve) => {
+    const sock = net.connect({ host, port });
+    const timer = setTimeout(() => { sock.destroy(); resolve({ kind: 'timeout', reason: `connect to ${host}:${port}: no answer within ${timeoutMs} ms` }); }, timeoutMs);
+    sock.once('connect', () => { clearTimeout(timer); sock.destroy(); resolve({ kind: 'ok' }); });
+    sock.once('error', (e: Error & { code?: string }) => { clearTimeout(timer); resolve({ kind: 'failed', reason: `connect to ${host}:${port}: ${e.code ?? e.message}` }); });
+  });
+}

@@ -1,0 +1,472 @@
+// The failover controller of one service instance, as a pure state machine:
+// it is told the health of its service, the state of its quorum session, the
+// time, and the outcome of every operation it asked for; it answers with the
+// operations to run (lock znode, breadcrumb, fencing, journal epoch, service
+// hooks, lease renewals) and when to wake it. The driver (src/controller)
+// runs them. Rules it keeps:
+//   C1 the service is made active only while we hold the lock, after the
+//      instance in the breadcrumb is fenced, with a fresh journal epoch;
+//   C2 a lease, renewed by requests that pass through the quorum's leader and
+//      measured from their send time, is checked before every side effect;
+//      at 2/3 of the session timeout without renewal the service is demoted;
+//   C3 an unhealthy service is never made active.
+// Ownership of the lock is its ephemeralOwner, never its data.
+
+export type HealthState = 'initializing' | 'healthy' | 'unhealthy' | 'not-responding';
+export type ServiceRole = 'standby' | 'active' | 'unknown';
+
+/** What the breadcrumb znode holds: the last instance made active. */
+export interface Breadcrumb { instance: string; address: string; epoch: number | null; token: string }
+
+export type ControllerOp =
+  | { type: 'createLock' }
+  /** getData + watch of the lock: null when there is none. */
+  | { type: 'readLock' }
+  /** Delete the lock if (and only if) its ephemeralOwner is our session. */
+  | { type: 'releaseLock' }
+  | { type: 'readBreadcrumb' }
+  | { type: 'fence'; target: Breadcrumb; token: string }
+  | { type: 'newEpoch' }
+  /** version -1: create it. */
+  | { type: 'writeBreadcrumb'; data: Breadcrumb; version: number }
+  /** Remove our own breadcrumb (a clean quit): the next active need not fence us. */
+  | { type: 'deleteOwnBreadcrumb' }
+  | { type: 'hook'; hook: 'preActive' | 'toActive' | 'toStandby'; epoch: number | null; token: string | null; previous: string | null }
+  /** A request ordered by the quorum's leader (a sync): its send time starts a lease. */
+  | { type: 'renewLease' }
+  /** Ask the service which role it has (at start). */
+  | { type: 'queryRole' };
+
+export type OpResult =
+  | { ok: true; lock?: { owner: bigint; czxid: bigint } | null; breadcrumb?: { data: Breadcrumb | null; version: number }; epoch?: number; role?: ServiceRole; detail?: string }
+  | { ok: false; reason: string; code?: 'NODEEXISTS' | 'BADVERSION' | 'NONODE' };
+
+export type ControllerInput =
+  | { kind: 'health'; state: HealthState; reason: string }
+  | { kind: 'session'; state: 'connected'; sessionId: bigint; timeoutMs: number }
+  | { kind: 'session'; state: 'disconnected' | 'expired' }
+  | { kind: 'done'; op: number; result: OpResult }
+  /** The lock's watch fired (deleted or changed). */
+  | { kind: 'lockChanged' }
+  | { kind: 'cede'; forMs: number }
+  | { kind: 'pause' }
+  | { kind: 'resume' }
+  | { kind: 'tick' };
+
+export type ControllerEffect =
+  | { kind: 'run'; op: number; what: ControllerOp }
+  | { kind: 'wakeAt'; at: number }
+  | { kind: 'log'; level: 'info' | 'warn' | 'error'; msg: string; fields?: Record<string, unknown> };
+
+export type Phase =
+  | 'starting' | 'standby' | 'contending' | 'watching'
+  | 'promoting' | 'active' | 'demoting' | 'releasing';
+
+type Step = 'createLock' | 'readLock' | 'readBreadcrumb' | 'fence' | 'newEpoch' | 'writeBreadcrumb' | 'preActive' | 'toActive' | 'toStandby' | 'releaseLock' | 'deleteOwnBreadcrumb' | 'queryRole';
+
+export interface ControllerSettings {
+  instance: string;
+  address: string;
+  hasJournal: boolean;
+  hasPreActiveHook: boolean;
+  /** A lower-priority standby waits this long after the lock goes before it races (ms). */
+  raceDelayMs: number;
+  noFailover: boolean;
+  /** Backoff after a failed promotion (ms), doubled up to max. */
+  retryBackoffMs: number;
+  retryBackoffMaxMs: number;
+  /** Automatic promotions allowed per window (flap damping). */
+  promotionsPerWindow: number;
+  promotionWindowMs: number;
+}
+
+/** What status shows and /active answers from. */
+export interface ControllerStatus {
+  phase: Phase;
+  health: HealthState;
+  healthReason: string;
+  session: 'connected' | 'disconnected' | 'expired' | 'none';
+  sessionId: string | null;
+  paused: boolean;
+  lockCzxid: string | null;
+  epoch: number | null;
+  lastTransition: { at: number; to: string; reason: string } | null;
+  lastFailure: string | null;
+  leaseValidUntil: number | null;
+  /** After the last demotion: did the service confirm standby (its to-standby hook succeeded)? */
+  standbyConfirmed: boolean | null;
+}
+
+export class ControllerCore {
+  private phase: Phase = 'starting';
+  private health: HealthState = 'initializing';
+  private healthReason = 'no check has finished yet';
+  private session: ControllerStatus['session'] = 'none';
+  private sessionId: bigint | null = null;
+  private timeoutMs = 0;
+  private paused = false;
+  private cededUntil = 0;
+  private notBefore = 0;
+  private backoffMs: number;
+  private readonly promotions: number[] = [];
+  private lockCzxid: bigint | null = null;
+  private breadcrumbVersion = -1;
+  private previous: Breadcrumb | null = null;
+  private epoch: number | null = null;
+  private lastTransition: ControllerStatus['lastTransition'] = null;
+  private lastFailure: string | null = null;
+  /** Send time of the latest lease renewal that came back, and of the one in flight. */
+  private leaseSentAt: number | null = null;
+  /** Renewals in flight, by op: a lost one must not block the next. */
+  private readonly renewals = new Map<number, number>();
+  private nextRenewAt = 0;
+  /** The operation whose answer the current phase waits for. */
+  private pending: { op: number; step: Step } | null = null;
+  private nextOp = 1;
+  private out: ControllerEffect[] = [];
+  /** Why we are demoting/releasing, for the log and status. */
+  private exitReason = '';
+  private cleanQuit = false;
+  /** A cede that arrived while a promotion step was in flight: done when that step answers. */
+  private cedePending = false;
+  /** A lock read that failed while active: read it again once connected. */
+  private recheckLock = false;
+  private standbyConfirmed: boolean | null = null;
+
+  constructor(private readonly s: ControllerSettings, private now: number) {
+    this.backoffMs = s.retryBackoffMs;
+  }
+
+  // ---- reading -------------------------------------------------------------
+
+  /** The lease holds: a leader-ordered request sent less than 2/3 of the session timeout ago came back. */
+  leaseValid(now: number): boolean {
+    // A brief disconnect (a quorum server restarting) does not end it: time does, or the session's expiry.
+    return (this.session === 'connected' || this.session === 'disconnected') && this.leaseSentAt !== null && now < this.leaseSentAt + (this.timeoutMs * 2) / 3;
+  }
+
+  /** Active as an outside observer should believe it at `now`: the role and a lease that holds now. */
+  isActive(now: number): boolean {
+    return this.phase === 'active' && this.leaseValid(now);
+  }
+
+  status(now: number): ControllerStatus {
+    return {
+      phase: this.phase, health: this.health, healthReason: this.healthReason, session: this.session,
+      sessionId: this.sessionId === null ? null : `0x${this.sessionId.toString(16)}`, paused: this.paused,
+      lockCzxid: this.lockCzxid === null ? null : String(this.lockCzxid), epoch: this.epoch,
+      lastTransition: this.lastTransition, lastFailure: this.lastFailure,
+      leaseValidUntil: this.leaseValid(now) ? this.leaseSentAt! + (this.timeoutMs * 2) / 3 : null,
+      standbyConfirmed: this.standbyConfirmed,
+    };
+  }
+
+  // ---- driving -------------------------------------------------------------
+
+  /** Feeds one input at time `now` (a monotonic clock); returns what to do. */
+  step(input: ControllerInput, now: number): ControllerEffect[] {
+    this.now = Math.max(this.now, now);
+    switch (input.kind) {
+      case 'health': this.onHealth(input.state, input.reason); break;
+      case 'session': this.onSession(input); break;
+      case 'done': this.onDone(input.op, input.result); break;
+      case 'lockChanged': if (this.phase === 'watching') this.readLock(); else if (this.phase === 'active') this.readLock(); break;
+      case 'cede': this.onCede(input.forMs); break;
+      case 'pause': this.paused = true; this.log('warn', 'automatic failover paused: no automatic role changes, self-demotion included; split-brain protection rests on fencing and the journal'); break;
+      case 'resume': this.paused = false; this.log('info', 'automatic failover resumed'); break;
+      case 'tick': break;
+    }
+    this.evaluate();
+    const o = this.out;
+    this.out = [];
+    return o;
+  }
+
+  private log(level: 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>): void {
+    this.out.push({ kind: 'log', level, msg, fields: { role: this.phase, ...fields } });
+  }
+
+  private run(step: Step, what: ControllerOp): void {
+    const op = this.nextOp++;
+    this.pending = { op, step };
+    this.out.push({ kind: 'run', op, what });
+  }
+
+  private wake(at: number): void {
+    this.out.push({ kind: 'wakeAt', at });
+  }
+
+  private transition(to: Phase, reason: string): void {
+    if (this.phase === to) return;
+    const from = this.phase;
+    this.phase = to;
+    if (to === 'active' || to === 'standby' || from === 'active') this.lastTransition = { at: this.now, to, reason };
+    this.log('info', `${from} -> ${to}: ${reason}`);
+  }
+
+  private onHealth(state: HealthState, reason: string): void {
+    if (state !== this.health) this.log(state === 'healthy' ? 'info' : 'warn', `service ${state}: ${reason}`);
+    this.health = state;
+    this.healthReason = reason;
+  }
+
+  private onSession(input: Extract<ControllerInput, { kind: 'session' }>): void {
+    if (input.state === 'connected') {
+      if (this.sessionId !== input.sessionId) {
+        // A new session: nothing of the old one's lock or watch is ours any more.
+        this.lockCzxid = null;
+        this.leaseSentAt = null;
+        if (this.phase === 'watching' || this.phase === 'contending') { this.pending = null; this.transition('standby', 'new quorum session'); }
+      }
+      this.session = 'connected';
+      this.sessionId = input.sessionId;
+      this.timeoutMs = input.timeoutMs;
+      this.nextRenewAt = this.now;
+      return;
+    }
+    this.session = input.state;
+    if (input.state === 'expired') {
+      // The lock, if we had it, is gone with the session.
+      this.lockCzxid = null;
+      this.sessionId = null;
+      this.leaseSentAt = null;
+    }
+    this.renewals.clear();
+  }
+
+  private onCede(forMs: number): void {
+    this.cededUntil = this.now + forMs;
+    if (this.phase === 'promoting' && this.pending !== null) {
+      // Never run to-standby beside an in-flight promotion step: demote when it answers.
+      this.cedePending = true;
+      return;
+    }
+    if (this.phase === 'active' || this.phase === 'promoting') {
+      this.cleanQuit = true;
+      this.startDemotion('asked to cede (manual failover)');
+    } else if (this.phase === 'watching' || this.phase === 'contending') {
+      this.transition('standby', 'asked to cede');
+      this.pending = null;
+    }
+  }
+
+  private startDemotion(reason: string): void {
+    this.exitReason = reason;
+    this.lastFailure = reason;
+    this.transition('demoting', reason);
+    this.standbyConfirmed = false;
+    this.run('toStandby', { type: 'hook', hook: 'toStandby', epoch: this.epoch, token: this.tokenString(), previous: null });
+  }
+
+  private release(reason: string): void {
+    this.exitReason = reason;
+    this.transition('releasing', reason);
+    this.run('releaseLock', { type: 'releaseLock' });
+  }
+
+  private tokenString(): string | null {
+    return this.lockCzxid === null ? null : String(this.lockCzxid);
+  }
+
+  private failPromotion(reason: string): void {
+    this.lastFailure = reason;
+    this.log('warn', `promotion failed: ${reason}`);
+    this.notBefore = this.now + this.backoffMs;
+    this.backoffMs = Math.min(this.backoffMs * 2, this.s.retryBackoffMaxMs);
+    this.startDemotion(`promotion failed: ${reason}`);
+  }
+
+  private onDone(op: number, r: OpResult): void {
+    const sentAt = this.renewals.get(op);
+    if (sentAt !== undefined) {
+      this.renewals.delete(op);
+      if (r.ok && (this.leaseSentAt === null || sentAt > this.leaseSentAt)) this.leaseSentAt = sentAt;
+      return;
+    }
+    if (this.pending?.op !== op) return;
+    const step = this.pending.step;
+    this.pending = null;
+    if (this.cedePending && this.phase === 'promoting') {
+      this.cedePending = false;
+      this.cleanQuit = true;
+      this.startDemotion('asked to cede (manual failover)');
+      return;
+    }
+    switch (step) {
+      case 'queryRole':
+        if (r.ok && r.role === 'active') {
+          // A restarted controller finds its service active without the lock: demote it first.
+          this.log('warn', 'the service reports active but this controller does not hold the lock: demoting it');
+          this.startDemotion('reconciling: active without the lock');
+        } else {
+          this.transition('standby', r.ok ? `service reports ${r.role}` : `role query failed: ${r.reason}`);
+        }
+        return;
+      case 'createLock':
+        if (r.ok) { this.lockCzxid = r.lock!.czxid; this.startPromotion(); return; }
+        if (r.code === 'NODEEXISTS') { this.readLock(); return; }
+        // The answer was lost (connection loss): who holds it is decided by its ephemeralOwner.
+        this.readLock();
+        return;
+      case 'readLock': {
+        if (!r.ok) {
+          // While active, a failed read proves nothing: the lease decides; read again once connected.
+          if (this.phase === 'active') { this.recheckLock = true; return; }
+          this.transition('standby', `reading the lock failed: ${r.reason}`);
+          return;
+        }
+        const lock = r.lock ?? null;
+        if (lock !== null && this.sessionId !== null && lock.owner === this.sessionId) {
+          this.lockCzxid = lock.czxid;
+          if (this.phase !== 'active') this.startPromotion();
+          return;
+        }
+        if (this.phase === 'active') { this.lockCzxid = null; this.startDemotion('the lock is no longer ours'); return; }
+        if (lock === null) {
+          // A lower-priority candidate lets the others race first.
+          if (this.phase === 'watching' && this.s.raceDelayMs > 0) this.notBefore = Math.max(this.notBefore, this.now + this.s.raceDelayMs);
+          this.transition('standby', 'the lock is free');
+          return;
+        }
+        this.transition('watching', 'another instance holds the lock');
+        return;
+      }
+      case 'readBreadcrumb':
+        if (!r.ok) { this.failPromotion(`reading the breadcrumb: ${r.reason}`); return; }
+        this.previous = r.breadcrumb!.data;
+        this.breadcrumbVersion = r.breadcrumb!.version;
+        if (this.previous !== null && this.previous.instance !== this.s.instance) {
+          this.sideEffect('fence', { type: 'fence', target: this.previous, token: this.tokenString()! });
+        } else this.afterFence();
+        return;
+      case 'fence':
+        if (!r.ok) { this.failPromotion(`fencing ${this.previous?.instance}: ${r.reason}`); return; }
+        this.log('info', `fenced ${this.previous?.instance}: ${r.detail ?? 'ok'}`, { fenced: this.previous?.instance });
+        this.afterFence();
+        return;
+      case 'newEpoch':
+        if (!r.ok) { this.failPromotion(`journal epoch: ${r.reason}`); return; }
+        this.epoch = r.epoch!;
+        this.writeBreadcrumb();
+        return;
+      case 'writeBreadcrumb':
+        if (!r.ok) { this.failPromotion(`writing the breadcrumb: ${r.reason}`); return; }
+        this.breadcrumbVersion++;
+        if (this.s.hasPreActiveHook) this.sideEffect('preActive', { type: 'hook', hook: 'preActive', epoch: this.epoch, token: this.tokenString(), previous: this.previous?.instance ?? null });
+        else this.toActive();
+        return;
+      case 'preActive':
+        if (!r.ok) { this.failPromotion(`pre-promote hook: ${r.reason}`); return; }
+        this.toActive();
+        return;
+      case 'toActive':
+        if (!r.ok) { this.failPromotion(`to-active: ${r.reason}`); return; }
+        this.backoffMs = this.s.retryBackoffMs;
+        this.promotions.push(this.now);
+        this.transition('active', `promoted (epoch ${this.epoch ?? '-'}, token ${this.tokenString()})`);
+        return;
+      case 'toStandby':
+        // Releasing the lock never waits on a dead service's hook: failure is logged, and we go on.
+        if (!r.ok) this.log('warn', `to-standby failed: ${r.reason}`);
+        this.standbyConfirmed = r.ok;
+        if (this.cleanQuit && r.ok) { this.run('deleteOwnBreadcrumb', { type: 'deleteOwnBreadcrumb' }); return; }
+        this.cleanQuit = false;
+        this.release(this.exitReason);
+        return;
+      case 'deleteOwnBreadcrumb':
+        this.cleanQuit = false;
+        this.release(this.exitReason);
+        return;
+      case 'releaseLock':
+        this.lockCzxid = null;
+        this.epoch = null;
+        this.transition('standby', this.exitReason);
+        return;
+    }
+  }
+
+  private startPromotion(): void {
+    if (this.health !== 'healthy') { this.release(`won the lock but the service is ${this.health}`); return; }
+    this.transition('promoting', 'won the lock');
+    this.sideEffect('readBreadcrumb', { type: 'readBreadcrumb' });
+  }
+
+  private afterFence(): void {
+    if (this.s.hasJournal) this.sideEffect('newEpoch', { type: 'newEpoch' });
+    else this.writeBreadcrumb();
+  }
+
+  private writeBreadcrumb(): void {
+    this.sideEffect('writeBreadcrumb', { type: 'writeBreadcrumb', data: { instance: this.s.instance, address: this.s.address, epoch: this.epoch, token: this.tokenString()! }, version: this.breadcrumbVersion });
+  }
+
+  private toActive(): void {
+    this.sideEffect('toActive', { type: 'hook', hook: 'toActive', epoch: this.epoch, token: this.tokenString(), previous: this.previous?.instance ?? null });
+  }
+
+  /** Every side effect of a promotion first checks the lease (after a pause, a timer may not have run yet). */
+  private sideEffect(step: Step, what: ControllerOp): void {
+    if (this.lockCzxid === null) { this.failPromotion('the lock went with the quorum session that held it'); return; }
+    if (!this.leaseValid(this.now)) {
+      this.failPromotion('the lease expired (no answer through the quorum leader within 2/3 of the session timeout)');
+      return;
+    }
+    if (this.health !== 'healthy') { this.failPromotion(`the service became ${this.health}`); return; }
+    this.run(step, what);
+  }
+
+  private readLock(): void {
+    this.run('readLock', { type: 'readLock' });
+  }
+
+  /** Decides what to start now that nothing is pending; schedules the next wake-up. */
+  private evaluate(): void {
+    this.renewLease();
+    const now = this.now;
+    if (this.phase === 'starting' && this.pending === null) { this.run('queryRole', { type: 'queryRole' }); return; }
+    if (this.phase === 'active' && !this.paused) {
+      // Checked even while a lock read is in flight: a hung read must not hold off a demotion.
+      const why = this.session === 'expired' ? 'the quorum session expired'
+        : this.lockCzxid === null ? 'the quorum session that held the lock is gone'
+        : !this.leaseValid(now) ? 'lease expired: no answer through the quorum leader within 2/3 of the session timeout'
+        : this.health === 'unhealthy' || this.health === 'not-responding' ? `service ${this.health}: ${this.healthReason}` : null;
+      if (why !== null) { this.pending = null; this.startDemotion(why); return; }
+    }
+    if (this.pending !== null) return;
+    if (this.phase === 'active') {
+      if (this.recheckLock && this.session === 'connected') { this.recheckLock = false; this.readLock(); }
+      return;
+    }
+    if (this.phase === 'standby') {
+      if (this.paused || this.s.noFailover) return;
+      if (this.health !== 'healthy' || this.session !== 'connected' || !this.leaseValid(now)) return;
+      if (now < this.cededUntil) { this.wake(this.cededUntil); return; }
+      if (now < this.notBefore) { this.wake(this.notBefore); return; }
+      while (this.promotions.length > 0 && this.promotions[0] <= now - this.s.promotionWindowMs) this.promotions.shift();
+      if (this.promotions.length >= this.s.promotionsPerWindow) {
+        const at = this.promotions[0] + this.s.promotionWindowMs;
+        this.lastFailure = `flap damping: ${this.promotions.length} promotions in the last ${this.s.promotionWindowMs} ms`;
+        this.wake(at);
+        return;
+      }
+      this.transition('contending', 'healthy, racing for the lock');
+      this.run('createLock', { type: 'createLock' });
+    }
+  }
+
+  /** Keeps one leader-ordered request in flight about every sixth of the session timeout. */
+  private renewLease(): void {
+    if (this.session !== 'connected' || this.timeoutMs === 0) return;
+    const every = Math.max(1, Math.floor(this.timeoutMs / 6));
+    const newest = Math.max(-Infinity, ...this.renewals.values());
+    const stuck = this.now - newest > this.timeoutMs / 3;
+    if ((this.renewals.size === 0 || stuck) && this.now >= this.nextRenewAt) {
+      const op = this.nextOp++;
+      this.renewals.set(op, this.now);
+      this.nextRenewAt = this.now + every;
+      this.out.push({ kind: 'run', op, what: { type: 'renewLease' } });
+    }
+    this.wake(this.nextRenewAt);
+    if (this.phase === 'active' && this.leaseSentAt !== null) this.wake(this.leaseSentAt + Math.floor((this.timeoutMs * 2) / 3) + 1);
+  }
+}

@@ -1,0 +1,154 @@
+// A whole Quorate deployment as real processes on 127.0.0.1, for the
+// controller's tests: one quorum server (standalone, short tick), three
+// journal nodes, N instances of the example service and their controllers,
+// on free ports, from one generated cluster file. What the tests ask of it:
+// who is active (each controller's /active), the journal's history (C4),
+// the CLI against the same file.
+import { execFile } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { request } from 'undici';
+import type { JournalNodeAddress } from '../../src/client/journal/node-client.js';
+import { tailJournal } from '../../src/client/journal/tail.js';
+import { CLI, startCliProcess, type CliProcess } from './cli-process.js';
+import { freePort } from './ports.js';
+
+const EXAMPLE = path.resolve(__dirname, '../../dist/examples/example-service.js');
+
+export interface HaInstance { id: string; adminPort: number; servicePort: number; service: CliProcess; controller: CliProcess }
+
+export interface HaCluster {
+  dir: string;
+  cfgPath: string;
+  quorum: CliProcess;
+  journal: CliProcess[];
+  journalNodes: JournalNodeAddress[];
+  instances: HaInstance[];
+  /** Which instances' controllers answer /active with 200 right now. */
+  actives(): Promise<string[]>;
+  /** Waits until exactly one instance is active (and returns it), bounded. */
+  settledActive(timeoutMs?: number, not?: string): Promise<string>;
+  /** Every edit written to the service's journal, in txid order: {instance, epoch, seq}. */
+  journalHistory(): Promise<{ txid: bigint; instance: string; epoch: number; seq: number }[]>;
+  cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }>;
+  stopAll(): Promise<void>;
+}
+
+export async function startHaCluster(n: number, opts: { sessionTimeoutMs?: number; fencing?: string; noFailover?: string[]; priorities?: number[] } = {}): Promise<HaCluster> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'quorate-ha-'));
+  const clientPort = await freePort();
+  const journalNodes: JournalNodeAddress[] = [];
+  for (let i = 1; i <= 3; i++) journalNodes.push({ id: i, host: '127.0.0.1', port: await freePort() });
+  const ids = Array.from({ length: n }, (_, k) => String.fromCharCode(97 + k));
+  const ports = await Promise.all(ids.map(async () => ({ admin: await freePort(), service: await freePort() })));
+  const hook = (p: number) => `{ http: "http://127.0.0.1:${p}/role" }`;
+  const cfgPath = path.join(dir, 'cluster.yaml');
+  fs.writeFileSync(cfgPath, [
+    'cluster: test',
+    'quorum:',
+    '  tickMs: 100',
+    `  dataDir: ${dir}/quorum`,
+    `  clientPort: ${clientPort}`,
+    '  clientHost: 127.0.0.1',
+    'journal:',
+    `  dataDir: ${dir}/journal-{id}`,
+    '  catchUpIntervalMs: 300',
+    '  requestTimeoutMs: 1000',
+    '  nodes:',
+    ...journalNodes.map((j) => `    - { id: ${j.id}, host: 127.0.0.1, port: ${j.port} }`),
+    'controller:',
+    `  sessionTimeoutMs: ${opts.sessionTimeoutMs ?? 3000}`,
+    '  allowLoopbackWithoutToken: true',
+    'services:',
+    '  - name: orders',
+    '    journal: true',
+    `    fencing: ${opts.fencing ?? '[graceful, journal]'}`,
+    '    raceDelayMs: 200',
+    '    cedeMs: 3000',
+    '    instances:',
+    ...ids.flatMap((id, k) => [
+      `      - id: ${id}`,
+      '        host: 127.0.0.1',
+      `        adminPort: ${ports[k].admin}`,
+      `        servicePort: ${ports[k].service}`,
+      `        priority: ${opts.priorities?.[k] ?? 0}`,
+      ...(opts.noFailover?.includes(id) ? ['        noFailover: true'] : []),
+      `        health: [ { http: "http://127.0.0.1:${ports[k].service}/health", timeoutMs: 300 } ]`,
+      `        hooks: { toActive: ${hook(ports[k].service)}, toStandby: ${hook(ports[k].service)}, role: ${hook(ports[k].service)} }`,
+    ]),
+  ].join('\n') + '\n');
+  const quorum = await startCliProcess(['quorum', '--config', cfgPath, '--id', '1'], clientPort);
+  const journal = await Promise.all(journalNodes.map((j) => startCliProcess(['journal', '--config', cfgPath, '--id', String(j.id)], j.port)));
+  const jn = journalNodes.map((j) => `${j.id}@127.0.0.1:${j.port}`).join(',');
+  const instances: HaInstance[] = [];
+  for (const [k, id] of ids.entries()) {
+    const service = await startCliProcess([], ports[k].service, {}, [EXAMPLE, '--instance', id, '--port', String(ports[k].service), '--journal-nodes', jn, '--journal', 'orders']);
+    const controller = await startCliProcess(['controller', '--config', cfgPath, '--service', 'orders', '--id', id], ports[k].admin);
+    instances.push({ id, adminPort: ports[k].admin, servicePort: ports[k].service, service, controller });
+  }
+  const actives = async () => {
+    const r = await Promise.all(instances.map(async (i) => {
+      try {
+        const res = await request(`http://127.0.0.1:${i.adminPort}/active`, { signal: AbortSignal.timeout(1000) });
+        await res.body.dump();
+        return res.statusCode === 200 ? i.id : null;
+      } catch { return null; }
+    }));
+    return r.filter((x): x is string => x !== null);
+  };
+  return {
+    dir, cfgPath, quorum, journal, journalNodes, instances, actives,
+    async settledActive(timeoutMs = 20_000, not) {
+      const end = Date.now() + timeoutMs;
+      let last: string[] = [];
+      while (Date.now() < end) {
+        last = await actives();
+        if (last.length === 1 && last[0] !== not) return last[0];
+        await new Promise((r) => setTimeout(r, 25));
+      }
+      throw new Error(`no single active instance within ${timeoutMs} ms (active: ${last.join(', ') || 'none'})`);
+    },
+    async journalHistory() {
+      const out: { txid: bigint; instance: string; epoch: number; seq: number }[] = [];
+      const ac = new AbortController();
+      const t = setTimeout(() => ac.abort(), 3000);
+      try {
+        for await (const e of tailJournal('orders', 1n, { nodes: journalNodes, waitMs: 300, signal: ac.signal })) {
+          out.push({ txid: e.txid, ...(JSON.parse(e.payload.toString()) as { instance: string; epoch: number; seq: number }) });
+        }
+      } finally { clearTimeout(t); }
+      return out;
+    },
+    cli: (args) => new Promise((resolve) => {
+      execFile(process.execPath, [CLI, ...args], { timeout: 40_000 }, (err, stdout, stderr) => {
+        resolve({ code: err === null ? 0 : typeof err.code === 'number' ? err.code : 1, stdout, stderr });
+      });
+    }),
+    async stopAll() {
+      for (const i of instances) { await i.controller.stop(); await i.service.stop(); }
+      await Promise.all(journal.map((j) => j.stop()));
+      await quorum.stop();
+      fs.rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/**
+ * C4 as the journal sees it: the epochs of accepted edits never go back (an older active's write
+ * after a newer one's would mean two actives both accepted), and each instance's edits in one
+ * epoch are in sequence.
+ */
+export function checkC4(history: { txid: bigint; instance: string; epoch: number; seq: number }[]): string[] {
+  const problems: string[] = [];
+  let maxEpoch = 0;
+  const epochOwner = new Map<number, string>();
+  for (const e of history) {
+    if (e.epoch < maxEpoch) problems.push(`txid ${e.txid}: ${e.instance} wrote in epoch ${e.epoch} after epoch ${maxEpoch} had writes`);
+    maxEpoch = Math.max(maxEpoch, e.epoch);
+    const owner = epochOwner.get(e.epoch);
+    if (owner !== undefined && owner !== e.instance) problems.push(`epoch ${e.epoch} has writes from ${owner} and ${e.instance}`);
+    epochOwner.set(e.epoch, e.instance);
+  }
+  return problems;
+}
