@@ -48,7 +48,8 @@ async function gather(cfg: ControllerConfig): Promise<{ instances: InstanceStatu
   let quorum = `reachable (${cfg.connectString})`;
   const zk = new ZkClient({ connectString: cfg.connectString, sessionTimeoutMs: 4000, logger: silentLogger() });
   try {
-    await Promise.race([zk.connect(), new Promise((_, rej) => setTimeout(() => rej(new Error('no answer within 4 s')), 4000))]);
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([zk.connect(), new Promise((_, rej) => { timer = setTimeout(() => rej(new Error('no answer within 4 s')), 4000); })]).finally(() => clearTimeout(timer));
     if (cfg.digest) await zk.addAuth('digest', cfg.digest);
     const read = async (p: string) => {
       try {

@@ -69,8 +69,9 @@ export const CONTROLLER_DEFAULTS = {
   fence_timeout_ms: 5000,
   race_delay_ms: 500,
   cede_ms: 10_000,
-  promotions_per_window: 3,
-  promotion_window_ms: 10 * 60_000,
+  // Flap damping: a sixth automatic promotion of one instance within a minute waits for the window.
+  promotions_per_window: 5,
+  promotion_window_ms: 60_000,
 } as const;
 
 type Service = NonNullable<ClusterFile['services']>[number];

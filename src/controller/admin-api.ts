@@ -99,6 +99,9 @@ export class AdminApi {
           return this.send(res, 200, this.status());
         }
         case '/v1/fence': {
+          const st = this.c.core.status(performance.now());
+          // A dead or hung service cannot confirm anything: say so at once, so the next method runs.
+          if (st.health === 'unhealthy' || st.health === 'not-responding') return this.send(res, 409, { error: `the service is ${st.health} (${st.healthReason}): standby cannot be confirmed` });
           this.c.note('warn', 'asked to go standby by the next active (graceful fencing)');
           this.c.feed({ kind: 'cede', forMs: this.c.cfg.cedeMs });
           const confirmed = await this.waitStandby();
@@ -129,6 +132,7 @@ export class AdminApi {
     if (i.noFailover) throw Object.assign(new Error(`instance ${i.id} is noFailover: it is never made active`), { status: 409 });
     if (s.health !== 'healthy') throw Object.assign(new Error(`instance ${i.id} is ${s.health}: ${s.healthReason}`), { status: 409 });
     if (this.c.core.isActive(performance.now())) return { already: true, ...this.status() };
+    this.c.feed({ kind: 'failoverTarget', forMs: this.c.cfg.cedeMs });
     const ceded: Record<string, string> = {};
     await Promise.all(this.c.cfg.instances.filter((x) => x.id !== i.id).map(async (x) => {
       try {

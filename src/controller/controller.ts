@@ -94,7 +94,11 @@ export class Controller extends EventEmitter {
       zk.on('state', (s) => {
         if (s === 'connected') {
           this.logger.info({ sessionId: `0x${zk.sessionId.toString(16)}`, timeoutMs: zk.negotiatedTimeoutMs }, 'quorum session connected');
-          this.feed({ kind: 'session', state: 'connected', sessionId: zk.sessionId, timeoutMs: zk.negotiatedTimeoutMs });
+          // No format step: our znodes' parent is made (if missing) before the core may race for the lock.
+          void this.prepareSession(zk).then(
+            () => this.feed({ kind: 'session', state: 'connected', sessionId: zk.sessionId, timeoutMs: zk.negotiatedTimeoutMs }),
+            (e: Error) => this.logger.warn({ err: e.message }, 'could not prepare the quorum session (auth, base path); waiting for the next connection'),
+          );
         } else if (s === 'disconnected') {
           this.feed({ kind: 'session', state: 'disconnected' });
         } else if (s === 'expired') {
@@ -106,8 +110,6 @@ export class Controller extends EventEmitter {
       });
       try {
         await zk.connect();
-        if (this.cfg.digest !== null) await zk.addAuth('digest', this.cfg.digest);
-        await zk.ensurePath(this.cfg.basePath);
         return;
       } catch (e) {
         // Never give up (Hadoop's ZKFC exits after 3 tries): reconnect with backoff, for ever.
@@ -117,6 +119,13 @@ export class Controller extends EventEmitter {
         backoff = Math.min(backoff * 2, 5000);
       }
     }
+  }
+
+  private authed = new WeakSet<ZkClient>();
+
+  private async prepareSession(zk: ZkClient): Promise<void> {
+    if (this.cfg.digest !== null && !this.authed.has(zk)) { await zk.addAuth('digest', this.cfg.digest); this.authed.add(zk); }
+    await zk.ensurePath(this.cfg.basePath);
   }
 
   private client(): ZkClient {

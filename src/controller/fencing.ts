@@ -59,6 +59,7 @@ export async function fenceInstance(opts: {
 async function graceful(service: string, target: InstanceConfig, token: string, adminToken: string | null, timeoutMs: number): Promise<FenceOutcome> {
   const url = `http://${target.host}:${target.adminPort}/v1/fence`;
   let why: string;
+  let answered = false;
   try {
     const res = await request(url, {
       method: 'POST', body: JSON.stringify({ token }), signal: AbortSignal.timeout(timeoutMs),
@@ -66,13 +67,15 @@ async function graceful(service: string, target: InstanceConfig, token: string, 
     });
     const text = await res.body.text();
     if (res.statusCode === 200) return { ok: true, detail: `graceful: its controller confirmed standby` };
+    answered = true;
     why = `its controller answered ${res.statusCode}: ${text.slice(0, 200)}`;
   } catch (e) {
     why = `its controller: ${(e as Error & { code?: string }).code ?? (e as Error).message}`;
   }
-  // The controller is gone: ask the service itself, when its hook can be reached from here.
-  if (target.hooks?.toStandby.kind === 'http') {
-    const h = await runHook(target.hooks.toStandby, { service, instance: target.id, role: 'standby', epoch: null, token, previous: null });
+  // The controller is gone (not merely refusing): ask the service itself, when its hook can be reached from here.
+  if (!answered && target.hooks?.toStandby.kind === 'http') {
+    const hook = { ...target.hooks.toStandby, timeoutMs: Math.min(target.hooks.toStandby.timeoutMs, timeoutMs) };
+    const h = await runHook(hook, { service, instance: target.id, role: 'standby', epoch: null, token, previous: null });
     if (h.ok) return { ok: true, detail: `graceful: ${why}; its to-standby hook answered (${h.detail})` };
     why += `; its to-standby hook: ${h.reason}`;
   }

@@ -66,6 +66,8 @@ export async function startHaCluster(n: number, opts: { sessionTimeoutMs?: numbe
     `    fencing: ${opts.fencing ?? '[graceful, journal]'}`,
     '    raceDelayMs: 200',
     '    cedeMs: 3000',
+    // The scenarios fail over many times in a minute: flap damping has its own unit tests.
+    '    promotionsPerWindow: 1000',
     '    instances:',
     ...ids.flatMap((id, k) => [
       `      - id: ${id}`,

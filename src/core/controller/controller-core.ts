@@ -49,6 +49,8 @@ export type ControllerInput =
   /** The lock's watch fired (deleted or changed). */
   | { kind: 'lockChanged' }
   | { kind: 'cede'; forMs: number }
+  /** This instance is a manual failover's target: race now, past cede, backoff and flap damping. */
+  | { kind: 'failoverTarget'; forMs: number }
   | { kind: 'pause' }
   | { kind: 'resume' }
   | { kind: 'tick' };
@@ -129,6 +131,11 @@ export class ControllerCore {
   private cleanQuit = false;
   /** A cede that arrived while a promotion step was in flight: done when that step answers. */
   private cedePending = false;
+  private hookAfterRelease = false;
+  private releasedBeforeHook = false;
+  private demotionToken: string | null = null;
+  /** Until then this instance is a manual failover's target. */
+  private targetUntil = 0;
   /** A lock read that failed while active: read it again once connected. */
   private recheckLock = false;
   private standbyConfirmed: boolean | null = null;
@@ -172,6 +179,7 @@ export class ControllerCore {
       case 'done': this.onDone(input.op, input.result); break;
       case 'lockChanged': if (this.phase === 'watching') this.readLock(); else if (this.phase === 'active') this.readLock(); break;
       case 'cede': this.onCede(input.forMs); break;
+      case 'failoverTarget': this.targetUntil = this.now + input.forMs; this.cededUntil = 0; this.notBefore = 0; break;
       case 'pause': this.paused = true; this.log('warn', 'automatic failover paused: no automatic role changes, self-demotion included; split-brain protection rests on fencing and the journal'); break;
       case 'resume': this.paused = false; this.log('info', 'automatic failover resumed'); break;
       case 'tick': break;
@@ -250,12 +258,22 @@ export class ControllerCore {
     }
   }
 
-  private startDemotion(reason: string): void {
+  /**
+   * `releaseFirst`: the service is dead or hung, so its hook may hang too: the lock goes first (the
+   * next active fences us: the breadcrumb still names us), then the hook is tried.
+   */
+  private startDemotion(reason: string, releaseFirst = false): void {
     this.exitReason = reason;
     this.lastFailure = reason;
-    this.transition('demoting', reason);
     this.standbyConfirmed = false;
-    this.run('toStandby', { type: 'hook', hook: 'toStandby', epoch: this.epoch, token: this.tokenString(), previous: null });
+    this.demotionToken = this.tokenString();
+    if (releaseFirst) {
+      this.hookAfterRelease = true;
+      this.release(reason);
+      return;
+    }
+    this.transition('demoting', reason);
+    this.run('toStandby', { type: 'hook', hook: 'toStandby', epoch: this.epoch, token: this.demotionToken, previous: null });
   }
 
   private release(reason: string): void {
@@ -369,6 +387,7 @@ export class ControllerCore {
         // Releasing the lock never waits on a dead service's hook: failure is logged, and we go on.
         if (!r.ok) this.log('warn', `to-standby failed: ${r.reason}`);
         this.standbyConfirmed = r.ok;
+        if (this.releasedBeforeHook) { this.releasedBeforeHook = false; this.epoch = null; this.transition('standby', this.exitReason); return; }
         if (this.cleanQuit && r.ok) { this.run('deleteOwnBreadcrumb', { type: 'deleteOwnBreadcrumb' }); return; }
         this.cleanQuit = false;
         this.release(this.exitReason);
@@ -379,6 +398,13 @@ export class ControllerCore {
         return;
       case 'releaseLock':
         this.lockCzxid = null;
+        if (this.hookAfterRelease) {
+          this.hookAfterRelease = false;
+          this.releasedBeforeHook = true;
+          this.transition('demoting', this.exitReason);
+          this.run('toStandby', { type: 'hook', hook: 'toStandby', epoch: this.epoch, token: this.demotionToken, previous: null });
+          return;
+        }
         this.epoch = null;
         this.transition('standby', this.exitReason);
         return;
@@ -430,7 +456,8 @@ export class ControllerCore {
         : this.lockCzxid === null ? 'the quorum session that held the lock is gone'
         : !this.leaseValid(now) ? 'lease expired: no answer through the quorum leader within 2/3 of the session timeout'
         : this.health === 'unhealthy' || this.health === 'not-responding' ? `service ${this.health}: ${this.healthReason}` : null;
-      if (why !== null) { this.pending = null; this.startDemotion(why); return; }
+      const serviceDown = this.health === 'unhealthy' || this.health === 'not-responding';
+      if (why !== null) { this.pending = null; this.startDemotion(why, serviceDown && this.lockCzxid !== null); return; }
     }
     if (this.pending !== null) return;
     if (this.phase === 'active') {
@@ -440,10 +467,11 @@ export class ControllerCore {
     if (this.phase === 'standby') {
       if (this.paused || this.s.noFailover) return;
       if (this.health !== 'healthy' || this.session !== 'connected' || !this.leaseValid(now)) return;
+      const manual = now < this.targetUntil;
       if (now < this.cededUntil) { this.wake(this.cededUntil); return; }
-      if (now < this.notBefore) { this.wake(this.notBefore); return; }
+      if (now < this.notBefore && !manual) { this.wake(this.notBefore); return; }
       while (this.promotions.length > 0 && this.promotions[0] <= now - this.s.promotionWindowMs) this.promotions.shift();
-      if (this.promotions.length >= this.s.promotionsPerWindow) {
+      if (this.promotions.length >= this.s.promotionsPerWindow && !manual) {
         const at = this.promotions[0] + this.s.promotionWindowMs;
         this.lastFailure = `flap damping: ${this.promotions.length} promotions in the last ${this.s.promotionWindowMs} ms`;
         this.wake(at);

@@ -152,6 +152,14 @@ function active(settings: Partial<ControllerSettings> = {}): Harness {
   return h;
 }
 
+/** A dead or hung service: the lock goes first (its hook may hang), then the hook; standby after it. */
+function finishUnhealthyDemotion(h: Harness): void {
+  expect(h.names()).toEqual(['releaseLock']);
+  h.answer('releaseLock', ok());
+  expect(h.names()).toEqual(['toStandby']);
+  h.answer('toStandby', ok());
+}
+
 /** Demoting → releasing → standby, answering the hook and the lock release with success. */
 function finishDemotion(h: Harness): void {
   h.answer('toStandby', ok());
@@ -547,15 +555,16 @@ describe('ControllerCore: the lease is checked before every side effect', () => 
 });
 
 describe('ControllerCore: active', () => {
-  it('unhealthy → toStandby → releaseLock → standby; the breadcrumb stays (no deleteOwnBreadcrumb)', () => {
+  it('unhealthy → releaseLock first (the hook of a dead service may hang) → toStandby → standby; the breadcrumb stays', () => {
     const h = active();
     h.at(1500).step({ kind: 'health', state: 'unhealthy', reason: 'HTTP 500' });
+    expect(h.ops()).toEqual([{ type: 'releaseLock' }]);
+    expect(h.phase()).toBe('releasing');
+    expect(h.core.isActive(h.now)).toBe(false);
+    h.answer('releaseLock', ok());
     expect(h.ops()).toEqual([{ type: 'hook', hook: 'toStandby', epoch: 7, token: TOKEN, previous: null }]);
     expect(h.phase()).toBe('demoting');
-    expect(h.core.isActive(h.now)).toBe(false);
     h.answer('toStandby', ok());
-    expect(h.ops()).toEqual([{ type: 'releaseLock' }]);
-    h.answer('releaseLock', ok());
     expect(h.phase()).toBe('standby');
     expect(h.names()).toEqual([]);
     const st = h.core.status(h.now);
@@ -567,10 +576,21 @@ describe('ControllerCore: active', () => {
 
   it('a failing to-standby hook does not hold up the release of the lock', () => {
     const h = active();
-    h.at(1500).step({ kind: 'health', state: 'not-responding', reason: 'timed out 3 times' });
+    h.at(1500).step({ kind: 'cede', forMs: 100 });
     expect(h.names()).toEqual(['toStandby']);
     h.answer('toStandby', fail('connection refused'));
     expect(h.ops()).toEqual([{ type: 'releaseLock' }]);
+  });
+
+  it('a hung service: the lock is released before its hook is even tried', () => {
+    const h = active();
+    h.at(1500).step({ kind: 'health', state: 'not-responding', reason: 'timed out 3 times' });
+    expect(h.names()).toEqual(['releaseLock']);
+    h.answer('releaseLock', ok());
+    expect(h.names()).toEqual(['toStandby']);
+    h.answer('toStandby', fail('no answer within 10000 ms'));
+    expect(h.phase()).toBe('standby');
+    expect(h.core.status(h.now).standbyConfirmed).toBe(false);
   });
 
   it('lease expiry (renewals unanswered) demotes at 2/3 of the session timeout from the last answered send', () => {
@@ -709,8 +729,9 @@ describe('ControllerCore: cede (manual failover)', () => {
     expect(h.names()).toEqual(['createLock']);
     promote(h, { crumb: OWN_CRUMB });
     h.at(3000).step({ kind: 'health', state: 'unhealthy', reason: 'HTTP 500' });
-    h.answer('toStandby', ok());
-    expect(h.names()).toEqual(['releaseLock']);
+    finishUnhealthyDemotion(h);
+    expect(h.names()).toEqual([]);
+    expect(h.phase()).toBe('standby');
   });
 });
 
@@ -726,7 +747,7 @@ describe('ControllerCore: pause and noFailover', () => {
     expect(h.phase()).toBe('active');
     expect(h.core.isActive(h.now)).toBe(false); // /active still answers from the lease
     h.step({ kind: 'resume' });
-    expect(h.names()).toEqual(['toStandby']);
+    expect(h.names()).toEqual(['releaseLock']);
     expect(h.core.status(h.now).paused).toBe(false);
   });
 
@@ -758,7 +779,7 @@ describe('ControllerCore: flap damping', () => {
     promote(h); // promotion 1 at 1000
     const down = (t: number) => {
       h.at(t).step({ kind: 'health', state: 'unhealthy', reason: 'HTTP 500' });
-      finishDemotion(h);
+      finishUnhealthyDemotion(h);
       expect(h.phase()).toBe('standby');
       return h.step({ kind: 'health', state: 'healthy', reason: 'ok' });
     };

@@ -1,0 +1,161 @@
+// The failover controller with real processes: our quorum (standalone, short
+// tick), three journal nodes, two instances of the example service (which
+// write to the journal while active) and their controllers. Each scenario
+// asserts properties, not timings: exactly one instance active in the end,
+// never two actives whose writes the journal accepted (C4), an unhealthy
+// instance never promoted (C3), and what status says.
+import { request } from 'undici';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { checkC4, startHaCluster, type HaCluster } from '../helpers/ha-cluster.js';
+
+async function post(port: number, path: string, body: unknown = {}): Promise<number> {
+  const r = await request(`http://127.0.0.1:${port}${path}`, { method: 'POST', body: JSON.stringify(body), headers: { 'content-type': 'application/json' }, signal: AbortSignal.timeout(5000) });
+  await r.body.dump();
+  return r.statusCode;
+}
+
+async function status(c: HaCluster, id: string): Promise<Record<string, unknown>> {
+  const i = c.instances.find((x) => x.id === id)!;
+  const r = await request(`http://127.0.0.1:${i.adminPort}/v1/status`, { signal: AbortSignal.timeout(2000) });
+  return (await r.body.json()) as Record<string, unknown>;
+}
+
+/** Polls `fn` every 25 ms while `during` runs; collects every instance seen active (C3 watch). */
+async function watchActives(c: HaCluster, until: () => Promise<boolean>, ms = 20_000): Promise<Set<string>> {
+  const seen = new Set<string>();
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    for (const a of await c.actives()) seen.add(a);
+    if (await until()) return seen;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  throw new Error(`timed out (seen active: ${[...seen].join(', ')})`);
+}
+
+async function expectC4(c: HaCluster): Promise<void> {
+  // Let the fenced writer's last attempts settle, then read the whole history.
+  await new Promise((r) => setTimeout(r, 300));
+  const h = await c.journalHistory();
+  expect(h.length).toBeGreaterThan(0);
+  expect(checkC4(h)).toEqual([]);
+}
+
+describe('controller: two instances against our quorum', () => {
+  let c: HaCluster;
+  beforeAll(async () => { c = await startHaCluster(2); }, 90_000);
+  afterAll(async () => { await c?.stopAll(); });
+  afterEach((ctx) => {
+    // A failed scenario shows what the controllers said.
+    if (ctx.task.result?.state === 'fail') {
+      for (const i of c.instances) process.stderr.write(`--- controller ${i.id}:\n${i.controller.logs().split('\n').slice(-25).map((l) => l.slice(0, 400)).join('\n')}\n--- service ${i.id}:\n${i.service.logs().slice(-1500)}\n`);
+    }
+  });
+
+  it('starts with exactly one active instance, and status says so', async () => {
+    const a = await c.settledActive();
+    const s = await c.cli(['status', '--config', c.cfgPath, '--service', 'orders']);
+    expect(s.code, s.stdout + s.stderr).toBe(0);
+    expect(s.stdout.match(/ACTIVE/g)).toHaveLength(1);
+    expect(s.stdout).toMatch(new RegExp(`^${a}\\s+ACTIVE\\s+healthy`, 'm'));
+    expect(s.stdout).toMatch(new RegExp(`lock: ${a} \\(token \\d+\\)`));
+    const j = JSON.parse((await c.cli(['status', '--config', c.cfgPath, '--service', 'orders', '--json'])).stdout) as { instances: { id: string; active: boolean }[] };
+    expect(j.instances.filter((x) => x.active).map((x) => x.id)).toEqual([a]);
+  }, 30_000);
+
+  it('kill -9 of the active service: the other is promoted; the dead one never is (C3); the journal saw one active at a time (C4)', async () => {
+    const a = await c.settledActive();
+    const dead = c.instances.find((i) => i.id === a)!;
+    await dead.service.kill9();
+    const seen = await watchActives(c, async () => { const x = await c.actives(); return x.length === 1 && x[0] !== a; });
+    const b = (await c.actives())[0];
+    expect(b).not.toBe(a);
+    // The dead instance was seen active only before the kill took effect, never after it was promoted elsewhere.
+    const sa = await status(c, a);
+    expect(sa.active).toBe(false);
+    expect(['unhealthy', 'not-responding']).toContain(sa.health);
+    expect(seen.has(b)).toBe(true);
+    await expectC4(c);
+    // Back up: healthy standby, no automatic failback.
+    await dead.service.restart();
+    await watchActives(c, async () => (await status(c, a)).health === 'healthy');
+    expect(await c.actives()).toEqual([b]);
+  }, 60_000);
+
+  it('manual failover moves the active role and returns once the target is active; then back', async () => {
+    const from = await c.settledActive();
+    const to = c.instances.find((i) => i.id !== from)!.id;
+    const r = await c.cli(['failover', '--config', c.cfgPath, '--service', 'orders', '--to', to]);
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    expect(r.stdout).toContain(`${to} is active`);
+    expect(await c.actives()).toEqual([to]);
+    const back = await c.cli(['failover', '--config', c.cfgPath, '--service', 'orders']);
+    expect(back.code, back.stdout + back.stderr).toBe(0);
+    expect(await c.settledActive()).toBe(from);
+    await expectC4(c);
+  }, 60_000);
+
+  it('kill -9 of the active controller: the other is promoted once the session expires; the orphaned service is fenced by the journal (C4)', async () => {
+    const a = await c.settledActive();
+    const victim = c.instances.find((i) => i.id === a)!;
+    await victim.controller.kill9();
+    const b = await c.settledActive(30_000, a);
+    expect(b).not.toBe(a);
+    // The old service still believed it was active: its next write was refused by the new epoch.
+    await expectC4(c);
+    const role = await request(`http://127.0.0.1:${victim.servicePort}/role`).then((r) => r.body.json()) as { role: string };
+    expect(role.role).toBe('standby');
+    await victim.controller.restart();
+    await watchActives(c, async () => (await status(c, a)).phase === 'watching');
+    expect(await c.actives()).toEqual([b]);
+  }, 60_000);
+
+  it('SIGSTOP of the active service (a hang): not-responding, the other is promoted; after SIGCONT the old one is fenced (C4)', async () => {
+    const a = await c.settledActive();
+    const victim = c.instances.find((i) => i.id === a)!;
+    process.kill(victim.service.pid, 'SIGSTOP');
+    try {
+      const b = await c.settledActive(30_000, a);
+      expect(b).not.toBe(a);
+      expect(['not-responding', 'unhealthy']).toContain((await status(c, a)).health);
+    } finally {
+      process.kill(victim.service.pid, 'SIGCONT');
+    }
+    await expectC4(c);
+  }, 60_000);
+
+  it('pause: no automatic failover while paused (status warns); resume: failover happens', async () => {
+    const a = await c.settledActive();
+    const p = await c.cli(['pause', '--config', c.cfgPath, '--service', 'orders']);
+    expect(p.code, p.stdout).toBe(0);
+    const s = await c.cli(['status', '--config', c.cfgPath, '--service', 'orders']);
+    expect(s.stdout).toMatch(/paused/);
+    const victim = c.instances.find((i) => i.id === a)!;
+    await post(victim.servicePort, '/sick');
+    await new Promise((r) => setTimeout(r, 1500));
+    expect((await status(c, a)).health).toBe('unhealthy');
+    expect(await c.actives()).toEqual([a]);
+    const r = await c.cli(['resume', '--config', c.cfgPath, '--service', 'orders']);
+    expect(r.code, r.stdout).toBe(0);
+    const b = await c.settledActive(30_000, a);
+    expect(b).not.toBe(a);
+    await expectC4(c);
+    // Heal the sick one: restart it healthy.
+    await victim.service.stop();
+    await victim.service.restart();
+  }, 60_000);
+
+  it('every instance unhealthy: none is promoted (C3), and status exits non-zero', async () => {
+    const a = await c.settledActive();
+    for (const i of c.instances) await post(i.servicePort, '/sick');
+    const seen = await watchActives(c, async () => (await c.actives()).length === 0);
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(await c.actives()).toEqual([]);
+    expect(seen.size).toBeLessThanOrEqual(1);
+    expect([...seen].every((x) => x === a)).toBe(true);
+    const s = await c.cli(['status', '--config', c.cfgPath, '--service', 'orders']);
+    expect(s.code).toBe(1);
+    for (const i of c.instances) { await i.service.stop(); await i.service.restart(); }
+    await c.settledActive();
+    await expectC4(c);
+  }, 60_000);
+});
