@@ -6,6 +6,10 @@ const BENCHMARKS: Record<string, { description: string; load: () => Promise<{ ma
     description: 'ours vs Apache ZooKeeper 3.8 standalone (fsync on): latency, throughput, memory',
     load: () => import('./zk-standalone.js'),
   },
+  failover: {
+    description: '2 instances with defaults: kill -9 of the active service / controller until the other is active (p50/p99), controller memory and idle CPU',
+    load: () => import('./failover.js'),
+  },
   journal: {
     description: '3 journal nodes and one writer: acknowledgement latency and throughput at batch 1/16/256, against the fsync floor',
     load: () => import('./journal.js'),

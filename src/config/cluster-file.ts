@@ -23,6 +23,12 @@ import {
 
 /** Peer and election ports when a server entry leaves them out (ZooKeeper's usual 2888 and 3888). */
 export const DEFAULT_PEER_PORT = 2888;
+/**
+ * The cluster file's own defaults (a zoo.cfg keeps ZooKeeper's): a shorter tick, so that
+ * syncLimit x tick (1 s) stays well under a third of a controller's session (6 s by default),
+ * the bound self-demotion rests on; session limits kept where ZooKeeper's defaults put them.
+ */
+export const CLUSTER_FILE_DEFAULTS = { tick_ms: 200, min_session_timeout_ms: 4000, max_session_timeout_ms: 40_000 } as const;
 export const DEFAULT_ELECTION_PORT = 3888;
 
 // ---- schema -----------------------------------------------------------------
@@ -110,12 +116,28 @@ const healthCheckShape = z.union([
   z.strictObject({ tcp: z.string({ error: 'expected host:port' }).regex(/^[A-Za-z0-9._:\[\]-]+:\d{1,5}$/, { error: 'expected host:port' }), intervalMs: ms().optional(), timeoutMs: ms().optional(), failures: intIn(1, 100, 'a count').optional() }),
   z.strictObject({ command: z.string({ error: 'expected a shell command' }).min(1), intervalMs: ms().optional(), timeoutMs: ms().optional(), failures: intIn(1, 100, 'a count').optional() }),
 ], { error: 'expected a check: { http: URL }, { tcp: "host:port" } or { command: "..." }' });
+const SSH_FENCE_KEYS = ['user', 'port', 'keyFile', 'knownHosts', 'fingerprint', 'command', 'timeoutMs'];
 const fenceMethod = z.union([
   z.literal('graceful'),
   z.literal('journal'),
   z.strictObject({ shell: z.string({ error: 'expected a shell command' }).min(1), timeoutMs: ms().optional() }),
   z.strictObject({ http: z.url({ error: 'expected an http(s) URL' }), timeoutMs: ms().optional() }),
-], { error: 'expected graceful, journal, { shell: "..." } or { http: URL }' });
+  // ssh: the host key must be pinned (exactly one of knownHosts or fingerprint); an unknown key is never accepted.
+  z.strictObject({
+    ssh: z.strictObject({
+      user: z.string({ error: 'expected a user name' }).regex(/^[A-Za-z0-9._][A-Za-z0-9._-]{0,63}$/, { error: 'expected a user name' }),
+      port: port().optional(),
+      keyFile: z.string({ error: 'expected the path of a private key file' }).min(1, { error: 'expected the path of a private key file' }),
+      knownHosts: z.string({ error: 'expected the path of a known_hosts file' }).min(1, { error: 'expected the path of a known_hosts file' }).optional(),
+      fingerprint: z.string({ error: 'expected a host key fingerprint "SHA256:..." as ssh-keygen -lf prints it' })
+        .regex(/^SHA256:[A-Za-z0-9+/]{43}=?$/, { error: 'expected a host key fingerprint "SHA256:..." as ssh-keygen -lf prints it' }).optional(),
+      command: z.string({ error: 'expected a shell command' }).min(1, { error: 'expected a shell command' }).optional(),
+      timeoutMs: ms().optional(),
+    }, { error: 'expected { user, keyFile, knownHosts or fingerprint, ... }' }).refine((o) => (o.knownHosts === undefined) !== (o.fingerprint === undefined), {
+      error: 'give exactly one of knownHosts (a known_hosts file) or fingerprint ("SHA256:..."): the host key must be pinned, an unknown host key is never accepted',
+    }),
+  }),
+], { error: 'expected graceful, journal, { shell: "..." }, { http: URL } or { ssh: { user, keyFile, knownHosts | fingerprint } }' });
 const instanceShape = {
   id: z.string({ error: 'expected an instance id' }).regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/, { error: 'expected an instance id (letters, digits, _ . -)' }),
   host: host(),
@@ -175,6 +197,8 @@ const KEYS_AT: Record<string, readonly string[]> = {
   controller: Object.keys(controllerShape),
   'services[]': Object.keys(serviceShape),
   'services[].instances[]': Object.keys(instanceShape),
+  'services[].fencing[].ssh': SSH_FENCE_KEYS,
+  'services[].instances[].fencing[].ssh': SSH_FENCE_KEYS,
 };
 /** zoo.cfg names an operator may carry over, and what they are called here. */
 const ZOO_CFG_NAMES: Record<string, string> = {
@@ -384,14 +408,14 @@ export function loadClusterFile(file: string, serverId: number): LoadedClusterFi
       serverId,
       dataDir: dirOf(q.dataDir),
       dataLogDir: q.dataLogDir === undefined ? undefined : dirOf(q.dataLogDir),
-      tickMs: q.tickMs,
+      tickMs: q.tickMs ?? CLUSTER_FILE_DEFAULTS.tick_ms,
       initLimitTicks: q.initLimitTicks,
       syncLimitTicks: q.syncLimitTicks,
       clientHost: q.clientHost,
       clientPort: q.clientPort,
       maxClientCnxns: q.maxClientCnxns,
-      minSessionTimeoutMs: q.session?.minTimeoutMs,
-      maxSessionTimeoutMs: q.session?.maxTimeoutMs,
+      minSessionTimeoutMs: q.session?.minTimeoutMs ?? (q.tickMs === undefined ? CLUSTER_FILE_DEFAULTS.min_session_timeout_ms : undefined),
+      maxSessionTimeoutMs: q.session?.maxTimeoutMs ?? (q.tickMs === undefined ? CLUSTER_FILE_DEFAULTS.max_session_timeout_ms : undefined),
       snapCount: q.snapCount,
       autopurgeSnapRetainCount: q.autopurge?.snapRetainCount,
       autopurgePurgeIntervalHours: q.autopurge?.purgeIntervalHours,

@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { JournalNodeAddress } from '../client/journal/node-client.js';
 import { ZK_DEFAULTS } from '../limits.js';
-import { formatKeyPath, parseClusterFileWithLines, readConfigText, type ClusterFile } from './cluster-file.js';
+import { CLUSTER_FILE_DEFAULTS, formatKeyPath, parseClusterFileWithLines, readConfigText, type ClusterFile } from './cluster-file.js';
 import { ConfigError } from './errors.js';
 
 export type HealthCheckConfig =
@@ -21,7 +21,9 @@ export type FenceConfig =
   | { kind: 'graceful'; timeoutMs: number }
   | { kind: 'shell'; command: string; timeoutMs: number }
   | { kind: 'http'; url: string; timeoutMs: number }
-  | { kind: 'journal'; timeoutMs: number };
+  | { kind: 'journal'; timeoutMs: number }
+  /** Paths are absolute (resolved from the cluster file's directory); exactly one of knownHosts and fingerprint is set. */
+  | { kind: 'ssh'; user: string; port: number; keyFile: string; knownHosts: string | null; fingerprint: string | null; command: string | null; timeoutMs: number };
 
 export interface InstanceConfig {
   id: string;
@@ -94,10 +96,19 @@ function hookOf(h: { command: string; timeoutMs?: number } | { http: string; tim
   return 'command' in h ? { kind: 'command', command: h.command, timeoutMs } : { kind: 'http', url: h.http, timeoutMs };
 }
 
-function fencingOf(f: NonNullable<Instance['fencing']>): FenceConfig[] {
+/** `base`: the cluster file's directory, which relative paths (ssh's keyFile and knownHosts) are resolved from. */
+function fencingOf(f: NonNullable<Instance['fencing']>, base: string): FenceConfig[] {
   return f.map((m) => {
     if (m === 'graceful') return { kind: 'graceful', timeoutMs: CONTROLLER_DEFAULTS.fence_timeout_ms };
     if (m === 'journal') return { kind: 'journal', timeoutMs: 0 };
+    if ('ssh' in m) {
+      const s = m.ssh;
+      return {
+        kind: 'ssh', user: s.user, port: s.port ?? 22, keyFile: path.resolve(base, s.keyFile),
+        knownHosts: s.knownHosts === undefined ? null : path.resolve(base, s.knownHosts),
+        fingerprint: s.fingerprint ?? null, command: s.command ?? null, timeoutMs: s.timeoutMs ?? CONTROLLER_DEFAULTS.fence_timeout_ms,
+      };
+    }
     const timeoutMs = m.timeoutMs ?? CONTROLLER_DEFAULTS.fence_timeout_ms;
     return 'shell' in m ? { kind: 'shell', command: m.shell, timeoutMs } : { kind: 'http', url: m.http, timeoutMs };
   });
@@ -144,7 +155,7 @@ export function loadControllerConfig(file: string, service: string, instanceId: 
       id: inst.id, host: inst.host, adminPort: inst.adminPort, servicePort: inst.servicePort ?? null,
       priority: inst.priority ?? 0, noFailover: inst.noFailover ?? false, health,
       hooks: hooks === undefined ? null : { toActive: hookOf(hooks.toActive), toStandby: hookOf(hooks.toStandby), role: hooks.role ? hookOf(hooks.role) : null, preActive: hooks.preActive ? hookOf(hooks.preActive) : null },
-      fencing: fencingOf(inst.fencing ?? svc.fencing ?? ['graceful']),
+      fencing: fencingOf(inst.fencing ?? svc.fencing ?? ['graceful'], base),
     };
   });
   const ii = instanceId === null ? 0 : instances.findIndex((i) => i.id === instanceId);
@@ -165,7 +176,7 @@ export function loadControllerConfig(file: string, service: string, instanceId: 
     const servers = q.servers ?? [];
     const port = q.clientPort ?? ZK_DEFAULTS.client_port;
     connectString = servers.length === 0 ? `${q.clientHost && q.clientHost !== '0.0.0.0' ? q.clientHost : '127.0.0.1'}:${port}` : servers.map((s) => `${s.clientHost ?? s.host}:${s.clientPort ?? port}`).join(',');
-    quorumSyncBoundMs = (q.tickMs ?? 2000) * (q.syncLimitTicks ?? 5);
+    quorumSyncBoundMs = (q.tickMs ?? CLUSTER_FILE_DEFAULTS.tick_ms) * (q.syncLimitTicks ?? ZK_DEFAULTS.sync_limit_ticks);
   }
   const sessionTimeoutMs = c.sessionTimeoutMs ?? CONTROLLER_DEFAULTS.session_timeout_ms;
   if (quorumSyncBoundMs !== null && quorumSyncBoundMs * 3 > sessionTimeoutMs * 2) {

@@ -43,7 +43,7 @@ export class AdminApi {
     return {
       service: this.c.cfg.service, instance: i.id, address: `${i.host}:${i.adminPort}`, priority: i.priority, noFailover: i.noFailover,
       active: this.c.core.isActive(t), phase: s.phase, health: s.health, healthReason: s.healthReason,
-      session: s.session, sessionId: s.sessionId, paused: s.paused, epoch: s.epoch, fencingToken: s.lockCzxid,
+      session: s.session, sessionId: s.sessionId, sessionTimeoutMs: s.sessionTimeoutMs, paused: s.paused, epoch: s.epoch, fencingToken: s.lockCzxid,
       lastTransition: s.lastTransition && { ...s.lastTransition, at: wall(s.lastTransition.at) },
       lastFailure: s.lastFailure, lastFence: this.c.lastFence, leaseValidUntil: wall(s.leaseValidUntil), standbyConfirmed: s.standbyConfirmed,
     };

@@ -3,13 +3,15 @@
 // first that succeeds and is verified wins. graceful asks its controller (the
 // admin API) and then its own to-standby hook; shell and http kill or power
 // it off, and count only once its service port is closed or it says it is
-// standby. journal (last in a chain) accepts the new journal epoch as the
+// standby; ssh (fence-ssh.ts) runs a command on its host with a pinned host
+// key, verified the same way. journal (last in a chain) accepts the new journal epoch as the
 // fence: the old active can no longer write, whatever its host is doing.
 import net from 'node:net';
 import { request } from 'undici';
 import type { InstanceConfig } from '../config/controller-config.js';
 import type { Breadcrumb } from '../core/controller/controller-core.js';
 import { describeCommandResult, runCommand } from '../io/run-command.js';
+import { fenceBySsh } from './fence-ssh.js';
 import { queryRole, runHook } from './service-hooks.js';
 
 export type FenceOutcome = { ok: true; detail: string } | { ok: false; reason: string };
@@ -45,6 +47,7 @@ export async function fenceInstance(opts: {
         }
         break;
       }
+      case 'ssh': r = await fenceBySsh(target, m, opts.token, opts.service); break;
       case 'journal':
         if (opts.hasJournal) return { ok: true, detail: `fenced by the journal epoch only (${failures.join('; ') || 'no method before it'})` };
         r = { ok: false, reason: 'journal: the service has no journal' };
@@ -83,7 +86,7 @@ async function graceful(service: string, target: InstanceConfig, token: string, 
 }
 
 /** A kill counts once the service port is closed, or the service (restarted by its supervisor) says standby. */
-async function verifyDown(target: InstanceConfig, what: string): Promise<FenceOutcome> {
+export async function verifyDown(target: InstanceConfig, what: string): Promise<FenceOutcome> {
   if (target.servicePort === null) return { ok: true, detail: `${what} (not verified: no servicePort configured)` };
   for (let i = 0; i < 20; i++) {
     if (!(await portOpen(target.host, target.servicePort))) return { ok: true, detail: `${what}; port ${target.servicePort} is closed` };

@@ -16,11 +16,11 @@ function bindable(port: number): Promise<boolean> {
   });
 }
 
-/** A base port whose three client ports and six peer ports (base+1000..1005) are all free. */
+/** A base port whose client ports, peer ports (base+1000..1005), journal, service and controller ports (base+1100..1301) are all free. */
 async function freeBase(): Promise<number> {
   for (let attempt = 0; attempt < 50; attempt++) {
     const base = 20_000 + Math.floor(Math.random() * 20_000);
-    const ports = [0, 1, 2, 1000, 1001, 1002, 1003, 1004, 1005].map((d) => base + d);
+    const ports = [0, 1, 2, 1000, 1001, 1002, 1003, 1004, 1005, 1100, 1101, 1102, 1200, 1201, 1300, 1301].map((d) => base + d);
     const ok = await Promise.all(ports.map(bindable));
     if (ok.every(Boolean)) return base;
   }
@@ -28,7 +28,7 @@ async function freeBase(): Promise<number> {
 }
 
 describe('scripts/demo.sh', () => {
-  it('runs a quorum of three, survives the leader\'s kill -9, and exits with --once', async () => {
+  it('runs a quorum of three, survives the leader\'s kill -9; then two instances fail over on a kill -9 and back by hand; exits with --once', async () => {
     const base = await freeBase();
     const r = await runBounded('bash', ['scripts/demo.sh', '--once', `--port=${base}`], 170_000, { cwd: ROOT, env: { ...process.env, QUORATE_DEMO_NO_BUILD: '1' } });
     const report = `demo exited ${r.code ?? r.signal} in ${r.ms} ms\n${r.stdout}\n${r.stderr}`;
@@ -37,8 +37,19 @@ describe('scripts/demo.sh', () => {
     expect(r.stdout).toContain('Created /demo/item-0000000001');
     expect(r.stdout).toMatch(/== kill -9 of the leader/);
     expect(r.stdout).toContain('written after the leader died');
-    const last = r.stdout.trim().split('\n').slice(-3);
-    expect(last.filter((l) => / (leader|follower) +id \d +epoch 2 /.test(l))).toHaveLength(3);
+    expect(r.stdout.match(/(leader|follower) +id \d +epoch 2 /g)?.length).toBeGreaterThanOrEqual(3);
+    // The HA part: one active instance, the kill -9 of its service, the other takes over, a manual failover back.
+    const m = /== kill -9 of the active service \((a|b)\)/.exec(r.stdout);
+    expect(m, report).not.toBeNull();
+    const killed = m![1];
+    const other = killed === 'a' ? 'b' : 'a';
+    const after = r.stdout.slice(m!.index);
+    expect(after).toMatch(new RegExp(`^${other}\\s+ACTIVE\\s+healthy`, 'm'));
+    expect(after).toMatch(new RegExp(`^${killed}\\s+standby\\s+unhealthy`, 'm'));
+    expect(after).toContain(`${killed} is active (epoch`);
+    const tail = after.slice(after.lastIndexOf('$ quorate status'));
+    expect(tail).toMatch(new RegExp(`^${killed}\\s+ACTIVE\\s+healthy`, 'm'));
+    expect(tail.match(/ACTIVE/g)).toHaveLength(1);
   }, 180_000);
 
   it('refuses a bad --port with exit 2', async () => {

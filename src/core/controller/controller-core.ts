@@ -89,6 +89,8 @@ export interface ControllerStatus {
   healthReason: string;
   session: 'connected' | 'disconnected' | 'expired' | 'none';
   sessionId: string | null;
+  /** The negotiated session timeout (ms); 0 before the first session. */
+  sessionTimeoutMs: number;
   paused: boolean;
   lockCzxid: string | null;
   epoch: number | null;
@@ -160,7 +162,7 @@ export class ControllerCore {
   status(now: number): ControllerStatus {
     return {
       phase: this.phase, health: this.health, healthReason: this.healthReason, session: this.session,
-      sessionId: this.sessionId === null ? null : `0x${this.sessionId.toString(16)}`, paused: this.paused,
+      sessionId: this.sessionId === null ? null : `0x${this.sessionId.toString(16)}`, sessionTimeoutMs: this.timeoutMs, paused: this.paused,
       lockCzxid: this.lockCzxid === null ? null : String(this.lockCzxid), epoch: this.epoch,
       lastTransition: this.lastTransition, lastFailure: this.lastFailure,
       leaseValidUntil: this.leaseValid(now) ? this.leaseSentAt! + (this.timeoutMs * 2) / 3 : null,
@@ -264,7 +266,7 @@ export class ControllerCore {
    */
   private startDemotion(reason: string, releaseFirst = false): void {
     this.exitReason = reason;
-    this.lastFailure = reason;
+    if (!this.cleanQuit) this.lastFailure = reason;
     this.standbyConfirmed = false;
     this.demotionToken = this.tokenString();
     if (releaseFirst) {

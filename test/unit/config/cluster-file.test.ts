@@ -50,10 +50,10 @@ describe('conf/cluster.yaml', () => {
 });
 
 describe('loadClusterFile', () => {
-  it('fills defaults the way ZooKeeper does', () => {
+  it('fills defaults the way ZooKeeper does, but with a 200 ms tick (the controller\'s lease needs syncLimit x tick well under a third of its session)', () => {
     const { quorum } = loadClusterFile(write(BASE), 1);
     expect(quorum).toMatchObject({
-      clusterId: 'test', tickMs: 2000, initLimitTicks: 10, syncLimitTicks: 5, minSessionTimeoutMs: 4000, maxSessionTimeoutMs: 40000,
+      clusterId: 'test', tickMs: 200, initLimitTicks: 10, syncLimitTicks: 5, minSessionTimeoutMs: 4000, maxSessionTimeoutMs: 40000,
       maxClientCnxns: 60, snapCount: 100000, autopurgeSnapRetainCount: 3, autopurgePurgeIntervalHours: 0, skipAcl: false,
       superDigest: null, forceSync: true, packetBytesMax: 1048575, standaloneEnabled: true, reconfigEnabled: false, clientHost: '0.0.0.0',
     });
@@ -149,7 +149,7 @@ describe('loadClusterFile', () => {
   it('checks the session timeout relation and warns under 2 ticks', () => {
     const bad = BASE.replace('  dataDir', '  session: { minTimeoutMs: 50000, maxTimeoutMs: 40000 }\n  dataDir');
     expect(failure(() => loadClusterFile(write(bad), 1)).keyPath).toBe('quorum.session.minTimeoutMs');
-    const low = BASE.replace('  dataDir', '  session: { minTimeoutMs: 1000 }\n  dataDir');
+    const low = BASE.replace('  dataDir', '  tickMs: 2000\n  session: { minTimeoutMs: 1000 }\n  dataDir');
     const { warnings } = loadClusterFile(write(low), 1);
     expect(warnings.join('\n')).toMatch(/quorum\.session\.minTimeoutMs: 1000 ms is under 2 ticks/);
   });

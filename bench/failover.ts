@@ -1,0 +1,175 @@
+// failover: a 2-instance service with the defaults (controller session 6 s,
+// a TCP check of the service port every 200 ms), on our quorum (cluster-file
+// defaults) with three journal nodes, the example service writing to its
+// journal while active. Measured, in one run:
+//   - kill -9 of the active service, --kills times: ms from the kill until the
+//     other instance is active (its controller's /active) and its service
+//     answers as active; the killed one is restarted (it comes back standby);
+//   - kill -9 of the active controller, --controller-kills times: the same,
+//     through the session's expiry; reported beside the negotiated timeout;
+//   - a controller's resident memory and its CPU over --idle-seconds of quiet.
+// Bars: service-crash failover p99 (the longest of 20) under 1.5 s; controller
+// crash failover within the negotiated session timeout + 1 s.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { request } from 'undici';
+import { freePort } from '../src/io/ports.js';
+import { parseBenchArgs, type OptionSpec } from './lib/options.js';
+import { procCpuMs, procRssMb } from './lib/proc.js';
+import { OUR_CLI, killAllServers, launch, type BenchServer } from './lib/servers.js';
+import { round1, round3, summarize } from './lib/stats.js';
+
+const SPECS: OptionSpec[] = [
+  { name: 'kills', full: 20, quick: 5, integer: true, help: 'kill -9 of the active service' },
+  { name: 'controller-kills', full: 5, quick: 2, integer: true, help: 'kill -9 of the active controller (each waits for a session expiry)' },
+  { name: 'idle-seconds', full: 10, quick: 3, help: 'quiet time over which the controllers\' CPU is measured' },
+  { name: 'budget-seconds', full: 900, quick: 300, help: 'kill everything and fail past this wall time' },
+];
+const SWITCHES = { quick: 'short run (also BENCH_QUICK=1)', help: 'this text' };
+const EXAMPLE = new URL('../examples/example-service.js', import.meta.url).pathname;
+
+const t0 = performance.now();
+const log = (msg: string) => process.stderr.write(`[${((performance.now() - t0) / 1000).toFixed(1).padStart(6)}s] ${msg}\n`);
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+interface Instance { id: string; adminPort: number; servicePort: number; service: BenchServer | null; controller: BenchServer | null }
+
+async function get(url: string): Promise<{ status: number; body: Record<string, unknown> } | null> {
+  try {
+    const r = await request(url, { signal: AbortSignal.timeout(500) });
+    const text = await r.body.text();
+    let body: Record<string, unknown> = {};
+    try { body = JSON.parse(text) as Record<string, unknown>; } catch { /* not JSON */ }
+    return { status: r.statusCode, body };
+  } catch { return null; }
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const parsed = parseBenchArgs('failover', argv, SPECS, SWITCHES);
+  if (typeof parsed === 'number') return parsed;
+  const o = parsed.values;
+  if (!fs.existsSync(OUR_CLI) || !fs.existsSync(EXAMPLE)) throw new Error('dist is missing: run "npm run build"');
+  const budget = setTimeout(() => { log('budget exceeded: killing everything'); killAllServers(); process.exit(1); }, o['budget-seconds'] * 1000);
+  budget.unref();
+
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-failover-'));
+  const clientPort = await freePort();
+  const jn = await Promise.all([1, 2, 3].map(async (id) => ({ id, port: await freePort() })));
+  const inst: Instance[] = await Promise.all(['a', 'b'].map(async (id) => ({ id, adminPort: await freePort(), servicePort: await freePort(), service: null, controller: null })));
+  const cfg = path.join(dir, 'cluster.yaml');
+  const hook = (p: number) => `{ http: "http://127.0.0.1:${p}/role" }`;
+  fs.writeFileSync(cfg, [
+    'cluster: bench', 'quorum:', `  dataDir: ${dir}/quorum`, `  clientPort: ${clientPort}`, '  clientHost: 127.0.0.1',
+    'journal:', `  dataDir: ${dir}/journal-{id}`, '  nodes:', ...jn.map((j) => `    - { id: ${j.id}, host: 127.0.0.1, port: ${j.port} }`),
+    'controller:', '  allowLoopbackWithoutToken: true',
+    'services:', '  - name: orders', '    journal: true', '    fencing: [graceful, journal]', '    instances:',
+    ...inst.flatMap((i) => [`      - id: ${i.id}`, '        host: 127.0.0.1', `        adminPort: ${i.adminPort}`, `        servicePort: ${i.servicePort}`,
+      `        hooks: { toActive: ${hook(i.servicePort)}, toStandby: ${hook(i.servicePort)}, role: ${hook(i.servicePort)} }`]),
+  ].join('\n') + '\n');
+  const env = { ...process.env, QUORATE_LOG_LEVEL: 'warn' };
+  const start = (what: string, port: number, args: string[]) => launch({ kind: 'ours', dir: path.join(dir, what), port, cmd: process.execPath, args, env });
+  const jnArg = jn.map((j) => `${j.id}@127.0.0.1:${j.port}`).join(',');
+  const startService = (i: Instance) => start(`svc-${i.id}`, i.servicePort, [EXAMPLE, '--instance', i.id, '--port', String(i.servicePort), '--journal-nodes', jnArg, '--journal', 'orders']);
+  const startController = (i: Instance) => start(`ctl-${i.id}`, i.adminPort, [OUR_CLI, 'controller', '--config', cfg, '--service', 'orders', '--id', i.id]);
+  await start('quorum', clientPort, [OUR_CLI, 'quorum', '--config', cfg, '--id', '1']);
+  for (const j of jn) await start(`journal-${j.id}`, j.port, [OUR_CLI, 'journal', '--config', cfg, '--id', String(j.id)]);
+  for (const i of inst) i.service = await startService(i);
+  for (const i of inst) i.controller = await startController(i);
+
+  /** The instance whose controller says active and whose service answers active. */
+  const activeNow = async (candidates = inst): Promise<Instance | null> => {
+    for (const i of candidates) {
+      const a = await get(`http://127.0.0.1:${i.adminPort}/active`);
+      if (a?.status !== 200) continue;
+      const r = await get(`http://127.0.0.1:${i.servicePort}/role`);
+      if (r?.body.role === 'active') return i;
+    }
+    return null;
+  };
+  const waitActive = async (candidates: Instance[], ms: number): Promise<Instance> => {
+    const end = performance.now() + ms;
+    while (performance.now() < end) {
+      const a = await activeNow(candidates);
+      if (a !== null) return a;
+      await sleep(5);
+    }
+    throw new Error(`no active instance among ${candidates.map((c) => c.id).join(', ')} within ${ms} ms`);
+  };
+  const waitHealthyStandby = async (i: Instance) => {
+    const end = performance.now() + 30_000;
+    while (performance.now() < end) {
+      const s = await get(`http://127.0.0.1:${i.adminPort}/v1/status`);
+      if (s?.body.health === 'healthy' && (s.body.phase === 'watching' || s.body.phase === 'standby') && s.body.session === 'connected') return;
+      await sleep(50);
+    }
+    throw new Error(`${i.id} did not come back as a healthy standby`);
+  };
+
+  let first = await waitActive(inst, 30_000);
+  log(`${first.id} active; ${o.kills} kills of the active service`);
+  for (const i of inst) if (i !== first) await waitHealthyStandby(i);
+  const serviceMs: number[] = [];
+  for (let k = 0; k < o.kills; k++) {
+    const victim = first;
+    const other = inst.find((i) => i !== victim)!;
+    await waitHealthyStandby(other);
+    await sleep(300);
+    const tk = performance.now();
+    await victim.service!.kill9();
+    const now = await waitActive([other], 30_000);
+    serviceMs.push(performance.now() - tk);
+    log(`kill ${k + 1}: ${victim.id} -> ${now.id} in ${round1(serviceMs.at(-1)!)} ms`);
+    victim.service = await startService(victim);
+    await waitHealthyStandby(victim);
+    first = now;
+  }
+
+  const session = await get(`http://127.0.0.1:${first.adminPort}/v1/status`);
+  const negotiated = Number(session?.body.sessionTimeoutMs ?? NaN);
+  log(`${o['controller-kills']} kills of the active controller (negotiated session timeout ${negotiated} ms)`);
+  const controllerMs: number[] = [];
+  for (let k = 0; k < o['controller-kills']; k++) {
+    const victim = first;
+    const other = inst.find((i) => i !== victim)!;
+    await waitHealthyStandby(other);
+    await sleep(300);
+    const tk = performance.now();
+    await victim.controller!.kill9();
+    const now = await waitActive([other], negotiated + 30_000);
+    controllerMs.push(performance.now() - tk);
+    log(`controller kill ${k + 1}: ${victim.id} -> ${now.id} in ${round1(controllerMs.at(-1)!)} ms`);
+    victim.controller = await startController(victim);
+    await waitHealthyStandby(victim);
+    first = now;
+  }
+
+  log(`idle for ${o['idle-seconds']} s`);
+  const cpu0 = inst.map((i) => procCpuMs(i.controller!.pid) ?? NaN);
+  const w0 = performance.now();
+  await sleep(o['idle-seconds'] * 1000);
+  const wall = performance.now() - w0;
+  const idleCpuPct = inst.map((i, k) => round3((((procCpuMs(i.controller!.pid) ?? NaN) - cpu0[k]) / wall) * 100));
+  const rssMb = inst.map((i) => procRssMb(i.controller!.pid));
+  killAllServers();
+
+  const svc = summarize(serviceMs);
+  const ctl = summarize(controllerMs);
+  const report = {
+    benchmark: 'failover',
+    machine: { cpus: os.cpus().length, node: process.version },
+    options: o,
+    setup: 'quorum: ours, standalone, cluster-file defaults (tick 200 ms); controller defaults (session 6 s requested, TCP check every 200 ms); 3 journal nodes; example service writing to its journal while active',
+    serviceCrash: { what: 'kill -9 of the active service until the other instance is active and its service answers active', samplesMs: serviceMs.map(round1), ...svc, longestMs: svc.maxMs },
+    controllerCrash: { what: 'kill -9 of the active controller until the other is active (session expiry path)', negotiatedSessionTimeoutMs: negotiated, samplesMs: controllerMs.map(round1), ...ctl },
+    controller: { rssMb, idleCpuPctOneCore: idleCpuPct },
+    bars: {
+      serviceCrashP99: { what: 'the longest of the service-crash failovers < 1500 ms', valueMs: svc.maxMs, pass: svc.maxMs < 1500 },
+      controllerCrash: { what: 'the longest controller-crash failover <= negotiated session timeout + 1000 ms', valueMs: ctl.maxMs, limitMs: negotiated + 1000, pass: ctl.maxMs <= negotiated + 1000 },
+    },
+    seconds: round1((performance.now() - t0) / 1000),
+  };
+  process.stdout.write(JSON.stringify(report, null, 2) + '\n');
+  return report.bars.serviceCrashP99.pass && report.bars.controllerCrash.pass ? 0 : 1;
+}
