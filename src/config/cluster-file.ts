@@ -138,7 +138,10 @@ const fenceMethod = z.union([
     }),
   }),
 ], { error: 'expected graceful, journal, { shell: "..." }, { http: URL } or { ssh: { user, keyFile, knownHosts | fingerprint } }' });
+const connectStringShape = () => z.string().regex(/^[A-Za-z0-9._:,\[\]-]+(\/[^\s]*)?$/, { error: 'expected host:port,host:port[/chroot]' });
 const instanceShape = {
+  /** This instance's controller elects through these servers (say, its local quorum server first). */
+  connectString: connectStringShape().optional(),
   id: z.string({ error: 'expected an instance id' }).regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/, { error: 'expected an instance id (letters, digits, _ . -)' }),
   host: host(),
   adminPort: port(),
@@ -164,7 +167,7 @@ const serviceShape = {
 };
 const controllerShape = {
   /** The quorum to elect through: ours (default: the quorum section's client ports) or an Apache ZooKeeper ensemble (host:port,...[/chroot]). */
-  connectString: z.string().regex(/^[A-Za-z0-9._:,\[\]-]+(\/[^\s]*)?$/, { error: 'expected host:port,host:port[/chroot]' }).optional(),
+  connectString: connectStringShape().optional(),
   sessionTimeoutMs: intIn(1000, 600_000, 'milliseconds').optional(),
   /** A file holding user:password for ZooKeeper digest auth (never logged). */
   digestFile: dir().optional(),

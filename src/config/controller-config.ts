@@ -76,6 +76,9 @@ export const CONTROLLER_DEFAULTS = {
   promotion_window_ms: 60_000,
 } as const;
 
+/** What the lease's timing check allows for one round trip to the quorum. */
+const LEASE_ROUND_TRIP_ALLOWANCE_MS = 200;
+
 type Service = NonNullable<ClusterFile['services']>[number];
 type Instance = Service['instances'][number];
 
@@ -168,21 +171,22 @@ export function loadControllerConfig(file: string, service: string, instanceId: 
 
   const c = cluster.controller ?? {};
   const warnings: string[] = [];
-  let connectString = c.connectString;
-  let quorumSyncBoundMs: number | null = null;
+  let connectString = (instanceId === null ? undefined : svc.instances[ii].connectString) ?? c.connectString;
+  // A cluster file with a quorum section elects through it (its own servers, or a connect string to them).
+  const q0 = cluster.quorum;
+  const quorumSyncBoundMs = q0 === undefined ? null : (q0.tickMs ?? CLUSTER_FILE_DEFAULTS.tick_ms) * (q0.syncLimitTicks ?? ZK_DEFAULTS.sync_limit_ticks);
   if (connectString === undefined) {
     const q = cluster.quorum;
     if (q === undefined) throw new ConfigError(file, 'controller.connectString', 'missing; with no quorum section, give the ZooKeeper ensemble to elect through', { line: lineOf(['controller']) });
     const servers = q.servers ?? [];
     const port = q.clientPort ?? ZK_DEFAULTS.client_port;
     connectString = servers.length === 0 ? `${q.clientHost && q.clientHost !== '0.0.0.0' ? q.clientHost : '127.0.0.1'}:${port}` : servers.map((s) => `${s.clientHost ?? s.host}:${s.clientPort ?? port}`).join(',');
-    quorumSyncBoundMs = (q.tickMs ?? CLUSTER_FILE_DEFAULTS.tick_ms) * (q.syncLimitTicks ?? ZK_DEFAULTS.sync_limit_ticks);
   }
   const sessionTimeoutMs = c.sessionTimeoutMs ?? CONTROLLER_DEFAULTS.session_timeout_ms;
-  if (quorumSyncBoundMs !== null && quorumSyncBoundMs * 3 > sessionTimeoutMs * 2) {
+  if (quorumSyncBoundMs !== null && (quorumSyncBoundMs + LEASE_ROUND_TRIP_ALLOWANCE_MS) * 3 > sessionTimeoutMs) {
     // The lease (2/3 of the session) must end before a follower can still be serving a stale leader's view.
     throw new ConfigError(file, 'controller.sessionTimeoutMs',
-      `${sessionTimeoutMs} ms is too short for this quorum: syncLimit x tick = ${quorumSyncBoundMs} ms must stay well under a third of it (self-demotion at 2/3 of the session relies on it); raise sessionTimeoutMs to at least ${quorumSyncBoundMs * 3} ms or lower quorum.tickMs`,
+      `${sessionTimeoutMs} ms is too short for this quorum: syncLimit x tick = ${quorumSyncBoundMs} ms (+ ${LEASE_ROUND_TRIP_ALLOWANCE_MS} ms for a round trip) must stay under a third of it (self-demotion at 2/3 of the session relies on it); raise sessionTimeoutMs to at least ${(quorumSyncBoundMs + LEASE_ROUND_TRIP_ALLOWANCE_MS) * 3} ms or lower quorum.tickMs`,
       { line: lineOf(['controller', 'sessionTimeoutMs']) ?? lineOf(['quorum', 'tickMs']) });
   }
   if (quorumSyncBoundMs === null) warnings.push(`the controller elects through an external ZooKeeper (${connectString}): self-demotion assumes its syncLimit x tickTime + a round trip is well under a third of the session timeout (${sessionTimeoutMs} ms); this cannot be checked from here`);

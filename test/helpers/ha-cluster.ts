@@ -9,19 +9,28 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { request } from 'undici';
+import { ZkClient } from '../../src/client/index.js';
 import type { JournalNodeAddress } from '../../src/client/journal/node-client.js';
 import { tailJournal } from '../../src/client/journal/tail.js';
+import { startApacheZk, type ApacheZk } from './apache-zk.js';
 import { CLI, startCliProcess, type CliProcess } from './cli-process.js';
 import { freePort } from './ports.js';
+import { startTcpProxy, type TcpProxy } from './tcp-proxy.js';
 
 const EXAMPLE = path.resolve(__dirname, '../../dist/examples/example-service.js');
 
-export interface HaInstance { id: string; adminPort: number; servicePort: number; service: CliProcess; controller: CliProcess }
+export interface HaInstance {
+  id: string; adminPort: number; servicePort: number; service: CliProcess; controller: CliProcess;
+  /** With `proxied`: the controller's own way to the quorum, which the test can cut. */
+  proxy: TcpProxy | null;
+}
 
 export interface HaCluster {
   dir: string;
   cfgPath: string;
-  quorum: CliProcess;
+  /** Our quorum server, or null with the Apache ZooKeeper backend. */
+  quorum: CliProcess | null;
+  apacheZk: ApacheZk | null;
   journal: CliProcess[];
   journalNodes: JournalNodeAddress[];
   instances: HaInstance[];
@@ -35,9 +44,22 @@ export interface HaCluster {
   stopAll(): Promise<void>;
 }
 
-export async function startHaCluster(n: number, opts: { sessionTimeoutMs?: number; fencing?: string; noFailover?: string[]; priorities?: number[] } = {}): Promise<HaCluster> {
+export interface HaOptions {
+  sessionTimeoutMs?: number;
+  fencing?: string;
+  noFailover?: string[];
+  priorities?: number[];
+  /** Each controller reaches the quorum through its own TCP proxy (HaInstance.proxy). */
+  proxied?: boolean;
+  /** Elect through Debian's Apache ZooKeeper 3.8 instead of our quorum. */
+  backend?: 'quorate' | 'apache';
+}
+
+export async function startHaCluster(n: number, opts: HaOptions = {}): Promise<HaCluster> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'quorate-ha-'));
-  const clientPort = await freePort();
+  const apacheZk = opts.backend === 'apache' ? await startApacheZk({ tickTime: 100, extra: { minSessionTimeout: '1000', maxSessionTimeout: '60000' } }) : null;
+  const clientPort = apacheZk?.port ?? await freePort();
+  const proxies = opts.proxied ? await Promise.all(Array.from({ length: n }, () => startTcpProxy(clientPort))) : null;
   const journalNodes: JournalNodeAddress[] = [];
   for (let i = 1; i <= 3; i++) journalNodes.push({ id: i, host: '127.0.0.1', port: await freePort() });
   const ids = Array.from({ length: n }, (_, k) => String.fromCharCode(97 + k));
@@ -46,11 +68,13 @@ export async function startHaCluster(n: number, opts: { sessionTimeoutMs?: numbe
   const cfgPath = path.join(dir, 'cluster.yaml');
   fs.writeFileSync(cfgPath, [
     'cluster: test',
-    'quorum:',
-    '  tickMs: 100',
-    `  dataDir: ${dir}/quorum`,
-    `  clientPort: ${clientPort}`,
-    '  clientHost: 127.0.0.1',
+    ...(apacheZk !== null ? [] : [
+      'quorum:',
+      '  tickMs: 100',
+      `  dataDir: ${dir}/quorum`,
+      `  clientPort: ${clientPort}`,
+      '  clientHost: 127.0.0.1',
+    ]),
     'journal:',
     `  dataDir: ${dir}/journal-{id}`,
     '  catchUpIntervalMs: 300',
@@ -58,6 +82,7 @@ export async function startHaCluster(n: number, opts: { sessionTimeoutMs?: numbe
     '  nodes:',
     ...journalNodes.map((j) => `    - { id: ${j.id}, host: 127.0.0.1, port: ${j.port} }`),
     'controller:',
+    ...(apacheZk !== null ? [`  connectString: 127.0.0.1:${clientPort}/quorate-test`] : []),
     `  sessionTimeoutMs: ${opts.sessionTimeoutMs ?? 3000}`,
     '  allowLoopbackWithoutToken: true',
     'services:',
@@ -71,6 +96,7 @@ export async function startHaCluster(n: number, opts: { sessionTimeoutMs?: numbe
     '    instances:',
     ...ids.flatMap((id, k) => [
       `      - id: ${id}`,
+      ...(proxies !== null ? [`        connectString: 127.0.0.1:${proxies[k].port}${apacheZk !== null ? '/quorate-test' : ''}`] : []),
       '        host: 127.0.0.1',
       `        adminPort: ${ports[k].admin}`,
       `        servicePort: ${ports[k].service}`,
@@ -80,14 +106,21 @@ export async function startHaCluster(n: number, opts: { sessionTimeoutMs?: numbe
       `        hooks: { toActive: ${hook(ports[k].service)}, toStandby: ${hook(ports[k].service)}, role: ${hook(ports[k].service)} }`,
     ]),
   ].join('\n') + '\n');
-  const quorum = await startCliProcess(['quorum', '--config', cfgPath, '--id', '1'], clientPort);
+  if (apacheZk !== null) {
+    // The chroot must exist before a client can use it.
+    const zk = new ZkClient({ connectString: apacheZk.connectString, sessionTimeoutMs: 5000 });
+    await zk.connect();
+    await zk.ensurePath('/quorate-test');
+    await zk.close();
+  }
+  const quorum = apacheZk !== null ? null : await startCliProcess(['quorum', '--config', cfgPath, '--id', '1'], clientPort);
   const journal = await Promise.all(journalNodes.map((j) => startCliProcess(['journal', '--config', cfgPath, '--id', String(j.id)], j.port)));
   const jn = journalNodes.map((j) => `${j.id}@127.0.0.1:${j.port}`).join(',');
   const instances: HaInstance[] = [];
   for (const [k, id] of ids.entries()) {
     const service = await startCliProcess([], ports[k].service, {}, [EXAMPLE, '--instance', id, '--port', String(ports[k].service), '--journal-nodes', jn, '--journal', 'orders']);
     const controller = await startCliProcess(['controller', '--config', cfgPath, '--service', 'orders', '--id', id], ports[k].admin);
-    instances.push({ id, adminPort: ports[k].admin, servicePort: ports[k].service, service, controller });
+    instances.push({ id, adminPort: ports[k].admin, servicePort: ports[k].service, service, controller, proxy: proxies?.[k] ?? null });
   }
   const actives = async () => {
     const r = await Promise.all(instances.map(async (i) => {
@@ -100,7 +133,7 @@ export async function startHaCluster(n: number, opts: { sessionTimeoutMs?: numbe
     return r.filter((x): x is string => x !== null);
   };
   return {
-    dir, cfgPath, quorum, journal, journalNodes, instances, actives,
+    dir, cfgPath, quorum, apacheZk, journal, journalNodes, instances, actives,
     async settledActive(timeoutMs = 20_000, not) {
       const end = Date.now() + timeoutMs;
       let last: string[] = [];
@@ -130,7 +163,9 @@ export async function startHaCluster(n: number, opts: { sessionTimeoutMs?: numbe
     async stopAll() {
       for (const i of instances) { await i.controller.stop(); await i.service.stop(); }
       await Promise.all(journal.map((j) => j.stop()));
-      await quorum.stop();
+      await quorum?.stop();
+      await apacheZk?.stop();
+      for (const p of proxies ?? []) await p.close();
       fs.rmSync(dir, { recursive: true, force: true });
     },
   };

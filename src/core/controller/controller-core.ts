@@ -486,17 +486,20 @@ export class ControllerCore {
 
   /** Keeps one leader-ordered request in flight about every sixth of the session timeout. */
   private renewLease(): void {
-    if (this.session !== 'connected' || this.timeoutMs === 0) return;
+    if (this.timeoutMs === 0) return;
+    // The lease's end wakes us, connected or not: a partition is exactly when it matters.
+    if (this.phase === 'active' && this.leaseSentAt !== null) this.wake(this.leaseSentAt + Math.ceil((this.timeoutMs * 2) / 3));
+    if (this.session !== 'connected') return;
     const every = Math.max(1, Math.floor(this.timeoutMs / 6));
-    const newest = Math.max(-Infinity, ...this.renewals.values());
-    const stuck = this.now - newest > this.timeoutMs / 3;
-    if ((this.renewals.size === 0 || stuck) && this.now >= this.nextRenewAt) {
+    const stuckAfter = this.timeoutMs / 3;
+    const newest = () => Math.max(-Infinity, ...this.renewals.values());
+    if ((this.renewals.size === 0 || this.now - newest() > stuckAfter) && this.now >= this.nextRenewAt) {
       const op = this.nextOp++;
       this.renewals.set(op, this.now);
       this.nextRenewAt = this.now + every;
       this.out.push({ kind: 'run', op, what: { type: 'renewLease' } });
     }
-    this.wake(this.nextRenewAt);
-    if (this.phase === 'active' && this.leaseSentAt !== null) this.wake(this.leaseSentAt + Math.floor((this.timeoutMs * 2) / 3) + 1);
+    // With one in flight, the next is due when it is answered, or once it counts as lost.
+    this.wake(this.renewals.size === 0 ? this.nextRenewAt : Math.max(this.nextRenewAt, Math.floor(newest() + stuckAfter) + 1));
   }
 }

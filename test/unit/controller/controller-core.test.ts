@@ -910,7 +910,9 @@ describe('ControllerCore: stale answers', () => {
 describe('ControllerCore: disconnects, new sessions and cedes mid-promotion', () => {
   it('a brief disconnect does not end the lease: the active stays active until 2/3 of the timeout, then demotes', () => {
     const h = active();
-    h.at(T0 + 500).step({ kind: 'session', state: 'disconnected' });
+    const e = h.at(T0 + 500).step({ kind: 'session', state: 'disconnected' });
+    // Cut off, it still asks to be woken at the lease's end (nothing else would wake it).
+    expect(h.wakes(e)).toContain(T0 + LEASE);
     expect(h.core.isActive(T0 + 500)).toBe(true);
     expect(h.names()).toEqual([]);
     h.advanceTo(T0 + LEASE - 1, false);

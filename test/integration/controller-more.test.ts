@@ -1,0 +1,149 @@
+// More controller scenarios with real processes: the active controller cut
+// off from the quorum (it demotes its own service before anyone else is
+// promoted: C2), the active controller stopped past its session timeout and
+// resumed, every fencing method failing (no promotion, status says why), and
+// the same controller against Debian's Apache ZooKeeper.
+import fs from 'node:fs';
+import { request } from 'undici';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { apacheZkAvailable } from '../helpers/apache-zk.js';
+import { checkC4, startHaCluster, type HaCluster } from '../helpers/ha-cluster.js';
+import { missingTool } from '../helpers/ports.js';
+
+async function status(c: HaCluster, id: string): Promise<Record<string, unknown>> {
+  const i = c.instances.find((x) => x.id === id)!;
+  const r = await request(`http://127.0.0.1:${i.adminPort}/v1/status`, { signal: AbortSignal.timeout(2000) });
+  return (await r.body.json()) as Record<string, unknown>;
+}
+
+/** The ISO time at which the example service logged `what` (its last such line). */
+function loggedAt(log: string, what: RegExp): number | null {
+  const lines = log.split('\n').filter((l) => what.test(l));
+  const last = lines.at(-1);
+  return last === undefined ? null : Date.parse(last.split(' ')[0]);
+}
+
+function dumpOnFailure(get: () => HaCluster | undefined) {
+  afterEach((ctx) => {
+    const c = get();
+    if (c && ctx.task.result?.state === 'fail') {
+      for (const i of c.instances) process.stderr.write(`--- controller ${i.id}:\n${i.controller.logs().split('\n').slice(-25).map((l) => l.slice(0, 400)).join('\n')}\n--- service ${i.id}:\n${i.service.logs().slice(-1500)}\n`);
+    }
+  });
+}
+
+async function expectC4(c: HaCluster): Promise<void> {
+  await new Promise((r) => setTimeout(r, 300));
+  const h = await c.journalHistory();
+  expect(h.length).toBeGreaterThan(0);
+  expect(checkC4(h)).toEqual([]);
+}
+
+describe('controller: partitions and pauses (our quorum, each controller through its own proxy)', () => {
+  let c: HaCluster;
+  beforeAll(async () => { c = await startHaCluster(2, { proxied: true }); }, 90_000);
+  afterAll(async () => { await c?.stopAll(); });
+  dumpOnFailure(() => c);
+
+  it('C2: the active controller cut off from the quorum demotes its service before the other is promoted', async () => {
+    const a = await c.settledActive();
+    const victim = c.instances.find((i) => i.id === a)!;
+    const other = c.instances.find((i) => i.id !== a)!;
+    victim.proxy!.block();
+    try {
+      const b = await c.settledActive(30_000, a);
+      expect(b).toBe(other.id);
+      const demotedAt = loggedAt(victim.service.logs(), /standby: asked by the controller/);
+      const promotedAt = loggedAt(other.service.logs(), /active \(epoch/);
+      expect(demotedAt, victim.service.logs()).not.toBeNull();
+      expect(demotedAt!).toBeLessThan(promotedAt!);
+      expect((await status(c, a)).lastFailure).toMatch(/lease expired|session/);
+    } finally {
+      victim.proxy!.unblock();
+    }
+    await expectC4(c);
+    // Back on the network: it rejoins as a standby.
+    const end = Date.now() + 20_000;
+    while (Date.now() < end && (await status(c, a)).phase !== 'watching') await new Promise((r) => setTimeout(r, 50));
+    expect((await status(c, a)).phase).toBe('watching');
+  }, 60_000);
+
+  it('the active controller stopped past its session timeout, then resumed: the other is promoted, the resumed one demotes (C4)', async () => {
+    const a = await c.settledActive();
+    const victim = c.instances.find((i) => i.id === a)!;
+    process.kill(victim.controller.pid, 'SIGSTOP');
+    let b: string;
+    try {
+      b = await c.settledActive(30_000, a);
+    } finally {
+      process.kill(victim.controller.pid, 'SIGCONT');
+    }
+    expect(b).not.toBe(a);
+    const end = Date.now() + 20_000;
+    let role = '';
+    while (Date.now() < end) {
+      role = ((await request(`http://127.0.0.1:${victim.servicePort}/role`).then((r) => r.body.json())) as { role: string }).role;
+      if (role === 'standby' && (await c.actives()).length === 1) break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    expect(role).toBe('standby');
+    expect(await c.actives()).toEqual([b]);
+    await expectC4(c);
+  }, 60_000);
+});
+
+describe('controller: every fencing method failing', () => {
+  let c: HaCluster;
+  beforeAll(async () => { c = await startHaCluster(2, { fencing: '[ { shell: "echo no power switch >&2; exit 3" } ]' }); }, 90_000);
+  afterAll(async () => { await c?.stopAll(); });
+  dumpOnFailure(() => c);
+
+  it('no promotion while the old active cannot be fenced; status says why', async () => {
+    const a = await c.settledActive();
+    const victim = c.instances.find((i) => i.id === a)!;
+    const other = c.instances.find((i) => i.id !== a)!;
+    await victim.controller.kill9();
+    // Its session expires; the other wins the lock but cannot fence a: it must not promote.
+    const end = Date.now() + 15_000;
+    let last: Record<string, unknown> = {};
+    while (Date.now() < end) {
+      last = await status(c, other.id);
+      if (String(last.lastFailure ?? '').includes('every fencing method failed')) break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    expect(String(last.lastFailure)).toMatch(/fencing a: every fencing method failed: shell: exit 3: no power switch/);
+    expect(await c.actives()).toEqual([]);
+    const s = await c.cli(['status', '--config', c.cfgPath, '--service', 'orders']);
+    expect(s.stdout).toMatch(/every fencing method failed/);
+    expect(s.code).toBe(1);
+    // The old controller comes back: its service still active, it holds on (no fence needed for itself).
+    await victim.controller.restart();
+    expect(await c.settledActive(30_000)).toBe(a);
+    await expectC4(c);
+  }, 60_000);
+});
+
+describe.skipIf(missingTool(apacheZkAvailable()))('controller against Apache ZooKeeper 3.8 (Debian)', () => {
+  let c: HaCluster;
+  beforeAll(async () => { c = await startHaCluster(2, { backend: 'apache' }); }, 120_000);
+  afterAll(async () => { await c?.stopAll(); });
+  dumpOnFailure(() => c);
+
+  it('elects one active; kill -9 of the active service fails over; manual failover moves it back; C4 holds', async () => {
+    const a = await c.settledActive(30_000);
+    const victim = c.instances.find((i) => i.id === a)!;
+    await victim.service.kill9();
+    const b = await c.settledActive(30_000, a);
+    expect(b).not.toBe(a);
+    await victim.service.restart();
+    const end = Date.now() + 20_000;
+    while (Date.now() < end && (await status(c, a)).health !== 'healthy') await new Promise((r) => setTimeout(r, 50));
+    const f = await c.cli(['failover', '--config', c.cfgPath, '--service', 'orders', '--to', a]);
+    expect(f.code, f.stdout + f.stderr).toBe(0);
+    expect(await c.actives()).toEqual([a]);
+    expect(fs.readFileSync(c.cfgPath, 'utf8')).toContain('/quorate-test');
+    const s = await c.cli(['status', '--config', c.cfgPath, '--service', 'orders']);
+    expect(s.stdout).toMatch(new RegExp(`lock: ${a} \\(token \\d+\\)`));
+    await expectC4(c);
+  }, 90_000);
+});
