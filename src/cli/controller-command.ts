@@ -4,6 +4,7 @@ import { Command } from 'commander';
 import { request } from 'undici';
 import { loadControllerConfig, type ControllerConfig, type InstanceConfig } from '../config/controller-config.js';
 import { ZkClient } from '../client/index.js';
+import { JournalNodeClient } from '../client/journal/node-client.js';
 import { AdminApi } from '../controller/admin-api.js';
 import { Controller } from '../controller/controller.js';
 import { createLogger, silentLogger } from '../io/log.js';
@@ -34,7 +35,21 @@ async function adminCall(cfg: ControllerConfig, i: InstanceConfig, method: 'GET'
   return { status: res.statusCode, json };
 }
 
-async function gather(cfg: ControllerConfig): Promise<{ instances: InstanceStatus[]; lock: unknown; breadcrumb: unknown; quorum: string }> {
+async function journalLine(cfg: ControllerConfig): Promise<string | null> {
+  if (cfg.journalNodes === null) return null;
+  const parts = await Promise.all(cfg.journalNodes.map(async (n) => {
+    const c = new JournalNodeClient(n, 1500);
+    try {
+      const s = await c.state(cfg.service);
+      return `${n.id}@${n.host}:${n.port} epoch ${s.promisedEpoch} committed ${s.committedTxid}`;
+    } catch (e) {
+      return `${n.id}@${n.host}:${n.port} UNREACHABLE (${(e as Error).message.replace(/^journal node \d+ \([^)]*\) /, '')})`;
+    } finally { await c.close(); }
+  }));
+  return `journal ${cfg.service}: ${parts.join('; ')}`;
+}
+
+async function gather(cfg: ControllerConfig): Promise<{ instances: InstanceStatus[]; lock: unknown; breadcrumb: unknown; quorum: string; journal: string | null }> {
   const instances = await Promise.all(cfg.instances.map(async (instance): Promise<InstanceStatus> => {
     try {
       const r = await adminCall(cfg, instance, 'GET', '/v1/status');
@@ -64,7 +79,7 @@ async function gather(cfg: ControllerConfig): Promise<{ instances: InstanceStatu
   } finally {
     await zk.close().catch(() => undefined);
   }
-  return { instances, lock, breadcrumb, quorum };
+  return { instances, lock, breadcrumb, quorum, journal: await journalLine(cfg) };
 }
 
 function printStatus(g: Awaited<ReturnType<typeof gather>>, cfg: ControllerConfig): void {
@@ -85,7 +100,7 @@ function printStatus(g: Awaited<ReturnType<typeof gather>>, cfg: ControllerConfi
   const crumb = g.breadcrumb as { instance?: string; epoch?: number } | null;
   out.push(`lock: ${lock ? `${lock.instance} (token ${lock.czxid})` : 'free'}   breadcrumb: ${crumb ? `${crumb.instance} (epoch ${crumb.epoch ?? '-'})` : 'none'}`);
   out.push(`quorum: ${g.quorum}`);
-  if (cfg.journalNodes) out.push(`journal: ${cfg.journalNodes.map((n) => `${n.id}@${n.host}:${n.port}`).join(' ')} (quorate journal status --journal ${cfg.service})`);
+  if (g.journal !== null) out.push(g.journal);
   for (const x of g.instances) {
     const s = x.status ?? {};
     if (s.paused) out.push(`WARNING: ${x.instance.id} is paused: no automatic role changes; split-brain protection rests on fencing and the journal`);
