@@ -71,9 +71,11 @@ export const CONTROLLER_DEFAULTS = {
   fence_timeout_ms: 5000,
   race_delay_ms: 500,
   cede_ms: 10_000,
-  // Flap damping: a sixth automatic promotion of one instance within a minute waits for the window.
-  promotions_per_window: 5,
-  promotion_window_ms: 60_000,
+  // Flap damping: past 20 automatic promotions of one instance in 10 minutes (sustained flapping),
+  // the next waits for the window. It holds off a promotion even when nothing else is active, so
+  // the default only catches a long flap; manual failover is never damped.
+  promotions_per_window: 20,
+  promotion_window_ms: 10 * 60_000,
 } as const;
 
 /** What the lease's timing check allows for one round trip to the quorum. */
