@@ -184,11 +184,21 @@ export function loadControllerConfig(file: string, service: string, instanceId: 
     const port = q.clientPort ?? ZK_DEFAULTS.client_port;
     connectString = servers.length === 0 ? `${q.clientHost && q.clientHost !== '0.0.0.0' ? q.clientHost : '127.0.0.1'}:${port}` : servers.map((s) => `${s.clientHost ?? s.host}:${s.clientPort ?? port}`).join(',');
   }
-  const sessionTimeoutMs = c.sessionTimeoutMs ?? CONTROLLER_DEFAULTS.session_timeout_ms;
+  let sessionTimeoutMs = c.sessionTimeoutMs ?? CONTROLLER_DEFAULTS.session_timeout_ms;
+  let clamped = false;
+  if (q0 !== undefined) {
+    // The quorum clamps what a session gets: the lease is measured against what it will get.
+    const max = q0.session?.maxTimeoutMs ?? (q0.tickMs === undefined ? CLUSTER_FILE_DEFAULTS.max_session_timeout_ms : q0.tickMs * ZK_DEFAULTS.max_session_timeout_ticks);
+    const min = q0.session?.minTimeoutMs ?? (q0.tickMs === undefined ? CLUSTER_FILE_DEFAULTS.min_session_timeout_ms : q0.tickMs * ZK_DEFAULTS.min_session_timeout_ticks);
+    const got = Math.min(Math.max(sessionTimeoutMs, min), max);
+    clamped = got !== sessionTimeoutMs;
+    if (clamped) warnings.push(`controller.sessionTimeoutMs ${sessionTimeoutMs} ms: the quorum gives sessions ${min}-${max} ms, so the controller's session will be ${got} ms`);
+    sessionTimeoutMs = got;
+  }
   if (quorumSyncBoundMs !== null && (quorumSyncBoundMs + LEASE_ROUND_TRIP_ALLOWANCE_MS) * 3 > sessionTimeoutMs) {
     // The lease (2/3 of the session) must end before a follower can still be serving a stale leader's view.
     throw new ConfigError(file, 'controller.sessionTimeoutMs',
-      `${sessionTimeoutMs} ms is too short for this quorum: syncLimit x tick = ${quorumSyncBoundMs} ms (+ ${LEASE_ROUND_TRIP_ALLOWANCE_MS} ms for a round trip) must stay under a third of it (self-demotion at 2/3 of the session relies on it); raise sessionTimeoutMs to at least ${(quorumSyncBoundMs + LEASE_ROUND_TRIP_ALLOWANCE_MS) * 3} ms or lower quorum.tickMs`,
+      `${sessionTimeoutMs} ms is too short for this quorum: syncLimit x tick = ${quorumSyncBoundMs} ms (+ ${LEASE_ROUND_TRIP_ALLOWANCE_MS} ms for a round trip) must stay under a third of it (self-demotion at 2/3 of the session relies on it); raise sessionTimeoutMs${clamped ? ' and quorum.session.maxTimeoutMs (the quorum caps sessions at ' + sessionTimeoutMs + ' ms)' : ''} to at least ${(quorumSyncBoundMs + LEASE_ROUND_TRIP_ALLOWANCE_MS) * 3} ms or lower quorum.tickMs`,
       { line: lineOf(['controller', 'sessionTimeoutMs']) ?? lineOf(['quorum', 'tickMs']) });
   }
   if (quorumSyncBoundMs === null) warnings.push(`the controller elects through an external ZooKeeper (${connectString}): self-demotion assumes its syncLimit x tickTime + a round trip is well under a third of the session timeout (${sessionTimeoutMs} ms); this cannot be checked from here`);
@@ -197,6 +207,11 @@ export function loadControllerConfig(file: string, service: string, instanceId: 
   if (svc.journal) {
     if (cluster.journal === undefined) { const w = at('journal'); throw new ConfigError(file, w.keyPath, 'the service has a journal but the cluster file has no journal section', { line: w.line }); }
     journalNodes = cluster.journal.nodes.map((n) => ({ id: n.id, host: n.host, port: n.port }));
+  }
+  for (const inst of instances) {
+    if (journalNodes === null && inst.fencing.every((f) => f.kind === 'graceful')) {
+      warnings.push(`instance ${inst.id} can be fenced only gracefully and the service has no journal: if its service hangs with its port open, no other instance can be promoted; add a shell, ssh or http method`);
+    }
   }
   // Priority: the highest races at once; each rank below waits raceDelayMs more.
   const ranks = [...new Set(instances.map((i) => i.priority))].sort((a, b) => b - a);

@@ -58,8 +58,9 @@ export class AdminApi {
   private authorized(req: IncomingMessage): string | null {
     const token = this.c.cfg.adminToken;
     const header = req.headers.authorization ?? '';
-    if (token !== null && header.startsWith('Bearer ')) {
-      const a = Buffer.from(header.slice(7));
+    // The scheme is case-insensitive (RFC 7235).
+    if (token !== null && /^bearer /i.test(header)) {
+      const a = Buffer.from(header.slice(7).trim());
       const b = Buffer.from(token);
       if (a.length === b.length && timingSafeEqual(a, b)) return null;
       return 'wrong bearer token';
@@ -73,7 +74,8 @@ export class AdminApi {
     try {
       const url = new URL(req.url ?? '/', 'http://controller');
       const t = performance.now();
-      if (req.method === 'GET') {
+      // Load balancers' health checks use HEAD or OPTIONS too (HAProxy's httpchk defaults to OPTIONS).
+      if (req.method === 'GET' || req.method === 'HEAD' || req.method === 'OPTIONS') {
         switch (url.pathname) {
           case '/v1/status': return this.send(res, 200, this.status());
           case '/health': return this.send(res, 200, { controller: 'running', health: this.c.core.status(t).health });

@@ -75,6 +75,13 @@ async function graceful(service: string, target: InstanceConfig, token: string, 
   } catch (e) {
     why = `its controller: ${(e as Error & { code?: string }).code ?? (e as Error).message}`;
   }
+  // Its controller says the service is down: that counts once verified the way a kill is (port
+  // closed, or the service says standby) — never on its word alone, and never without a port to check.
+  if (answered && / is (unhealthy|not-responding) /.test(why) && target.servicePort !== null) {
+    const v = await verifyDown(target, `graceful: its controller reports its service down`);
+    if (v.ok) return v;
+    why += `; ${v.reason}`;
+  }
   // The controller is gone (not merely refusing): ask the service itself, when its hook can be reached from here.
   if (!answered && target.hooks?.toStandby.kind === 'http') {
     const hook = { ...target.hooks.toStandby, timeoutMs: Math.min(target.hooks.toStandby.timeoutMs, timeoutMs) };
@@ -85,19 +92,26 @@ async function graceful(service: string, target: InstanceConfig, token: string, 
   return { ok: false, reason: `graceful: ${why}` };
 }
 
-/** A kill counts once the service port is closed, or the service (restarted by its supervisor) says standby. */
+/**
+ * A kill counts once the service port is closed, or the service (restarted by its supervisor) says
+ * standby; asked for about 2 s, each question bounded (a stopped process accepts and never answers).
+ */
 export async function verifyDown(target: InstanceConfig, what: string): Promise<FenceOutcome> {
   if (target.servicePort === null) return { ok: true, detail: `${what} (not verified: no servicePort configured)` };
-  for (let i = 0; i < 20; i++) {
+  const deadline = performance.now() + VERIFY_MS;
+  const role = target.hooks?.role?.kind === 'http' ? { ...target.hooks.role, timeoutMs: Math.min(target.hooks.role.timeoutMs, 500) } : null;
+  while (performance.now() < deadline) {
     if (!(await portOpen(target.host, target.servicePort))) return { ok: true, detail: `${what}; port ${target.servicePort} is closed` };
-    if (target.hooks?.role?.kind === 'http') {
-      const r = await queryRole(target.hooks.role);
+    if (role !== null) {
+      const r = await queryRole(role);
       if (r.ok && r.role === 'standby') return { ok: true, detail: `${what}; it came back standby` };
     }
     await new Promise((res) => setTimeout(res, 100));
   }
   return { ok: false, reason: `${what}, but ${target.host}:${target.servicePort} still accepts connections and does not say standby` };
 }
+
+const VERIFY_MS = 2000;
 
 function portOpen(host: string, port: number): Promise<boolean> {
   return new Promise((resolve) => {

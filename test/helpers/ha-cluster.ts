@@ -71,6 +71,8 @@ export async function startHaCluster(n: number, opts: HaOptions = {}): Promise<H
     ...(apacheZk !== null ? [] : [
       'quorum:',
       '  tickMs: 100',
+      // ZooKeeper's rule would cap sessions at 20 ticks (2 s): too short for the controller's lease check.
+      '  session: { maxTimeoutMs: 60000 }',
       `  dataDir: ${dir}/quorum`,
       `  clientPort: ${clientPort}`,
       '  clientHost: 127.0.0.1',

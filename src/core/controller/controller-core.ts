@@ -372,7 +372,7 @@ export class ControllerCore {
       case 'writeBreadcrumb':
         if (!r.ok) { this.failPromotion(`writing the breadcrumb: ${r.reason}`); return; }
         this.breadcrumbVersion++;
-        if (this.s.hasPreActiveHook) this.sideEffect('preActive', { type: 'hook', hook: 'preActive', epoch: this.epoch, token: this.tokenString(), previous: this.previous?.instance ?? null });
+        if (this.s.hasPreActiveHook) this.sideEffect('preActive', { type: 'hook', hook: 'preActive', epoch: this.epoch, token: this.tokenString(), previous: this.previousOther() });
         else this.toActive();
         return;
       case 'preActive':
@@ -428,8 +428,14 @@ export class ControllerCore {
     this.sideEffect('writeBreadcrumb', { type: 'writeBreadcrumb', data: { instance: this.s.instance, address: this.s.address, epoch: this.epoch, token: this.tokenString()! }, version: this.breadcrumbVersion });
   }
 
+  /** The previous active, for the hooks: not ourselves (a retry after our own failed promotion). */
+  private previousOther(): string | null {
+    const p = this.previous?.instance ?? null;
+    return p === this.s.instance ? null : p;
+  }
+
   private toActive(): void {
-    this.sideEffect('toActive', { type: 'hook', hook: 'toActive', epoch: this.epoch, token: this.tokenString(), previous: this.previous?.instance ?? null });
+    this.sideEffect('toActive', { type: 'hook', hook: 'toActive', epoch: this.epoch, token: this.tokenString(), previous: this.previousOther() });
   }
 
   /** Every side effect of a promotion first checks the lease (after a pause, a timer may not have run yet). */

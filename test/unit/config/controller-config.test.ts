@@ -26,7 +26,12 @@ services:
 describe('loadControllerConfig', () => {
   it('derives the connect string from the quorum section and fills defaults', () => {
     const c = loadControllerConfig(write(BASE('quorum:\n  dataDir: /tmp/q\n  clientPort: 2181')), 'orders', 'a');
-    expect(c).toMatchObject({ connectString: '127.0.0.1:2181', sessionTimeoutMs: 6000, basePath: '/quorate/prod/orders', raceDelayMs: 0, quorumSyncBoundMs: 1000, warnings: [] });
+    expect(c).toMatchObject({ connectString: '127.0.0.1:2181', sessionTimeoutMs: 6000, basePath: '/quorate/prod/orders', raceDelayMs: 0, quorumSyncBoundMs: 1000 });
+    // Graceful fencing alone, with no journal, cannot fence a hung service: said at start.
+    expect(c.warnings).toEqual([
+      expect.stringMatching(/instance a can be fenced only gracefully and the service has no journal/),
+      expect.stringMatching(/instance b can be fenced only gracefully/),
+    ]);
     expect(c.instance.health).toEqual([{ kind: 'tcp', host: '127.0.0.1', port: 7001, intervalMs: 200, timeoutMs: 1000, failures: 3 }]);
     expect(c.instance.fencing).toEqual([{ kind: 'graceful', timeoutMs: 5000 }]);
   });
@@ -35,6 +40,19 @@ describe('loadControllerConfig', () => {
     const c = loadControllerConfig(write(BASE('quorum:\n  dataDir: /tmp/q')), 'orders', 'b');
     expect(c.raceDelayMs).toBe(500);
     expect(c.connectString).toBe('127.0.0.1:2182');
+  });
+
+  it('measures the lease against the session the quorum will give (it clamps to its min/max)', () => {
+    const c = loadControllerConfig(write(BASE('quorum:\n  dataDir: /tmp/q\n  tickMs: 100\n  session: { maxTimeoutMs: 2500 }', 'controller:\n  sessionTimeoutMs: 3000')), 'orders', 'a');
+    expect(c.sessionTimeoutMs).toBe(2500);
+    expect(c.warnings.join('\n')).toMatch(/the quorum gives sessions 200-2500 ms, so the controller's session will be 2500 ms/);
+    // ZooKeeper's rule without a max: 20 ticks = 2000 ms, too short here, and the hint says where to raise it.
+    const capped = failure(() => loadControllerConfig(write(BASE('quorum:\n  dataDir: /tmp/q\n  tickMs: 100', 'controller:\n  sessionTimeoutMs: 3000')), 'orders', 'a'));
+    expect(capped.reason).toMatch(/2000 ms is too short .* quorum\.session\.maxTimeoutMs \(the quorum caps sessions at 2000 ms\)/);
+    const tooShort = BASE('quorum:\n  dataDir: /tmp/q\n  tickMs: 400', 'controller:\n  sessionTimeoutMs: 6000');
+    const e = failure(() => loadControllerConfig(write(tooShort), 'orders', 'a'));
+    expect(e.reason).toMatch(/6000 ms is too short .* at least 6600 ms/);
+    expect(e.reason).not.toMatch(/caps sessions/);
   });
 
   it('refuses a session too short for the quorum\'s syncLimit x tick (the lease would not be safe)', () => {

@@ -1,0 +1,82 @@
+// Three instances: priorities (the highest healthy standby wins; a lower one
+// waits before racing), noFailover (never promoted automatically, refused as
+// a failover target with the reason), `failover` without --to picking the
+// best healthy standby, and kill -9 of the active service twice in a row.
+import { request } from 'undici';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { checkC4, startHaCluster, type HaCluster } from '../helpers/ha-cluster.js';
+
+async function status(c: HaCluster, id: string): Promise<Record<string, unknown>> {
+  const i = c.instances.find((x) => x.id === id)!;
+  const r = await request(`http://127.0.0.1:${i.adminPort}/v1/status`, { signal: AbortSignal.timeout(2000) });
+  return (await r.body.json()) as Record<string, unknown>;
+}
+
+/** Healthy and standing by: watching the lock, or (noFailover: it never races) plain standby. */
+async function healthyStandby(c: HaCluster, id: string): Promise<void> {
+  const end = Date.now() + 20_000;
+  while (Date.now() < end) {
+    const s = await status(c, id);
+    if (s.health === 'healthy' && (s.phase === 'watching' || (s.noFailover === true && s.phase === 'standby'))) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`${id} is not a healthy standby`);
+}
+
+describe('controller: three instances, priorities and noFailover', () => {
+  let c: HaCluster;
+  // a: priority 10, b: priority 5, c: noFailover.
+  beforeAll(async () => { c = await startHaCluster(3, { priorities: [10, 5, 5], noFailover: ['c'] }); }, 90_000);
+  afterAll(async () => { await c?.stopAll(); });
+  afterEach((ctx) => {
+    if (ctx.task.result?.state === 'fail') {
+      for (const i of c.instances) process.stderr.write(`--- controller ${i.id}:\n${i.controller.logs().split('\n').slice(-20).map((l) => l.slice(0, 300)).join('\n')}\n`);
+    }
+  });
+
+  it('the higher priority wins; after its service dies the next healthy one does, never the noFailover one', async () => {
+    const first = await c.settledActive();
+    expect(first).toBe('a');
+    await healthyStandby(c, 'b');
+    await healthyStandby(c, 'c');
+    const a = c.instances[0];
+    await a.service.kill9();
+    expect(await c.settledActive(20_000, 'a')).toBe('b');
+    await a.service.restart();
+    await healthyStandby(c, 'a');
+    // No automatic failback to the higher priority.
+    await new Promise((r) => setTimeout(r, 1000));
+    expect(await c.actives()).toEqual(['b']);
+    // b dies too: a (healthy) wins; c never races.
+    const b = c.instances[1];
+    await b.service.kill9();
+    expect(await c.settledActive(20_000, 'b')).toBe('a');
+    expect((await status(c, 'c')).phase).not.toBe('active');
+    await b.service.restart();
+    await healthyStandby(c, 'b');
+    expect(checkC4(await c.journalHistory())).toEqual([]);
+  }, 90_000);
+
+  it('failover refuses the noFailover instance and an unhealthy one, with the reason; without --to it picks the best healthy standby', async () => {
+    expect(await c.settledActive()).toBe('a');
+    const refused = await c.cli(['failover', '--config', c.cfgPath, '--service', 'orders', '--to', 'c']);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(/c refused: instance c is noFailover/);
+    const sick = await request(`http://127.0.0.1:${c.instances[1].servicePort}/sick`, { method: 'POST' });
+    await sick.body.dump();
+    const end = Date.now() + 10_000;
+    while (Date.now() < end && (await status(c, 'b')).health !== 'unhealthy') await new Promise((r) => setTimeout(r, 50));
+    const r2 = await c.cli(['failover', '--config', c.cfgPath, '--service', 'orders', '--to', 'b']);
+    expect(r2.code).toBe(1);
+    expect(r2.stderr).toMatch(/b refused: instance b is unhealthy/);
+    // Heal b; failover with no target picks b (the only healthy standby that may fail over).
+    await c.instances[1].service.stop();
+    await c.instances[1].service.restart();
+    await healthyStandby(c, 'b');
+    const r3 = await c.cli(['failover', '--config', c.cfgPath, '--service', 'orders']);
+    expect(r3.code, r3.stdout + r3.stderr).toBe(0);
+    expect(r3.stdout).toContain('b is active');
+    expect(await c.actives()).toEqual(['b']);
+    expect(checkC4(await c.journalHistory())).toEqual([]);
+  }, 90_000);
+});
