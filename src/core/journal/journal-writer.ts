@@ -152,7 +152,7 @@ export class JournalWriter {
       this.advance(p);
     } else if (p.failed.size > this.nodes.length - this.majority) {
       p.done = true;
-      this.fence(`a majority refused or did not answer (${[...p.failed.values()][0]})`);
+      this.fence(`a majority refused or did not answer (${[...p.failed.entries()].map(([n, m]) => `node ${n}: ${m}`).join('; ')})`);
     }
   }
 

@@ -155,7 +155,7 @@ describe('JournalWriter', () => {
     h.answer(sent, [1], refused('first refusal'));
     expect(h.events).toEqual([]);
     h.answer(sent, [3], refused('second refusal'));
-    expect(h.events).toEqual([{ kind: 'fenced', reason: 'a majority refused or did not answer (first refusal)' }]);
+    expect(h.events).toEqual([{ kind: 'fenced', reason: 'a majority refused or did not answer (node 1: first refusal; node 3: second refusal)' }]);
     expect(h.w.phase).toBe('fenced');
     h.answer(sent, [2], OK);
     expect(h.events).toEqual([]);
@@ -174,7 +174,7 @@ describe('JournalWriter', () => {
     const newEpoch = h.sends;
     expect(newEpoch).toHaveLength(3);
     h.answer(newEpoch, [1, 2], { ok: false, status: 409, message: 'epoch 4 is not above the promised epoch 4' });
-    expect(h.events).toEqual([{ kind: 'fenced', reason: 'a majority refused or did not answer (epoch 4 is not above the promised epoch 4)' }]);
+    expect(h.events).toEqual([{ kind: 'fenced', reason: 'a majority refused or did not answer (node 1: epoch 4 is not above the promised epoch 4; node 2: epoch 4 is not above the promised epoch 4)' }]);
     h.answer(newEpoch, [3], { ok: true, lastSegmentTxid: null });
     expect(h.sends).toEqual([]);
     expect(h.events).toEqual([]);
@@ -277,7 +277,7 @@ describe('JournalWriter', () => {
     h.w.roll();
     const fin = h.drain().sends;
     h.answer(fin, [1, 2], refused('fenced'));
-    expect(h.events).toEqual([{ kind: 'fenced', reason: 'a majority refused or did not answer (fenced)' }]);
+    expect(h.events).toEqual([{ kind: 'fenced', reason: 'a majority refused or did not answer (node 1: fenced; node 2: fenced)' }]);
     h.answer(fin, [3], OK);
     expect(h.sends).toEqual([]);
   });
@@ -360,7 +360,7 @@ describe('JournalWriter', () => {
       h.answer(toNewEpoch(h), [1, 2], { ok: true, lastSegmentTxid: 1n });
       const prepare = h.sends;
       h.answer(prepare, [2, 3], { ok: false, status: 403, message: 'fenced: epoch 3 is below the promised epoch 4' });
-      expect(h.events).toEqual([{ kind: 'fenced', reason: 'a majority refused or did not answer (fenced: epoch 3 is below the promised epoch 4)' }]);
+      expect(h.events).toEqual([{ kind: 'fenced', reason: 'a majority refused or did not answer (node 2: fenced: epoch 3 is below the promised epoch 4; node 3: fenced: epoch 3 is below the promised epoch 4)' }]);
       expect(h.w.phase).toBe('fenced');
       h.answer(prepare, [1], prep({ startTxid: 1n, endTxid: 3n, inProgress: true, writerEpoch: 2 }, 2, null, 0n));
       expect(h.sends).toEqual([]);
