@@ -8,7 +8,8 @@
 //   node dist/examples/example-service.js --instance a --port 7001 \
 //     [--journal-nodes 1@127.0.0.1:8485,2@...] [--journal orders]
 //
-//   GET  /health        200 while alive (a test can make it fail: POST /sick)
+//   GET  /health        200 while alive, with {"lag"} (a test sets it: POST /lag {"lag": N};
+//                       and can make the check fail: POST /sick)
 //   GET  /role          {"role": "active"|"standby", "epoch", "token", "written"}
 //   POST /role          {"role", "epoch", "token"}: the controller's hooks; a token
 //                       older than one already seen is refused (409)
@@ -39,6 +40,7 @@ let writer: QuorumJournalWriter | null = null;
 let writeLoop: NodeJS.Timeout | null = null;
 let written = 0;
 let sick = false;
+let lag = 0;
 const log = (msg: string) => process.stderr.write(`${new Date().toISOString()} example-service ${instance}: ${msg}\n`);
 
 async function stepDown(why: string): Promise<void> {
@@ -79,7 +81,11 @@ const server = createServer((req, res) => {
   req.on('data', (c: Buffer) => chunks.push(c));
   req.on('end', () => {
     const url = req.url ?? '/';
-    if (req.method === 'GET' && url === '/health') return sick ? send(500, { ok: false }) : send(200, { ok: true });
+    if (req.method === 'GET' && url === '/health') return sick ? send(500, { ok: false }) : send(200, { ok: true, lag });
+    if (req.method === 'POST' && url === '/lag') {
+      try { lag = Number((JSON.parse(Buffer.concat(chunks).toString()) as { lag: number }).lag); } catch { return send(400, { error: 'expected {"lag": N}' }); }
+      return send(200, { lag });
+    }
     if (req.method === 'GET' && url === '/role') return send(200, { role, epoch, token: highestToken < 0n ? null : String(highestToken), written });
     if (req.method === 'POST' && url === '/sick') { sick = true; return send(200, { sick }); }
     if (req.method === 'POST' && url === '/role') {

@@ -105,6 +105,7 @@ function printStatus(g: Awaited<ReturnType<typeof gather>>, cfg: ControllerConfi
     const s = x.status ?? {};
     if (s.paused) out.push(`WARNING: ${x.instance.id} is paused: no automatic role changes; split-brain protection rests on fencing and the journal`);
     if (s.lastFailure && !s.active) out.push(`${x.instance.id}: last failure: ${s.lastFailure}`);
+    if (s.notRacing && !s.active) out.push(`${x.instance.id}: not racing for the lock: ${s.notRacing}`);
   }
   const actives = g.instances.filter((x) => x.status?.active).length;
   if (actives > 1) out.push(`WARNING: ${actives} instances say active`);
@@ -132,17 +133,19 @@ export function controllerCommands(): Command[] {
 
   const failover = serviceOpts(new Command('failover').description('move the active role: the active cedes, the target wins (returns once the target reports active)'))
     .option('--to <instance>', 'the target (default: the best healthy standby)')
+    .option('--force', 'even to a standby further behind than maxLagOnFailover')
     .option('--timeout <ms>', 'give up after', '30000')
-    .action(async (opts: { config: string; service: string; to?: string; timeout: string }) => {
+    .action(async (opts: { config: string; service: string; to?: string; timeout: string; force?: boolean }) => {
       try {
         const cfg = loadControllerConfig(opts.config, opts.service, null);
         const g = await gather(cfg);
-        const candidates = g.instances.filter((x) => x.reachable && !x.status?.active && x.status?.health === 'healthy' && !x.instance.noFailover).sort((a, b) => b.instance.priority - a.instance.priority);
+        const candidates = g.instances.filter((x) => x.reachable && !x.status?.active && x.status?.health === 'healthy' && !x.instance.noFailover && (opts.force || !x.status?.notRacing))
+          .sort((a, b) => b.instance.priority - a.instance.priority);
         const target = opts.to === undefined ? candidates[0] : g.instances.find((x) => x.instance.id === opts.to);
         if (target === undefined) throw new UsageError(opts.to === undefined ? 'no healthy standby to fail over to' : `no instance ${opts.to} in service ${cfg.service}`);
         if (!target.reachable) throw new Error(`the controller of ${target.instance.id} is unreachable: ${target.error}`);
         if (target.status?.active) { process.stdout.write(`${target.instance.id} is already active\n`); return; }
-        const r = await adminCall(cfg, target.instance, 'POST', '/v1/failover', {});
+        const r = await adminCall(cfg, target.instance, 'POST', '/v1/failover', { force: opts.force === true });
         if (r.status >= 300) throw new Error(`${target.instance.id} refused: ${String(r.json.error)}`);
         const end = Date.now() + Number(opts.timeout);
         while (Date.now() < end) {

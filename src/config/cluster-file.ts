@@ -112,7 +112,7 @@ const commandOrHttp = z.union([
   z.strictObject({ http: z.url({ error: 'expected an http(s) URL' }), timeoutMs: ms().optional() }),
 ], { error: 'expected { command: "..." } or { http: "http://..." }' });
 const healthCheckShape = z.union([
-  z.strictObject({ http: z.url({ error: 'expected an http(s) URL' }), expectStatus: intIn(100, 599, 'an HTTP status').optional(), jsonField: z.string().optional(), jsonValue: z.union([z.string(), z.number(), z.boolean()]).optional(), intervalMs: ms().optional(), timeoutMs: ms().optional(), failures: intIn(1, 100, 'a count').optional() }),
+  z.strictObject({ http: z.url({ error: 'expected an http(s) URL' }), expectStatus: intIn(100, 599, 'an HTTP status').optional(), jsonField: z.string().optional(), jsonValue: z.union([z.string(), z.number(), z.boolean()]).optional(), lagField: z.string().optional(), intervalMs: ms().optional(), timeoutMs: ms().optional(), failures: intIn(1, 100, 'a count').optional() }),
   z.strictObject({ tcp: z.string({ error: 'expected host:port' }).regex(/^[A-Za-z0-9._:\[\]-]+:\d{1,5}$/, { error: 'expected host:port' }), intervalMs: ms().optional(), timeoutMs: ms().optional(), failures: intIn(1, 100, 'a count').optional() }),
   z.strictObject({ command: z.string({ error: 'expected a shell command' }).min(1), intervalMs: ms().optional(), timeoutMs: ms().optional(), failures: intIn(1, 100, 'a count').optional() }),
 ], { error: 'expected a check: { http: URL }, { tcp: "host:port" } or { command: "..." }' });
@@ -161,6 +161,8 @@ const serviceShape = {
   /** A lower-priority standby waits this long per step of priority rank before racing. */
   raceDelayMs: intIn(0, 60_000, 'milliseconds').optional(),
   cedeMs: intIn(0, 600_000, 'milliseconds').optional(),
+  /** A standby whose health check's lagField says it is further behind does not race (failover --force overrides). */
+  maxLagOnFailover: z.number({ error: 'expected a number' }).min(0, { error: 'expected a number >= 0' }).optional(),
   promotionsPerWindow: intIn(1, 1000, 'a count').optional(),
   promotionWindowMs: ms().optional(),
   instances: z.array(z.strictObject(instanceShape, { error: 'expected a mapping with id, host and adminPort' }), { error: 'expected a list of instances' }).min(1, { error: 'expected at least one instance' }),

@@ -11,7 +11,7 @@ import { CLUSTER_FILE_DEFAULTS, formatKeyPath, parseClusterFileWithLines, readCo
 import { ConfigError } from './errors.js';
 
 export type HealthCheckConfig =
-  | { kind: 'http'; url: string; expectStatus: number; jsonField: string | null; jsonValue: string | number | boolean | null; intervalMs: number; timeoutMs: number; failures: number }
+  | { kind: 'http'; url: string; expectStatus: number; jsonField: string | null; jsonValue: string | number | boolean | null; lagField: string | null; intervalMs: number; timeoutMs: number; failures: number }
   | { kind: 'tcp'; host: string; port: number; intervalMs: number; timeoutMs: number; failures: number }
   | { kind: 'command'; command: string; intervalMs: number; timeoutMs: number; failures: number };
 
@@ -55,6 +55,7 @@ export interface ControllerConfig {
   cedeMs: number;
   promotionsPerWindow: number;
   promotionWindowMs: number;
+  maxLagOnFailover: number | null;
   /** /quorate/<cluster>/<service> */
   basePath: string;
   /** Our quorum's worst-case leader-to-follower lag (syncLimit x tick), when the quorum is ours; null for an external ZooKeeper. */
@@ -87,7 +88,7 @@ type Instance = Service['instances'][number];
 function healthOf(checks: NonNullable<Instance['health']>): HealthCheckConfig[] {
   return checks.map((c) => {
     const common = { intervalMs: c.intervalMs ?? CONTROLLER_DEFAULTS.check_interval_ms, timeoutMs: c.timeoutMs ?? CONTROLLER_DEFAULTS.check_timeout_ms, failures: c.failures ?? CONTROLLER_DEFAULTS.check_failures };
-    if ('http' in c) return { kind: 'http', url: c.http, expectStatus: c.expectStatus ?? 200, jsonField: c.jsonField ?? null, jsonValue: c.jsonValue ?? null, ...common };
+    if ('http' in c) return { kind: 'http', url: c.http, expectStatus: c.expectStatus ?? 200, jsonField: c.jsonField ?? null, jsonValue: c.jsonValue ?? null, lagField: c.lagField ?? null, ...common };
     if ('tcp' in c) {
       const i = c.tcp.lastIndexOf(':');
       return { kind: 'tcp', host: c.tcp.slice(0, i).replace(/^\[|\]$/g, ''), port: Number(c.tcp.slice(i + 1)), ...common };
@@ -208,7 +209,11 @@ export function loadControllerConfig(file: string, service: string, instanceId: 
     if (cluster.journal === undefined) { const w = at('journal'); throw new ConfigError(file, w.keyPath, 'the service has a journal but the cluster file has no journal section', { line: w.line }); }
     journalNodes = cluster.journal.nodes.map((n) => ({ id: n.id, host: n.host, port: n.port }));
   }
-  for (const inst of instances) {
+  for (const [k, inst] of instances.entries()) {
+    if (svc.maxLagOnFailover !== undefined && !inst.health.some((h) => h.kind === 'http' && h.lagField !== null)) {
+      const w = at('instances', k);
+      throw new ConfigError(file, w.keyPath, `the service has maxLagOnFailover but instance ${inst.id} has no http health check with a lagField to read its lag from`, { line: w.line });
+    }
     if (journalNodes === null && inst.fencing.every((f) => f.kind === 'graceful')) {
       warnings.push(`instance ${inst.id} can be fenced only gracefully and the service has no journal: if its service hangs with its port open, no other instance can be promoted; add a shell, ssh or http method`);
     }
@@ -227,6 +232,7 @@ export function loadControllerConfig(file: string, service: string, instanceId: 
     cedeMs: svc.cedeMs ?? CONTROLLER_DEFAULTS.cede_ms,
     promotionsPerWindow: svc.promotionsPerWindow ?? CONTROLLER_DEFAULTS.promotions_per_window,
     promotionWindowMs: svc.promotionWindowMs ?? CONTROLLER_DEFAULTS.promotion_window_ms,
+    maxLagOnFailover: svc.maxLagOnFailover ?? null,
     basePath: `/quorate/${cluster.cluster}/${service}`,
     quorumSyncBoundMs,
     warnings,

@@ -45,7 +45,7 @@ export class AdminApi {
       active: this.c.core.isActive(t), phase: s.phase, health: s.health, healthReason: s.healthReason,
       session: s.session, sessionId: s.sessionId, sessionTimeoutMs: s.sessionTimeoutMs, paused: s.paused, epoch: s.epoch, fencingToken: s.lockCzxid,
       lastTransition: s.lastTransition && { ...s.lastTransition, at: wall(s.lastTransition.at) },
-      lastFailure: s.lastFailure, lastFence: this.c.lastFence, leaseValidUntil: wall(s.leaseValidUntil), standbyConfirmed: s.standbyConfirmed,
+      lastFailure: s.lastFailure, lastFence: this.c.lastFence, lag: s.lag, maxLagOnFailover: this.c.cfg.maxLagOnFailover, notRacing: s.notRacing, leaseValidUntil: wall(s.leaseValidUntil), standbyConfirmed: s.standbyConfirmed,
     };
   }
 
@@ -109,7 +109,7 @@ export class AdminApi {
           const confirmed = await this.waitStandby();
           return this.send(res, confirmed ? 200 : 409, confirmed ? { standby: true } : { error: `not confirmed standby: ${this.c.core.status(performance.now()).lastFailure ?? 'demotion did not finish'}` });
         }
-        case '/v1/failover': return this.send(res, 202, await this.failoverToMe());
+        case '/v1/failover': return this.send(res, 202, await this.failoverToMe(body.force === true));
       }
       return this.send(res, 404, { error: `no such endpoint: POST ${url.pathname}` });
     } catch (e) {
@@ -128,13 +128,15 @@ export class AdminApi {
   }
 
   /** The target of a manual failover: refuses when unhealthy or noFailover; asks every other instance to cede. */
-  private async failoverToMe(): Promise<Record<string, unknown>> {
+  private async failoverToMe(force: boolean): Promise<Record<string, unknown>> {
     const s = this.c.core.status(performance.now());
     const i = this.c.cfg.instance;
     if (i.noFailover) throw Object.assign(new Error(`instance ${i.id} is noFailover: it is never made active`), { status: 409 });
     if (s.health !== 'healthy') throw Object.assign(new Error(`instance ${i.id} is ${s.health}: ${s.healthReason}`), { status: 409 });
     if (this.c.core.isActive(performance.now())) return { already: true, ...this.status() };
-    this.c.feed({ kind: 'failoverTarget', forMs: this.c.cfg.cedeMs });
+    const lag = this.c.core.lagProblem(performance.now());
+    if (lag !== null && !force) throw Object.assign(new Error(`instance ${i.id}: ${lag}; failover --force overrides`), { status: 409 });
+    this.c.feed({ kind: 'failoverTarget', forMs: this.c.cfg.cedeMs, force });
     const ceded: Record<string, string> = {};
     await Promise.all(this.c.cfg.instances.filter((x) => x.id !== i.id).map(async (x) => {
       try {

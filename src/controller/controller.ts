@@ -37,13 +37,14 @@ export class Controller extends EventEmitter {
     this.core = new ControllerCore({
       instance: i.id, address: `${i.host}:${i.adminPort}`, hasJournal: cfg.journalNodes !== null, hasPreActiveHook: i.hooks?.preActive != null,
       raceDelayMs: cfg.raceDelayMs, noFailover: i.noFailover, retryBackoffMs: 1000, retryBackoffMaxMs: 30_000,
-      promotionsPerWindow: cfg.promotionsPerWindow, promotionWindowMs: cfg.promotionWindowMs,
+      promotionsPerWindow: cfg.promotionsPerWindow, promotionWindowMs: cfg.promotionWindowMs, maxLagOnFailover: cfg.maxLagOnFailover,
     }, now());
     this.health = new HealthMonitor(i.health);
   }
 
   start(): void {
     this.health.on('change', (state, reason) => this.feed({ kind: 'health', state, reason }));
+    this.health.on('lag', (value) => this.feed({ kind: 'lag', value }));
     this.health.start();
     this.feed({ kind: 'tick' });
     void this.connect();

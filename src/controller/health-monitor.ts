@@ -10,7 +10,7 @@ import { HealthAggregator, type CheckOutcome } from '../core/controller/health.j
 import type { HealthState } from '../core/controller/controller-core.js';
 import { describeCommandResult, runCommand } from '../io/run-command.js';
 
-export class HealthMonitor extends EventEmitter<{ change: [HealthState, string] }> {
+export class HealthMonitor extends EventEmitter<{ change: [HealthState, string]; lag: [number | null] }> {
   private readonly agg: HealthAggregator;
   private readonly timers: NodeJS.Timeout[] = [];
   private stopped = false;
@@ -36,6 +36,7 @@ export class HealthMonitor extends EventEmitter<{ change: [HealthState, string] 
     const t0 = performance.now();
     void runCheck(c).then((o) => {
       if (this.stopped) return;
+      if (c.kind === 'http' && c.lagField !== null) this.emit('lag', o.kind === 'ok' ? o.lag ?? null : null);
       this.agg.record(i, o);
       const s = this.agg.state();
       if (s.state !== this.last.state || s.reason !== this.last.reason) {
@@ -61,10 +62,18 @@ export async function runCheck(c: HealthCheckConfig): Promise<CheckOutcome> {
         const res = await request(c.url, { method: 'GET', signal: AbortSignal.timeout(c.timeoutMs), headersTimeout: c.timeoutMs, bodyTimeout: c.timeoutMs });
         const text = await res.body.text();
         if (res.statusCode !== c.expectStatus) return { kind: 'failed', reason: `GET ${c.url} answered ${res.statusCode}, expected ${c.expectStatus}` };
+        let body: unknown;
+        if (c.jsonField !== null || c.lagField !== null) {
+          try { body = JSON.parse(text); } catch { return { kind: 'failed', reason: `GET ${c.url}: the body is not JSON` }; }
+        }
+        const field = (path: string) => path.split('.').reduce<unknown>((o, k) => (o as Record<string, unknown> | null)?.[k], body);
         if (c.jsonField !== null) {
-          let v: unknown;
-          try { v = c.jsonField.split('.').reduce<unknown>((o, k) => (o as Record<string, unknown> | null)?.[k], JSON.parse(text)); } catch { return { kind: 'failed', reason: `GET ${c.url}: the body is not JSON` }; }
+          const v = field(c.jsonField);
           if (c.jsonValue !== null ? v !== c.jsonValue : !v) return { kind: 'failed', reason: `GET ${c.url}: ${c.jsonField} is ${JSON.stringify(v)}${c.jsonValue !== null ? `, expected ${JSON.stringify(c.jsonValue)}` : ''}` };
+        }
+        if (c.lagField !== null) {
+          const lag = field(c.lagField);
+          return { kind: 'ok', lag: typeof lag === 'number' && Number.isFinite(lag) ? lag : null };
         }
         return { kind: 'ok' };
       } catch (e) {

@@ -53,6 +53,8 @@ export interface HaOptions {
   proxied?: boolean;
   /** Elect through Debian's Apache ZooKeeper 3.8 instead of our quorum. */
   backend?: 'quorate' | 'apache';
+  /** The service's maxLagOnFailover; the health checks then read {"lag"} from the example service. */
+  maxLag?: number;
 }
 
 export async function startHaCluster(n: number, opts: HaOptions = {}): Promise<HaCluster> {
@@ -92,6 +94,7 @@ export async function startHaCluster(n: number, opts: HaOptions = {}): Promise<H
     '    journal: true',
     `    fencing: ${opts.fencing ?? '[graceful, journal]'}`,
     '    raceDelayMs: 200',
+    ...(opts.maxLag !== undefined ? [`    maxLagOnFailover: ${opts.maxLag}`] : []),
     '    cedeMs: 3000',
     // The scenarios fail over many times in a minute: flap damping has its own unit tests.
     '    promotionsPerWindow: 1000',
@@ -104,7 +107,7 @@ export async function startHaCluster(n: number, opts: HaOptions = {}): Promise<H
       `        servicePort: ${ports[k].service}`,
       `        priority: ${opts.priorities?.[k] ?? 0}`,
       ...(opts.noFailover?.includes(id) ? ['        noFailover: true'] : []),
-      `        health: [ { http: "http://127.0.0.1:${ports[k].service}/health", timeoutMs: 300 } ]`,
+      `        health: [ { http: "http://127.0.0.1:${ports[k].service}/health", timeoutMs: 300${opts.maxLag !== undefined ? ', lagField: lag' : ''} } ]`,
       `        hooks: { toActive: ${hook(ports[k].service)}, toStandby: ${hook(ports[k].service)}, role: ${hook(ports[k].service)} }`,
     ]),
   ].join('\n') + '\n');

@@ -43,6 +43,8 @@ export type OpResult =
 
 export type ControllerInput =
   | { kind: 'health'; state: HealthState; reason: string }
+  /** How far the service's replica is behind, as it reports it (null: not reported). */
+  | { kind: 'lag'; value: number | null }
   | { kind: 'session'; state: 'connected'; sessionId: bigint; timeoutMs: number }
   | { kind: 'session'; state: 'disconnected' | 'expired' }
   | { kind: 'done'; op: number; result: OpResult }
@@ -50,7 +52,7 @@ export type ControllerInput =
   | { kind: 'lockChanged' }
   | { kind: 'cede'; forMs: number }
   /** This instance is a manual failover's target: race now, past cede, backoff and flap damping. */
-  | { kind: 'failoverTarget'; forMs: number }
+  | { kind: 'failoverTarget'; forMs: number; force?: boolean }
   | { kind: 'pause' }
   | { kind: 'resume' }
   | { kind: 'tick' };
@@ -80,6 +82,8 @@ export interface ControllerSettings {
   /** Automatic promotions allowed per window (flap damping). */
   promotionsPerWindow: number;
   promotionWindowMs: number;
+  /** A standby further behind than this (as its service reports) does not race; null: no limit. */
+  maxLagOnFailover?: number | null;
 }
 
 /** What status shows and /active answers from. */
@@ -99,6 +103,9 @@ export interface ControllerStatus {
   leaseValidUntil: number | null;
   /** After the last demotion: did the service confirm standby (its to-standby hook succeeded)? */
   standbyConfirmed: boolean | null;
+  /** The service's reported replication lag, and why a healthy standby is not racing (null when it may). */
+  lag: number | null;
+  notRacing: string | null;
 }
 
 export class ControllerCore {
@@ -138,6 +145,8 @@ export class ControllerCore {
   private demotionToken: string | null = null;
   /** Until then this instance is a manual failover's target. */
   private targetUntil = 0;
+  private forced = false;
+  private lag: number | null = null;
   /** A lock read that failed while active: read it again once connected. */
   private recheckLock = false;
   private standbyConfirmed: boolean | null = null;
@@ -167,7 +176,17 @@ export class ControllerCore {
       lastTransition: this.lastTransition, lastFailure: this.lastFailure,
       leaseValidUntil: this.leaseValid(now) ? this.leaseSentAt! + (this.timeoutMs * 2) / 3 : null,
       standbyConfirmed: this.standbyConfirmed,
+      lag: this.lag,
+      notRacing: this.lagProblem(now),
     };
+  }
+
+  /** Why this standby may not race because of its replication lag (a forced manual failover may). */
+  lagProblem(now: number): string | null {
+    const max = this.s.maxLagOnFailover ?? null;
+    if (max === null || (this.forced && now < this.targetUntil)) return null;
+    if (this.lag === null) return `its service has not reported its replication lag yet (maxLagOnFailover ${max})`;
+    return this.lag > max ? `its service is ${this.lag} behind, more than maxLagOnFailover ${max}` : null;
   }
 
   // ---- driving -------------------------------------------------------------
@@ -181,7 +200,8 @@ export class ControllerCore {
       case 'done': this.onDone(input.op, input.result); break;
       case 'lockChanged': if (this.phase === 'watching') this.readLock(); else if (this.phase === 'active') this.readLock(); break;
       case 'cede': this.onCede(input.forMs); break;
-      case 'failoverTarget': this.targetUntil = this.now + input.forMs; this.cededUntil = 0; this.notBefore = 0; break;
+      case 'failoverTarget': this.targetUntil = this.now + input.forMs; this.forced = input.force === true; this.cededUntil = 0; this.notBefore = 0; break;
+      case 'lag': this.lag = input.value; break;
       case 'pause': this.paused = true; this.log('warn', 'automatic failover paused: no automatic role changes, self-demotion included; split-brain protection rests on fencing and the journal'); break;
       case 'resume': this.paused = false; this.log('info', 'automatic failover resumed'); break;
       case 'tick': break;
@@ -477,6 +497,7 @@ export class ControllerCore {
       if (this.health !== 'healthy' || this.session !== 'connected' || !this.leaseValid(now)) return;
       const manual = now < this.targetUntil;
       if (now < this.cededUntil) { this.wake(this.cededUntil); return; }
+      if (this.lagProblem(now) !== null) return;
       if (now < this.notBefore && !manual) { this.wake(this.notBefore); return; }
       while (this.promotions.length > 0 && this.promotions[0] <= now - this.s.promotionWindowMs) this.promotions.shift();
       if (this.promotions.length >= this.s.promotionsPerWindow && !manual) {

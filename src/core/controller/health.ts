@@ -4,7 +4,8 @@
 // until each check has answered once, the service is initializing. Pure.
 import type { HealthState } from './controller-core.js';
 
-export type CheckOutcome = { kind: 'ok' } | { kind: 'failed'; reason: string } | { kind: 'timeout'; reason: string };
+/** `lag`: the replication lag the service reported in this answer, when the check reads one. */
+export type CheckOutcome = { kind: 'ok'; lag?: number | null } | { kind: 'failed'; reason: string } | { kind: 'timeout'; reason: string };
 
 interface CheckState { answered: boolean; failing: string | null; timeouts: number; lastTimeout: string }
 

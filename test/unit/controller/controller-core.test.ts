@@ -947,3 +947,29 @@ describe('ControllerCore: disconnects, new sessions and cedes mid-promotion', ()
     expect(h.names()).toEqual(['deleteOwnBreadcrumb']);
   });
 });
+
+describe('ControllerCore: maxLagOnFailover', () => {
+  it('a healthy standby too far behind (or not yet reporting) does not race; status says why; a forced manual failover does', () => {
+    const h = new Harness({ maxLagOnFailover: 10 });
+    standby(h);
+    expect(h.names()).toEqual([]);
+    expect(h.core.status(h.now).notRacing).toMatch(/not reported its replication lag/);
+    h.step({ kind: 'lag', value: 50 });
+    expect(h.names()).toEqual([]);
+    expect(h.core.status(h.now).notRacing).toBe('its service is 50 behind, more than maxLagOnFailover 10');
+    h.step({ kind: 'failoverTarget', forMs: 5000 });
+    expect(h.names()).toEqual([]);
+    h.step({ kind: 'failoverTarget', forMs: 5000, force: true });
+    expect(h.names()).toEqual(['createLock']);
+  });
+
+  it('caught up again (lag within the limit): it races', () => {
+    const h = new Harness({ maxLagOnFailover: 10 });
+    standby(h);
+    h.step({ kind: 'lag', value: 11 });
+    expect(h.names()).toEqual([]);
+    h.step({ kind: 'lag', value: 10 });
+    expect(h.names()).toEqual(['createLock']);
+    expect(h.core.status(h.now).notRacing).toBeNull();
+  });
+});
