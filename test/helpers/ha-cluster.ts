@@ -28,8 +28,12 @@ export interface HaInstance {
 export interface HaCluster {
   dir: string;
   cfgPath: string;
-  /** Our quorum server, or null with the Apache ZooKeeper backend. */
+  /** Our quorum server (the first of them), or null with the Apache ZooKeeper backend. */
   quorum: CliProcess | null;
+  /** Every quorum server (one unless quorumServers was given). */
+  quorumServers: CliProcess[];
+  /** The client ports of the quorum servers, in server id order. */
+  quorumPorts: number[];
   apacheZk: ApacheZk | null;
   journal: CliProcess[];
   journalNodes: JournalNodeAddress[];
@@ -55,12 +59,19 @@ export interface HaOptions {
   backend?: 'quorate' | 'apache';
   /** The service's maxLagOnFailover; the health checks then read {"lag"} from the example service. */
   maxLag?: number;
+  /** A replicated quorum of this many servers (ours) instead of one standalone server. */
+  quorumServers?: number;
 }
 
 export async function startHaCluster(n: number, opts: HaOptions = {}): Promise<HaCluster> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'quorate-ha-'));
   const apacheZk = opts.backend === 'apache' ? await startApacheZk({ tickTime: 100, extra: { minSessionTimeout: '1000', maxSessionTimeout: '60000' } }) : null;
   const clientPort = apacheZk?.port ?? await freePort();
+  const nq = opts.quorumServers ?? 1;
+  const quorumPorts = [clientPort];
+  const peerPorts: number[][] = [];
+  for (let k = 1; k < nq; k++) quorumPorts.push(await freePort());
+  if (nq > 1) for (let k = 0; k < nq; k++) peerPorts.push([await freePort(), await freePort()]);
   const proxies = opts.proxied ? await Promise.all(Array.from({ length: n }, () => startTcpProxy(clientPort))) : null;
   const journalNodes: JournalNodeAddress[] = [];
   for (let i = 1; i <= 3; i++) journalNodes.push({ id: i, host: '127.0.0.1', port: await freePort() });
@@ -75,9 +86,10 @@ export async function startHaCluster(n: number, opts: HaOptions = {}): Promise<H
       '  tickMs: 100',
       // ZooKeeper's rule would cap sessions at 20 ticks (2 s): too short for the controller's lease check.
       '  session: { maxTimeoutMs: 60000 }',
-      `  dataDir: ${dir}/quorum`,
+      `  dataDir: ${dir}/quorum-{id}`,
       `  clientPort: ${clientPort}`,
       '  clientHost: 127.0.0.1',
+      ...(nq > 1 ? ['  servers:', ...quorumPorts.map((p, k) => `    - { id: ${k + 1}, host: 127.0.0.1, clientPort: ${p}, peerPort: ${peerPorts[k][0]}, electionPort: ${peerPorts[k][1]} }`)] : []),
     ]),
     'journal:',
     `  dataDir: ${dir}/journal-{id}`,
@@ -118,7 +130,8 @@ export async function startHaCluster(n: number, opts: HaOptions = {}): Promise<H
     await zk.ensurePath('/quorate-test');
     await zk.close();
   }
-  const quorum = apacheZk !== null ? null : await startCliProcess(['quorum', '--config', cfgPath, '--id', '1'], clientPort);
+  const quorumServers = apacheZk !== null ? [] : await Promise.all(quorumPorts.map((p, k) => startCliProcess(['quorum', '--config', cfgPath, '--id', String(k + 1)], p)));
+  const quorum = quorumServers[0] ?? null;
   const journal = await Promise.all(journalNodes.map((j) => startCliProcess(['journal', '--config', cfgPath, '--id', String(j.id)], j.port)));
   const jn = journalNodes.map((j) => `${j.id}@127.0.0.1:${j.port}`).join(',');
   const instances: HaInstance[] = [];
@@ -138,7 +151,7 @@ export async function startHaCluster(n: number, opts: HaOptions = {}): Promise<H
     return r.filter((x): x is string => x !== null);
   };
   return {
-    dir, cfgPath, quorum, apacheZk, journal, journalNodes, instances, actives,
+    dir, cfgPath, quorum, quorumServers, quorumPorts, apacheZk, journal, journalNodes, instances, actives,
     async settledActive(timeoutMs = 20_000, not) {
       const end = Date.now() + timeoutMs;
       let last: string[] = [];
@@ -168,7 +181,7 @@ export async function startHaCluster(n: number, opts: HaOptions = {}): Promise<H
     async stopAll() {
       for (const i of instances) { await i.controller.stop(); await i.service.stop(); }
       await Promise.all(journal.map((j) => j.stop()));
-      await quorum?.stop();
+      for (const q of quorumServers) await q.stop();
       await apacheZk?.stop();
       for (const p of proxies ?? []) await p.close();
       fs.rmSync(dir, { recursive: true, force: true });
