@@ -4,7 +4,8 @@
 # against and to prove the client suites), the real clients the suites drive
 # (zkCli from the zookeeper package, python3-kazoo, Apache Curator, a JDK with
 # javac to compile the Curator suite), OpenSSH (fencing tests), procps and
-# iproute2, then the npm dependencies.
+# iproute2, openssl (the admin API's TLS test makes its certificates), then the
+# npm dependencies.
 #
 # Idempotent and quiet: packages already installed are not touched (and
 # `apt-get update` runs only when something is missing); `npm ci` is skipped
@@ -90,6 +91,7 @@ PACKAGES=(
   openssh-client
   procps
   iproute2
+  openssl
 )
 
 installed() {

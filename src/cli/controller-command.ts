@@ -1,11 +1,11 @@
 // `quorate controller` (run the controller of one service instance) and the
 // operator's `quorate status`, `quorate failover`, `quorate pause|resume`.
 import { Command } from 'commander';
-import { request } from 'undici';
 import { loadControllerConfig, type ControllerConfig, type InstanceConfig } from '../config/controller-config.js';
 import { ZkClient } from '../client/index.js';
 import { JournalNodeClient } from '../client/journal/node-client.js';
 import { AdminApi } from '../controller/admin-api.js';
+import { adminRequest } from '../controller/admin-client.js';
 import { Controller } from '../controller/controller.js';
 import { createLogger, silentLogger } from '../io/log.js';
 import { UsageError, reportAndExit, stopOnSignals } from './errors.js';
@@ -24,15 +24,8 @@ async function runController(opts: { config: string; service: string; id: string
 
 interface InstanceStatus { instance: InstanceConfig; reachable: boolean; error?: string; status?: Record<string, unknown> }
 
-async function adminCall(cfg: ControllerConfig, i: InstanceConfig, method: 'GET' | 'POST', path: string, body?: unknown, timeoutMs = 2000): Promise<{ status: number; json: Record<string, unknown> }> {
-  const res = await request(`http://${i.host}:${i.adminPort}${path}`, {
-    method, body: body === undefined ? undefined : JSON.stringify(body), signal: AbortSignal.timeout(timeoutMs),
-    headers: { 'content-type': 'application/json', ...(cfg.adminToken ? { authorization: `Bearer ${cfg.adminToken}` } : {}) },
-  });
-  const text = await res.body.text();
-  let json: Record<string, unknown> = {};
-  try { json = JSON.parse(text) as Record<string, unknown>; } catch { json = { error: text.slice(0, 200) }; }
-  return { status: res.statusCode, json };
+function adminCall(cfg: ControllerConfig, i: InstanceConfig, method: 'GET' | 'POST', path: string, body?: unknown, timeoutMs = 2000): Promise<{ status: number; json: Record<string, unknown> }> {
+  return adminRequest(cfg, i, method, path, body, timeoutMs);
 }
 
 async function journalLine(cfg: ControllerConfig): Promise<string | null> {

@@ -177,6 +177,8 @@ const controllerShape = {
   adminTokenFile: dir().optional(),
   /** Accept write requests from 127.0.0.1 without a token. */
   allowLoopbackWithoutToken: bool().optional(),
+  /** The admin API over TLS: this host's certificate and key (PEM), and the CA that signed the controllers' certificates. */
+  tls: z.strictObject({ certFile: dir(), keyFile: dir(), caFile: dir().optional() }, { error: 'expected { certFile, keyFile, caFile }' }).optional(),
 };
 const clusterShape = {
   cluster: z.string({ error: 'expected a cluster id' }).regex(CLUSTER_ID_PATTERN, {
@@ -200,6 +202,7 @@ const KEYS_AT: Record<string, readonly string[]> = {
   journal: Object.keys(journalShape),
   'journal.nodes[]': Object.keys(journalNodeShape),
   controller: Object.keys(controllerShape),
+  'controller.tls': ['certFile', 'keyFile', 'caFile'],
   'services[]': Object.keys(serviceShape),
   'services[].instances[]': Object.keys(instanceShape),
   'services[].fencing[].ssh': SSH_FENCE_KEYS,

@@ -48,6 +48,8 @@ export interface ControllerConfig {
   digest: string | null;
   adminToken: string | null;
   allowLoopbackWithoutToken: boolean;
+  /** PEM texts, read at start; null: plain HTTP. */
+  tls: { cert: string; key: string; ca: string | null } | null;
   journalNodes: JournalNodeAddress[] | null;
   journalTimeoutMs: number;
   /** ms this instance waits, after the lock goes, before racing (by its priority rank). */
@@ -226,6 +228,11 @@ export function loadControllerConfig(file: string, service: string, instanceId: 
     digest: c.digestFile === undefined ? null : readSecret(c.digestFile, base, 'digest (user:password)', 'controller.digestFile', lineOf(['controller', 'digestFile']), file),
     adminToken: c.adminTokenFile === undefined ? null : readSecret(c.adminTokenFile, base, 'admin token', 'controller.adminTokenFile', lineOf(['controller', 'adminTokenFile']), file),
     allowLoopbackWithoutToken: c.allowLoopbackWithoutToken ?? false,
+    tls: c.tls === undefined ? null : {
+      cert: readSecret(c.tls.certFile, base, 'TLS certificate', 'controller.tls.certFile', lineOf(['controller', 'tls', 'certFile']), file),
+      key: readSecret(c.tls.keyFile, base, 'TLS key', 'controller.tls.keyFile', lineOf(['controller', 'tls', 'keyFile']), file),
+      ca: c.tls.caFile === undefined ? null : readSecret(c.tls.caFile, base, 'TLS CA certificate', 'controller.tls.caFile', lineOf(['controller', 'tls', 'caFile']), file),
+    },
     journalNodes,
     journalTimeoutMs: cluster.journal?.requestTimeoutMs ?? 2000,
     raceDelayMs: rank * (svc.raceDelayMs ?? CONTROLLER_DEFAULTS.race_delay_ms),

@@ -9,7 +9,8 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { timingSafeEqual } from 'node:crypto';
-import { request } from 'undici';
+import { createServer as createHttpsServer } from 'node:https';
+import { adminRequest } from './admin-client.js';
 import type { Controller } from './controller.js';
 
 const BODY_MAX = 16 * 1024;
@@ -23,7 +24,9 @@ export class AdminApi {
   constructor(private readonly c: Controller) {}
 
   listen(port: number, host: string): Promise<number> {
-    this.server = createServer((req, res) => { void this.handle(req, res); });
+    const handler = (req: IncomingMessage, res: ServerResponse) => { void this.handle(req, res); };
+    const tls = this.c.cfg.tls;
+    this.server = tls === null ? createServer(handler) : createHttpsServer({ cert: tls.cert, key: tls.key }, handler);
     return new Promise((resolve, reject) => {
       this.server.once('error', reject);
       this.server.listen(port, host, () => resolve((this.server.address() as AddressInfo).port));
@@ -140,12 +143,8 @@ export class AdminApi {
     const ceded: Record<string, string> = {};
     await Promise.all(this.c.cfg.instances.filter((x) => x.id !== i.id).map(async (x) => {
       try {
-        const r = await request(`http://${x.host}:${x.adminPort}/v1/cede`, {
-          method: 'POST', body: JSON.stringify({ forMs: this.c.cfg.cedeMs }), signal: AbortSignal.timeout(5000),
-          headers: { 'content-type': 'application/json', ...(this.c.cfg.adminToken ? { authorization: `Bearer ${this.c.cfg.adminToken}` } : {}) },
-        });
-        await r.body.dump();
-        ceded[x.id] = r.statusCode === 200 ? 'ceded' : `answered ${r.statusCode}`;
+        const r = await adminRequest(this.c.cfg, x, 'POST', '/v1/cede', { forMs: this.c.cfg.cedeMs }, 5000);
+        ceded[x.id] = r.status === 200 ? 'ceded' : `answered ${r.status}`;
       } catch (e) {
         ceded[x.id] = `unreachable: ${(e as Error & { code?: string }).code ?? (e as Error).message}`;
       }

@@ -206,7 +206,7 @@ export class Controller extends EventEmitter {
       }
       case 'fence': {
         const target = this.cfg.instances.find((x) => x.id === op.target.instance) ?? null;
-        const r = await fenceInstance({ service: this.cfg.service, target, crumb: op.target, token: op.token, adminToken: this.cfg.adminToken, hasJournal: this.cfg.journalNodes !== null });
+        const r = await fenceInstance({ service: this.cfg.service, target, crumb: op.target, token: op.token, admin: this.cfg, hasJournal: this.cfg.journalNodes !== null });
         this.lastFence = r.ok ? r.detail : r.reason;
         return r.ok ? { ok: true, detail: r.detail } : { ok: false, reason: r.reason };
       }

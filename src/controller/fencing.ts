@@ -9,6 +9,7 @@
 import net from 'node:net';
 import { request } from 'undici';
 import type { InstanceConfig } from '../config/controller-config.js';
+import { adminRequest, type AdminAccess } from './admin-client.js';
 import type { Breadcrumb } from '../core/controller/controller-core.js';
 import { describeCommandResult, runCommand } from '../io/run-command.js';
 import { fenceBySsh } from './fence-ssh.js';
@@ -17,7 +18,7 @@ import { queryRole, runHook } from './service-hooks.js';
 export type FenceOutcome = { ok: true; detail: string } | { ok: false; reason: string };
 
 export async function fenceInstance(opts: {
-  service: string; target: InstanceConfig | null; crumb: Breadcrumb; token: string; adminToken: string | null; hasJournal: boolean;
+  service: string; target: InstanceConfig | null; crumb: Breadcrumb; token: string; admin: AdminAccess; hasJournal: boolean;
 }): Promise<FenceOutcome> {
   const { target, crumb } = opts;
   if (target === null) {
@@ -28,7 +29,7 @@ export async function fenceInstance(opts: {
   for (const m of target.fencing) {
     let r: FenceOutcome;
     switch (m.kind) {
-      case 'graceful': r = await graceful(opts.service, target, opts.token, opts.adminToken, m.timeoutMs); break;
+      case 'graceful': r = await graceful(opts.service, target, opts.token, opts.admin, m.timeoutMs); break;
       case 'shell': {
         const c = await runCommand(m.command, {
           timeoutMs: m.timeoutMs,
@@ -59,19 +60,14 @@ export async function fenceInstance(opts: {
   return { ok: false, reason: `every fencing method failed: ${failures.join('; ')}` };
 }
 
-async function graceful(service: string, target: InstanceConfig, token: string, adminToken: string | null, timeoutMs: number): Promise<FenceOutcome> {
-  const url = `http://${target.host}:${target.adminPort}/v1/fence`;
+async function graceful(service: string, target: InstanceConfig, token: string, admin: AdminAccess, timeoutMs: number): Promise<FenceOutcome> {
   let why: string;
   let answered = false;
   try {
-    const res = await request(url, {
-      method: 'POST', body: JSON.stringify({ token }), signal: AbortSignal.timeout(timeoutMs),
-      headers: { 'content-type': 'application/json', ...(adminToken ? { authorization: `Bearer ${adminToken}` } : {}) },
-    });
-    const text = await res.body.text();
-    if (res.statusCode === 200) return { ok: true, detail: `graceful: its controller confirmed standby` };
+    const res = await adminRequest(admin, target, 'POST', '/v1/fence', { token }, timeoutMs);
+    if (res.status === 200) return { ok: true, detail: `graceful: its controller confirmed standby` };
     answered = true;
-    why = `its controller answered ${res.statusCode}: ${text.slice(0, 200)}`;
+    why = `its controller answered ${res.status}: ${res.text.slice(0, 200)}`;
   } catch (e) {
     why = `its controller: ${(e as Error & { code?: string }).code ?? (e as Error).message}`;
   }

@@ -8,7 +8,7 @@ import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { request } from 'undici';
+import { Agent, request } from 'undici';
 import { ZkClient } from '../../src/client/index.js';
 import type { JournalNodeAddress } from '../../src/client/journal/node-client.js';
 import { tailJournal } from '../../src/client/journal/tail.js';
@@ -61,6 +61,8 @@ export interface HaOptions {
   maxLag?: number;
   /** A replicated quorum of this many servers (ours) instead of one standalone server. */
   quorumServers?: number;
+  /** The admin API over TLS, and a bearer token (instead of loopback without one). */
+  tls?: { certFile: string; keyFile: string; caFile: string; tokenFile: string };
 }
 
 export async function startHaCluster(n: number, opts: HaOptions = {}): Promise<HaCluster> {
@@ -100,7 +102,10 @@ export async function startHaCluster(n: number, opts: HaOptions = {}): Promise<H
     'controller:',
     ...(apacheZk !== null ? [`  connectString: 127.0.0.1:${clientPort}/quorate-test`] : []),
     `  sessionTimeoutMs: ${opts.sessionTimeoutMs ?? 3000}`,
-    '  allowLoopbackWithoutToken: true',
+    ...(opts.tls === undefined ? ['  allowLoopbackWithoutToken: true'] : [
+      `  adminTokenFile: ${opts.tls.tokenFile}`,
+      `  tls: { certFile: ${opts.tls.certFile}, keyFile: ${opts.tls.keyFile}, caFile: ${opts.tls.caFile} }`,
+    ]),
     'services:',
     '  - name: orders',
     '    journal: true',
@@ -140,10 +145,12 @@ export async function startHaCluster(n: number, opts: HaOptions = {}): Promise<H
     const controller = await startCliProcess(['controller', '--config', cfgPath, '--service', 'orders', '--id', id], ports[k].admin);
     instances.push({ id, adminPort: ports[k].admin, servicePort: ports[k].service, service, controller, proxy: proxies?.[k] ?? null });
   }
+  const scheme = opts.tls === undefined ? 'http' : 'https';
+  const tlsAgent = opts.tls === undefined ? undefined : new Agent({ connect: { ca: fs.readFileSync(opts.tls.caFile, 'utf8') } });
   const actives = async () => {
     const r = await Promise.all(instances.map(async (i) => {
       try {
-        const res = await request(`http://127.0.0.1:${i.adminPort}/active`, { signal: AbortSignal.timeout(1000) });
+        const res = await request(`${scheme}://127.0.0.1:${i.adminPort}/active`, { signal: AbortSignal.timeout(1000), dispatcher: tlsAgent });
         await res.body.dump();
         return res.statusCode === 200 ? i.id : null;
       } catch { return null; }

@@ -1,0 +1,36 @@
+// Calls to a controller's admin API from the operator's commands and from
+// other controllers (graceful fencing, manual failover's cede): the URL
+// (https when the cluster file configures TLS, verified against its CA), the
+// bearer token, a deadline, and the JSON answer.
+import { Agent, request, type Dispatcher } from 'undici';
+import type { ControllerConfig, InstanceConfig } from '../config/controller-config.js';
+
+export type AdminAccess = Pick<ControllerConfig, 'adminToken' | 'tls'>;
+
+const agents = new WeakMap<object, Dispatcher>();
+
+function dispatcher(a: AdminAccess): Dispatcher | undefined {
+  if (a.tls === null) return undefined;
+  let d = agents.get(a.tls);
+  if (d === undefined) {
+    d = new Agent({ connect: a.tls.ca === null ? {} : { ca: a.tls.ca } });
+    agents.set(a.tls, d);
+  }
+  return d;
+}
+
+export function adminUrl(a: AdminAccess, i: InstanceConfig, path: string): string {
+  return `${a.tls === null ? 'http' : 'https'}://${i.host.includes(':') ? `[${i.host}]` : i.host}:${i.adminPort}${path}`;
+}
+
+/** One admin API call; rejects when the controller cannot be reached within `timeoutMs`. */
+export async function adminRequest(a: AdminAccess, i: InstanceConfig, method: 'GET' | 'POST', path: string, body?: unknown, timeoutMs = 2000): Promise<{ status: number; json: Record<string, unknown>; text: string }> {
+  const res = await request(adminUrl(a, i, path), {
+    method, body: body === undefined ? undefined : JSON.stringify(body), signal: AbortSignal.timeout(timeoutMs), dispatcher: dispatcher(a),
+    headers: { 'content-type': 'application/json', ...(a.adminToken ? { authorization: `Bearer ${a.adminToken}` } : {}) },
+  });
+  const text = await res.body.text();
+  let json: Record<string, unknown> = {};
+  try { json = JSON.parse(text) as Record<string, unknown>; } catch { json = { error: text.slice(0, 200) }; }
+  return { status: res.statusCode, json, text };
+}
