@@ -13,6 +13,7 @@ import { ZkClient } from '../../src/client/index.js';
 import type { JournalNodeAddress } from '../../src/client/journal/node-client.js';
 import { tailJournal } from '../../src/client/journal/tail.js';
 import { startApacheZk, type ApacheZk } from './apache-zk.js';
+import { startEnsemble, type Ensemble, type Links } from './quorate-ensemble.js';
 import { CLI, startCliProcess, type CliProcess } from './cli-process.js';
 import { freePort } from './ports.js';
 import { startTcpProxy, type TcpProxy } from './tcp-proxy.js';
@@ -35,6 +36,8 @@ export interface HaCluster {
   /** The client ports of the quorum servers, in server id order. */
   quorumPorts: number[];
   apacheZk: ApacheZk | null;
+  /** With partitionableQuorum: the quorum of three and its cuttable links. */
+  ensemble: (Ensemble & { links: Links | null }) | null;
   journal: CliProcess[];
   journalNodes: JournalNodeAddress[];
   instances: HaInstance[];
@@ -61,6 +64,11 @@ export interface HaOptions {
   maxLag?: number;
   /** A replicated quorum of this many servers (ours) instead of one standalone server. */
   quorumServers?: number;
+  /**
+   * A replicated quorum of three configured the ZooKeeper way (zoo.cfg), its peer links through
+   * proxies the test can cut (HaCluster.ensemble.links); instance k's controller talks to server k.
+   */
+  partitionableQuorum?: boolean;
   /** The admin API over TLS, and a bearer token (instead of loopback without one). */
   tls?: { certFile: string; keyFile: string; caFile: string; tokenFile: string };
 }
@@ -68,7 +76,10 @@ export interface HaOptions {
 export async function startHaCluster(n: number, opts: HaOptions = {}): Promise<HaCluster> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'quorate-ha-'));
   const apacheZk = opts.backend === 'apache' ? await startApacheZk({ tickTime: 100, extra: { minSessionTimeout: '1000', maxSessionTimeout: '60000' } }) : null;
-  const clientPort = apacheZk?.port ?? await freePort();
+  const ensemble = opts.partitionableQuorum ? await startEnsemble(3, { proxied: true, tickTime: 100, cfg: { maxSessionTimeout: '60000' } }) : null;
+  if (ensemble !== null) await ensemble.settled();
+  const external = apacheZk !== null || ensemble !== null;
+  const clientPort = apacheZk?.port ?? ensemble?.servers[0].port ?? await freePort();
   const nq = opts.quorumServers ?? 1;
   const quorumPorts = [clientPort];
   const peerPorts: number[][] = [];
@@ -83,7 +94,7 @@ export async function startHaCluster(n: number, opts: HaOptions = {}): Promise<H
   const cfgPath = path.join(dir, 'cluster.yaml');
   fs.writeFileSync(cfgPath, [
     'cluster: test',
-    ...(apacheZk !== null ? [] : [
+    ...(external ? [] : [
       'quorum:',
       '  tickMs: 100',
       // ZooKeeper's rule would cap sessions at 20 ticks (2 s): too short for the controller's lease check.
@@ -100,7 +111,7 @@ export async function startHaCluster(n: number, opts: HaOptions = {}): Promise<H
     '  nodes:',
     ...journalNodes.map((j) => `    - { id: ${j.id}, host: 127.0.0.1, port: ${j.port} }`),
     'controller:',
-    ...(apacheZk !== null ? [`  connectString: 127.0.0.1:${clientPort}/quorate-test`] : []),
+    ...(apacheZk !== null ? [`  connectString: 127.0.0.1:${clientPort}/quorate-test`] : ensemble !== null ? [`  connectString: ${ensemble.connectString}`] : []),
     `  sessionTimeoutMs: ${opts.sessionTimeoutMs ?? 3000}`,
     ...(opts.tls === undefined ? ['  allowLoopbackWithoutToken: true'] : [
       `  adminTokenFile: ${opts.tls.tokenFile}`,
@@ -119,6 +130,7 @@ export async function startHaCluster(n: number, opts: HaOptions = {}): Promise<H
     ...ids.flatMap((id, k) => [
       `      - id: ${id}`,
       ...(proxies !== null ? [`        connectString: 127.0.0.1:${proxies[k].port}${apacheZk !== null ? '/quorate-test' : ''}`] : []),
+      ...(ensemble !== null ? [`        connectString: 127.0.0.1:${ensemble.servers[k % 3].port}`] : []),
       '        host: 127.0.0.1',
       `        adminPort: ${ports[k].admin}`,
       `        servicePort: ${ports[k].service}`,
@@ -135,7 +147,7 @@ export async function startHaCluster(n: number, opts: HaOptions = {}): Promise<H
     await zk.ensurePath('/quorate-test');
     await zk.close();
   }
-  const quorumServers = apacheZk !== null ? [] : await Promise.all(quorumPorts.map((p, k) => startCliProcess(['quorum', '--config', cfgPath, '--id', String(k + 1)], p)));
+  const quorumServers = external ? [] : await Promise.all(quorumPorts.map((p, k) => startCliProcess(['quorum', '--config', cfgPath, '--id', String(k + 1)], p)));
   const quorum = quorumServers[0] ?? null;
   const journal = await Promise.all(journalNodes.map((j) => startCliProcess(['journal', '--config', cfgPath, '--id', String(j.id)], j.port)));
   const jn = journalNodes.map((j) => `${j.id}@127.0.0.1:${j.port}`).join(',');
@@ -158,7 +170,7 @@ export async function startHaCluster(n: number, opts: HaOptions = {}): Promise<H
     return r.filter((x): x is string => x !== null);
   };
   return {
-    dir, cfgPath, quorum, quorumServers, quorumPorts, apacheZk, journal, journalNodes, instances, actives,
+    dir, cfgPath, quorum, quorumServers, quorumPorts, apacheZk, ensemble, journal, journalNodes, instances, actives,
     async settledActive(timeoutMs = 20_000, not) {
       const end = Date.now() + timeoutMs;
       let last: string[] = [];
@@ -189,6 +201,7 @@ export async function startHaCluster(n: number, opts: HaOptions = {}): Promise<H
       for (const i of instances) { await i.controller.stop(); await i.service.stop(); }
       await Promise.all(journal.map((j) => j.stop()));
       for (const q of quorumServers) await q.stop();
+      await ensemble?.stopAll();
       await apacheZk?.stop();
       for (const p of proxies ?? []) await p.close();
       fs.rmSync(dir, { recursive: true, force: true });

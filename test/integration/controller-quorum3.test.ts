@@ -1,6 +1,8 @@
 // The controller on a replicated quorum of three: the quorum's leader killed
-// with -9 while the active service is killed too. Properties: exactly one
-// instance active in the end, C4 through the journal, status reachable.
+// with -9 (alone, and while the active service is killed too), and the
+// quorum server the active's controller talks to cut off from the others.
+// Properties: exactly one instance active in the end, C4 through the
+// journal, the cut-off active demoted before another is promoted (C2).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fourLetterWord } from '../../src/client/index.js';
 import { checkC4, startHaCluster, type HaCluster } from '../helpers/ha-cluster.js';
@@ -47,6 +49,31 @@ describe('controller on a quorum of three', () => {
     await c.settledActive(30_000);
     await c.quorumServers[leader].restart();
     await c.settledActive(30_000);
+    expect(checkC4(await c.journalHistory())).toEqual([]);
+  }, 90_000);
+});
+
+describe('controller: its quorum server cut off from the quorum\'s leader', () => {
+  let c: HaCluster;
+  beforeAll(async () => { c = await startHaCluster(2, { partitionableQuorum: true }); }, 120_000);
+  afterAll(async () => { await c?.stopAll(); });
+
+  it('the active\'s controller talks to a server cut off from the others: it demotes its service before the other instance is promoted (C2)', async () => {
+    const a = await c.settledActive(30_000);
+    const k = c.instances.findIndex((i) => i.id === a);
+    const victim = c.instances[k];
+    const other = c.instances[1 - k];
+    // Instance k's controller uses quorum server k: cut that server off from the other two.
+    c.ensemble!.links!.cut([[k], [0, 1, 2].filter((x) => x !== k)]);
+    try {
+      expect(await c.settledActive(30_000, a)).toBe(other.id);
+      const demotedAt = Date.parse(victim.service.logs().split('\n').filter((l) => /standby: asked by the controller/.test(l)).at(-1)?.split(' ')[0] ?? '');
+      const promotedAt = Date.parse(other.service.logs().split('\n').filter((l) => /active \(epoch/.test(l)).at(-1)?.split(' ')[0] ?? '');
+      expect(Number.isNaN(demotedAt), victim.service.logs()).toBe(false);
+      expect(demotedAt).toBeLessThan(promotedAt);
+    } finally {
+      c.ensemble!.links!.heal();
+    }
     expect(checkC4(await c.journalHistory())).toEqual([]);
   }, 90_000);
 });
