@@ -169,7 +169,8 @@ export class Controller extends EventEmitter {
       }
       case 'releaseLock': {
         const zk = this.zk;
-        if (zk === null || zk.state !== 'connected') return { ok: true, detail: 'no session: the lock goes with it' };
+        // Not connected: the lock stays as long as our session lives (it may come back): not released.
+        if (zk === null || zk.state !== 'connected') return { ok: false, reason: 'not connected to the quorum' };
         try {
           const r = await zk.getData(this.lockPath);
           if (r.stat.ephemeralOwner === zk.sessionId) await zk.delete(this.lockPath, r.stat.version);

@@ -9,6 +9,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Agent, request } from 'undici';
+import { afterEach, expect } from 'vitest';
 import { ZkClient } from '../../src/client/index.js';
 import type { JournalNodeAddress } from '../../src/client/journal/node-client.js';
 import { tailJournal } from '../../src/client/journal/tail.js';
@@ -41,6 +42,8 @@ export interface HaCluster {
   journal: CliProcess[];
   journalNodes: JournalNodeAddress[];
   instances: HaInstance[];
+  /** An instance's controller's GET /v1/status. */
+  status(id: string): Promise<Record<string, unknown>>;
   /** Which instances' controllers answer /active with 200 right now. */
   actives(): Promise<string[]>;
   /** Waits until exactly one instance is active (and returns it), bounded. */
@@ -171,6 +174,11 @@ export async function startHaCluster(n: number, opts: HaOptions = {}): Promise<H
   };
   return {
     dir, cfgPath, quorum, quorumServers, quorumPorts, apacheZk, ensemble, journal, journalNodes, instances, actives,
+    async status(id) {
+      const i = instances.find((x) => x.id === id)!;
+      const r = await request(`${scheme}://127.0.0.1:${i.adminPort}/v1/status`, { signal: AbortSignal.timeout(2000), dispatcher: tlsAgent });
+      return (await r.body.json()) as Record<string, unknown>;
+    },
     async settledActive(timeoutMs = 20_000, not) {
       const end = Date.now() + timeoutMs;
       let last: string[] = [];
@@ -226,4 +234,29 @@ export function checkC4(history: { txid: bigint; instance: string; epoch: number
     epochOwner.set(e.epoch, e.instance);
   }
   return problems;
+}
+
+/** C4 over the whole journal, after the last fenced writes settled; the history must not be empty. */
+export async function expectC4(c: HaCluster): Promise<void> {
+  await new Promise((r) => setTimeout(r, 300));
+  const h = await c.journalHistory();
+  expect(h.length).toBeGreaterThan(0);
+  expect(checkC4(h)).toEqual([]);
+}
+
+/** A failed scenario shows what the controllers and services said. */
+export function showLogsOnFailure(get: () => HaCluster | undefined): void {
+  afterEach((ctx) => {
+    const c = get();
+    if (c === undefined || ctx.task.result?.state !== 'fail') return;
+    for (const i of c.instances) {
+      process.stderr.write(`--- controller ${i.id}:\n${i.controller.logs().split('\n').slice(-25).map((l) => l.slice(0, 400)).join('\n')}\n--- service ${i.id}:\n${i.service.logs().slice(-1500)}\n`);
+    }
+  });
+}
+
+/** When the example service last logged a line matching `what` (its ISO time stamp), or null. */
+export function serviceLoggedAt(log: string, what: RegExp): number | null {
+  const last = log.split('\n').filter((l) => what.test(l)).at(-1);
+  return last === undefined ? null : Date.parse(last.split(' ')[0]);
 }

@@ -5,45 +5,16 @@
 // the same controller against Debian's Apache ZooKeeper.
 import fs from 'node:fs';
 import { request } from 'undici';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { apacheZkAvailable } from '../helpers/apache-zk.js';
-import { checkC4, startHaCluster, type HaCluster } from '../helpers/ha-cluster.js';
+import { expectC4, serviceLoggedAt, showLogsOnFailure, startHaCluster, type HaCluster } from '../helpers/ha-cluster.js';
 import { missingTool } from '../helpers/ports.js';
-
-async function status(c: HaCluster, id: string): Promise<Record<string, unknown>> {
-  const i = c.instances.find((x) => x.id === id)!;
-  const r = await request(`http://127.0.0.1:${i.adminPort}/v1/status`, { signal: AbortSignal.timeout(2000) });
-  return (await r.body.json()) as Record<string, unknown>;
-}
-
-/** The ISO time at which the example service logged `what` (its last such line). */
-function loggedAt(log: string, what: RegExp): number | null {
-  const lines = log.split('\n').filter((l) => what.test(l));
-  const last = lines.at(-1);
-  return last === undefined ? null : Date.parse(last.split(' ')[0]);
-}
-
-function dumpOnFailure(get: () => HaCluster | undefined) {
-  afterEach((ctx) => {
-    const c = get();
-    if (c && ctx.task.result?.state === 'fail') {
-      for (const i of c.instances) process.stderr.write(`--- controller ${i.id}:\n${i.controller.logs().split('\n').slice(-25).map((l) => l.slice(0, 400)).join('\n')}\n--- service ${i.id}:\n${i.service.logs().slice(-1500)}\n`);
-    }
-  });
-}
-
-async function expectC4(c: HaCluster): Promise<void> {
-  await new Promise((r) => setTimeout(r, 300));
-  const h = await c.journalHistory();
-  expect(h.length).toBeGreaterThan(0);
-  expect(checkC4(h)).toEqual([]);
-}
 
 describe('controller: partitions and pauses (our quorum, each controller through its own proxy)', () => {
   let c: HaCluster;
   beforeAll(async () => { c = await startHaCluster(2, { proxied: true }); }, 90_000);
   afterAll(async () => { await c?.stopAll(); });
-  dumpOnFailure(() => c);
+  showLogsOnFailure(() => c);
 
   it('C2: the active controller cut off from the quorum demotes its service before the other is promoted', async () => {
     const a = await c.settledActive();
@@ -53,19 +24,19 @@ describe('controller: partitions and pauses (our quorum, each controller through
     try {
       const b = await c.settledActive(30_000, a);
       expect(b).toBe(other.id);
-      const demotedAt = loggedAt(victim.service.logs(), /standby: asked by the controller/);
-      const promotedAt = loggedAt(other.service.logs(), /active \(epoch/);
+      const demotedAt = serviceLoggedAt(victim.service.logs(), /standby: asked by the controller/);
+      const promotedAt = serviceLoggedAt(other.service.logs(), /active \(epoch/);
       expect(demotedAt, victim.service.logs()).not.toBeNull();
       expect(demotedAt!).toBeLessThan(promotedAt!);
-      expect((await status(c, a)).lastFailure).toMatch(/lease expired|session/);
+      expect((await c.status(a)).lastFailure).toMatch(/lease expired|session/);
     } finally {
       victim.proxy!.unblock();
     }
     await expectC4(c);
     // Back on the network: it rejoins as a standby.
     const end = Date.now() + 20_000;
-    while (Date.now() < end && (await status(c, a)).phase !== 'watching') await new Promise((r) => setTimeout(r, 50));
-    expect((await status(c, a)).phase).toBe('watching');
+    while (Date.now() < end && (await c.status(a)).phase !== 'watching') await new Promise((r) => setTimeout(r, 50));
+    expect((await c.status(a)).phase).toBe('watching');
   }, 60_000);
 
   it('the active controller stopped past its session timeout, then resumed: the other is promoted, the resumed one demotes (C4)', async () => {
@@ -96,7 +67,7 @@ describe('controller: every fencing method failing', () => {
   let c: HaCluster;
   beforeAll(async () => { c = await startHaCluster(2, { fencing: '[ { shell: "echo no power switch >&2; exit 3" } ]' }); }, 90_000);
   afterAll(async () => { await c?.stopAll(); });
-  dumpOnFailure(() => c);
+  showLogsOnFailure(() => c);
 
   it('no promotion while the old active cannot be fenced; status says why', async () => {
     const a = await c.settledActive();
@@ -107,7 +78,7 @@ describe('controller: every fencing method failing', () => {
     const end = Date.now() + 15_000;
     let last: Record<string, unknown> = {};
     while (Date.now() < end) {
-      last = await status(c, other.id);
+      last = await c.status(other.id);
       if (String(last.lastFailure ?? '').includes('every fencing method failed')) break;
       await new Promise((r) => setTimeout(r, 50));
     }
@@ -127,7 +98,7 @@ describe.skipIf(missingTool(apacheZkAvailable()))('controller against Apache Zoo
   let c: HaCluster;
   beforeAll(async () => { c = await startHaCluster(2, { backend: 'apache' }); }, 120_000);
   afterAll(async () => { await c?.stopAll(); });
-  dumpOnFailure(() => c);
+  showLogsOnFailure(() => c);
 
   it('elects one active; kill -9 of the active service fails over; manual failover moves it back; C4 holds', async () => {
     const a = await c.settledActive(30_000);
@@ -137,7 +108,7 @@ describe.skipIf(missingTool(apacheZkAvailable()))('controller against Apache Zoo
     expect(b).not.toBe(a);
     await victim.service.restart();
     const end = Date.now() + 20_000;
-    while (Date.now() < end && (await status(c, a)).health !== 'healthy') await new Promise((r) => setTimeout(r, 50));
+    while (Date.now() < end && (await c.status(a)).health !== 'healthy') await new Promise((r) => setTimeout(r, 50));
     const f = await c.cli(['failover', '--config', c.cfgPath, '--service', 'orders', '--to', a]);
     expect(f.code, f.stdout + f.stderr).toBe(0);
     expect(await c.actives()).toEqual([a]);

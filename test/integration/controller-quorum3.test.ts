@@ -5,7 +5,7 @@
 // journal, the cut-off active demoted before another is promoted (C2).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fourLetterWord } from '../../src/client/index.js';
-import { checkC4, startHaCluster, type HaCluster } from '../helpers/ha-cluster.js';
+import { checkC4, serviceLoggedAt, showLogsOnFailure, startHaCluster, type HaCluster } from '../helpers/ha-cluster.js';
 
 async function leaderIndex(c: HaCluster): Promise<number> {
   const end = Date.now() + 20_000;
@@ -23,6 +23,7 @@ describe('controller on a quorum of three', () => {
   let c: HaCluster;
   beforeAll(async () => { c = await startHaCluster(2, { quorumServers: 3 }); }, 120_000);
   afterAll(async () => { await c?.stopAll(); });
+  showLogsOnFailure(() => c);
 
   it('the quorum leader killed -9 (with the active service killed meanwhile): one active in the end, C4', async () => {
     const a = await c.settledActive(30_000);
@@ -57,6 +58,7 @@ describe('controller: its quorum server cut off from the quorum\'s leader', () =
   let c: HaCluster;
   beforeAll(async () => { c = await startHaCluster(2, { partitionableQuorum: true }); }, 120_000);
   afterAll(async () => { await c?.stopAll(); });
+  showLogsOnFailure(() => c);
 
   it('the active\'s controller talks to a server cut off from the others: it demotes its service before the other instance is promoted (C2)', async () => {
     const a = await c.settledActive(30_000);
@@ -67,10 +69,10 @@ describe('controller: its quorum server cut off from the quorum\'s leader', () =
     c.ensemble!.links!.cut([[k], [0, 1, 2].filter((x) => x !== k)]);
     try {
       expect(await c.settledActive(30_000, a)).toBe(other.id);
-      const demotedAt = Date.parse(victim.service.logs().split('\n').filter((l) => /standby: asked by the controller/.test(l)).at(-1)?.split(' ')[0] ?? '');
-      const promotedAt = Date.parse(other.service.logs().split('\n').filter((l) => /active \(epoch/.test(l)).at(-1)?.split(' ')[0] ?? '');
-      expect(Number.isNaN(demotedAt), victim.service.logs()).toBe(false);
-      expect(demotedAt).toBeLessThan(promotedAt);
+      const demotedAt = serviceLoggedAt(victim.service.logs(), /standby: asked by the controller/);
+      const promotedAt = serviceLoggedAt(other.service.logs(), /active \(epoch/);
+      expect(demotedAt, victim.service.logs()).not.toBeNull();
+      expect(demotedAt!).toBeLessThan(promotedAt!);
     } finally {
       c.ensemble!.links!.heal();
     }

@@ -3,20 +3,14 @@
 // a failover target with the reason), `failover` without --to picking the
 // best healthy standby, and kill -9 of the active service twice in a row.
 import { request } from 'undici';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { checkC4, startHaCluster, type HaCluster } from '../helpers/ha-cluster.js';
-
-async function status(c: HaCluster, id: string): Promise<Record<string, unknown>> {
-  const i = c.instances.find((x) => x.id === id)!;
-  const r = await request(`http://127.0.0.1:${i.adminPort}/v1/status`, { signal: AbortSignal.timeout(2000) });
-  return (await r.body.json()) as Record<string, unknown>;
-}
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { checkC4, showLogsOnFailure, startHaCluster, type HaCluster } from '../helpers/ha-cluster.js';
 
 /** Healthy and standing by: watching the lock, or (noFailover: it never races) plain standby. */
 async function healthyStandby(c: HaCluster, id: string): Promise<void> {
   const end = Date.now() + 20_000;
   while (Date.now() < end) {
-    const s = await status(c, id);
+    const s = await c.status(id);
     if (s.health === 'healthy' && (s.phase === 'watching' || (s.noFailover === true && s.phase === 'standby'))) return;
     await new Promise((r) => setTimeout(r, 50));
   }
@@ -28,11 +22,7 @@ describe('controller: three instances, priorities and noFailover', () => {
   // a: priority 10, b: priority 5, c: noFailover.
   beforeAll(async () => { c = await startHaCluster(3, { priorities: [10, 5, 5], noFailover: ['c'] }); }, 90_000);
   afterAll(async () => { await c?.stopAll(); });
-  afterEach((ctx) => {
-    if (ctx.task.result?.state === 'fail') {
-      for (const i of c.instances) process.stderr.write(`--- controller ${i.id}:\n${i.controller.logs().split('\n').slice(-20).map((l) => l.slice(0, 300)).join('\n')}\n`);
-    }
-  });
+  showLogsOnFailure(() => c);
 
   it('the higher priority wins; after its service dies the next healthy one does, never the noFailover one', async () => {
     const first = await c.settledActive();
@@ -51,7 +41,7 @@ describe('controller: three instances, priorities and noFailover', () => {
     const b = c.instances[1];
     await b.service.kill9();
     expect(await c.settledActive(20_000, 'b')).toBe('a');
-    expect((await status(c, 'c')).phase).not.toBe('active');
+    expect((await c.status('c')).phase).not.toBe('active');
     await b.service.restart();
     await healthyStandby(c, 'b');
     expect(checkC4(await c.journalHistory())).toEqual([]);
@@ -65,7 +55,7 @@ describe('controller: three instances, priorities and noFailover', () => {
     const sick = await request(`http://127.0.0.1:${c.instances[1].servicePort}/sick`, { method: 'POST' });
     await sick.body.dump();
     const end = Date.now() + 10_000;
-    while (Date.now() < end && (await status(c, 'b')).health !== 'unhealthy') await new Promise((r) => setTimeout(r, 50));
+    while (Date.now() < end && (await c.status('b')).health !== 'unhealthy') await new Promise((r) => setTimeout(r, 50));
     const r2 = await c.cli(['failover', '--config', c.cfgPath, '--service', 'orders', '--to', 'b']);
     expect(r2.code).toBe(1);
     expect(r2.stderr).toMatch(/b refused: instance b is unhealthy/);

@@ -5,19 +5,13 @@
 // never two actives whose writes the journal accepted (C4), an unhealthy
 // instance never promoted (C3), and what status says.
 import { request } from 'undici';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { checkC4, startHaCluster, type HaCluster } from '../helpers/ha-cluster.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { expectC4, showLogsOnFailure, startHaCluster, type HaCluster } from '../helpers/ha-cluster.js';
 
 async function post(port: number, path: string, body: unknown = {}): Promise<number> {
   const r = await request(`http://127.0.0.1:${port}${path}`, { method: 'POST', body: JSON.stringify(body), headers: { 'content-type': 'application/json' }, signal: AbortSignal.timeout(5000) });
   await r.body.dump();
   return r.statusCode;
-}
-
-async function status(c: HaCluster, id: string): Promise<Record<string, unknown>> {
-  const i = c.instances.find((x) => x.id === id)!;
-  const r = await request(`http://127.0.0.1:${i.adminPort}/v1/status`, { signal: AbortSignal.timeout(2000) });
-  return (await r.body.json()) as Record<string, unknown>;
 }
 
 /** Polls `fn` every 25 ms while `during` runs; collects every instance seen active (C3 watch). */
@@ -32,24 +26,11 @@ async function watchActives(c: HaCluster, until: () => Promise<boolean>, ms = 20
   throw new Error(`timed out (seen active: ${[...seen].join(', ')})`);
 }
 
-async function expectC4(c: HaCluster): Promise<void> {
-  // Let the fenced writer's last attempts settle, then read the whole history.
-  await new Promise((r) => setTimeout(r, 300));
-  const h = await c.journalHistory();
-  expect(h.length).toBeGreaterThan(0);
-  expect(checkC4(h)).toEqual([]);
-}
-
 describe('controller: two instances against our quorum', () => {
   let c: HaCluster;
   beforeAll(async () => { c = await startHaCluster(2); }, 90_000);
   afterAll(async () => { await c?.stopAll(); });
-  afterEach((ctx) => {
-    // A failed scenario shows what the controllers said.
-    if (ctx.task.result?.state === 'fail') {
-      for (const i of c.instances) process.stderr.write(`--- controller ${i.id}:\n${i.controller.logs().split('\n').slice(-25).map((l) => l.slice(0, 400)).join('\n')}\n--- service ${i.id}:\n${i.service.logs().slice(-1500)}\n`);
-    }
-  });
+  showLogsOnFailure(() => c);
 
   it('starts with exactly one active instance, and status says so', async () => {
     const a = await c.settledActive();
@@ -70,14 +51,14 @@ describe('controller: two instances against our quorum', () => {
     const b = (await c.actives())[0];
     expect(b).not.toBe(a);
     // The dead instance was seen active only before the kill took effect, never after it was promoted elsewhere.
-    const sa = await status(c, a);
+    const sa = await c.status(a);
     expect(sa.active).toBe(false);
     expect(['unhealthy', 'not-responding']).toContain(sa.health);
     expect(seen.has(b)).toBe(true);
     await expectC4(c);
     // Back up: healthy standby, no automatic failback.
     await dead.service.restart();
-    await watchActives(c, async () => (await status(c, a)).health === 'healthy');
+    await watchActives(c, async () => (await c.status(a)).health === 'healthy');
     expect(await c.actives()).toEqual([b]);
   }, 60_000);
 
@@ -105,7 +86,7 @@ describe('controller: two instances against our quorum', () => {
     const role = await request(`http://127.0.0.1:${victim.servicePort}/role`).then((r) => r.body.json()) as { role: string };
     expect(role.role).toBe('standby');
     await victim.controller.restart();
-    await watchActives(c, async () => (await status(c, a)).phase === 'watching');
+    await watchActives(c, async () => (await c.status(a)).phase === 'watching');
     expect(await c.actives()).toEqual([b]);
   }, 60_000);
 
@@ -116,7 +97,7 @@ describe('controller: two instances against our quorum', () => {
     try {
       const b = await c.settledActive(30_000, a);
       expect(b).not.toBe(a);
-      expect(['not-responding', 'unhealthy']).toContain((await status(c, a)).health);
+      expect(['not-responding', 'unhealthy']).toContain((await c.status(a)).health);
     } finally {
       process.kill(victim.service.pid, 'SIGCONT');
     }
@@ -132,7 +113,7 @@ describe('controller: two instances against our quorum', () => {
     const victim = c.instances.find((i) => i.id === a)!;
     await post(victim.servicePort, '/sick');
     await new Promise((r) => setTimeout(r, 1500));
-    expect((await status(c, a)).health).toBe('unhealthy');
+    expect((await c.status(a)).health).toBe('unhealthy');
     expect(await c.actives()).toEqual([a]);
     const r = await c.cli(['resume', '--config', c.cfgPath, '--service', 'orders']);
     expect(r.code, r.stdout).toBe(0);

@@ -419,6 +419,20 @@ export class ControllerCore {
         this.release(this.exitReason);
         return;
       case 'releaseLock':
+        if (!r.ok && this.session !== 'expired') {
+          // Not released (no connection): the lock lives as long as our session does. Stay
+          // releasing; evaluate() tries again once connected, or the session's expiry frees it.
+          this.log('warn', `could not release the lock yet: ${r.reason}`);
+          return;
+        }
+        this.afterRelease();
+        return;
+    }
+  }
+
+  private afterRelease(): void {
+    {
+      {
         this.lockCzxid = null;
         if (this.hookAfterRelease) {
           this.hookAfterRelease = false;
@@ -429,7 +443,7 @@ export class ControllerCore {
         }
         this.epoch = null;
         this.transition('standby', this.exitReason);
-        return;
+      }
     }
   }
 
@@ -488,6 +502,12 @@ export class ControllerCore {
       if (why !== null) { this.pending = null; this.startDemotion(why, serviceDown && this.lockCzxid !== null); return; }
     }
     if (this.pending !== null) return;
+    if (this.phase === 'releasing') {
+      // A release that could not be done: the session's end frees the lock; a connection lets us delete it.
+      if (this.session === 'expired' || this.lockCzxid === null) { this.afterRelease(); return; }
+      if (this.session === 'connected') this.run('releaseLock', { type: 'releaseLock' });
+      return;
+    }
     if (this.phase === 'active') {
       if (this.recheckLock && this.session === 'connected') { this.recheckLock = false; this.readLock(); }
       return;

@@ -973,3 +973,30 @@ describe('ControllerCore: maxLagOnFailover', () => {
     expect(h.core.status(h.now).notRacing).toBeNull();
   });
 });
+
+describe('ControllerCore: a release that cannot be done yet', () => {
+  it('stays releasing while disconnected (the lock lives with the session) and releases once reconnected', () => {
+    const h = active();
+    h.at(1200).step({ kind: 'session', state: 'disconnected' });
+    h.step({ kind: 'health', state: 'unhealthy', reason: 'ECONNREFUSED' });
+    expect(h.names()).toEqual(['releaseLock']);
+    h.answer('releaseLock', fail('not connected to the quorum'));
+    expect(h.phase()).toBe('releasing');
+    expect(h.names()).toEqual([]);
+    h.at(1300).step({ kind: 'session', state: 'connected', sessionId: SID, timeoutMs: TIMEOUT });
+    expect(h.names()).toEqual(['releaseLock']);
+    h.answer('releaseLock', ok());
+    expect(h.names()).toEqual(['toStandby']);
+    h.answer('toStandby', fail('ECONNREFUSED'));
+    expect(h.phase()).toBe('standby');
+  });
+
+  it('the session\'s expiry frees it: no second release needed', () => {
+    const h = active();
+    h.at(1200).step({ kind: 'session', state: 'disconnected' });
+    h.step({ kind: 'health', state: 'unhealthy', reason: 'ECONNREFUSED' });
+    h.answer('releaseLock', fail('not connected to the quorum'));
+    h.step({ kind: 'session', state: 'expired' });
+    expect(h.names()).toEqual(['toStandby']);
+  });
+});
