@@ -126,7 +126,12 @@ export class Controller extends EventEmitter {
 
   private async prepareSession(zk: ZkClient): Promise<void> {
     if (this.cfg.digest !== null && !this.authed.has(zk)) { await zk.addAuth('digest', this.cfg.digest); this.authed.add(zk); }
-    await zk.ensurePath(this.cfg.basePath);
+    await zk.ensurePath(this.cfg.basePath, null, { acl: this.acl });
+  }
+
+  /** With digest auth, our znodes are readable and writable by that identity only (ZooKeeper's CREATOR_ALL). */
+  private get acl() {
+    return this.cfg.digest !== null ? Acls.CREATOR_ALL_ACL : Acls.OPEN_ACL_UNSAFE;
   }
 
   private client(): ZkClient {
@@ -150,7 +155,7 @@ export class Controller extends EventEmitter {
       case 'createLock': {
         const zk = this.client();
         try {
-          const r = await zk.create2(this.lockPath, JSON.stringify({ instance: i.id, address: `${i.host}:${i.adminPort}` }), { mode: CreateMode.EPHEMERAL, acl: Acls.OPEN_ACL_UNSAFE });
+          const r = await zk.create2(this.lockPath, JSON.stringify({ instance: i.id, address: `${i.host}:${i.adminPort}` }), { mode: CreateMode.EPHEMERAL, acl: this.acl });
           return { ok: true, lock: { owner: zk.sessionId, czxid: r.stat.czxid } };
         } catch (e) {
           if ((e as { code?: number }).code === Err.NODEEXISTS) return { ok: false, code: 'NODEEXISTS', reason: 'the lock exists' };
@@ -191,7 +196,7 @@ export class Controller extends EventEmitter {
       case 'writeBreadcrumb': {
         const zk = this.client();
         const data = JSON.stringify(op.data);
-        if (op.version < 0) await zk.create(this.crumbPath, data, { mode: CreateMode.PERSISTENT, acl: Acls.OPEN_ACL_UNSAFE });
+        if (op.version < 0) await zk.create(this.crumbPath, data, { mode: CreateMode.PERSISTENT, acl: this.acl });
         else await zk.setData(this.crumbPath, data, op.version);
         return { ok: true };
       }

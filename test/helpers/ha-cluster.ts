@@ -72,6 +72,8 @@ export interface HaOptions {
    * proxies the test can cut (HaCluster.ensemble.links); instance k's controller talks to server k.
    */
   partitionableQuorum?: boolean;
+  /** ZooKeeper digest auth for the controllers ("user:password"), written to a digestFile. */
+  digest?: string;
   /** The admin API over TLS, and a bearer token (instead of loopback without one). */
   tls?: { certFile: string; keyFile: string; caFile: string; tokenFile: string };
 }
@@ -95,6 +97,7 @@ export async function startHaCluster(n: number, opts: HaOptions = {}): Promise<H
   const ports = await Promise.all(ids.map(async () => ({ admin: await freePort(), service: await freePort() })));
   const hook = (p: number) => `{ http: "http://127.0.0.1:${p}/role" }`;
   const cfgPath = path.join(dir, 'cluster.yaml');
+  if (opts.digest !== undefined) fs.writeFileSync(path.join(dir, 'zk-digest'), `${opts.digest}\n`);
   fs.writeFileSync(cfgPath, [
     'cluster: test',
     ...(external ? [] : [
@@ -116,6 +119,7 @@ export async function startHaCluster(n: number, opts: HaOptions = {}): Promise<H
     'controller:',
     ...(apacheZk !== null ? [`  connectString: 127.0.0.1:${clientPort}/quorate-test`] : ensemble !== null ? [`  connectString: ${ensemble.connectString}`] : []),
     `  sessionTimeoutMs: ${opts.sessionTimeoutMs ?? 3000}`,
+    ...(opts.digest !== undefined ? [`  digestFile: ${path.join(dir, 'zk-digest')}`] : []),
     ...(opts.tls === undefined ? ['  allowLoopbackWithoutToken: true'] : [
       `  adminTokenFile: ${opts.tls.tokenFile}`,
       `  tls: { certFile: ${opts.tls.certFile}, keyFile: ${opts.tls.keyFile}, caFile: ${opts.tls.caFile} }`,

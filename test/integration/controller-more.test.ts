@@ -6,6 +6,8 @@
 import fs from 'node:fs';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ZkClient } from '../../src/client/index.js';
+import { Err } from '../../src/proto/zk-constants.js';
 import { apacheZkAvailable } from '../helpers/apache-zk.js';
 import { expectC4, serviceLoggedAt, showLogsOnFailure, startHaCluster, type HaCluster } from '../helpers/ha-cluster.js';
 import { missingTool } from '../helpers/ports.js';
@@ -94,9 +96,9 @@ describe('controller: every fencing method failing', () => {
   }, 60_000);
 });
 
-describe.skipIf(missingTool(apacheZkAvailable()))('controller against Apache ZooKeeper 3.8 (Debian)', () => {
+describe.skipIf(missingTool(apacheZkAvailable()))('controller against Apache ZooKeeper 3.8 (Debian), with digest auth and a chroot', () => {
   let c: HaCluster;
-  beforeAll(async () => { c = await startHaCluster(2, { backend: 'apache' }); }, 120_000);
+  beforeAll(async () => { c = await startHaCluster(2, { backend: 'apache', digest: 'quorate:s3cret' }); }, 120_000);
   afterAll(async () => { await c?.stopAll(); });
   showLogsOnFailure(() => c);
 
@@ -113,6 +115,16 @@ describe.skipIf(missingTool(apacheZkAvailable()))('controller against Apache Zoo
     expect(f.code, f.stdout + f.stderr).toBe(0);
     expect(await c.actives()).toEqual([a]);
     expect(fs.readFileSync(c.cfgPath, 'utf8')).toContain('/quorate-test');
+    // Digest auth: the controllers' znodes are theirs only (CREATOR_ALL); a client without it is refused.
+    const anon = new ZkClient({ connectString: `${c.apacheZk!.connectString}/quorate-test`, sessionTimeoutMs: 5000 });
+    await anon.connect();
+    try {
+      await expect(anon.getData('/quorate/test/orders/lock')).rejects.toMatchObject({ code: Err.NOAUTH });
+      await expect(anon.getData('/quorate/test/orders/breadcrumb')).rejects.toMatchObject({ code: Err.NOAUTH });
+      await anon.addAuth('digest', 'quorate:s3cret');
+      const crumb = await anon.getData('/quorate/test/orders/breadcrumb');
+      expect(JSON.parse(crumb.data!.toString()).instance).toBe(a);
+    } finally { await anon.close(); }
     const s = await c.cli(['status', '--config', c.cfgPath, '--service', 'orders']);
     expect(s.stdout).toMatch(new RegExp(`lock: ${a} \\(token \\d+\\)`));
     await expectC4(c);
