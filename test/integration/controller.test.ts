@@ -1,5 +1,5 @@
 // The failover controller with real processes: our quorum (standalone, short
-// tick), three journal nodes, two instances of the example service (which
+// tick), three journal nodes, two and then three instances of the example service (which
 // write to the journal while active) and their controllers. Each scenario
 // asserts properties, not timings: exactly one instance active in the end,
 // never two actives whose writes the journal accepted (C4), an unhealthy
@@ -26,9 +26,9 @@ async function watchActives(c: HaCluster, until: () => Promise<boolean>, ms = 20
   throw new Error(`timed out (seen active: ${[...seen].join(', ')})`);
 }
 
-describe('controller: two instances against our quorum', () => {
+describe.each([2, 3])('controller: %i instances against our quorum', (n) => {
   let c: HaCluster;
-  beforeAll(async () => { c = await startHaCluster(2); }, 90_000);
+  beforeAll(async () => { c = await startHaCluster(n); }, 90_000);
   afterAll(async () => { await c?.stopAll(); });
   showLogsOnFailure(() => c);
 
@@ -69,7 +69,7 @@ describe('controller: two instances against our quorum', () => {
     expect(r.code, r.stdout + r.stderr).toBe(0);
     expect(r.stdout).toContain(`${to} is active`);
     expect(await c.actives()).toEqual([to]);
-    const back = await c.cli(['failover', '--config', c.cfgPath, '--service', 'orders']);
+    const back = await c.cli(['failover', '--config', c.cfgPath, '--service', 'orders', '--to', from]);
     expect(back.code, back.stdout + back.stderr).toBe(0);
     expect(await c.settledActive()).toBe(from);
     await expectC4(c);
