@@ -47,17 +47,28 @@ describe.each([2, 3])('controller: %i instances against our quorum', (n) => {
     const a = await c.settledActive();
     const dead = c.instances.find((i) => i.id === a)!;
     await dead.service.kill9();
-    const seen = await watchActives(c, async () => { const x = await c.actives(); return x.length === 1 && x[0] !== a; });
-    const b = (await c.actives())[0];
-    expect(b).not.toBe(a);
-    // The dead instance was seen active only before the kill took effect, never after it was promoted elsewhere.
-    const sa = await c.status(a);
-    expect(sa.active).toBe(false);
-    expect(['unhealthy', 'not-responding']).toContain(sa.health);
-    expect(seen.has(b)).toBe(true);
-    await expectC4(c);
-    // Back up: healthy standby, no automatic failback.
-    await dead.service.restart();
+    let b: string | undefined;
+    try {
+      // Every look at /active until another instance is active: never two at once, and the dead
+      // one never again once another was promoted (C3).
+      const looks: string[][] = [];
+      const end = Date.now() + 20_000;
+      while (Date.now() < end) {
+        const x = await c.actives();
+        looks.push(x);
+        if (x.length === 1 && x[0] !== a) { b = x[0]; break; }
+        await new Promise((r) => setTimeout(r, 25));
+      }
+      expect(b, `looks: ${JSON.stringify(looks.slice(-5))}`).toBeDefined();
+      expect(looks.every((x) => x.length <= 1)).toBe(true);
+      const sa = await c.status(a);
+      expect(sa.active).toBe(false);
+      expect(['unhealthy', 'not-responding']).toContain(sa.health);
+      await expectC4(c);
+    } finally {
+      // Back up: healthy standby, no automatic failback.
+      await dead.service.restart();
+    }
     await watchActives(c, async () => (await c.status(a)).health === 'healthy');
     expect(await c.actives()).toEqual([b]);
   }, 60_000);
@@ -65,6 +76,7 @@ describe.each([2, 3])('controller: %i instances against our quorum', (n) => {
   it('manual failover moves the active role and returns once the target is active; then back', async () => {
     const from = await c.settledActive();
     const to = c.instances.find((i) => i.id !== from)!.id;
+    await watchActives(c, async () => { const s = await c.status(to); return s.health === 'healthy' && s.phase === 'watching'; });
     const r = await c.cli(['failover', '--config', c.cfgPath, '--service', 'orders', '--to', to]);
     expect(r.code, r.stdout + r.stderr).toBe(0);
     expect(r.stdout).toContain(`${to} is active`);
@@ -79,13 +91,16 @@ describe.each([2, 3])('controller: %i instances against our quorum', (n) => {
     const a = await c.settledActive();
     const victim = c.instances.find((i) => i.id === a)!;
     await victim.controller.kill9();
-    const b = await c.settledActive(30_000, a);
-    expect(b).not.toBe(a);
-    // The old service still believed it was active: its next write was refused by the new epoch.
-    await expectC4(c);
-    const role = await request(`http://127.0.0.1:${victim.servicePort}/role`).then((r) => r.body.json()) as { role: string };
-    expect(role.role).toBe('standby');
-    await victim.controller.restart();
+    let b: string;
+    try {
+      b = await c.settledActive(30_000, a);
+      // The old service still believed it was active: its next write was refused by the new epoch.
+      await expectC4(c);
+      const role = await request(`http://127.0.0.1:${victim.servicePort}/role`).then((r) => r.body.json()) as { role: string };
+      expect(role.role).toBe('standby');
+    } finally {
+      await victim.controller.restart();
+    }
     await watchActives(c, async () => (await c.status(a)).phase === 'watching');
     expect(await c.actives()).toEqual([b]);
   }, 60_000);
@@ -111,31 +126,40 @@ describe.each([2, 3])('controller: %i instances against our quorum', (n) => {
     const s = await c.cli(['status', '--config', c.cfgPath, '--service', 'orders']);
     expect(s.stdout).toMatch(/paused/);
     const victim = c.instances.find((i) => i.id === a)!;
-    await post(victim.servicePort, '/sick');
-    await new Promise((r) => setTimeout(r, 1500));
-    expect((await c.status(a)).health).toBe('unhealthy');
-    expect(await c.actives()).toEqual([a]);
-    const r = await c.cli(['resume', '--config', c.cfgPath, '--service', 'orders']);
-    expect(r.code, r.stdout).toBe(0);
-    const b = await c.settledActive(30_000, a);
-    expect(b).not.toBe(a);
-    await expectC4(c);
-    // Heal the sick one: restart it healthy.
-    await victim.service.stop();
-    await victim.service.restart();
+    try {
+      await post(victim.servicePort, '/sick');
+      await watchActives(c, async () => (await c.status(a)).health === 'unhealthy');
+      await new Promise((r) => setTimeout(r, 1000));
+      expect(await c.actives()).toEqual([a]);
+    } finally {
+      const r = await c.cli(['resume', '--config', c.cfgPath, '--service', 'orders']);
+      expect(r.code, r.stdout).toBe(0);
+    }
+    try {
+      const b = await c.settledActive(30_000, a);
+      expect(b).not.toBe(a);
+      await expectC4(c);
+    } finally {
+      // Heal the sick one: restart it healthy.
+      await victim.service.stop();
+      await victim.service.restart();
+    }
   }, 60_000);
 
   it('every instance unhealthy: none is promoted (C3), and status exits non-zero', async () => {
     const a = await c.settledActive();
-    for (const i of c.instances) await post(i.servicePort, '/sick');
-    const seen = await watchActives(c, async () => (await c.actives()).length === 0);
-    await new Promise((r) => setTimeout(r, 1500));
-    expect(await c.actives()).toEqual([]);
-    expect(seen.size).toBeLessThanOrEqual(1);
-    expect([...seen].every((x) => x === a)).toBe(true);
-    const s = await c.cli(['status', '--config', c.cfgPath, '--service', 'orders']);
-    expect(s.code).toBe(1);
-    for (const i of c.instances) { await i.service.stop(); await i.service.restart(); }
+    try {
+      for (const i of c.instances) await post(i.servicePort, '/sick');
+      const seen = await watchActives(c, async () => (await c.actives()).length === 0);
+      await new Promise((r) => setTimeout(r, 1500));
+      expect(await c.actives()).toEqual([]);
+      expect(seen.size).toBeLessThanOrEqual(1);
+      expect([...seen].every((x) => x === a)).toBe(true);
+      const s = await c.cli(['status', '--config', c.cfgPath, '--service', 'orders']);
+      expect(s.code).toBe(1);
+    } finally {
+      for (const i of c.instances) { await i.service.stop(); await i.service.restart(); }
+    }
     await c.settledActive();
     await expectC4(c);
   }, 60_000);
