@@ -3,8 +3,35 @@
 // when a local service is listening.
 import net from 'node:net';
 
-/** A free TCP port on 127.0.0.1, found by binding port 0. */
+/**
+ * Ports handed out below the kernel's ephemeral range (32768-60999 by default): a port found by
+ * binding port 0 is free only until someone else binds port 0 (another test file running in
+ * parallel got the same port, and a test's service answered another test's requests), and
+ * outgoing connections take their source ports from that range too. Each test worker (or
+ * process) draws from its own slice, and never hands out a port twice.
+ */
+const RANGE = { from: 20_000, to: 32_000, slices: 8 } as const;
+const handedOut = new Set<number>();
+
+function bindable(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const srv = net.createServer();
+    srv.unref();
+    srv.once('error', () => resolve(false));
+    srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)));
+  });
+}
+
+/** A free TCP port on 127.0.0.1 (see RANGE), or one the kernel picks when the slice is used up. */
 export async function freePort(): Promise<number> {
+  const worker = Number(process.env.VITEST_POOL_ID ?? process.env.VITEST_WORKER_ID ?? process.pid);
+  const size = Math.floor((RANGE.to - RANGE.from) / RANGE.slices);
+  const base = RANGE.from + (worker % RANGE.slices) * size;
+  for (let attempt = 0; attempt < 200; attempt++) {
+    const port = base + Math.floor(Math.random() * size);
+    if (handedOut.has(port)) continue;
+    if (await bindable(port)) { handedOut.add(port); return port; }
+  }
   return new Promise((resolve, reject) => {
     const srv = net.createServer();
     srv.unref();

@@ -19,7 +19,8 @@ function bindable(port: number): Promise<boolean> {
 /** A base port whose client ports, peer ports (base+1000..1005), journal, service and controller ports (base+1100..1301) are all free. */
 async function freeBase(): Promise<number> {
   for (let attempt = 0; attempt < 50; attempt++) {
-    const base = 20_000 + Math.floor(Math.random() * 20_000);
+    // Below freePort's range (20000-32000) and the kernel's ephemeral ports.
+    const base = 10_000 + Math.floor(Math.random() * 8_000);
     const ports = [0, 1, 2, 1000, 1001, 1002, 1003, 1004, 1005, 1100, 1101, 1102, 1200, 1201, 1300, 1301].map((d) => base + d);
     const ok = await Promise.all(ports.map(bindable));
     if (ok.every(Boolean)) return base;
