@@ -184,15 +184,22 @@ export class JournalState {
       return ops;
     }
     const next = seg.endTxid + 1n;
-    if (req.firstTxid !== next) {
+    const batchEnd = req.firstTxid + BigInt(req.records.length) - 1n;
+    // Part or all of it is here already: copied by catch-up from a peer's copy of this same
+    // writer's segment before the writer's own batch arrived. A writer writes each txid once, so
+    // the edits are the same: the batch is taken, only what is new is written.
+    const overlap = req.firstTxid < next && seg.writerEpoch === req.epoch && req.firstTxid >= seg.startTxid ? Number(next - req.firstTxid) : 0;
+    if (req.firstTxid !== next && overlap === 0) {
       throw new JournalError(409, `journal ${this.name}: txid gap: the batch starts at ${req.firstTxid}, the segment expects ${next}`);
     }
-    const end = next + BigInt(req.records.length) - 1n;
+    const end = batchEnd > seg.endTxid ? batchEnd : seg.endTxid;
     if (req.committedTxid !== undefined && req.committedTxid > end) {
       throw new JournalError(400, `journal ${this.name}: committed txid ${req.committedTxid} is beyond what was written (${end})`);
     }
-    seg.endTxid = end;
-    ops.push({ kind: 'append', segmentTxid: seg.startTxid, firstTxid: req.firstTxid, records: req.records });
+    if (overlap < req.records.length) {
+      seg.endTxid = end;
+      ops.push({ kind: 'append', segmentTxid: seg.startTxid, firstTxid: req.firstTxid + BigInt(overlap), records: req.records.slice(overlap) });
+    }
     this.recent.set(key, req.checksum);
     if (this.recent.size > RECENT_BATCHES_MAX) this.recent.delete(this.recent.keys().next().value!);
     this.noteCommitted(req.committedTxid, ops);

@@ -480,3 +480,21 @@ describe('catch-up, commit and purge', () => {
     });
   });
 });
+
+describe('a batch that overlaps what catch-up already copied', () => {
+  it('is taken: the same writer wrote those txids; only the new part is written', () => {
+    const j = written(); // writer epoch 1, segment 1, txids 1-5
+    // Catch-up copied 6-7 of the same writer's segment from a peer before the writer's batch 6-8 arrived.
+    j.adoptCopy({ startTxid: 1n, fromTxid: 6n, toTxid: 7n, writerEpoch: 1, replace: false, finalizeAt: null }, recs(2), 5n);
+    const ops = j.journal({ epoch: 1, segmentTxid: 1n, firstTxid: 6n, records: recs(3), checksum: 'b', committedTxid: 5n });
+    expect(ops.filter((o) => o.kind === 'append')).toEqual([{ kind: 'append', segmentTxid: 1n, firstTxid: 8n, records: recs(3).slice(2) }]);
+    expect(j.lastSegment?.endTxid).toBe(8n);
+    // Wholly present: nothing written, still accepted.
+    expect(j.journal({ epoch: 1, segmentTxid: 1n, firstTxid: 7n, records: recs(2), checksum: 'c' }).filter((o) => o.kind === 'append')).toEqual([]);
+  });
+
+  it('a gap is still refused', () => {
+    const j = written();
+    expect(thrown(() => j.journal({ epoch: 1, segmentTxid: 1n, firstTxid: 8n, records: recs(1), checksum: 'd' })).message).toMatch(/txid gap: the batch starts at 8, the segment expects 6/);
+  });
+});
