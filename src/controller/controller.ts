@@ -58,7 +58,7 @@ export class Controller extends EventEmitter {
   }
 
   note(level: 'info' | 'warn', msg: string): void {
-    this.logger[level]({ role: this.core.status(now()).phase }, msg);
+    this.logger[level]({ role: this.core.currentPhase }, msg);
   }
 
   /** One input to the core, its effects carried out. */
@@ -70,7 +70,7 @@ export class Controller extends EventEmitter {
 
   private effect(e: ControllerEffect): void {
     switch (e.kind) {
-      case 'log': this.logger[e.level]({ ...e.fields, epoch: this.core.status(now()).epoch }, e.msg); return;
+      case 'log': this.logger[e.level]({ ...e.fields, epoch: this.core.currentEpoch }, e.msg); return;
       case 'wakeAt': this.scheduleWake(e.at); return;
       case 'run':
         void this.runOp(e.what).then((result) => this.feed({ kind: 'done', op: e.op, result }), (err: Error) => this.feed({ kind: 'done', op: e.op, result: { ok: false, reason: err.message } }));

@@ -336,8 +336,8 @@ export class JournalNode extends EventEmitter {
     const j = this.hosted(name);
     const max = Math.min(q.max ?? 1000, READ_EDITS_MAX);
     const { seg, edits } = await j.run(async () => {
-      const seg = j.state.manifest().find((s) => s.startTxid === q.start);
-      if (seg === undefined) throw new HttpError(404, `journal ${name}: node ${this.config.nodeId} has no segment starting at ${q.start}`);
+      const seg = j.state.segmentAt(q.start);
+      if (seg === null) throw new HttpError(404, `journal ${name}: node ${this.config.nodeId} has no segment starting at ${q.start}`);
       let to = q.to < seg.endTxid ? q.to : seg.endTxid;
       if (q.from + BigInt(max) - 1n < to) to = q.from + BigInt(max) - 1n;
       return { seg, edits: q.from < seg.startTxid || to < q.from ? [] : await this.collect(j, q.from, to) };

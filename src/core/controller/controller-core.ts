@@ -163,6 +163,9 @@ export class ControllerCore {
     return (this.session === 'connected' || this.session === 'disconnected') && this.leaseSentAt !== null && now < this.leaseSentAt + (this.timeoutMs * 2) / 3;
   }
 
+  get currentPhase(): Phase { return this.phase; }
+  get currentEpoch(): number | null { return this.epoch; }
+
   /** Active as an outside observer should believe it at `now`: the role and a lease that holds now. */
   isActive(now: number): boolean {
     return this.phase === 'active' && this.leaseValid(now);
@@ -430,21 +433,18 @@ export class ControllerCore {
     }
   }
 
+  /** The lock is gone (released, or with the session): the hook if it was held back, then standby. */
   private afterRelease(): void {
-    {
-      {
-        this.lockCzxid = null;
-        if (this.hookAfterRelease) {
-          this.hookAfterRelease = false;
-          this.releasedBeforeHook = true;
-          this.transition('demoting', this.exitReason);
-          this.run('toStandby', { type: 'hook', hook: 'toStandby', epoch: this.epoch, token: this.demotionToken, previous: null });
-          return;
-        }
-        this.epoch = null;
-        this.transition('standby', this.exitReason);
-      }
+    this.lockCzxid = null;
+    if (this.hookAfterRelease) {
+      this.hookAfterRelease = false;
+      this.releasedBeforeHook = true;
+      this.transition('demoting', this.exitReason);
+      this.run('toStandby', { type: 'hook', hook: 'toStandby', epoch: this.epoch, token: this.demotionToken, previous: null });
+      return;
     }
+    this.epoch = null;
+    this.transition('standby', this.exitReason);
   }
 
   private startPromotion(): void {

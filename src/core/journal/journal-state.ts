@@ -73,6 +73,11 @@ export class JournalState {
   get committedTxid(): bigint { return this.committed; }
   get lastSegment(): JournalSegment | null { return this.segments.at(-1) ?? null; }
   manifest(): JournalSegment[] { return this.segments.map((s) => ({ ...s })); }
+  /** A copy of the segment that starts at `startTxid`, if this node has one. */
+  segmentAt(startTxid: bigint): JournalSegment | null {
+    const s = this.segment(startTxid);
+    return s === undefined ? null : { ...s };
+  }
 
   private segment(startTxid: bigint): JournalSegment | undefined {
     return this.segments.find((s) => s.startTxid === startTxid);
