@@ -9,9 +9,28 @@ import { adminRequest } from '../controller/admin-client.js';
 import { Controller } from '../controller/controller.js';
 import { createLogger, silentLogger } from '../io/log.js';
 import { UsageError, reportAndExit, stopOnSignals } from './errors.js';
+import { claimForeground, printProcessStatus, runDirFor, startInBackground, stopProcess, withStartFlags, withStatusFlags, withStopFlags, type DaemonFlags } from './daemon-verbs.js';
+import { controllerSpec, type DaemonSpec } from '../daemon/daemon-spec.js';
+import { loadRunDir } from '../config/cluster-file.js';
 
-async function runController(opts: { config: string; service: string; id: string }): Promise<void> {
+interface ControllerProcessOpts extends DaemonFlags { config: string; service: string; id: string }
+
+function controllerProcess(opts: ControllerProcessOpts): { cfg: ControllerConfig; spec: DaemonSpec; runDir: string } {
   const cfg = loadControllerConfig(opts.config, opts.service, opts.id);
+  return { cfg, spec: controllerSpec(cfg, opts.config), runDir: runDirFor(opts.runDir, loadRunDir(opts.config)) };
+}
+
+async function startController(opts: ControllerProcessOpts): Promise<void> {
+  const { cfg, spec, runDir } = controllerProcess(opts);
+  if (opts.daemon) {
+    process.exitCode = await startInBackground(spec, runDir, opts.waitMs);
+    return;
+  }
+  claimForeground(spec, opts.runDir);
+  await runController(cfg);
+}
+
+async function runController(cfg: ControllerConfig): Promise<void> {
   const logger = createLogger({ cluster: cfg.clusterId, service: cfg.service, id: cfg.instance.id, process: 'controller' });
   for (const w of cfg.warnings) logger.warn({ warning: w }, 'configuration warning');
   const controller = new Controller(cfg, logger);
@@ -108,9 +127,21 @@ function printStatus(g: Awaited<ReturnType<typeof gather>>, cfg: ControllerConfi
 const serviceOpts = (c: Command) => c.requiredOption('--config <file>', 'cluster file (YAML)').requiredOption('--service <name>', 'the managed service');
 
 export function controllerCommands(): Command[] {
-  const controller = serviceOpts(new Command('controller').description('run the failover controller of one service instance'))
-    .requiredOption('--id <instance>', 'this instance\'s id in the service\'s instances')
-    .action((opts) => runController(opts).catch(reportAndExit));
+  const controller = new Command('controller').description('run the failover controller of one service instance, stop it, or show its process');
+  const instanceOpts = (c: Command) => serviceOpts(c).requiredOption('--id <instance>', 'this instance\'s id in the service\'s instances');
+  withStartFlags(instanceOpts(controller.command('start', { isDefault: true })
+    .description('run the controller (the default verb); --daemon: in the background, returning once its admin API answers')))
+    .action((opts: ControllerProcessOpts) => startController(opts).catch(reportAndExit));
+  withStopFlags(instanceOpts(controller.command('stop')
+    .description('stop the controller started on this host with --daemon or by systemd (SIGTERM: it demotes its service and lets the lock go)')))
+    .action(async (opts: ControllerProcessOpts) => {
+      try { const { spec, runDir } = controllerProcess(opts); process.exitCode = await stopProcess(spec, runDir, opts.timeoutMs); } catch (e) { reportAndExit(e); }
+    });
+  withStatusFlags(instanceOpts(controller.command('status')
+    .description('this host\'s controller process: pid, uptime, role (exit 0 running, 3 stopped, 1 stale pid file, 4 not answering)')))
+    .action(async (opts: ControllerProcessOpts) => {
+      try { const { spec, runDir } = controllerProcess(opts); process.exitCode = await printProcessStatus(spec, runDir, opts); } catch (e) { reportAndExit(e); }
+    });
 
   const status = serviceOpts(new Command('status').description('who is active, each instance\'s health and controller, the lock and breadcrumb, the quorum (exit 0 when exactly one is active)'))
     .option('--json', 'print JSON')

@@ -1,16 +1,35 @@
 // `quorate journal`: run a journal node, format a journal on the nodes, or
 // show what each node holds.
 import { Command } from 'commander';
-import { loadJournalConfig, type JournalNodeConfig } from '../config/cluster-file.js';
+import { loadJournalConfig, loadRunDir, type JournalNodeConfig } from '../config/cluster-file.js';
 import { JournalNodeClient } from '../client/journal/node-client.js';
 import { createLogger } from '../io/log.js';
 import { JournalNode } from '../journal/journal-node.js';
 import { journalNameProblem } from '../proto/journal-wire.js';
 import { UsageError, reportAndExit, stopOnSignals } from './errors.js';
+import { claimForeground, printProcessStatus, runDirFor, startInBackground, stopProcess, withStartFlags, withStatusFlags, withStopFlags, type DaemonFlags } from './daemon-verbs.js';
+import { journalSpec, type DaemonSpec } from '../daemon/daemon-spec.js';
 import { parseServerId } from './quorum-command.js';
 
-async function runNode(opts: { config: string; id: number }): Promise<void> {
+interface JournalProcessOpts extends DaemonFlags { config: string; id?: number }
+
+function journalProcess(opts: JournalProcessOpts): { config: JournalNodeConfig; spec: DaemonSpec; runDir: string } {
+  if (opts.id === undefined) throw new UsageError('--id N is needed: which journal node of the cluster file this is');
   const config = loadJournalConfig(opts.config, opts.id);
+  return { config, spec: journalSpec(config, opts.config), runDir: runDirFor(opts.runDir, loadRunDir(opts.config)) };
+}
+
+async function startNode(opts: JournalProcessOpts): Promise<void> {
+  const { config, spec, runDir } = journalProcess(opts);
+  if (opts.daemon) {
+    process.exitCode = await startInBackground(spec, runDir, opts.waitMs);
+    return;
+  }
+  claimForeground(spec, opts.runDir);
+  await runNode(config);
+}
+
+async function runNode(config: JournalNodeConfig): Promise<void> {
   const logger = createLogger({ cluster: config.clusterId, id: config.nodeId, process: 'journal' });
   const node = await JournalNode.start({ config, logger });
   stopOnSignals(logger, () => node.stop());
@@ -30,11 +49,18 @@ function checkName(name: string): string {
 
 export function journalCommand(): Command {
   const cmd = new Command('journal').description('run a journal node (the epoch-fenced edit log quorum), format a journal, or show the nodes\' state');
-  cmd.command('start', { isDefault: true })
-    .description('run a journal node (the default verb)')
+  withStartFlags(cmd.command('start', { isDefault: true })
+    .description('run a journal node (the default verb); --daemon: in the background, returning once it answers')
     .requiredOption('--config <file>', 'cluster file (YAML) with a journal section')
-    .requiredOption('--id <n>', 'this node\'s id in journal.nodes', parseServerId)
-    .action((opts) => runNode(opts).catch(reportAndExit));
+    .requiredOption('--id <n>', 'this node\'s id in journal.nodes', parseServerId))
+    .action((opts: JournalProcessOpts) => startNode(opts).catch(reportAndExit));
+  withStopFlags(cmd.command('stop')
+    .description('stop the journal node started on this host with --daemon or by systemd (SIGTERM, then SIGKILL after the timeout)')
+    .requiredOption('--config <file>', 'cluster file (YAML) with a journal section')
+    .requiredOption('--id <n>', 'this node\'s id in journal.nodes', parseServerId))
+    .action(async (opts: JournalProcessOpts) => {
+      try { const { spec, runDir } = journalProcess(opts); process.exitCode = await stopProcess(spec, runDir, opts.timeoutMs); } catch (e) { reportAndExit(e); }
+    });
   cmd.command('format')
     .description('create an empty journal on every node (or one with --node); refuses where data exists unless --force')
     .requiredOption('--config <file>', 'cluster file (YAML) with a journal section')
@@ -58,13 +84,20 @@ export function journalCommand(): Command {
         process.exitCode = failed > 0 ? 1 : 0;
       } catch (e) { reportAndExit(e); }
     });
-  cmd.command('status')
-    .description('each node\'s promised epoch, writer epoch, committed txid and last segment (exit 1 when a majority does not answer)')
+  withStatusFlags(cmd.command('status')
+    .description('with --journal: each node\'s promised epoch, writer epoch, committed txid and last segment (exit 1 when a majority does not answer); ' +
+      'with --id: this host\'s journal node process (pid, uptime; exit 0 running, 3 stopped, 1 stale pid file, 4 not answering)')
     .requiredOption('--config <file>', 'cluster file (YAML) with a journal section')
-    .requiredOption('--journal <name>', 'the journal')
-    .option('--json', 'print JSON')
-    .action(async (opts: { config: string; journal: string; json?: boolean }) => {
+    .option('--journal <name>', 'the journal')
+    .option('--id <n>', 'the journal node process on this host', parseServerId))
+    .action(async (opts: JournalProcessOpts & { journal?: string }) => {
       try {
+        if (opts.journal === undefined) {
+          if (opts.id === undefined) throw new UsageError('give --journal NAME (the journal on every node) or --id N (the node process on this host)');
+          const { spec, runDir } = journalProcess(opts);
+          process.exitCode = await printProcessStatus(spec, runDir, opts);
+          return;
+        }
         const config = loadJournalConfig(opts.config, null);
         const name = checkName(opts.journal);
         const rows = await Promise.all(clients(config).map(async (c) => {

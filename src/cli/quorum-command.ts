@@ -1,6 +1,6 @@
 // `quorate quorum`: run a quorum server, or inspect a data directory.
 import { Command, InvalidArgumentError } from 'commander';
-import { loadClusterFile } from '../config/cluster-file.js';
+import { loadClusterFile, loadRunDir } from '../config/cluster-file.js';
 import { loadZooCfg } from '../config/zoo-cfg.js';
 import type { QuorumServerConfig } from '../config/quorum-config.js';
 import { dumpDataDir, reportToJson, verifyDataDir, type DataDirReport } from '../io/data-dir-inspect.js';
@@ -10,6 +10,8 @@ import { QuorumServer } from '../quorum/quorum-server.js';
 import { quorumStatus } from './quorum-status.js';
 import { StandaloneServer } from '../quorum/standalone-server.js';
 import { UsageError, reportAndExit, stopOnSignals } from './errors.js';
+import { claimForeground, printProcessStatus, runDirFor, startInBackground, stopProcess, withStartFlags, withStatusFlags, withStopFlags, type DaemonFlags } from './daemon-verbs.js';
+import { quorumSpec, type DaemonSpec } from '../daemon/daemon-spec.js';
 
 export function parseServerId(text: string): number {
   const n = Number(text);
@@ -26,8 +28,25 @@ function loadQuorumConfig(opts: { config?: string; id?: number; zooCfg?: string 
   return loadClusterFile(opts.config, opts.id);
 }
 
-async function runServer(opts: { config?: string; id?: number; zooCfg?: string }): Promise<void> {
+interface QuorumProcessOpts extends DaemonFlags { config?: string; id?: number; zooCfg?: string }
+
+function quorumProcess(opts: QuorumProcessOpts): { quorum: QuorumServerConfig; warnings: string[]; spec: DaemonSpec; runDir: string } {
   const { quorum, warnings } = loadQuorumConfig(opts);
+  const spec = quorumSpec(quorum, opts.zooCfg !== undefined ? { zooCfg: opts.zooCfg } : { config: opts.config! });
+  return { quorum, warnings, spec, runDir: runDirFor(opts.runDir, opts.config !== undefined ? loadRunDir(opts.config) : null) };
+}
+
+async function startCommand(opts: QuorumProcessOpts): Promise<void> {
+  const { quorum, warnings, spec, runDir } = quorumProcess(opts);
+  if (opts.daemon) {
+    process.exitCode = await startInBackground(spec, runDir, opts.waitMs);
+    return;
+  }
+  claimForeground(spec, opts.runDir);
+  await runServer(quorum, warnings);
+}
+
+async function runServer(quorum: QuorumServerConfig, warnings: string[]): Promise<void> {
   const logger = createLogger({ cluster: quorum.clusterId, id: quorum.serverId, process: 'quorum' });
   for (const w of warnings) logger.warn({ warning: w }, 'configuration warning');
   // One server (or none listed) runs standalone, as ZooKeeper with standaloneEnabled; more form a quorum.
@@ -57,19 +76,32 @@ function printReport(r: DataDirReport, json: boolean): void {
 
 export function quorumCommand(): Command {
   const cmd = new Command('quorum').description('run a coordination quorum server (ZooKeeper-compatible), or inspect its data directory');
-  cmd.command('start', { isDefault: true })
-    .description('run a quorum server (the default verb)')
+  const identity = (c: Command) => c
     .option('--config <file>', 'cluster file (YAML)')
     .option('--id <n>', 'this server\'s id in the cluster file', parseServerId)
-    .option('--zoo-cfg <file>', 'a ZooKeeper zoo.cfg instead of a cluster file (myid read from dataDir)')
-    .action((opts) => runServer(opts).catch(reportAndExit));
-  cmd.command('status')
-    .description('what each server is: mode, epoch, zxid, leader, learners synced (exit 0 when exactly one leads)')
-    .requiredOption('--server <host:port,...>', 'the servers\' client addresses, as a connect string')
-    .option('--timeout <ms>', 'per server', '2000')
-    .option('--json', 'print JSON')
-    .action(async (opts: { server: string; timeout: string; json?: boolean }) => {
-      try { process.exitCode = await quorumStatus(opts); } catch (e) { reportAndExit(e); }
+    .option('--zoo-cfg <file>', 'a ZooKeeper zoo.cfg instead of a cluster file (myid read from dataDir)');
+  withStartFlags(identity(cmd.command('start', { isDefault: true })
+    .description('run a quorum server (the default verb); --daemon: in the background, returning once it answers')))
+    .action((opts: QuorumProcessOpts) => startCommand(opts).catch(reportAndExit));
+  withStopFlags(identity(cmd.command('stop')
+    .description('stop the quorum server started on this host with --daemon or by systemd (SIGTERM, then SIGKILL after the timeout)')))
+    .action(async (opts: QuorumProcessOpts) => {
+      try { const { spec, runDir } = quorumProcess(opts); process.exitCode = await stopProcess(spec, runDir, opts.timeoutMs); } catch (e) { reportAndExit(e); }
+    });
+  withStatusFlags(identity(cmd.command('status')
+    .description('with --config/--id: this host\'s server process (pid, uptime, mode; exit 0 running, 3 stopped, 1 stale pid file, 4 not answering); ' +
+      'with --server: what each server is: mode, epoch, zxid, leader, learners synced (exit 0 when exactly one leads)')
+    .option('--server <host:port,...>', 'the servers\' client addresses, as a connect string')
+    .option('--timeout <ms>', 'per server', '2000')))
+    .action(async (opts: QuorumProcessOpts & { server?: string; timeout: string }) => {
+      try {
+        if (opts.server !== undefined) {
+          process.exitCode = await quorumStatus({ server: opts.server, timeout: opts.timeout, json: opts.json });
+          return;
+        }
+        const { spec, runDir } = quorumProcess(opts);
+        process.exitCode = await printProcessStatus(spec, runDir, opts);
+      } catch (e) { reportAndExit(e); }
     });
   cmd.command('verify')
     .description('check every log record and snapshot in a data directory; changes nothing; exit 1 when the server would refuse to start')

@@ -8,7 +8,10 @@ import path from 'node:path';
 import YAML, { LineCounter, isMap, isSeq, isScalar, type Document } from 'yaml';
 import { z } from 'zod';
 import { ZK_DEFAULTS } from '../limits.js';
-import { ConfigError, showValue, type ConfigIssue } from './errors.js';
+import { placementProblems } from './cluster-placement.js';
+import { ConfigError, formatKeyPath, showValue, type ConfigIssue } from './errors.js';
+
+export { formatKeyPath };
 import {
   buildQuorumConfig,
   CLUSTER_ID_PATTERN,
@@ -180,6 +183,37 @@ const controllerShape = {
   /** The admin API over TLS: this host's certificate and key (PEM), and the CA that signed the controllers' certificates. */
   tls: z.strictObject({ certFile: dir(), keyFile: dir(), caFile: dir().optional() }, { error: 'expected { certFile, keyFile, caFile }' }).optional(),
 };
+const userName = () => z.string({ error: 'expected a user name' }).regex(/^[A-Za-z0-9._][A-Za-z0-9._-]{0,63}$/, { error: 'expected a user name' });
+const filePath = (what: string) => z.string({ error: `expected the path of ${what}` }).min(1, { error: `expected the path of ${what}` });
+const fingerprint = () => z.string({ error: 'expected a host key fingerprint "SHA256:..." as ssh-keygen -lf prints it' })
+  .regex(/^SHA256:[A-Za-z0-9+/]{43}=?$/, { error: 'expected a host key fingerprint "SHA256:..." as ssh-keygen -lf prints it' });
+/** How `quorate cluster` reaches a host: what every host shares, and where one differs. */
+const sshCommonShape = {
+  user: userName().optional(),
+  port: port().optional(),
+  keyFile: filePath('a private key file').optional(),
+  knownHosts: filePath('a known_hosts file').optional(),
+  /** The installed quorate on the hosts (default: quorate, found on the remote PATH). */
+  command: z.string({ error: 'expected a command' }).min(1, { error: 'expected a command' }).optional(),
+  /** This cluster file's path on the hosts (default /etc/quorate/cluster.yaml). */
+  configPath: filePath('the cluster file on the hosts').optional(),
+  /** Start and stop with the installed quorate (pid files under runDir), or with systemctl on the units. */
+  via: z.enum(['quorate', 'systemd'], { error: 'expected quorate or systemd' }).optional(),
+};
+const sshHostShape = {
+  /** A host as the processes above name it. */
+  host: host(),
+  /** Where to connect, when not the host itself (a name in DNS, a management address). */
+  address: host().optional(),
+  fingerprint: fingerprint().optional(),
+  ...sshCommonShape,
+};
+const sshShape = {
+  ...sshCommonShape,
+  /** Bounds connecting and authenticating to one host. */
+  connectTimeoutMs: intIn(100, 600_000, 'milliseconds').optional(),
+  hosts: z.array(z.strictObject(sshHostShape, { error: 'expected a mapping with host and the settings that differ there' }), { error: 'expected a list of hosts' }).optional(),
+};
 const clusterShape = {
   cluster: z.string({ error: 'expected a cluster id' }).regex(CLUSTER_ID_PATTERN, {
     error: "expected a cluster id of lowercase letters, digits and '-' (at most 63, not starting or ending with '-')",
@@ -188,6 +222,10 @@ const clusterShape = {
   journal: z.strictObject(journalShape, { error: 'expected a mapping' }).optional(),
   controller: z.strictObject(controllerShape, { error: 'expected a mapping' }).optional(),
   services: z.array(z.strictObject(serviceShape, { error: 'expected a mapping with name and instances' }), { error: 'expected a list of services' }).optional(),
+  /** Pid files and the background processes' logs (default /run/quorate); relative to this file's directory. */
+  runDir: dir().optional(),
+  /** How `quorate cluster` reaches the hosts. */
+  ssh: z.strictObject(sshShape, { error: 'expected a mapping with user, keyFile and knownHosts' }).optional(),
 };
 export const clusterFileSchema = z.strictObject(clusterShape, { error: 'expected a mapping with the keys cluster and quorum' });
 export type ClusterFile = z.infer<typeof clusterFileSchema>;
@@ -206,6 +244,8 @@ const KEYS_AT: Record<string, readonly string[]> = {
   'services[]': Object.keys(serviceShape),
   'services[].instances[]': Object.keys(instanceShape),
   'services[].fencing[].ssh': SSH_FENCE_KEYS,
+  ssh: Object.keys(sshShape),
+  'ssh.hosts[]': Object.keys(sshHostShape),
   'services[].instances[].fencing[].ssh': SSH_FENCE_KEYS,
 };
 /** zoo.cfg names an operator may carry over, and what they are called here. */
@@ -255,6 +295,8 @@ function parse(text: string, file: string): Parsed {
   }
   const result = clusterFileSchema.safeParse(data, { reportInput: true });
   if (!result.success) throw ConfigError.fromIssues(zodIssues(result.error.issues, file, data, lineOf));
+  const conflicts = placementProblems(result.data, lineOf, file);
+  if (conflicts.length > 0) throw ConfigError.fromIssues(conflicts);
   return { cluster: result.data, lineOf };
 }
 
@@ -273,17 +315,6 @@ function offsetOf(doc: Document, keyPath: readonly (string | number)[]): number 
     } else break;
   }
   return best;
-}
-
-/** `['quorum', 'servers', 1, 'clientPort']` → `quorum.servers[1].clientPort` */
-export function formatKeyPath(keyPath: readonly PropertyKey[]): string {
-  let out = '';
-  for (const seg of keyPath) {
-    if (typeof seg === 'number') out += `[${seg}]`;
-    else if (typeof seg === 'string' && /^[A-Za-z_][A-Za-z0-9_]*$/.test(seg)) out += out === '' ? seg : `.${seg}`;
-    else out += `[${JSON.stringify(String(seg))}]`;
-  }
-  return out;
 }
 
 function zodIssues(
@@ -482,6 +513,12 @@ export function loadJournalConfig(file: string, nodeId: number | null): JournalN
     requestTimeoutMs: j.requestTimeoutMs ?? JOURNAL_DEFAULTS.request_timeout_ms,
     catchUpIntervalMs: j.catchUpIntervalMs ?? JOURNAL_DEFAULTS.catch_up_interval_ms,
   };
+}
+
+/** The cluster file's runDir (absolute), or null when it leaves it to the default. */
+export function loadRunDir(file: string): string | null {
+  const { cluster } = parse(readConfigText(file), file);
+  return cluster.runDir === undefined ? null : path.resolve(path.dirname(path.resolve(file)), cluster.runDir);
 }
 
 /** Reads a configuration file, turning I/O failures into a ConfigError naming the file. */

@@ -82,3 +82,14 @@ function safeJson(v: unknown): string {
     return String(v);
   }
 }
+
+/** `['quorum', 'servers', 1, 'clientPort']` → `quorum.servers[1].clientPort` */
+export function formatKeyPath(keyPath: readonly PropertyKey[]): string {
+  let out = '';
+  for (const seg of keyPath) {
+    if (typeof seg === 'number') out += `[${seg}]`;
+    else if (typeof seg === 'string' && /^[A-Za-z_][A-Za-z0-9_]*$/.test(seg)) out += out === '' ? seg : `.${seg}`;
+    else out += `[${JSON.stringify(String(seg))}]`;
+  }
+  return out;
+}

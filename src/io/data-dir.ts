@@ -10,11 +10,11 @@
 // Layout: <dir>/snap/snapshot.*, <dir>/log/log.* (or <dataLogDir>/log/log.*,
 // as zoo.cfg's dataLogDir puts the log on its own disk). A separate
 // dataLogDir gets its own meta file and LOCK.
-import { readFileSync } from 'node:fs';
 import { mkdir, readFile, readdir, rename, stat, unlink } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import type { Logger } from './log.js';
+import { pidAlive } from './process-info.js';
 import { StorageError, fsyncDir, openRealFile, readTextIfExists, writeFully, type OpenFile } from './storage-format.js';
 
 export const META_FILE = 'quorate-meta.json';
@@ -176,22 +176,6 @@ async function readLockOwner(path: string): Promise<LockOwner | null> {
   const pid = Number.parseInt(text.trim(), 10);
   // An empty or garbled LOCK is what a crash between create and write leaves: treat it as stale.
   return { pid: Number.isSafeInteger(pid) && pid > 0 ? pid : 0, host: hostname(), text };
-}
-
-function pidAlive(pid: number): boolean {
-  if (pid <= 0) return false;
-  try {
-    process.kill(pid, 0);
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM'; // exists, owned by someone else
-  }
-  // A killed server whose parent has not reaped it yet is a zombie: it holds nothing.
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
-  } catch {
-    return true; // no /proc: trust kill(0)
-  }
 }
 
 async function dropLock(root: string): Promise<void> {

@@ -5,7 +5,7 @@
 // Batches are sent as idempotent so undici pipelines them on one connection,
 // in order; the node recognises a retried batch by (epoch, first txid, checksum).
 import { Client } from 'undici';
-import type { z } from 'zod';
+import { z } from 'zod';
 import type { JournalSegment } from '../../core/journal/journal-state.js';
 import type { PrepareRecoveryAnswer, SegmentState } from '../../core/journal/recovery.js';
 import {
@@ -96,6 +96,11 @@ export class JournalNodeClient {
     await this.call('POST', this.path(journal, op), toJson(body));
   }
 
+  /** The node's id and the journals it holds (GET /v1/health). */
+  async health(): Promise<{ node: number; journals: string[] }> {
+    return this.json(HealthAnswer, 'GET', '/v1/health');
+  }
+
   async state(journal: string): Promise<JournalNodeState> {
     const a = await this.json(JournalStateAnswer, 'GET', this.path(journal));
     return { ...a, lastSegment: a.lastSegment && segmentFromJson(a.lastSegment) };
@@ -155,6 +160,8 @@ export class JournalNodeClient {
     await this.client.destroy().catch(() => undefined);
   }
 }
+
+const HealthAnswer = z.object({ node: z.number(), journals: z.array(z.string()) });
 
 function safeJson(b: Buffer): unknown {
   try { return JSON.parse(b.toString('utf8')); } catch { return undefined; }

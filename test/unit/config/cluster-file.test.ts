@@ -138,12 +138,13 @@ describe('loadClusterFile', () => {
   it('refuses two servers on one address', () => {
     const err = failure(() => loadClusterFile(write(BASE.replace('electionPort: 3889', 'electionPort: 2888')), 1));
     expect(err.keyPath).toBe('quorum.servers[1].electionPort');
-    expect(err.reason).toBe("port 2888 on 127.0.0.1 is also server 1's peerPort");
+    expect(err.reason).toBe('port 2888 on host 127.0.0.1 is already quorum.servers[0].peerPort (line 5): two processes on one host cannot share a port');
   });
 
   it('refuses servers that would all take the default client port', () => {
     const err = failure(() => loadClusterFile(write(BASE.replace(/clientPort: \d+, /g, '')), 1));
-    expect(err.reason).toContain("also server 1's clientPort");
+    expect(err.keyPath).toBe('quorum.servers[1]');
+    expect(err.reason).toContain('port 2181 on host 127.0.0.1 is already quorum.servers[0]');
   });
 
   it('checks the session timeout relation and warns under 2 ticks', () => {
