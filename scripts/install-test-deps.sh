@@ -92,6 +92,7 @@ PACKAGES=(
   procps
   iproute2
   openssl
+  systemd
 )
 
 installed() {

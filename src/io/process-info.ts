@@ -29,17 +29,19 @@ export function pidAlive(pid: number): boolean {
   return fields[0] !== 'Z';
 }
 
-/** Wall-clock start time of `pid` in ms since the epoch, or null where /proc cannot say. */
+/**
+ * Wall-clock start time of `pid` in ms since the epoch, or null where /proc cannot say. Measured
+ * against this process's own start (/proc/self/stat and process.uptime), not the boot time in
+ * /proc/stat, which a systemd unit with ProcSubset=pid cannot read.
+ */
 export function processStartedAtMs(pid: number): number | null {
-  const fields = statFields(pid);
-  if (fields === null) return null;
-  // Field 22 (starttime) is the 20th after the state field (field 3).
-  const ticks = Number(fields[19]);
-  let bootS: number | null = null;
-  try {
-    const m = /^btime (\d+)$/m.exec(readFileSync('/proc/stat', 'utf8'));
-    bootS = m ? Number(m[1]) : null;
-  } catch { /* no /proc/stat */ }
-  if (bootS === null || !Number.isFinite(ticks)) return null;
-  return bootS * 1000 + (ticks * 1000) / CLOCK_TICKS_PER_S;
+  const theirs = statFields(pid);
+  const mine = statFields(process.pid);
+  if (theirs === null || mine === null) return null;
+  // Field 22 (starttime, in clock ticks since boot) is the 20th after the state field (field 3).
+  const theirTicks = Number(theirs[19]);
+  const myTicks = Number(mine[19]);
+  if (!Number.isFinite(theirTicks) || !Number.isFinite(myTicks)) return null;
+  const myStartMs = Date.now() - process.uptime() * 1000;
+  return myStartMs + ((theirTicks - myTicks) * 1000) / CLOCK_TICKS_PER_S;
 }
