@@ -2,6 +2,7 @@
 // The `quorate` command: one executable for every process and operator verb.
 import { Command, CommanderError } from 'commander';
 import { QUORATE_VERSION } from '../version.js';
+import { clusterCommand } from './cluster-command.js';
 import { controllerCommands } from './controller-command.js';
 import { journalCommand } from './journal-command.js';
 import { quorumCommand } from './quorum-command.js';
@@ -18,6 +19,7 @@ program.addCommand(quorumCommand());
 program.addCommand(zkCommand());
 program.addCommand(journalCommand());
 for (const c of controllerCommands()) program.addCommand(c);
+program.addCommand(clusterCommand());
 
 // Every verb reports usage mistakes through the catch below (exit 2), not by exiting itself.
 const overrideAll = (c: Command): void => { c.exitOverride(); c.commands.forEach(overrideAll); };
