@@ -271,6 +271,28 @@ describe.skipIf(labUnavailable() !== null)('quorate cluster on a three-host lab'
     expect(s.rows.every((x) => x.state === 'stopped')).toBe(true);
   }, 120_000);
 
+  it('an ssh failure names the host and the cause: connection refused, authentication', async () => {
+    const stranger = path.join(lab.dir, 'stranger_ed25519');
+    const kg = await lab.exec(h[0], ['ssh-keygen', '-q', '-t', 'ed25519', '-N', '', '-f', stranger], { timeoutMs: 10_000 });
+    expect(kg.code).toBe(0);
+    const variant = path.join(lab.dir, 'cluster-bad-ssh.yaml');
+    fs.writeFileSync(variant, fs.readFileSync(cfg, 'utf8') + `  hosts:\n    - { host: ${h[1].address}, keyFile: ${stranger} }\n    - { host: ${h[2].address}, port: 2222, fingerprint: "${h[2].fingerprint}" }\n`);
+    const r = await new Promise<{ code: number; stdout: string }>((resolve) => {
+      execFile(process.execPath, [CLI, 'cluster', 'status', '--json', '--config', variant], { timeout: 60_000 }, (err, stdout) => resolve({ code: err === null ? 0 : Number(err.code), stdout }));
+    });
+    expect(r.code).toBe(1);
+    const got = JSON.parse(r.stdout) as Row[];
+    for (const x of got.filter((y) => y.host === h[1].address)) {
+      expect(x.state).toBe('unreachable');
+      expect(x.detail).toBe(`host ${h[1].address}: authentication as root@${h[1].address}:22 with the key ${stranger} failed (the server refused the key)`);
+    }
+    for (const x of got.filter((y) => y.host === h[2].address)) {
+      expect(x.state).toBe('unreachable');
+      expect(x.detail).toBe(`host ${h[2].address}: connecting to root@${h[2].address}:2222: connection refused (is sshd running there, on port 2222?)`);
+    }
+    expect(got.filter((y) => y.host === h[0].address).every((y) => y.state === 'stopped')).toBe(true);
+  }, 90_000);
+
   it('a changed host key is refused, never accepted', async () => {
     const fp = await lab.changeHostKey(h[1]);
     const s = await rows();
