@@ -9,7 +9,7 @@ import { adminRequest } from '../controller/admin-client.js';
 import { Controller } from '../controller/controller.js';
 import { createLogger, silentLogger } from '../io/log.js';
 import { UsageError, reportAndExit, stopOnSignals } from './errors.js';
-import { claimForeground, printProcessStatus, runDirFor, startInBackground, stopProcess, withStartFlags, withStatusFlags, withStopFlags, type DaemonFlags } from './daemon-verbs.js';
+import { printProcessStatus, runDirFor, startDaemonOrRun, stopProcess, withStartFlags, withStatusFlags, withStopFlags, type DaemonFlags } from './daemon-verbs.js';
 import { controllerSpec, type DaemonSpec } from '../daemon/daemon-spec.js';
 import { loadRunDir } from '../config/cluster-file.js';
 
@@ -22,12 +22,7 @@ function controllerProcess(opts: ControllerProcessOpts): { cfg: ControllerConfig
 
 async function startController(opts: ControllerProcessOpts): Promise<void> {
   const { cfg, spec, runDir } = controllerProcess(opts);
-  if (opts.daemon) {
-    process.exitCode = await startInBackground(spec, runDir, opts.waitMs);
-    return;
-  }
-  claimForeground(spec, opts.runDir);
-  await runController(cfg);
+  await startDaemonOrRun(spec, runDir, opts, () => runController(cfg));
 }
 
 async function runController(cfg: ControllerConfig): Promise<void> {

@@ -41,9 +41,17 @@ export function withStatusFlags(c: Command): Command {
     .option('--json', 'print JSON');
 }
 
-/** A foreground start given --run-dir takes its pid file first (refusing a second copy), then runs. */
-export function claimForeground(spec: DaemonSpec, runDir: string | undefined): void {
-  if (runDir !== undefined) claimPidFile(pidFileOf(runDir, spec));
+/**
+ * `start`: with --daemon, in the background (returning once it answers); otherwise `run` in the
+ * foreground, after taking the pid file when --run-dir is given (a second copy is refused).
+ */
+export async function startDaemonOrRun(spec: DaemonSpec, runDir: string, flags: DaemonFlags, run: () => Promise<void>): Promise<void> {
+  if (flags.daemon) {
+    process.exitCode = await startInBackground(spec, runDir, flags.waitMs);
+    return;
+  }
+  if (flags.runDir !== undefined) claimPidFile(pidFileOf(flags.runDir, spec));
+  await run();
 }
 
 export async function startInBackground(spec: DaemonSpec, runDir: string, waitMs: number | undefined): Promise<number> {

@@ -7,7 +7,7 @@ import { createLogger } from '../io/log.js';
 import { JournalNode } from '../journal/journal-node.js';
 import { journalNameProblem } from '../proto/journal-wire.js';
 import { UsageError, reportAndExit, stopOnSignals } from './errors.js';
-import { claimForeground, printProcessStatus, runDirFor, startInBackground, stopProcess, withStartFlags, withStatusFlags, withStopFlags, type DaemonFlags } from './daemon-verbs.js';
+import { printProcessStatus, runDirFor, startDaemonOrRun, stopProcess, withStartFlags, withStatusFlags, withStopFlags, type DaemonFlags } from './daemon-verbs.js';
 import { journalSpec, type DaemonSpec } from '../daemon/daemon-spec.js';
 import { parseServerId } from './quorum-command.js';
 
@@ -21,12 +21,7 @@ function journalProcess(opts: JournalProcessOpts): { config: JournalNodeConfig; 
 
 async function startNode(opts: JournalProcessOpts): Promise<void> {
   const { config, spec, runDir } = journalProcess(opts);
-  if (opts.daemon) {
-    process.exitCode = await startInBackground(spec, runDir, opts.waitMs);
-    return;
-  }
-  claimForeground(spec, opts.runDir);
-  await runNode(config);
+  await startDaemonOrRun(spec, runDir, opts, () => runNode(config));
 }
 
 async function runNode(config: JournalNodeConfig): Promise<void> {

@@ -10,7 +10,7 @@ import { QuorumServer } from '../quorum/quorum-server.js';
 import { quorumStatus } from './quorum-status.js';
 import { StandaloneServer } from '../quorum/standalone-server.js';
 import { UsageError, reportAndExit, stopOnSignals } from './errors.js';
-import { claimForeground, printProcessStatus, runDirFor, startInBackground, stopProcess, withStartFlags, withStatusFlags, withStopFlags, type DaemonFlags } from './daemon-verbs.js';
+import { printProcessStatus, runDirFor, startDaemonOrRun, stopProcess, withStartFlags, withStatusFlags, withStopFlags, type DaemonFlags } from './daemon-verbs.js';
 import { quorumSpec, type DaemonSpec } from '../daemon/daemon-spec.js';
 
 export function parseServerId(text: string): number {
@@ -38,12 +38,7 @@ function quorumProcess(opts: QuorumProcessOpts): { quorum: QuorumServerConfig; w
 
 async function startCommand(opts: QuorumProcessOpts): Promise<void> {
   const { quorum, warnings, spec, runDir } = quorumProcess(opts);
-  if (opts.daemon) {
-    process.exitCode = await startInBackground(spec, runDir, opts.waitMs);
-    return;
-  }
-  claimForeground(spec, opts.runDir);
-  await runServer(quorum, warnings);
+  await startDaemonOrRun(spec, runDir, opts, () => runServer(quorum, warnings));
 }
 
 async function runServer(quorum: QuorumServerConfig, warnings: string[]): Promise<void> {
