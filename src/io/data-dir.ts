@@ -15,7 +15,7 @@ import { hostname } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import type { Logger } from './log.js';
 import { pidAlive } from './process-info.js';
-import { StorageError, fsyncDir, openRealFile, readTextIfExists, writeFully, type OpenFile } from './storage-format.js';
+import { PRIVATE_DIR_MODE, StorageError, fsyncDir, openRealFile, readTextIfExists, writeFully, type OpenFile } from './storage-format.js';
 
 export const META_FILE = 'quorate-meta.json';
 export const LOCK_FILE = 'LOCK';
@@ -103,7 +103,7 @@ async function ensureDir(dir: string, create: boolean, openFile?: OpenFile): Pro
     throw new StorageError(`data dir ${dir} does not exist. Create it (or let the server create it on first start), ` +
       'or fix the path: starting on an empty directory by mistake would throw this server\'s data away.', 'QUORATE_DATADIR_MISSING');
   }
-  await mkdir(dir, { recursive: true });
+  await mkdir(dir, { recursive: true, mode: PRIVATE_DIR_MODE });
   await fsyncDir(dirname(dir), openFile); // the new entry must survive a crash like any other
 }
 

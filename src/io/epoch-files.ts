@@ -6,7 +6,7 @@
 // or the new, never a torn one.
 import { open, rename } from 'node:fs/promises';
 import { join } from 'node:path';
-import { StorageError, fsyncDir, readTextIfExists, writeFully } from './storage-format.js';
+import { PRIVATE_FILE_MODE, StorageError, fsyncDir, readTextIfExists, writeFully } from './storage-format.js';
 
 export type EpochName = 'acceptedEpoch' | 'currentEpoch';
 
@@ -53,7 +53,7 @@ export async function readMembership(dir: string): Promise<StoredMembership | nu
 export async function writeSmallFile(dir: string, name: string, text: string): Promise<void> {
   const path = join(dir, name);
   const tmp = `${path}.tmp`;
-  const fh = await open(tmp, 'w');
+  const fh = await open(tmp, 'w', PRIVATE_FILE_MODE);
   try {
     await writeFully(fh, Buffer.from(text), 0);
     await fh.sync();

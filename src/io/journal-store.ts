@@ -15,7 +15,7 @@ import type { SegmentState } from '../core/journal/recovery.js';
 import { writeSmallFile } from './epoch-files.js';
 import type { Logger } from './log.js';
 import {
-  FileWindow, LOG_HEADER_BYTES, StorageCorruptError, StorageError, encodeRecord, fsyncDir, judgeLogScan, logFileHeader,
+  FileWindow, LOG_HEADER_BYTES, PRIVATE_DIR_MODE, PRIVATE_FILE_MODE, StorageCorruptError, StorageError, encodeRecord, fsyncDir, judgeLogScan, logFileHeader,
   readRecordAt, readTextIfExists, scanLogFile, writeFully, type StorageFile,
 } from './storage-format.js';
 
@@ -48,7 +48,7 @@ export class JournalStore {
 
   /** Opens (creating if needed) the journal's directory and reads back its state. */
   static async open(dir: string, logger: Logger): Promise<{ store: JournalStore; disk: JournalDisk }> {
-    await mkdir(dir, { recursive: true });
+    await mkdir(dir, { recursive: true, mode: PRIVATE_DIR_MODE });
     const store = new JournalStore(dir, logger);
     const disk = await store.load();
     return { store, disk };
@@ -175,7 +175,7 @@ export class JournalStore {
         this.committedToWrite = null;
         // Renamed into place (a crash leaves the old value or the new one); not fsynced: advisory.
         const tmp = join(this.dir, 'committed-txid.tmp');
-        await writeFile(tmp, `${t}\n`).then(() => rename(tmp, join(this.dir, 'committed-txid')))
+        await writeFile(tmp, `${t}\n`, { mode: PRIVATE_FILE_MODE }).then(() => rename(tmp, join(this.dir, 'committed-txid')))
           .catch((err: Error) => this.logger.warn({ dir: this.dir, err: err.message }, 'could not write the committed txid'));
       }
       this.committedWrite = null;
@@ -195,7 +195,8 @@ export class JournalStore {
     }
     if (existing !== null) throw new StorageError(`journal ${this.dir}: segment ${existing.seg.startTxid} is still open`, 'QUORATE_JOURNAL_STATE');
     const path = join(this.dir, inProgressName(start));
-    const fh = await open(path, 'wx');
+    // Read and write: a truncate reads the records it keeps.
+    const fh = await open(path, 'wx+', PRIVATE_FILE_MODE);
     await writeFully(fh, segmentHeader(writerEpoch), 0);
     await fh.datasync();
     await fsyncDir(this.dir);
@@ -326,7 +327,7 @@ export async function journalDirHasData(dir: string): Promise<boolean> {
 /** Makes `dir` an empty, formatted journal; with `force`, whatever it held first goes. */
 export async function formatJournalDir(dir: string, meta: JournalMeta, force: boolean): Promise<void> {
   if (force) await rm(dir, { recursive: true, force: true });
-  await mkdir(dir, { recursive: true });
+  await mkdir(dir, { recursive: true, mode: PRIVATE_DIR_MODE });
   await writeSmallFile(dir, META_FILE, JSON.stringify(meta) + '\n');
   await fsyncDir(join(dir, '..'));
 }

@@ -61,7 +61,13 @@ export interface StorageFile {
 }
 /** `flags` as fs.promises.open takes them: a string ('r', 'wx', ...) or numeric O_* flags (the log's O_DSYNC handle). */
 export type OpenFile = (path: string, flags: string | number) => Promise<StorageFile>;
-export const openRealFile: OpenFile = (path, flags) => fsOpen(path, flags);
+/**
+ * What Quorate creates on disk is its own: transaction logs hold session passwords and data
+ * behind ACLs, journals hold the services' edits. Directories 0700, files 0600, whatever the umask.
+ */
+export const PRIVATE_DIR_MODE = 0o700;
+export const PRIVATE_FILE_MODE = 0o600;
+export const openRealFile: OpenFile = (path, flags) => fsOpen(path, flags, PRIVATE_FILE_MODE);
 
 /** A small file's text, or null if there is no such file. */
 export async function readTextIfExists(path: string): Promise<string | null> {

@@ -34,6 +34,21 @@ async function writeTwoSegments(dir: string) {
 }
 
 describe('JournalStore', () => {
+  it('cuts back a segment it created in this run (no restart between), and keeps its files from other users', async () => {
+    const dir = await tempDir();
+    const n = await node(dir);
+    await n.run(n.state.newEpoch(1).ops);
+    await n.run(n.state.startSegment(1, 1n));
+    await n.run(n.state.journal({ epoch: 1, segmentTxid: 1n, firstTxid: 1n, records: recs(1, 4), checksum: 'a' }));
+    // A truncate reads the records it keeps: a segment opened write-only failed here with EBADF.
+    await n.store.apply([{ kind: 'truncate', startTxid: 1n, endTxid: 2n }]);
+    const read = [];
+    for await (const e of n.store.read(1n, 4n)) read.push(e.txid);
+    expect(read).toEqual([1n, 2n]);
+    expect(fs.statSync(join(dir, 'edits_inprogress_0000000000000001')).mode & 0o077).toBe(0);
+    await n.store.close();
+  });
+
   it('reads back after a restart what it made durable: epochs, committed txid, segments, edits', async () => {
     const dir = await tempDir();
     await writeTwoSegments(dir);

@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { statSync } from 'node:fs';
 import { readFile, readdir, writeFile, mkdir } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
@@ -36,6 +37,8 @@ describe('DataDir identity', () => {
     expect((await readdir(dir)).sort()).toEqual([LOCK_FILE, 'log', META_FILE, 'snap'].sort());
     const meta = JSON.parse(await readFile(join(dir, META_FILE), 'utf8'));
     expect(meta).toMatchObject({ format: 1, clusterId: 'prod-a', serverId: 1 });
+    // Nothing in it is for other users: the log holds session passwords and data behind ACLs.
+    for (const p of [dir, d.logDir, d.snapDir, join(dir, META_FILE), join(dir, LOCK_FILE)]) expect({ p, other: statSync(p).mode & 0o077 }).toEqual({ p, other: 0 });
     await d.release();
     expect(await readdir(dir)).not.toContain(LOCK_FILE);
     const again = await openDir(dir, { create: false });
