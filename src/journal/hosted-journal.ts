@@ -3,7 +3,7 @@
 // another request's). Readers waiting for new committed edits wait here. A
 // storage failure reloads the journal from disk (the state in memory may be
 // ahead of what was written); if that fails too, the journal answers 500.
-import { JournalState, type JournalStorageOp } from '../core/journal/journal-state.js';
+import { JournalError, JournalState, type JournalStorageOp } from '../core/journal/journal-state.js';
 import { JournalStore } from '../io/journal-store.js';
 import type { Logger } from '../io/log.js';
 
@@ -12,6 +12,8 @@ export class HostedJournal {
   private readonly waiters = new Set<() => void>();
   private waiting: { req: unknown; resolve: () => void; reject: (e: Error) => void }[] = [];
   broken: Error | null = null;
+  /** Formatted away: requests still queued behind the format are refused, not run on a closed store. */
+  private retired = false;
 
   private constructor(readonly name: string, readonly dir: string, public state: JournalState, private store: JournalStore, private readonly logger: Logger) {}
 
@@ -22,7 +24,8 @@ export class HostedJournal {
 
   /** Runs `fn` after every operation queued before it has finished. */
   run<T>(fn: () => Promise<T>): Promise<T> {
-    const next = this.queue.then(fn, fn);
+    const turn = () => (this.retired ? Promise.reject(new JournalError(409, `journal ${this.name} was formatted while this request waited; try again`)) : fn());
+    const next = this.queue.then(turn, turn);
     this.queue = next.catch(() => undefined);
     return next;
   }
@@ -92,5 +95,12 @@ export class HostedJournal {
   async close(): Promise<void> {
     this.wake();
     await this.run(() => this.store.close());
+  }
+
+  /** From inside one of this journal's turns (a close would wait behind that turn for ever): closed for good. */
+  async retireInTurn(): Promise<void> {
+    this.retired = true;
+    this.wake();
+    await this.store.close();
   }
 }

@@ -380,9 +380,13 @@ export class JournalNode extends EventEmitter {
           const s = existing?.state;
           throw new HttpError(409, `journal ${name} on node ${this.config.nodeId} holds data${s ? ` (promised epoch ${s.promisedEpoch}, committed txid ${s.committedTxid})` : ''}; format --force erases it`);
         }
-        if (existing !== undefined) { this.journals.delete(name); await existing.close(); }
-        await formatJournalDir(dir, { format: 1, cluster: this.config.clusterId, journal: name, node: this.config.nodeId, formattedAt: new Date().toISOString() }, force);
-        this.journals.set(name, await HostedJournal.open(name, dir, this.logger));
+        if (existing !== undefined) { this.journals.delete(name); await existing.retireInTurn(); }
+        try {
+          await formatJournalDir(dir, { format: 1, cluster: this.config.clusterId, journal: name, node: this.config.nodeId, formattedAt: new Date().toISOString() }, force);
+        } finally {
+          // Formatted or not, what is on disk is served again (a failed format must not leave a 404 until restart).
+          if (existing !== undefined || (await readJournalMeta(dir).catch(() => null)) !== null) this.journals.set(name, await HostedJournal.open(name, dir, this.logger));
+        }
         this.logger.warn({ journal: name, force }, 'journal formatted');
       };
       if (existing !== undefined) await existing.run(doIt); else await doIt();

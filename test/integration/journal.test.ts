@@ -235,6 +235,19 @@ describe('journal nodes (3 real processes)', () => {
       expect(fs.existsSync(path.join(c.dir, '..', 'etc'))).toBe(false);
     }, 30_000);
 
+    it('format --force of a journal the node has loaded answers, and the node serves the empty journal (it deadlocked, then answered 404)', async () => {
+      const w = await QuorumJournalWriter.open('scratch', { nodes: c.nodes, formatIfNew: true });
+      await w.append([Buffer.from('x'), Buffer.from('y')]);
+      await w.close();
+      const r = await c.cli(['journal', 'format', '--config', c.cfgPath, '--journal', 'scratch', '--force', '--node', '3']);
+      expect(r.stdout).toBe('node 3: formatted scratch\n');
+      expect(r.code).toBe(0);
+      const client = new JournalNodeClient(c.nodes[2], 2000);
+      try {
+        expect(await client.state('scratch')).toMatchObject({ promisedEpoch: 0, committedTxid: 0n, lastSegment: null });
+      } finally { await client.close(); }
+    }, 30_000);
+
     it('the CLI refuses to format over data and says so', async () => {
       const r = await c.cli(['journal', 'format', '--config', c.cfgPath, '--journal', 'svc']);
       expect(r.code).toBe(1);
