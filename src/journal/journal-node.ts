@@ -30,6 +30,8 @@ class HttpError extends Error {
 
 /** Edits per read answer, and a reader's longest wait for new ones. */
 const READ_EDITS_MAX = 10_000;
+/** An accept-recovery holds the chosen copy's missing edits in memory before it cuts anything. */
+const RECOVERY_FETCH_BYTES_MAX = 256 * 1024 * 1024;
 const READ_BYTES_MAX = 8 * 1024 * 1024;
 const READ_WAIT_MS_MAX = 30_000;
 
@@ -226,7 +228,9 @@ export class JournalNode extends EventEmitter {
           let r = s.acceptRecovery(b.epoch, chosen);
           await j.apply(r.ops);
           if (r.fetchFrom !== null) {
-            await this.copyFrom(j, b.fromNode, chosen.startTxid, r.fetchFrom, chosen.endTxid, chosen.writerEpoch ?? null, (records, first, writerEpoch) => s.adoptFetched(chosen.startTxid, first, records, writerEpoch));
+            // All of it first: nothing of ours is cut unless what replaces it is here.
+            const got = await this.fetchSegment(j, b.fromNode, chosen.startTxid, r.fetchFrom, chosen.endTxid, chosen.writerEpoch ?? null);
+            await j.apply(s.adoptRecovered(chosen.startTxid, r.keepTo, got.records, got.writerEpoch));
             r = s.acceptRecovery(b.epoch, chosen);
             await j.apply(r.ops);
           }
@@ -303,18 +307,37 @@ export class JournalNode extends EventEmitter {
    * Copies edits `from`..`to` of segment `start` from node `peerId` in chunks; each chunk becomes
    * storage operations through `adopt`. With `writerEpoch`, the peer's copy must be that writer's.
    */
-  private async copyFrom(j: HostedJournal, peerId: number, start: bigint, from: bigint, to: bigint, writerEpoch: number | null,
-    adopt: (records: Buffer[], first: bigint, writerEpoch: number) => ReturnType<HostedJournal['state']['adoptFetched']>): Promise<void> {
+  /** A peer's segment `start`, from..to, chunk by chunk, every chunk of the expected writer epoch (when one is expected). */
+  private async *segmentChunks(j: HostedJournal, peerId: number, start: bigint, from: bigint, to: bigint, writerEpoch: number | null): AsyncGenerator<{ edits: Buffer[]; first: bigint; writerEpoch: number }> {
     const peer = this.peers.get(peerId);
     if (peer === undefined) throw new JournalError(409, `journal ${j.name}: cannot fetch from node ${peerId}: not a peer of node ${this.config.nodeId}`);
     for (let next = from; next <= to;) {
       const got = await peer.segmentEdits(j.name, start, next, to, READ_EDITS_MAX);
       if (got.edits.length === 0 || got.firstTxid !== next) throw new JournalError(409, `journal ${j.name}: node ${peerId} has no txid ${next} in segment ${start}`);
-      const epoch = got.writerEpoch ?? writerEpoch ?? 0;
       if (writerEpoch !== null && got.writerEpoch !== writerEpoch) throw new JournalError(409, `journal ${j.name}: node ${peerId}'s segment ${start} was written in epoch ${got.writerEpoch}, not ${writerEpoch}`);
-      await j.apply(adopt(got.edits, next, epoch));
+      yield { edits: got.edits, first: next, writerEpoch: got.writerEpoch ?? writerEpoch ?? 0 };
       next += BigInt(got.edits.length);
     }
+  }
+
+  /** Copies a peer's edits chunk by chunk (a gap before a writer's batch: nothing of ours is replaced). */
+  private async copyFrom(j: HostedJournal, peerId: number, start: bigint, from: bigint, to: bigint, writerEpoch: number | null,
+    adopt: (records: Buffer[], first: bigint, writerEpoch: number) => ReturnType<HostedJournal['state']['adoptFetched']>): Promise<void> {
+    for await (const c of this.segmentChunks(j, peerId, start, from, to, writerEpoch)) await j.apply(adopt(c.edits, c.first, c.writerEpoch));
+  }
+
+  /** A peer's edits from..to, fetched whole (bounded) before any of ours is cut for them. */
+  private async fetchSegment(j: HostedJournal, peerId: number, start: bigint, from: bigint, to: bigint, writerEpoch: number | null): Promise<{ records: Buffer[]; writerEpoch: number }> {
+    const records: Buffer[] = [];
+    let bytes = 0;
+    let epoch = writerEpoch;
+    for await (const c of this.segmentChunks(j, peerId, start, from, to, writerEpoch)) {
+      epoch ??= c.writerEpoch;
+      for (const e of c.edits) bytes += e.length;
+      if (bytes > RECOVERY_FETCH_BYTES_MAX) throw new JournalError(409, `journal ${j.name}: recovering segment ${start} needs more than ${RECOVERY_FETCH_BYTES_MAX} bytes from node ${peerId}; roll segments more often`);
+      records.push(...c.edits);
+    }
+    return { records, writerEpoch: epoch ?? 0 };
   }
 
   private async sendEdits(res: ServerResponse, name: string, q: z.output<typeof EditsQuery>, signal: AbortSignal): Promise<void> {

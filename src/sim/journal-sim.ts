@@ -125,7 +125,7 @@ export function runJournalSimulation(o: JournalSimOptions): JournalSimResult {
               if (v === undefined) throw new JournalError(409, `node ${req.fromNode} lacks txid ${t}`);
               records.push(new TextEncoder().encode(v));
             }
-            ops.push(...st.adoptFetched(req.segment.startTxid, r.fetchFrom, records, req.segment.writerEpoch ?? req.epoch));
+            ops.push(...st.adoptRecovered(req.segment.startTxid, r.keepTo, records, req.segment.writerEpoch ?? req.epoch));
             r = st.acceptRecovery(req.epoch, req.segment);
             ops.push(...r.ops);
           }

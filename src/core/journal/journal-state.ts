@@ -254,11 +254,14 @@ export class JournalState {
   }
 
   /**
-   * Recovery, phase two: make this node's copy the chosen one. Returns what must be fetched from a
-   * node that has the chosen copy when ours is shorter (or missing), after which the driver calls
-   * acceptRecovery again; our copy longer than the chosen one is cut back. Never below committed.
+   * Recovery, phase two: make this node's copy the chosen one. When ours lacks part of the chosen
+   * copy, returns what to fetch (`fetchFrom`..chosen end, from a node that has it) and how much of
+   * ours stays (`keepTo`): nothing is cut yet. The driver fetches it all, hands it to
+   * adoptRecovered (the cut and the replacement together), and calls acceptRecovery again. A copy
+   * longer than the chosen one is cut back. Never below the committed txid: those edits are on a
+   * majority, and every copy recovery may choose holds them as they are here.
    */
-  acceptRecovery(epoch: number, chosen: SegmentState): { ops: JournalStorageOp[]; fetchFrom: bigint | null } {
+  acceptRecovery(epoch: number, chosen: SegmentState): { ops: JournalStorageOp[]; fetchFrom: bigint | null; keepTo: bigint } {
     const ops: JournalStorageOp[] = [];
     this.checkEpoch(epoch);
     if (chosen.endTxid < this.committed) {
@@ -266,21 +269,45 @@ export class JournalState {
     }
     this.raise(epoch, ops);
     const seg = this.segment(chosen.startTxid);
-    if (seg !== undefined && chosen.writerEpoch !== undefined && seg.writerEpoch !== chosen.writerEpoch && seg.endTxid >= seg.startTxid) {
-      // Another writer's edits under the same txids: not the chosen copy at any length. Drop ours.
+    const before = chosen.startTxid - 1n;
+    let keepTo = seg === undefined ? before : seg.endTxid;
+    const otherWriter = seg !== undefined && chosen.writerEpoch !== undefined && seg.writerEpoch !== chosen.writerEpoch && seg.endTxid >= seg.startTxid;
+    if (otherWriter) {
+      // Another writer's edits under the same txids: only the committed prefix is the chosen copy's too.
       if (!seg.inProgress) throw new JournalError(409, `journal ${this.name}: segment ${seg.startTxid} is finalized with writer epoch ${seg.writerEpoch}, recovery chose epoch ${chosen.writerEpoch}`);
-      seg.endTxid = seg.startTxid - 1n;
-      ops.push({ kind: 'truncate', startTxid: seg.startTxid, endTxid: seg.startTxid - 1n });
+      const committedHere = this.committed < seg.endTxid ? this.committed : seg.endTxid;
+      keepTo = committedHere > before ? committedHere : before;
     }
-    const have = seg === undefined ? chosen.startTxid - 1n : seg.endTxid;
-    if (have < chosen.endTxid) return { ops, fetchFrom: have + 1n };
-    if (seg !== undefined && have > chosen.endTxid) {
-      seg.endTxid = chosen.endTxid;
-      ops.push({ kind: 'truncate', startTxid: chosen.startTxid, endTxid: chosen.endTxid });
+    if (keepTo < chosen.endTxid) return { ops, fetchFrom: keepTo + 1n, keepTo };
+    if (seg !== undefined && seg.endTxid > chosen.endTxid) this.cutTo(seg, chosen.endTxid, ops);
+    if (otherWriter && seg.writerEpoch !== chosen.writerEpoch) {
+      seg.writerEpoch = chosen.writerEpoch!;
+      ops.push({ kind: 'startSegment', startTxid: seg.startTxid, writerEpoch: seg.writerEpoch });
     }
     this.acceptedRecovery = { segment: { ...chosen }, epoch };
     ops.push({ kind: 'accepted', segment: { ...chosen }, epoch });
-    return { ops, fetchFrom: null };
+    return { ops, fetchFrom: null, keepTo: chosen.endTxid };
+  }
+
+  /**
+   * The chosen copy's edits from keepTo + 1 on, fetched whole before anything of ours is cut:
+   * our copy past keepTo is replaced by them in one go, so a failed fetch leaves ours as it was.
+   */
+  adoptRecovered(startTxid: bigint, keepTo: bigint, records: Uint8Array[], writerEpoch: number): JournalStorageOp[] {
+    const ops: JournalStorageOp[] = [];
+    const seg = this.segment(startTxid);
+    if (seg !== undefined && seg.endTxid > keepTo) this.cutTo(seg, keepTo, ops);
+    ops.push(...this.adoptFetched(startTxid, keepTo + 1n, records, writerEpoch));
+    return ops;
+  }
+
+  /** Cuts an in-progress segment back to `end`; the committed txid is a floor no request moves. */
+  private cutTo(seg: JournalSegment, end: bigint, ops: JournalStorageOp[]): void {
+    if (end < this.committed) {
+      throw new JournalError(409, `journal ${this.name}: segment ${seg.startTxid} would be cut to ${end}, below the committed txid ${this.committed}`);
+    }
+    seg.endTxid = end;
+    ops.push({ kind: 'truncate', startTxid: seg.startTxid, endTxid: end });
   }
 
   /** Edits fetched from another node for a recovery (or a catch-up), appended to segment `startTxid`. */

@@ -73,17 +73,39 @@ describe('JournalState', () => {
     expect(thrown(() => j.journal({ epoch: 1, segmentTxid: 1n, firstTxid: 6n, records: recs(1), checksum: 'e' })).message).toMatch(/not open for writing/);
   });
 
-  it('replaces a copy of the same length written by another writer than the chosen one', () => {
-    // This node holds epoch 1's edits 1..5; the recovery chose a copy 1..5 written in epoch 3.
+  it('replaces a copy of the same length written by another writer than the chosen one, past its committed txid, once the replacement is fetched', () => {
+    // This node holds epoch 1's edits 1..5 (3 committed); the recovery chose a copy 1..5 written in epoch 3.
     const j = written();
     const r = j.acceptRecovery(4, { startTxid: 1n, endTxid: 5n, inProgress: true, writerEpoch: 3 });
-    expect(r.ops).toEqual([{ kind: 'promise', epoch: 4 }, { kind: 'truncate', startTxid: 1n, endTxid: 0n }]);
-    expect(r.fetchFrom).toBe(1n);
-    const fetched = j.adoptFetched(1n, 1n, recs(5, 'w3-'), 3);
-    expect(fetched.map((o) => o.kind)).toEqual(['startSegment', 'append']);
+    // Nothing is cut before the chosen copy's edits are here: a failed fetch leaves this copy whole.
+    expect(r.ops).toEqual([{ kind: 'promise', epoch: 4 }]);
+    expect(r).toMatchObject({ fetchFrom: 4n, keepTo: 3n });
+    expect(j.lastSegment).toMatchObject({ endTxid: 5n, writerEpoch: 1 });
+    const fetched = j.adoptRecovered(1n, 3n, recs(2, 'w3-'), 3);
+    expect(fetched.map((o) => o.kind)).toEqual(['truncate', 'startSegment', 'append']);
+    expect(fetched[0]).toEqual({ kind: 'truncate', startTxid: 1n, endTxid: 3n });
     const done = j.acceptRecovery(4, { startTxid: 1n, endTxid: 5n, inProgress: true, writerEpoch: 3 });
     expect(done.fetchFrom).toBeNull();
     expect(done.ops.map((o) => o.kind)).toEqual(['accepted']);
+  });
+
+  it('never cuts below the committed txid, whatever writer epoch an accept-recovery names (hole: acknowledged edits emptied)', () => {
+    // Writer epoch 1 wrote 1..5, all committed (a majority acknowledged them).
+    const j = new JournalState('svc', empty());
+    j.newEpoch(1);
+    j.startSegment(1, 1n);
+    j.journal({ epoch: 1, segmentTxid: 1n, firstTxid: 1n, records: recs(5), checksum: 'a', committedTxid: 5n });
+    for (let e = 2; e <= 4; e++) {
+      j.newEpoch(e);
+      const r = j.acceptRecovery(e, { startTxid: 1n, endTxid: 5n, inProgress: true, writerEpoch: 90 + e });
+      expect(r.ops.filter((o) => o.kind === 'truncate')).toEqual([]);
+      expect(r.fetchFrom).toBeNull();
+      expect(j.lastSegment).toMatchObject({ startTxid: 1n, endTxid: 5n });
+    }
+    expect(j.committedTxid).toBe(5n);
+    // A fetched "replacement" cannot cut committed edits either.
+    expect(thrown(() => j.adoptRecovered(1n, 2n, recs(3, 'x'), 99)).message).toMatch(/would be cut to 2, below the committed txid 5/);
+    expect(j.lastSegment).toMatchObject({ endTxid: 5n });
   });
 
   it('answers prepareRecovery with its copy and epochs, and accepts a recovery: fetch when shorter, cut when longer, never below committed', () => {
