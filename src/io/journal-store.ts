@@ -24,11 +24,24 @@ const inProgressName = (start: bigint) => `edits_inprogress_${hex(start)}`;
 const finalizedName = (start: bigint, end: bigint) => `edits_${hex(start)}_${hex(end)}`;
 const COMMITTED_WRITE_DELAY_MS = 50;
 /** The segment's writer epoch sits in the log header's reserved bytes. */
+/** The writer epoch: low 32 bits here, high bits (zero in files written before epochs passed 2^32) 4 bytes on. */
 const HEADER_EPOCH_OFFSET = 8;
+const HEADER_EPOCH_BYTES = 8;
+
+function encodeWriterEpoch(writerEpoch: number): Buffer {
+  const b = Buffer.alloc(HEADER_EPOCH_BYTES);
+  b.writeUInt32BE(writerEpoch % 2 ** 32, 0);
+  b.writeUInt32BE(Math.floor(writerEpoch / 2 ** 32), 4);
+  return b;
+}
+
+function decodeWriterEpoch(b: Buffer): number {
+  return b.readUInt32BE(4) * 2 ** 32 + b.readUInt32BE(0);
+}
 
 function segmentHeader(writerEpoch: number): Buffer {
   const h = logFileHeader();
-  h.writeUInt32BE(writerEpoch >>> 0, HEADER_EPOCH_OFFSET);
+  encodeWriterEpoch(writerEpoch).copy(h, HEADER_EPOCH_OFFSET);
   return h;
 }
 
@@ -103,9 +116,9 @@ export class JournalStore {
           await writeFully(fh, segmentHeader(0), 0);
           await fh.datasync();
         }
-        const head = Buffer.alloc(4);
-        if (scan.size >= LOG_HEADER_BYTES) await fh.read(head, 0, 4, HEADER_EPOCH_OFFSET);
-        const seg: JournalSegment = { startTxid: f.start, endTxid: end, inProgress, writerEpoch: head.readUInt32BE(0) };
+        const head = Buffer.alloc(HEADER_EPOCH_BYTES);
+        if (scan.size >= LOG_HEADER_BYTES) await fh.read(head, 0, HEADER_EPOCH_BYTES, HEADER_EPOCH_OFFSET);
+        const seg: JournalSegment = { startTxid: f.start, endTxid: end, inProgress, writerEpoch: decodeWriterEpoch(head) };
         this.segments.push(seg);
         if (inProgress) { this.current = { seg, fh, pos: Math.max(scan.end, LOG_HEADER_BYTES) }; keep = true; }
         if (scan.lastZxid !== null) prev = scan.lastZxid;
@@ -186,9 +199,7 @@ export class JournalStore {
     const existing = this.current;
     if (existing !== null && existing.seg.startTxid === start) {
       // The same (empty, or fetched-into) segment under another writer: its header says whose it is.
-      const h = Buffer.alloc(4);
-      h.writeUInt32BE(writerEpoch >>> 0, 0);
-      await writeFully(existing.fh, h, HEADER_EPOCH_OFFSET);
+      await writeFully(existing.fh, encodeWriterEpoch(writerEpoch), HEADER_EPOCH_OFFSET);
       await existing.fh.datasync();
       existing.seg.writerEpoch = writerEpoch;
       return;

@@ -81,7 +81,7 @@ export function checksumOfBody(body: Uint8Array): string {
 export const JOURNAL_API_PREFIX = '/v1/journals';
 export const JSON_BODY_BYTES_MAX = 64 * 1024;
 
-const epoch = z.number({ error: 'expected an epoch (a whole number)' }).int({ error: 'expected an epoch (a whole number)' }).min(0, { error: 'expected an epoch >= 0' }).max(0x7fffffff, { error: 'expected an epoch below 2^31' });
+const epoch = z.number({ error: 'expected an epoch (a whole number)' }).int({ error: 'expected an epoch (a whole number)' }).min(0, { error: 'expected an epoch >= 0' }).max(Number.MAX_SAFE_INTEGER, { error: 'expected an epoch below 2^53' });
 /** Transaction ids travel as decimal strings (JSON numbers lose precision past 2^53). */
 const txid = z.string({ error: 'expected a txid as a decimal string' }).regex(/^\d{1,19}$/, { error: 'expected a txid as a decimal string' }).transform((s) => BigInt(s));
 const nodeId = z.number({ error: 'expected a node id' }).int({ error: 'expected a node id' }).min(1).max(255);
@@ -102,7 +102,7 @@ export type JournalPostOp = keyof typeof JournalBodies;
 
 /** The query of POST .../journal (the body is the batch). */
 export const JournalBatchQuery = z.strictObject({
-  epoch: z.string().regex(/^\d{1,10}$/, { error: 'expected an epoch' }).transform(Number).pipe(epoch),
+  epoch: z.string().regex(/^\d{1,16}$/, { error: 'expected an epoch' }).transform(Number).pipe(epoch),
   segment: txid,
   first: txid,
   committed: txid,

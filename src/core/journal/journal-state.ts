@@ -44,6 +44,9 @@ export interface PeerJournal { promisedEpoch: number; lastWriterEpoch: number; c
 export interface CatchUpStep { startTxid: bigint; fromTxid: bigint; toTxid: bigint; writerEpoch: number; replace: boolean; finalizeAt: bigint | null }
 
 /** A refused request: `status` as the HTTP layer answers it. */
+/** How far one request may raise a node's promised epoch (epochs are safe integers: 2^53 / 2^20 steps is never reached). */
+export const JOURNAL_EPOCH_STEP_MAX = 2 ** 20;
+
 export class JournalError extends Error {
   constructor(readonly status: 400 | 403 | 409, message: string) { super(message); }
 }
@@ -99,9 +102,21 @@ export class JournalState {
    * until all its checks pass (then raise() makes a higher epoch the promise).
    */
   private checkEpoch(epoch: number): void {
-    if (!Number.isInteger(epoch) || epoch < 0) throw new JournalError(400, `epoch ${epoch} is not a non-negative integer`);
+    if (!Number.isSafeInteger(epoch) || epoch < 0) throw new JournalError(400, `epoch ${epoch} is not a non-negative integer below 2^53`);
     if (epoch < this.promised) {
       throw new JournalError(403, `journal ${this.name}: fenced: the request's epoch ${epoch} is below the promised epoch ${this.promised}`);
+    }
+    this.checkStep(epoch);
+  }
+
+  /**
+   * A writer asks for one above the highest promise it saw; no request moves a promise further.
+   * Without this bound one request (new-epoch at the largest epoch there is) would leave no
+   * epoch for any later writer: the journal wedged for good.
+   */
+  private checkStep(epoch: number): void {
+    if (epoch > this.promised + JOURNAL_EPOCH_STEP_MAX) {
+      throw new JournalError(409, `journal ${this.name}: epoch ${epoch} is more than ${JOURNAL_EPOCH_STEP_MAX} above the promised epoch ${this.promised}; a writer takes one above the highest promise it saw`);
     }
   }
 
@@ -128,9 +143,10 @@ export class JournalState {
 
   /** A new writer asks for `epoch`: granted only above the promise. Finalizes nothing. */
   newEpoch(epoch: number): { ops: JournalStorageOp[]; lastSegmentTxid: bigint | null } {
-    if (!Number.isInteger(epoch) || epoch <= this.promised) {
+    if (!Number.isSafeInteger(epoch) || epoch <= this.promised) {
       throw new JournalError(409, `journal ${this.name}: epoch ${epoch} is not above the promised epoch ${this.promised}`);
     }
+    this.checkStep(epoch);
     this.promised = epoch;
     return { ops: [{ kind: 'promise', epoch }], lastSegmentTxid: this.lastSegment?.startTxid ?? null };
   }

@@ -30,6 +30,21 @@ describe('JournalState', () => {
     expect(j.lastSegment).toMatchObject({ startTxid: 1n, endTxid: 5n, inProgress: true });
   });
 
+  it('no request can use up the epochs: a promise moves at most 2^20 at a time, and epochs go past 2^31 (hole: new-epoch 2147483647 wedged the journal)', () => {
+    const j = written();
+    const big = thrown(() => j.newEpoch(2147483647));
+    expect(big).toMatchObject({ status: 409, message: expect.stringMatching(/epoch 2147483647 is more than 1048576 above the promised epoch 1/) });
+    expect(j.promisedEpoch).toBe(1);
+    // Every other request that carries an epoch is held to the same step.
+    expect(thrown(() => j.startSegment(2 ** 40, 6n)).status).toBe(409);
+    expect(thrown(() => j.prepareRecovery(2 ** 40, 1n)).status).toBe(409);
+    expect(thrown(() => j.newEpoch(Number.MAX_SAFE_INTEGER + 2)).status).toBe(409);
+    // A journal that reached 2^31 legitimately goes on.
+    const k = new JournalState('svc', { ...empty(), promisedEpoch: 2147483647, lastWriterEpoch: 2147483647 });
+    expect(k.newEpoch(2147483648).ops).toEqual([{ kind: 'promise', epoch: 2147483648 }]);
+    expect(k.startSegment(2147483648, 1n).map((o) => o.kind)).toContain('startSegment');
+  });
+
   it('fences a writer below the promise, naming both epochs, and changes nothing', () => {
     const j = written();
     j.newEpoch(2);

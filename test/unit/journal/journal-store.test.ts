@@ -34,6 +34,21 @@ async function writeTwoSegments(dir: string) {
 }
 
 describe('JournalStore', () => {
+  it('keeps a writer epoch past 2^32 in the segment header across a restart', async () => {
+    const dir = await tempDir();
+    const n = await node(dir);
+    const e = 2 ** 40 + 7;
+    n.state = new JournalState('svc', { ...n.disk, promisedEpoch: e - 1, lastWriterEpoch: e - 1 });
+    await n.run(n.state.newEpoch(e).ops);
+    await n.run(n.state.startSegment(e, 1n));
+    await n.run(n.state.journal({ epoch: e, segmentTxid: 1n, firstTxid: 1n, records: recs(1, 2), checksum: 'a' }));
+    await n.store.close();
+    const again = await node(dir);
+    expect(again.disk).toMatchObject({ promisedEpoch: e, lastWriterEpoch: e });
+    expect(again.disk.segments).toEqual([{ startTxid: 1n, endTxid: 2n, inProgress: true, writerEpoch: e }]);
+    await again.store.close();
+  });
+
   it('cuts back a segment it created in this run (no restart between), and keeps its files from other users', async () => {
     const dir = await tempDir();
     const n = await node(dir);
