@@ -5,6 +5,7 @@
 // crashed service is seen within 0.5 s. Errors name the key path and line.
 import fs from 'node:fs';
 import path from 'node:path';
+import ssh2 from 'ssh2';
 import type { JournalNodeAddress } from '../client/journal/node-client.js';
 import { ZK_DEFAULTS } from '../limits.js';
 import { CLUSTER_FILE_DEFAULTS, formatKeyPath, parseClusterFileWithLines, readConfigText, type ClusterFile } from './cluster-file.js';
@@ -122,15 +123,52 @@ function fencingOf(f: NonNullable<Instance['fencing']>, base: string): FenceConf
   });
 }
 
-function readSecret(file: string, base: string, what: string, key: string, line: number | undefined, cfgFile: string): string {
-  const p = path.resolve(base, file);
+/** Why the ssh fencing key cannot be used unattended, or null: unreadable, readable by others, passphrase-protected. */
+function sshKeyProblem(p: string): string | null {
+  let key: Buffer;
   try {
-    const text = fs.readFileSync(p, 'utf8').trim();
+    key = fs.readFileSync(p);
+  } catch (e) {
+    return `cannot read the ssh key ${p}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`;
+  }
+  const mode = fs.statSync(p).mode & 0o777;
+  if ((mode & 0o077) !== 0) return `the ssh key ${p} can be read by other users (mode ${mode.toString(8).padStart(4, '0')}): chmod 600 ${p}`;
+  const parsed = ssh2.utils.parseKey(key);
+  if (parsed instanceof Error) {
+    return /passphrase/i.test(parsed.message)
+      ? `the ssh key ${p} has a passphrase: a controller fences unattended; use a key without one (ssh-keygen -p -N "" -f ${p}), limited to the fence command on the target`
+      : `cannot use the ssh key ${p}: ${parsed.message}`;
+  }
+  return null;
+}
+
+/** The shortest admin token taken: a guessable token is an open admin API. */
+export const ADMIN_TOKEN_CHARS_MIN = 16;
+
+/**
+ * A file's text, trimmed. `secret`: the file must not be readable by other users (a token, a
+ * password, a private key that anyone on the host can read protects nothing), refused at start
+ * with its path and mode.
+ */
+function readSecret(file: string, base: string, what: string, key: string, line: number | undefined, cfgFile: string, opts: { secret: boolean; charsMin?: number }): string {
+  const p = path.resolve(base, file);
+  let text: string;
+  try {
+    text = fs.readFileSync(p, 'utf8').trim();
     if (text === '') throw new Error('it is empty');
-    return text;
   } catch (e) {
     throw new ConfigError(cfgFile, key, `cannot read the ${what} from ${p}: ${(e as Error).message}`, { line });
   }
+  if (opts.secret) {
+    const mode = fs.statSync(p).mode & 0o777;
+    if ((mode & 0o077) !== 0) {
+      throw new ConfigError(cfgFile, key, `the ${what} in ${p} can be read by other users (mode ${mode.toString(8).padStart(4, '0')}): chmod 600 ${p}`, { line });
+    }
+  }
+  if (opts.charsMin !== undefined && text.length < opts.charsMin) {
+    throw new ConfigError(cfgFile, key, `the ${what} in ${p} has ${text.length} characters; use at least ${opts.charsMin} (for example: openssl rand -hex 24 > ${p})`, { line });
+  }
+  return text;
 }
 
 /**
@@ -172,6 +210,20 @@ export function loadControllerConfig(file: string, service: string, instanceId: 
   if (instanceId !== null && instance.hooks === null) {
     const w = at('instances', ii);
     throw new ConfigError(file, w.keyPath, `instance ${instance.id} has no hooks: a controller needs toActive and toStandby (on the instance or the service)`, { line: w.line });
+  }
+
+  if (instanceId !== null) {
+    // This controller fences the others with their methods: an ssh key it cannot use must stop it now, not at fence time.
+    svc.instances.forEach((other, oi) => {
+      if (oi === ii) return;
+      const own = other.fencing !== undefined;
+      (other.fencing ?? svc.fencing ?? []).forEach((m, k) => {
+        if (typeof m === 'string' || !('ssh' in m)) return;
+        const where = own ? at('instances', oi, 'fencing', k, 'ssh', 'keyFile') : at('fencing', k, 'ssh', 'keyFile');
+        const problem = sshKeyProblem(path.resolve(base, m.ssh.keyFile));
+        if (problem !== null) throw new ConfigError(file, where.keyPath, problem, { line: where.line });
+      });
+    });
   }
 
   const c = cluster.controller ?? {};
@@ -220,18 +272,21 @@ export function loadControllerConfig(file: string, service: string, instanceId: 
       warnings.push(`instance ${inst.id} can be fenced only gracefully and the service has no journal: if its service hangs with its port open, no other instance can be promoted; add a shell, ssh or http method`);
     }
   }
+  if (c.allowLoopbackWithoutToken === true) {
+    warnings.push('controller.allowLoopbackWithoutToken: any process on this host (any user) may cede, fence, fail over, pause and resume without a token; use adminTokenFile beyond a single-host trial');
+  }
   // Priority: the highest races at once; each rank below waits raceDelayMs more.
   const ranks = [...new Set(instances.map((i) => i.priority))].sort((a, b) => b - a);
   const rank = ranks.indexOf(instance.priority);
   return {
     clusterId: cluster.cluster, service, instance, instances, connectString, sessionTimeoutMs,
-    digest: c.digestFile === undefined ? null : readSecret(c.digestFile, base, 'digest (user:password)', 'controller.digestFile', lineOf(['controller', 'digestFile']), file),
-    adminToken: c.adminTokenFile === undefined ? null : readSecret(c.adminTokenFile, base, 'admin token', 'controller.adminTokenFile', lineOf(['controller', 'adminTokenFile']), file),
+    digest: c.digestFile === undefined ? null : readSecret(c.digestFile, base, 'digest (user:password)', 'controller.digestFile', lineOf(['controller', 'digestFile']), file, { secret: true }),
+    adminToken: c.adminTokenFile === undefined ? null : readSecret(c.adminTokenFile, base, 'admin token', 'controller.adminTokenFile', lineOf(['controller', 'adminTokenFile']), file, { secret: true, charsMin: ADMIN_TOKEN_CHARS_MIN }),
     allowLoopbackWithoutToken: c.allowLoopbackWithoutToken ?? false,
     tls: c.tls === undefined ? null : {
-      cert: readSecret(c.tls.certFile, base, 'TLS certificate', 'controller.tls.certFile', lineOf(['controller', 'tls', 'certFile']), file),
-      key: readSecret(c.tls.keyFile, base, 'TLS key', 'controller.tls.keyFile', lineOf(['controller', 'tls', 'keyFile']), file),
-      ca: c.tls.caFile === undefined ? null : readSecret(c.tls.caFile, base, 'TLS CA certificate', 'controller.tls.caFile', lineOf(['controller', 'tls', 'caFile']), file),
+      cert: readSecret(c.tls.certFile, base, 'TLS certificate', 'controller.tls.certFile', lineOf(['controller', 'tls', 'certFile']), file, { secret: false }),
+      key: readSecret(c.tls.keyFile, base, 'TLS key', 'controller.tls.keyFile', lineOf(['controller', 'tls', 'keyFile']), file, { secret: true }),
+      ca: c.tls.caFile === undefined ? null : readSecret(c.tls.caFile, base, 'TLS CA certificate', 'controller.tls.caFile', lineOf(['controller', 'tls', 'caFile']), file, { secret: false }),
     },
     journalNodes,
     journalTimeoutMs: cluster.journal?.requestTimeoutMs ?? 2000,

@@ -94,6 +94,8 @@ export class AdminApi {
       if (req.method !== 'POST') return this.send(res, 405, { error: `method ${req.method} is not allowed` });
       const denied = this.authorized(req);
       if (denied !== null) return this.send(res, 401, { error: denied });
+      const notOurs = notAnApiClient(req);
+      if (notOurs !== null) return this.send(res, notOurs.status, { error: notOurs.error });
       const body = await readJson(req);
       switch (url.pathname) {
         case '/v1/pause': this.c.feed({ kind: 'pause' }); return this.send(res, 200, this.status());
@@ -151,6 +153,20 @@ export class AdminApi {
     }));
     return { ceded, ...this.status() };
   }
+}
+
+/**
+ * Write endpoints take JSON from API clients, never a request a web page made: any page in a
+ * browser on the host can POST text/plain to 127.0.0.1 without a preflight, which the loopback
+ * bypass would otherwise take as the operator. A browser always names the page's Origin on such a
+ * request, and cannot send application/json cross-origin without a preflight we never allow.
+ */
+function notAnApiClient(req: IncomingMessage): { status: number; error: string } | null {
+  const origin = req.headers.origin;
+  if (origin !== undefined) return { status: 403, error: `requests from web pages are refused (Origin: ${String(origin).slice(0, 100)}); use the quorate CLI or an API client` };
+  const type = (req.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase();
+  if (type !== 'application/json') return { status: 415, error: `write endpoints take application/json (got ${type === '' ? 'no content type' : type})` };
+  return null;
 }
 
 async function readJson(req: IncomingMessage): Promise<Record<string, unknown>> {

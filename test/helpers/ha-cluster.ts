@@ -97,7 +97,7 @@ export async function startHaCluster(n: number, opts: HaOptions = {}): Promise<H
   const ports = await Promise.all(ids.map(async () => ({ admin: await freePort(), service: await freePort() })));
   const hook = (p: number) => `{ http: "http://127.0.0.1:${p}/role" }`;
   const cfgPath = path.join(dir, 'cluster.yaml');
-  if (opts.digest !== undefined) fs.writeFileSync(path.join(dir, 'zk-digest'), `${opts.digest}\n`);
+  if (opts.digest !== undefined) fs.writeFileSync(path.join(dir, 'zk-digest'), `${opts.digest}\n`, { mode: 0o600 });
   fs.writeFileSync(cfgPath, [
     'cluster: test',
     ...(external ? [] : [

@@ -67,7 +67,7 @@ async function get(i: Inst, p: string): Promise<{ status: number; json: Record<s
 }
 
 async function post(i: Inst, p: string, headers: Record<string, string> = {}): Promise<{ status: number; json: Record<string, unknown> }> {
-  const r = await request(`http://127.0.0.1:${i.adminPort}${p}`, { method: 'POST', headers, signal: AbortSignal.timeout(2000) });
+  const r = await request(`http://127.0.0.1:${i.adminPort}${p}`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, signal: AbortSignal.timeout(2000) });
   return { status: r.statusCode, json: (await r.body.json()) as Record<string, unknown> };
 }
 
@@ -111,7 +111,7 @@ async function startController(i: Inst): Promise<void> {
 beforeAll(async () => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'quorate-hooks-'));
   cfgPath = path.join(dir, 'cluster.yaml');
-  fs.writeFileSync(path.join(dir, 'admin.token'), `${TOKEN}\n`);
+  fs.writeFileSync(path.join(dir, 'admin.token'), `${TOKEN}\n`, { mode: 0o600 });
   const clientPort = await freePort();
   for (const service of SERVICES) for (const id of IDS) insts.push({ service, id, adminPort: await freePort(), servicePort: await freePort(), listener: null, controller: null });
 

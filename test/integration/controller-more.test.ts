@@ -64,6 +64,35 @@ describe.each([2, 3])('controller: partitions and pauses, %i instances (our quor
   }, 60_000);
 });
 
+describe('controller: the admin API refuses what a web page can send', () => {
+  let c: HaCluster;
+  beforeAll(async () => { c = await startHaCluster(2); }, 90_000);
+  afterAll(async () => { await c?.stopAll(); });
+
+  it('a cross-origin text/plain POST to the loopback bypass pauses nothing (a web page in a browser on the host could send it)', async () => {
+    await c.settledActive();
+    const port = c.instances[0].adminPort;
+    const post = async (headers: Record<string, string>, body: string) => {
+      const r = await request(`http://127.0.0.1:${port}/v1/pause`, { method: 'POST', headers, body, signal: AbortSignal.timeout(2000) });
+      return { status: r.statusCode, json: (await r.body.json()) as { error?: string } };
+    };
+    const csrf = await post({ origin: 'http://evil.example', 'content-type': 'text/plain' }, '{}');
+    expect(csrf.status).toBe(403);
+    expect(csrf.json.error).toMatch(/requests from web pages are refused \(Origin: http:\/\/evil\.example\)/);
+    const plain = await post({ 'content-type': 'text/plain' }, '{}');
+    expect(plain.status).toBe(415);
+    expect(plain.json.error).toBe('write endpoints take application/json (got text/plain)');
+    const form = await post({ origin: 'null', 'content-type': 'application/x-www-form-urlencoded' }, 'a=b');
+    expect(form.status).toBe(403);
+    expect((await c.status(c.instances[0].id)).paused).toBe(false);
+    // The CLI (an API client) still can.
+    const ok = await post({ 'content-type': 'application/json' }, '{}');
+    expect(ok.status).toBe(200);
+    expect((await c.status(c.instances[0].id)).paused).toBe(true);
+    await post({ 'content-type': 'application/json' }, '{}').then(() => request(`http://127.0.0.1:${port}/v1/resume`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' }));
+  }, 60_000);
+});
+
 describe('controller: every fencing method failing', () => {
   let c: HaCluster;
   beforeAll(async () => { c = await startHaCluster(2, { fencing: '[ { shell: "echo no power switch >&2; exit 3" } ]' }); }, 90_000);

@@ -17,7 +17,8 @@ function makeCerts(dir: string): { certFile: string; keyFile: string; caFile: st
   ssl('req', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=127.0.0.1', '-keyout', f('key.pem'), '-out', f('req.csr'));
   fs.writeFileSync(f('ext.cnf'), 'subjectAltName=IP:127.0.0.1\n');
   ssl('x509', '-req', '-in', f('req.csr'), '-CA', f('ca.pem'), '-CAkey', f('ca.key'), '-CAcreateserial', '-days', '2', '-extfile', f('ext.cnf'), '-out', f('cert.pem'));
-  fs.writeFileSync(f('token'), 'secret-admin-token\n');
+  fs.writeFileSync(f('token'), 'secret-admin-token\n', { mode: 0o600 });
+  fs.chmodSync(f('key.pem'), 0o600);
   return { certFile: f('cert.pem'), keyFile: f('key.pem'), caFile: f('ca.pem'), tokenFile: f('token') };
 }
 

@@ -2,7 +2,8 @@
 // assumption checked against our quorum (warned about for an external
 // ZooKeeper), per-instance connect strings, priorities as race delays, and
 // errors that name the key.
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { chmodSync, existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -24,6 +25,45 @@ services:
 `;
 
 describe('loadControllerConfig', () => {
+  it.skipIf(!existsSync('/usr/bin/ssh-keygen'))('refuses at start an ssh fencing key with a passphrase, or one other users can read', () => {
+    const key = (name: string, pass: string) => {
+      const f = path.join(dir, name);
+      const r = spawnSync('/usr/bin/ssh-keygen', ['-q', '-t', 'ed25519', '-N', pass, '-f', f], { encoding: 'utf8', timeout: 10_000 });
+      if (r.status !== 0) throw new Error(r.stderr);
+      return f;
+    };
+    const withKey = (k: string) => BASE('quorum:\n  dataDir: /tmp/q').replace('priority: 5, hooks', `priority: 5, fencing: [ { ssh: { user: fence, keyFile: ${k}, fingerprint: "SHA256:${'A'.repeat(43)}" } } ], hooks`);
+    const locked = key('fence_locked', 'a passphrase');
+    const e = failure(() => loadControllerConfig(write(withKey(locked)), 'orders', 'a'));
+    expect(e.keyPath).toBe('services[0].instances[1].fencing[0].ssh.keyFile');
+    expect(e.reason).toMatch(new RegExp(`^the ssh key ${locked} has a passphrase: a controller fences unattended`));
+    const open = key('fence_open', '');
+    chmodSync(open, 0o644);
+    expect(failure(() => loadControllerConfig(write(withKey(open)), 'orders', 'a')).reason).toBe(`the ssh key ${open} can be read by other users (mode 0644): chmod 600 ${open}`);
+    chmodSync(open, 0o600);
+    expect(loadControllerConfig(write(withKey(open)), 'orders', 'a').instances[1].fencing[0]).toMatchObject({ kind: 'ssh', keyFile: open });
+    // Only a controller fences: the operator's commands on another host need not hold the key.
+    expect(loadControllerConfig(write(withKey(locked)), 'orders', null).instances).toHaveLength(2);
+  });
+
+  it('refuses secret files other users can read, and a short admin token; warns about the loopback bypass', () => {
+    const secret = (name: string, text: string, mode: number) => { const f = path.join(dir, name); writeFileSync(f, text, { mode }); chmodSync(f, mode); return f; };
+    const q = 'quorum:\n  dataDir: /tmp/q';
+    const open = secret('token-open', 'a-long-enough-admin-token-123\n', 0o644);
+    const e1 = failure(() => loadControllerConfig(write(BASE(q, `controller:\n  adminTokenFile: ${open}`)), 'orders', 'a'));
+    expect(e1.keyPath).toBe('controller.adminTokenFile');
+    expect(e1.reason).toBe(`the admin token in ${open} can be read by other users (mode 0644): chmod 600 ${open}`);
+    const digest = secret('digest-open', 'ctl:pw\n', 0o640);
+    expect(failure(() => loadControllerConfig(write(BASE(q, `controller:\n  digestFile: ${digest}`)), 'orders', 'a')).reason).toMatch(/can be read by other users \(mode 0640\)/);
+    const short = secret('token-short', 'x\n', 0o600);
+    const e2 = failure(() => loadControllerConfig(write(BASE(q, `controller:\n  adminTokenFile: ${short}`)), 'orders', 'a'));
+    expect(e2.reason).toMatch(/has 1 characters; use at least 16/);
+    const good = secret('token-good', 'a-long-enough-admin-token-123\n', 0o600);
+    expect(loadControllerConfig(write(BASE(q, `controller:\n  adminTokenFile: ${good}`)), 'orders', 'a').adminToken).toBe('a-long-enough-admin-token-123');
+    const bypass = loadControllerConfig(write(BASE(q, 'controller:\n  allowLoopbackWithoutToken: true')), 'orders', 'a');
+    expect(bypass.warnings.join('\n')).toMatch(/allowLoopbackWithoutToken: any process on this host \(any user\) may cede, fence, fail over/);
+  });
+
   it('derives the connect string from the quorum section and fills defaults', () => {
     const c = loadControllerConfig(write(BASE('quorum:\n  dataDir: /tmp/q\n  clientPort: 2181')), 'orders', 'a');
     expect(c).toMatchObject({ connectString: '127.0.0.1:2181', sessionTimeoutMs: 6000, basePath: '/quorate/prod/orders', raceDelayMs: 0, quorumSyncBoundMs: 1000 });
