@@ -272,6 +272,9 @@ export function loadControllerConfig(file: string, service: string, instanceId: 
       warnings.push(`instance ${inst.id} can be fenced only gracefully and the service has no journal: if its service hangs with its port open, no other instance can be promoted; add a shell, ssh or http method`);
     }
   }
+  if (c.digestFile === undefined) {
+    warnings.push('controller.digestFile is not set: any client of the quorum can delete or replace the lock and the breadcrumb (the controllers notice and recover, but cannot prevent it); with a digest only the controllers can write them');
+  }
   if (c.allowLoopbackWithoutToken === true) {
     warnings.push('controller.allowLoopbackWithoutToken: any process on this host (any user) may cede, fence, fail over, pause and resume without a token; use adminTokenFile beyond a single-host trial');
   }

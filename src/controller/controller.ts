@@ -165,12 +165,23 @@ export class Controller extends EventEmitter {
       case 'readLock': {
         const zk = this.client();
         try {
-          const r = await zk.getData(this.lockPath, () => this.feed({ kind: 'lockChanged' }));
+          const r = op.watch ? await zk.getData(this.lockPath, () => this.feed({ kind: 'lockChanged' })) : await zk.getData(this.lockPath);
           return { ok: true, lock: { owner: r.stat.ephemeralOwner, czxid: r.stat.czxid } };
         } catch (e) {
           if ((e as { code?: number }).code !== Err.NONODE) throw e;
           return { ok: true, lock: null };
         }
+      }
+      case 'deleteStaleLock': {
+        const zk = this.client();
+        try {
+          const r = await zk.getData(this.lockPath);
+          // Only the persistent node judged stale: not a lock some session created since.
+          if (r.stat.ephemeralOwner === 0n && r.stat.czxid === op.czxid) await zk.delete(this.lockPath, r.stat.version);
+        } catch (e) {
+          if ((e as { code?: number }).code !== Err.NONODE) return { ok: false, reason: (e as Error).message };
+        }
+        return { ok: true };
       }
       case 'releaseLock': {
         const zk = this.zk;

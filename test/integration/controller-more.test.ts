@@ -6,7 +6,7 @@
 import fs from 'node:fs';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ZkClient } from '../../src/client/index.js';
+import { Op, ZkClient } from '../../src/client/index.js';
 import { Err } from '../../src/proto/zk-constants.js';
 import { apacheZkAvailable } from '../helpers/apache-zk.js';
 import { expectC4, serviceLoggedAt, showLogsOnFailure, startHaCluster, type HaCluster } from '../helpers/ha-cluster.js';
@@ -91,6 +91,40 @@ describe('controller: the admin API refuses what a web page can send', () => {
     expect((await c.status(c.instances[0].id)).paused).toBe(true);
     await post({ 'content-type': 'application/json' }, '{}').then(() => request(`http://127.0.0.1:${port}/v1/resume`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' }));
   }, 60_000);
+});
+
+describe('controller: a lock taken away by another client (no digest configured)', () => {
+  let c: HaCluster;
+  beforeAll(async () => { c = await startHaCluster(2); }, 90_000);
+  afterAll(async () => { await c?.stopAll(); });
+  showLogsOnFailure(() => c);
+
+  it('C1: the active demotes within its lease when its lock is deleted and re-created as a persistent node; the persistent node is removed and one instance is active again', async () => {
+    const a = await c.settledActive();
+    const zk = new ZkClient({ connectString: `127.0.0.1:${c.quorumPorts[0]}`, sessionTimeoutMs: 4000 });
+    await zk.connect();
+    try {
+      const lock = '/quorate/test/orders/lock';
+      const st = await zk.exists(lock);
+      expect(st).not.toBeNull();
+      const t0 = Date.now();
+      // In one transaction, so no standby can take the lock in between.
+      await zk.multi([Op.delete(lock, -1), Op.create(lock, Buffer.from('{"instance":"intruder"}'))]);
+      // It used to stay ACTIVE for more than 20 s with the lock belonging to someone else.
+      const end = Date.now() + 3000;
+      while (Date.now() < end && (await c.actives()).includes(a)) await new Promise((r) => setTimeout(r, 20));
+      expect(await c.actives()).not.toContain(a);
+      expect(Date.now() - t0).toBeLessThan(3000); // well within the 3 s session's 2 s lease
+      // The intruder's persistent node does not wedge the service: it is removed and someone wins again.
+      const again = await c.settledActive(30_000);
+      expect(['a', 'b']).toContain(again);
+      const now = await zk.exists(lock);
+      expect(now?.ephemeralOwner).not.toBe(0n);
+    } finally {
+      await zk.close();
+    }
+    await expectC4(c);
+  }, 90_000);
 });
 
 describe('controller: every fencing method failing', () => {

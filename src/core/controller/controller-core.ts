@@ -20,8 +20,10 @@ export interface Breadcrumb { instance: string; address: string; epoch: number |
 
 export type ControllerOp =
   | { type: 'createLock' }
-  /** getData + watch of the lock: null when there is none. */
-  | { type: 'readLock' }
+  /** getData of the lock (with a watch when `watch`): null when there is none. */
+  | { type: 'readLock'; watch: boolean }
+  /** Delete a lock no session holds (a persistent node where the ephemeral lock should be), if its czxid is still `czxid`. */
+  | { type: 'deleteStaleLock'; czxid: bigint }
   /** Delete the lock if (and only if) its ephemeralOwner is our session. */
   | { type: 'releaseLock' }
   | { type: 'readBreadcrumb' }
@@ -66,7 +68,7 @@ export type Phase =
   | 'starting' | 'standby' | 'contending' | 'watching'
   | 'promoting' | 'active' | 'demoting' | 'releasing';
 
-type Step = 'createLock' | 'readLock' | 'readBreadcrumb' | 'fence' | 'newEpoch' | 'writeBreadcrumb' | 'preActive' | 'toActive' | 'toStandby' | 'releaseLock' | 'deleteOwnBreadcrumb' | 'queryRole';
+type Step = 'createLock' | 'readLock' | 'deleteStaleLock' | 'readBreadcrumb' | 'fence' | 'newEpoch' | 'writeBreadcrumb' | 'preActive' | 'toActive' | 'toStandby' | 'releaseLock' | 'deleteOwnBreadcrumb' | 'queryRole';
 
 export interface ControllerSettings {
   instance: string;
@@ -148,7 +150,12 @@ export class ControllerCore {
   private forced = false;
   private lag: number | null = null;
   /** A lock read that failed while active: read it again once connected. */
-  private recheckLock = false;
+  /**
+   * The active re-reads its lock: 'watch' re-arms the watch on it (after promotion, after it fired,
+   * after a failed read); 'quiet' is the check after each lease renewal (a watch lost with a
+   * connection must not leave a lock taken by someone else unnoticed: C1).
+   */
+  private recheckLock: false | 'watch' | 'quiet' = false;
   private standbyConfirmed: boolean | null = null;
 
   constructor(private readonly s: ControllerSettings, private now: number) {
@@ -324,6 +331,7 @@ export class ControllerCore {
     if (sentAt !== undefined) {
       this.renewals.delete(op);
       if (r.ok && (this.leaseSentAt === null || sentAt > this.leaseSentAt)) this.leaseSentAt = sentAt;
+      if (r.ok && this.phase === 'active' && this.recheckLock === false) this.recheckLock = 'quiet';
       return;
     }
     if (this.pending?.op !== op) return;
@@ -354,7 +362,7 @@ export class ControllerCore {
       case 'readLock': {
         if (!r.ok) {
           // While active, a failed read proves nothing: the lease decides; read again once connected.
-          if (this.phase === 'active') { this.recheckLock = true; return; }
+          if (this.phase === 'active') { this.recheckLock = 'watch'; return; }
           this.transition('standby', `reading the lock failed: ${r.reason}`);
           return;
         }
@@ -365,6 +373,12 @@ export class ControllerCore {
           return;
         }
         if (this.phase === 'active') { this.lockCzxid = null; this.startDemotion('the lock is no longer ours'); return; }
+        if (lock !== null && lock.owner === 0n) {
+          // A lock no session holds never goes away by itself: every instance would wait behind it for ever.
+          this.log('warn', `the lock is a persistent node (czxid ${lock.czxid}), not held by any session: removing it`);
+          this.run('deleteStaleLock', { type: 'deleteStaleLock', czxid: lock.czxid });
+          return;
+        }
         if (lock === null) {
           // A lower-priority candidate lets the others race first.
           if (this.phase === 'watching' && this.s.raceDelayMs > 0) this.notBefore = Math.max(this.notBefore, this.now + this.s.raceDelayMs);
@@ -374,6 +388,10 @@ export class ControllerCore {
         this.transition('watching', 'another instance holds the lock');
         return;
       }
+      case 'deleteStaleLock':
+        if (!r.ok) this.log('warn', `removing the persistent lock failed: ${r.reason}`);
+        this.readLock();
+        return;
       case 'readBreadcrumb':
         if (!r.ok) { this.failPromotion(`reading the breadcrumb: ${r.reason}`); return; }
         this.previous = r.breadcrumb!.data;
@@ -407,6 +425,8 @@ export class ControllerCore {
         this.backoffMs = this.s.retryBackoffMs;
         this.promotions.push(this.now);
         this.transition('active', `promoted (epoch ${this.epoch ?? '-'}, token ${this.tokenString()})`);
+        // From now on a watch on the lock says at once if it is deleted or replaced.
+        this.recheckLock = 'watch';
         return;
       case 'toStandby':
         // Releasing the lock never waits on a dead service's hook: failure is logged, and we go on.
@@ -483,8 +503,8 @@ export class ControllerCore {
     this.run(step, what);
   }
 
-  private readLock(): void {
-    this.run('readLock', { type: 'readLock' });
+  private readLock(watch = true): void {
+    this.run('readLock', { type: 'readLock', watch });
   }
 
   /** Decides what to start now that nothing is pending; schedules the next wake-up. */
@@ -509,7 +529,7 @@ export class ControllerCore {
       return;
     }
     if (this.phase === 'active') {
-      if (this.recheckLock && this.session === 'connected') { this.recheckLock = false; this.readLock(); }
+      if (this.recheckLock !== false && this.session === 'connected') { const watch = this.recheckLock === 'watch'; this.recheckLock = false; this.readLock(watch); }
       return;
     }
     if (this.phase === 'standby') {

@@ -96,10 +96,15 @@ class Harness {
     return this.step({ kind: 'done', op: id, result });
   }
 
-  /** Answers every open lease renewal. */
+  /** Answers every open lease renewal; and the active's check of its lock after one (still ours), unless `lockChecks` is off. */
   renew(result: OpResult = ok()): void {
     for (const id of this.openIds('renewLease')) this.answerId(id, result, false);
+    if (!this.lockChecks) return;
+    for (const [id, op] of [...this.open]) if (op.type === 'readLock' && !op.watch) this.answerId(id, ok({ lock: { owner: SID, czxid: CZ } }), false);
   }
+
+  /** Whether renew() answers the active's quiet lock checks itself. */
+  lockChecks = true;
 
   /** Moves the clock to `t` in small ticks, answering lease renewals as they come (unless told not to). */
   advanceTo(t: number, renew = true): void {
@@ -140,6 +145,10 @@ function promote(h: Harness, opts: { crumb?: Breadcrumb | null; epoch?: number }
   h.answer('writeBreadcrumb', ok());
   if (h.openIds('preActive').length === 1) h.answer('preActive', ok());
   h.answer('toActive', ok());
+  expect(h.phase()).toBe('active');
+  // The new active reads its lock with a watch on it (C1: it hears at once if the lock goes).
+  expect(h.ops()).toEqual([{ type: 'readLock', watch: true }]);
+  h.answer('readLock', ok({ lock: { owner: SID, czxid: CZ } }));
   expect(h.phase()).toBe('active');
   h.effects();
 }
@@ -371,7 +380,7 @@ describe('ControllerCore: losing the race, ownership by ephemeralOwner', () => {
     const h = new Harness();
     contend(h);
     h.answer('createLock', fail('node exists', 'NODEEXISTS'));
-    expect(h.ops()).toEqual([{ type: 'readLock' }]);
+    expect(h.ops()).toEqual([{ type: 'readLock', watch: true }]);
     h.answer('readLock', ok({ lock: { owner: SID, czxid: CZ + 1n } }));
     expect(h.phase()).toBe('promoting');
     expect(h.ops()).toEqual([{ type: 'readBreadcrumb' }]);
@@ -384,7 +393,7 @@ describe('ControllerCore: losing the race, ownership by ephemeralOwner', () => {
     const h = new Harness();
     contend(h);
     h.answer('createLock', fail('connection loss'));
-    expect(h.ops()).toEqual([{ type: 'readLock' }]);
+    expect(h.ops()).toEqual([{ type: 'readLock', watch: true }]);
     h.answer('readLock', ok({ lock: { owner: SID, czxid: CZ } }));
     expect(h.names()).toEqual(['readBreadcrumb']);
     expect(h.phase()).toBe('promoting');
@@ -403,7 +412,7 @@ describe('ControllerCore: losing the race, ownership by ephemeralOwner', () => {
     expect(h.names()).toEqual([]);
 
     h.step({ kind: 'lockChanged' });
-    expect(h.ops()).toEqual([{ type: 'readLock' }]);
+    expect(h.ops()).toEqual([{ type: 'readLock', watch: true }]);
     h.answer('readLock', ok({ lock: null }));
     // Free: standby, and at once racing again.
     expect(h.ops()).toEqual([{ type: 'createLock' }]);
@@ -611,11 +620,39 @@ describe('ControllerCore: active', () => {
     expect(h.core.status(h.now).lastFailure).toMatch(/lease expired/);
   });
 
-  it('renewed leases keep it active across many timeouts', () => {
+  it('renewed leases keep it active across many timeouts; each renewal is followed by a check that the lock is still ours', () => {
     const h = active();
     h.advanceTo(T0 + 10 * TIMEOUT);
-    expect(h.names()).toEqual([]);
+    const ops = h.ops();
+    expect(ops.length).toBeGreaterThanOrEqual(50);
+    expect(ops.every((o) => o.type === 'readLock' && !o.watch)).toBe(true);
     expect(h.core.isActive(h.now)).toBe(true);
+  });
+
+  it('C1: a lock deleted and re-created by another session while the watch was lost is found by the check after the next renewal → demotion', () => {
+    const h = active();
+    h.lockChecks = false;
+    h.at(T0 + 1000).tick();
+    h.renew();
+    expect(h.ops()).toEqual([{ type: 'readLock', watch: false }]);
+    h.answer('readLock', ok({ lock: { owner: SID2, czxid: CZ + 5n } }));
+    expect(h.phase()).not.toBe('active');
+    expect(h.core.isActive(h.now)).toBe(false);
+    expect(h.core.status(h.now).lastTransition?.reason ?? h.core.status(h.now).lastFailure ?? '').toMatch(/the lock is no longer ours/);
+  });
+
+  it('a lock no session holds (a persistent node someone put there) is removed, then the race goes on', () => {
+    const h = new Harness();
+    contend(h);
+    h.answer('createLock', { ok: false, code: 'NODEEXISTS', reason: 'the lock exists' });
+    expect(h.ops()).toEqual([{ type: 'readLock', watch: true }]);
+    h.answer('readLock', ok({ lock: { owner: 0n, czxid: CZ + 9n } }));
+    expect(h.ops()).toEqual([{ type: 'deleteStaleLock', czxid: CZ + 9n }]);
+    h.answer('deleteStaleLock', ok());
+    expect(h.ops()).toEqual([{ type: 'readLock', watch: true }]);
+    h.answer('readLock', ok({ lock: null }));
+    h.advanceTo(h.now + 1000);
+    expect(h.names()).toContain('createLock');
   });
 
   it('session expired while active → demotion and release', () => {
@@ -633,7 +670,7 @@ describe('ControllerCore: active', () => {
   it('lockChanged while active → readLock → owned by another session → demotion', () => {
     const h = active();
     h.at(1500).step({ kind: 'lockChanged' });
-    expect(h.ops()).toEqual([{ type: 'readLock' }]);
+    expect(h.ops()).toEqual([{ type: 'readLock', watch: true }]);
     h.answer('readLock', ok({ lock: { owner: OTHER, czxid: CZ + 100n } }));
     expect(h.ops()).toEqual([{ type: 'hook', hook: 'toStandby', epoch: 7, token: null, previous: null }]);
     expect(h.phase()).toBe('demoting');
