@@ -295,9 +295,28 @@ function parse(text: string, file: string): Parsed {
   }
   const result = clusterFileSchema.safeParse(data, { reportInput: true });
   if (!result.success) throw ConfigError.fromIssues(zodIssues(result.error.issues, file, data, lineOf));
-  const conflicts = placementProblems(result.data, lineOf, file);
+  const conflicts = [...unservedPorts(result.data, lineOf, file), ...placementProblems(result.data, lineOf, file)];
   if (conflicts.length > 0) throw ConfigError.fromIssues(conflicts);
   return { cluster: result.data, lineOf };
+}
+
+/**
+ * Keys that ask for a port Quorate does not serve yet: refused, not ignored, so nobody points a
+ * dashboard or a firewall rule at a port that is not there.
+ */
+function unservedPorts(c: ClusterFile, lineOf: (p: (string | number)[]) => number | undefined, file: string): ConfigIssue[] {
+  const issues: ConfigIssue[] = [];
+  const what = { adminPort: 'an AdminServer (HTTP admin) port', metricsPort: 'a metrics port' } as const;
+  const check = (o: { adminPort?: number; metricsPort?: number } | undefined, at: (string | number)[]) => {
+    for (const k of ['adminPort', 'metricsPort'] as const) {
+      if (o?.[k] === undefined) continue;
+      const p = [...at, k];
+      issues.push({ file, keyPath: formatKeyPath(p), line: lineOf(p), reason: `quorum servers do not serve ${what[k]} yet: remove the key (the four-letter words on the client port say what mntr and srvr say)` });
+    }
+  };
+  check(c.quorum, ['quorum']);
+  (c.quorum?.servers ?? []).forEach((s, i) => check(s, ['quorum', 'servers', i]));
+  return issues;
 }
 
 function offsetOf(doc: Document, keyPath: readonly (string | number)[]): number | undefined {

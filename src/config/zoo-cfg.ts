@@ -65,6 +65,30 @@ const UNUSED_PREFIXES = [
 /** Unused settings whose absence weakens security: said plainly. */
 const SECURITY = /^(ssl|sslQuorum|secureClientPort|portUnification|authProvider|quorum\.auth|sessionRequireClientSASLAuth|enforce\.auth|X509|kerberos|superUser)/;
 
+const isOff = (v: string) => /^(false|no|off|0)$/i.test(v.trim());
+
+/**
+ * Why a ZooKeeper key that asks for a protection or a port Quorate does not provide must stop the
+ * server (null when it asks for nothing: off, or inert on its own). A warning is not enough where
+ * the operator believes they are protected, or points a tool at a port that is not there.
+ */
+function unprovided(key: string, value: string, entries: PropertyEntry[]): string | null {
+  const instead = 'remove it to run without it knowingly, or keep this ensemble on ZooKeeper until Quorate provides it';
+  if (key === 'secureClientPort' || key === 'secureClientPortAddress') return `a TLS client port is not provided by Quorate yet: ${instead}`;
+  if ((key === 'sslQuorum' || key === 'portUnification') && !isOff(value)) return `TLS between quorum servers (${key}) is not provided by Quorate yet: ${instead}`;
+  if (key.startsWith('quorum.auth.') && /(enableSasl|RequireSasl)$/.test(key) && !isOff(value)) return `SASL between quorum servers is not provided by Quorate: ${instead}`;
+  if (key === 'sessionRequireClientSASLAuth' || key.startsWith('enforce.auth.')) return isOff(value) ? null : `required client authentication (${key}) is not provided by Quorate: ${instead}`;
+  if (key.startsWith('authProvider.')) return `auth provider ${value} is not provided by Quorate (digest is built in): ${instead}`;
+  if (key === 'superUser' || key.startsWith('X509AuthenticationProvider.') || key.startsWith('kerberos.')) return `${key} asks for an identity scheme Quorate does not provide: ${instead}`;
+  if (key === 'admin.enableServer') return isOff(value) ? null : `Quorate does not serve ZooKeeper's AdminServer yet: set admin.enableServer=false, or ${instead}`;
+  if (key.startsWith('admin.')) {
+    const off = entries.some((x) => x.key === 'admin.enableServer' && isOff(x.value));
+    return off ? null : `Quorate does not serve ZooKeeper's AdminServer yet (ZooKeeper enables it by default): add admin.enableServer=false, or ${instead}`;
+  }
+  if (key === 'metricsProvider.className') return `Quorate does not serve a metrics provider's port yet: ${instead}`;
+  return null;
+}
+
 /** java.util.Properties syntax: `#`/`!` comments, `=`, `:` or blank separators, `\` continuations and escapes. */
 export function parseProperties(text: string): PropertyEntry[] {
   const lines = text.replace(/^\uFEFF/, '').split(/\r\n|\r|\n/);
@@ -123,6 +147,8 @@ export function loadZooCfg(file: string): LoadedZooCfg {
       if (v === 'participant' || v === 'observer') peerType = { entry: e, role: v };
       else fail(file, e, `expected participant or observer, got ${showValue(e.value)}`);
     } else if (UNUSED_KEYS.has(key) || UNUSED_PREFIXES.some((p) => key.startsWith(p))) {
+      const refused = unprovided(key, e.value, entries);
+      if (refused !== null) { fail(file, e, refused); continue; }
       const security = SECURITY.test(key) ? ' (a security setting: it is NOT in effect under Quorate)' : '';
       warn(file, e, `key ${key} is a ZooKeeper setting Quorate does not use; ignored${security}`);
     } else fail(file, e, 'unknown key: neither a ZooKeeper setting nor a Quorate one');

@@ -37,7 +37,7 @@ describe('conf/cluster.yaml', () => {
       expect(warnings).toEqual([]);
       expect(quorum.serverId).toBe(id);
       expect(quorum.clientPort).toBe(2180 + id);
-      expect(quorum.adminPort).toBe(8079 + id);
+      expect(quorum.adminPort).toBeUndefined();
       expect(quorum.dataDir).toBe(`/var/lib/quorate/quorum-${id}`);
       expect(quorum.dataLogDir).toBe(quorum.dataDir);
       expect(quorum.servers.map((s) => s.id)).toEqual([1, 2, 3]);
@@ -133,6 +133,12 @@ describe('loadClusterFile', () => {
     const err = failure(() => loadClusterFile(write(BASE), 4));
     expect(err.keyPath).toBe('quorum.servers');
     expect(err.reason).toContain('no server has id 4');
+  });
+
+  it('refuses an admin or metrics port for the quorum servers: nothing would serve it yet', () => {
+    const err = failure(() => loadClusterFile(write(BASE.replace('electionPort: 3889 }', 'electionPort: 3889, metricsPort: 7000 }').replace('electionPort: 3890,', 'electionPort: 3890, adminPort: 7001,')), 1));
+    expect(err.issues.map((i) => `${i.line} ${i.keyPath}`)).toEqual(['6 quorum.servers[1].metricsPort', '7 quorum.servers[2].adminPort']);
+    expect(err.reason).toMatch(/^quorum servers do not serve a metrics port yet: remove the key/);
   });
 
   it('refuses two servers on one address', () => {

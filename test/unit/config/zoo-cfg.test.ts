@@ -82,7 +82,7 @@ describe('loadZooCfg', () => {
     const { file } = setup('dataDir=$DIR/data\nclientPort=2181\ntickTme=2000\n');
     const err = failure(() => loadZooCfg(file));
     expect(err.message).toBe(`${file}:3: tickTme: unknown key: neither a ZooKeeper setting nor a Quorate one`);
-    const ok = setup('dataDir=$DIR/data\nadmin.enableServer=false\nadmin.serverPort=8080\nglobalOutstandingLimit=1000\nsslQuorum=true\n');
+    const ok = setup('dataDir=$DIR/data\nadmin.enableServer=false\nadmin.serverPort=8080\nglobalOutstandingLimit=1000\nsslQuorum=false\n');
     const { warnings } = loadZooCfg(ok.file);
     expect(warnings).toEqual([
       `${ok.file}:2: admin.enableServer: key admin.enableServer is a ZooKeeper setting Quorate does not use; ignored`,
@@ -90,6 +90,27 @@ describe('loadZooCfg', () => {
       `${ok.file}:4: globalOutstandingLimit: key globalOutstandingLimit is a ZooKeeper setting Quorate does not use; ignored`,
       `${ok.file}:5: sslQuorum: key sslQuorum is a ZooKeeper setting Quorate does not use; ignored (a security setting: it is NOT in effect under Quorate)`,
     ]);
+  });
+
+  it('refuses, with the key and its line, settings that ask for a protection or a port it does not provide (a warning would leave the operator believing they are protected)', () => {
+    const cases: [string, RegExp][] = [
+      ['secureClientPort=2281', /a TLS client port is not provided by Quorate yet/],
+      ['sslQuorum=true', /TLS between quorum servers \(sslQuorum\) is not provided/],
+      ['quorum.auth.enableSasl=true', /SASL between quorum servers is not provided/],
+      ['authProvider.1=org.apache.zookeeper.server.auth.SASLAuthenticationProvider', /auth provider .*SASLAuthenticationProvider is not provided/],
+      ['sessionRequireClientSASLAuth=true', /required client authentication/],
+      ['X509AuthenticationProvider.superUser=CN=admin', /asks for an identity scheme Quorate does not provide/],
+      ['admin.serverPort=8081', /does not serve ZooKeeper's AdminServer yet \(ZooKeeper enables it by default\): add admin.enableServer=false/],
+      ['admin.enableServer=true', /set admin.enableServer=false/],
+      ['metricsProvider.className=org.apache.zookeeper.metrics.prometheus.PrometheusMetricsProvider', /metrics provider/],
+    ];
+    for (const [line, re] of cases) {
+      const { file } = setup(`dataDir=$DIR/data\nclientPort=2181\n${line}\n`);
+      const err = failure(() => loadZooCfg(file));
+      expect(err.line, line).toBe(3);
+      expect(err.keyPath, line).toBe(line.split('=')[0]);
+      expect(err.reason, line).toMatch(re);
+    }
   });
 
   it('honours forceSync=no, with a warning', () => {
