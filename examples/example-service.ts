@@ -6,7 +6,7 @@
 // the journal can check that no two actives ever had writes accepted (C4).
 //
 //   node dist/examples/example-service.js --instance a --port 7001 \
-//     [--journal-nodes 1@127.0.0.1:8485,2@...] [--journal orders]
+//     [--journal-nodes 1@127.0.0.1:8485,2@...] [--journal orders] [--tls-cert F --tls-key F --tls-ca F]
 //
 //   GET  /health        200 while alive, with {"lag"} (a test sets it: POST /lag {"lag": N};
 //                       and can make the check fail: POST /sick)
@@ -16,12 +16,15 @@
 import { createServer } from 'node:http';
 import { parseArgs } from 'node:util';
 import { JournalFencedError, QuorumJournalWriter } from '../src/client/journal/quorum-writer.js';
-import type { JournalNodeAddress } from '../src/client/journal/node-client.js';
+import type { JournalNodeAddress, JournalTls } from '../src/client/journal/node-client.js';
+import { readFileSync } from 'node:fs';
 
 const { values } = parseArgs({
   options: {
     instance: { type: 'string' }, port: { type: 'string' }, host: { type: 'string', default: '127.0.0.1' },
     'journal-nodes': { type: 'string' }, journal: { type: 'string', default: 'example' }, 'write-every-ms': { type: 'string', default: '20' },
+    // Mutual TLS to the journal nodes (PEM files), when they serve HTTPS.
+    'tls-cert': { type: 'string' }, 'tls-key': { type: 'string' }, 'tls-ca': { type: 'string' },
   },
 });
 if (!values.instance || !values.port) {
@@ -32,6 +35,14 @@ const instance = values.instance;
 const journalNodes: JournalNodeAddress[] | null = values['journal-nodes']
   ? values['journal-nodes'].split(',').map((s) => { const m = /^(\d+)@(.+):(\d+)$/.exec(s); if (!m) throw new Error(`bad journal node ${s}`); return { id: Number(m[1]), host: m[2], port: Number(m[3]) }; })
   : null;
+
+const tlsFiles = [values['tls-cert'], values['tls-key'], values['tls-ca']];
+if (tlsFiles.some((f) => f !== undefined) && tlsFiles.some((f) => f === undefined)) {
+  process.stderr.write('example-service: --tls-cert, --tls-key and --tls-ca go together\n');
+  process.exit(2);
+}
+const journalTls: JournalTls | null = values['tls-cert'] === undefined ? null
+  : { cert: readFileSync(values['tls-cert'], 'utf8'), key: readFileSync(values['tls-key']!, 'utf8'), ca: readFileSync(values['tls-ca']!, 'utf8') };
 
 let role: 'active' | 'standby' = 'standby';
 let epoch: number | null = null;
@@ -56,7 +67,7 @@ async function stepDown(why: string): Promise<void> {
 async function becomeActive(e: number | null): Promise<void> {
   if (journalNodes !== null) {
     // The journal decides: opening takes a newer epoch than the controller's, fencing every other writer.
-    writer = await QuorumJournalWriter.open(values.journal!, { nodes: journalNodes, formatIfNew: true, timeoutMs: 1000 });
+    writer = await QuorumJournalWriter.open(values.journal!, { nodes: journalNodes, formatIfNew: true, timeoutMs: 1000, tls: journalTls });
     epoch = writer.epoch;
     let seq = 0;
     let busy = false;

@@ -45,7 +45,7 @@ function adminCall(cfg: ControllerConfig, i: InstanceConfig, method: 'GET' | 'PO
 async function journalLine(cfg: ControllerConfig): Promise<string | null> {
   if (cfg.journalNodes === null) return null;
   const parts = await Promise.all(cfg.journalNodes.map(async (n) => {
-    const c = new JournalNodeClient(n, 1500);
+    const c = new JournalNodeClient(n, 1500, { tls: cfg.journalTls });
     try {
       const s = await c.state(cfg.service);
       return `${n.id}@${n.host}:${n.port} epoch ${s.promisedEpoch} committed ${s.committedTxid}`;

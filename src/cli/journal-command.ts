@@ -1,5 +1,6 @@
 // `quorate journal`: run a journal node, format a journal on the nodes, or
 // show what each node holds.
+import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
 import { loadJournalConfig, loadRunDir, type JournalNodeConfig } from '../config/cluster-file.js';
 import { JournalNodeClient } from '../client/journal/node-client.js';
@@ -30,11 +31,25 @@ async function runNode(config: JournalNodeConfig): Promise<void> {
   stopOnSignals(logger, () => node.stop());
 }
 
-function clients(config: JournalNodeConfig, only?: number): JournalNodeClient[] {
+interface IdentityOpts { tlsCert?: string; tlsKey?: string }
+
+/** This host's certificate from the cluster file, or the caller's own (an operator's, for format --force). */
+function clients(config: JournalNodeConfig, only: number | undefined, id: IdentityOpts): JournalNodeClient[] {
   const nodes = only === undefined ? config.nodes : config.nodes.filter((n) => n.id === only);
   if (nodes.length === 0) throw new UsageError(`no journal node ${only} in the cluster file (listed: ${config.nodes.map((n) => n.id).join(', ')})`);
-  return nodes.map((n) => new JournalNodeClient(n, config.requestTimeoutMs));
+  if ((id.tlsCert === undefined) !== (id.tlsKey === undefined)) throw new UsageError('--tls-cert and --tls-key go together');
+  let tls = config.tls;
+  if (id.tlsCert !== undefined) {
+    if (tls === null) throw new UsageError('--tls-cert: the journal nodes do not use TLS (no journal.tls in the cluster file)');
+    const read = (f: string) => { try { return readFileSync(f, 'utf8'); } catch (e) { throw new UsageError(`cannot read ${f}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`); } };
+    tls = { ...tls, cert: read(id.tlsCert), key: read(id.tlsKey!) };
+  }
+  return nodes.map((n) => new JournalNodeClient(n, config.requestTimeoutMs, { tls }));
 }
+
+const withIdentity = (c: Command) => c
+  .option('--tls-cert <file>', 'a client certificate of your own (PEM) instead of this host\'s from journal.tls: an operator\'s, for format --force')
+  .option('--tls-key <file>', 'its key');
 
 function checkName(name: string): string {
   const problem = journalNameProblem(name);
@@ -56,18 +71,18 @@ export function journalCommand(): Command {
     .action(async (opts: JournalProcessOpts) => {
       try { const { spec, runDir } = journalProcess(opts); process.exitCode = await stopProcess(spec, runDir, opts.timeoutMs); } catch (e) { reportAndExit(e); }
     });
-  cmd.command('format')
+  withIdentity(cmd.command('format'))
     .description('create an empty journal on every node (or one with --node); refuses where data exists unless --force')
     .requiredOption('--config <file>', 'cluster file (YAML) with a journal section')
     .requiredOption('--journal <name>', 'the journal (one per managed service)')
     .option('--node <n>', 'only this node (a replaced disk: it catches up from the others)', parseServerId)
     .option('--force', 'erase what the journal holds')
-    .action(async (opts: { config: string; journal: string; node?: number; force?: boolean }) => {
+    .action(async (opts: { config: string; journal: string; node?: number; force?: boolean } & IdentityOpts) => {
       try {
         const config = loadJournalConfig(opts.config, null);
         const name = checkName(opts.journal);
         let failed = 0;
-        for (const c of clients(config, opts.node)) {
+        for (const c of clients(config, opts.node, opts)) {
           try {
             await c.post(name, 'format', { force: !!opts.force });
             process.stdout.write(`node ${c.node.id}: formatted ${name}\n`);
@@ -79,13 +94,13 @@ export function journalCommand(): Command {
         process.exitCode = failed > 0 ? 1 : 0;
       } catch (e) { reportAndExit(e); }
     });
-  withStatusFlags(cmd.command('status')
+  withIdentity(withStatusFlags(cmd.command('status')
     .description('with --journal: each node\'s promised epoch, writer epoch, committed txid and last segment (exit 1 when a majority does not answer); ' +
       'with --id: this host\'s journal node process (pid, uptime; exit 0 running, 3 stopped, 1 stale pid file, 4 not answering)')
     .requiredOption('--config <file>', 'cluster file (YAML) with a journal section')
     .option('--journal <name>', 'the journal')
-    .option('--id <n>', 'the journal node process on this host', parseServerId))
-    .action(async (opts: JournalProcessOpts & { journal?: string }) => {
+    .option('--id <n>', 'the journal node process on this host', parseServerId)))
+    .action(async (opts: JournalProcessOpts & { journal?: string } & IdentityOpts) => {
       try {
         if (opts.journal === undefined) {
           if (opts.id === undefined) throw new UsageError('give --journal NAME (the journal on every node) or --id N (the node process on this host)');
@@ -95,7 +110,7 @@ export function journalCommand(): Command {
         }
         const config = loadJournalConfig(opts.config, null);
         const name = checkName(opts.journal);
-        const rows = await Promise.all(clients(config).map(async (c) => {
+        const rows = await Promise.all(clients(config, undefined, opts).map(async (c) => {
           try {
             const s = await c.state(name);
             return { node: c.node.id, address: `${c.node.host}:${c.node.port}`, ok: true, ...s };

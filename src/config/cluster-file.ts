@@ -8,7 +8,9 @@ import path from 'node:path';
 import YAML, { LineCounter, isMap, isSeq, isScalar, type Document } from 'yaml';
 import { z } from 'zod';
 import { ZK_DEFAULTS } from '../limits.js';
+import type { JournalTls } from '../client/journal/node-client.js';
 import { placementProblems } from './cluster-placement.js';
+import { readSecret } from './secret-file.js';
 import { ConfigError, formatKeyPath, showValue, type ConfigIssue } from './errors.js';
 
 export { formatKeyPath };
@@ -108,6 +110,15 @@ const journalShape = {
     .max(B.server_id_max, { error: `expected at most ${B.server_id_max} journal nodes` }),
   requestTimeoutMs: intIn(50, 600_000, 'milliseconds').optional(),
   catchUpIntervalMs: intIn(50, 600_000, 'milliseconds').optional(),
+  /**
+   * HTTPS with client certificates required: this host's certificate and key (PEM; the certificate
+   * names the host the others dial), and the cluster CA every caller's certificate must chain to.
+   */
+  tls: z.strictObject({ certFile: dir(), keyFile: dir(), caFile: dir() }, { error: 'expected { certFile, keyFile, caFile }' }).optional(),
+  /** Certificate common names allowed the destructive calls (format --force, purge). */
+  operators: z.array(z.string({ error: 'expected a certificate common name' }).min(1).max(64), { error: 'expected a list of certificate common names' }).optional(),
+  /** Plain HTTP on an address other than loopback: anyone who reaches the port can fence the writer. */
+  insecure: bool().optional(),
 };
 const ms = (what = 'milliseconds') => intIn(1, 3_600_000, what);
 const commandOrHttp = z.union([
@@ -239,6 +250,7 @@ const KEYS_AT: Record<string, readonly string[]> = {
   'quorum.servers[]': Object.keys(serverShape),
   journal: Object.keys(journalShape),
   'journal.nodes[]': Object.keys(journalNodeShape),
+  'journal.tls': ['certFile', 'keyFile', 'caFile'],
   controller: Object.keys(controllerShape),
   'controller.tls': ['certFile', 'keyFile', 'caFile'],
   'services[]': Object.keys(serviceShape),
@@ -504,6 +516,11 @@ export interface JournalNodeConfig {
   nodes: JournalNodeAddress[];
   requestTimeoutMs: number;
   catchUpIntervalMs: number;
+  /** Mutual TLS (PEM texts), or null: plain HTTP. */
+  tls: JournalTls | null;
+  /** Common names of the certificates allowed format --force and purge. */
+  operators: string[];
+  insecure: boolean;
 }
 
 /** Journal defaults: far below Hadoop's 20 s write timeout. */
@@ -522,6 +539,9 @@ export function loadJournalConfig(file: string, nodeId: number | null): JournalN
   const me = nodeId === null ? j.nodes[0] : j.nodes.find((n) => n.id === nodeId);
   if (me === undefined) throw new ConfigError(file, 'journal.nodes', `no journal node with id ${nodeId} (listed: ${j.nodes.map((n) => n.id).join(', ')})`, { line: lineOf(['journal', 'nodes']) });
   const id = nodeId ?? me.id;
+  if (nodeId !== null && j.tls === undefined && !j.insecure && !isLoopback(me.host)) {
+    throw new ConfigError(file, 'journal.tls', `missing: journal node ${id} would serve plain HTTP on ${me.host}, where anyone who reaches it can fence the writer or erase a journal; give journal.tls (certFile, keyFile, caFile), or insecure: true to accept that`, { line: lineOf(['journal']) });
+  }
   return {
     clusterId: cluster.cluster,
     nodeId: id,
@@ -531,7 +551,21 @@ export function loadJournalConfig(file: string, nodeId: number | null): JournalN
     nodes: j.nodes.map((n) => ({ id: n.id, host: n.host, port: n.port })),
     requestTimeoutMs: j.requestTimeoutMs ?? JOURNAL_DEFAULTS.request_timeout_ms,
     catchUpIntervalMs: j.catchUpIntervalMs ?? JOURNAL_DEFAULTS.catch_up_interval_ms,
+    tls: j.tls === undefined ? null : readTls(j.tls, path.dirname(path.resolve(file)), ['journal', 'tls'], lineOf, file),
+    operators: j.operators ?? [],
+    insecure: j.insecure ?? false,
   };
+}
+
+export function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
+}
+
+/** A tls section's files: the certificate and CA as they are, the key refused if other users can read it. */
+export function readTls(t: { certFile: string; keyFile: string; caFile: string }, base: string, at: string[], lineOf: (p: (string | number)[]) => number | undefined, file: string): { cert: string; key: string; ca: string } {
+  const one = (k: 'certFile' | 'keyFile' | 'caFile', what: string, secret: boolean) =>
+    readSecret(t[k], base, what, formatKeyPath([...at, k]), lineOf([...at, k]), file, { secret });
+  return { cert: one('certFile', 'TLS certificate', false), key: one('keyFile', 'TLS key', true), ca: one('caFile', 'TLS CA certificate', false) };
 }
 
 /** The cluster file's runDir (absolute), or null when it leaves it to the default. */

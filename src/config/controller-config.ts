@@ -6,10 +6,11 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import ssh2 from 'ssh2';
-import type { JournalNodeAddress } from '../client/journal/node-client.js';
+import type { JournalNodeAddress, JournalTls } from '../client/journal/node-client.js';
 import { ZK_DEFAULTS } from '../limits.js';
-import { CLUSTER_FILE_DEFAULTS, formatKeyPath, parseClusterFileWithLines, readConfigText, type ClusterFile } from './cluster-file.js';
+import { CLUSTER_FILE_DEFAULTS, formatKeyPath, parseClusterFileWithLines, readConfigText, readTls, type ClusterFile } from './cluster-file.js';
 import { ConfigError } from './errors.js';
+import { readSecret } from './secret-file.js';
 
 export type HealthCheckConfig =
   | { kind: 'http'; url: string; expectStatus: number; jsonField: string | null; jsonValue: string | number | boolean | null; lagField: string | null; intervalMs: number; timeoutMs: number; failures: number }
@@ -52,6 +53,8 @@ export interface ControllerConfig {
   /** PEM texts, read at start; null: plain HTTP. */
   tls: { cert: string; key: string; ca: string | null } | null;
   journalNodes: JournalNodeAddress[] | null;
+  /** Mutual TLS to the journal nodes (journal.tls), or null. */
+  journalTls: JournalTls | null;
   journalTimeoutMs: number;
   /** ms this instance waits, after the lock goes, before racing (by its priority rank). */
   raceDelayMs: number;
@@ -144,32 +147,6 @@ function sshKeyProblem(p: string): string | null {
 
 /** The shortest admin token taken: a guessable token is an open admin API. */
 export const ADMIN_TOKEN_CHARS_MIN = 16;
-
-/**
- * A file's text, trimmed. `secret`: the file must not be readable by other users (a token, a
- * password, a private key that anyone on the host can read protects nothing), refused at start
- * with its path and mode.
- */
-function readSecret(file: string, base: string, what: string, key: string, line: number | undefined, cfgFile: string, opts: { secret: boolean; charsMin?: number }): string {
-  const p = path.resolve(base, file);
-  let text: string;
-  try {
-    text = fs.readFileSync(p, 'utf8').trim();
-    if (text === '') throw new Error('it is empty');
-  } catch (e) {
-    throw new ConfigError(cfgFile, key, `cannot read the ${what} from ${p}: ${(e as Error).message}`, { line });
-  }
-  if (opts.secret) {
-    const mode = fs.statSync(p).mode & 0o777;
-    if ((mode & 0o077) !== 0) {
-      throw new ConfigError(cfgFile, key, `the ${what} in ${p} can be read by other users (mode ${mode.toString(8).padStart(4, '0')}): chmod 600 ${p}`, { line });
-    }
-  }
-  if (opts.charsMin !== undefined && text.length < opts.charsMin) {
-    throw new ConfigError(cfgFile, key, `the ${what} in ${p} has ${text.length} characters; use at least ${opts.charsMin} (for example: openssl rand -hex 24 > ${p})`, { line });
-  }
-  return text;
-}
 
 /**
  * The configuration of every instance of `service` (instance null: for the operator commands) or
@@ -292,6 +269,7 @@ export function loadControllerConfig(file: string, service: string, instanceId: 
       ca: c.tls.caFile === undefined ? null : readSecret(c.tls.caFile, base, 'TLS CA certificate', 'controller.tls.caFile', lineOf(['controller', 'tls', 'caFile']), file, { secret: false }),
     },
     journalNodes,
+    journalTls: cluster.journal?.tls === undefined ? null : readTls(cluster.journal.tls, base, ['journal', 'tls'], lineOf, file),
     journalTimeoutMs: cluster.journal?.requestTimeoutMs ?? 2000,
     raceDelayMs: rank * (svc.raceDelayMs ?? CONTROLLER_DEFAULTS.race_delay_ms),
     cedeMs: svc.cedeMs ?? CONTROLLER_DEFAULTS.cede_ms,

@@ -228,7 +228,7 @@ export class Controller extends EventEmitter {
         return r.ok ? { ok: true, detail: r.detail } : { ok: false, reason: r.reason };
       }
       case 'newEpoch': {
-        const epoch = await takeJournalEpoch(this.cfg.service, this.cfg.journalNodes!, this.cfg.journalTimeoutMs);
+        const epoch = await takeJournalEpoch(this.cfg.service, this.cfg.journalNodes!, this.cfg.journalTimeoutMs, this.cfg.journalTls);
         return { ok: true, epoch };
       }
       case 'hook': {

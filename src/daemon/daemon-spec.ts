@@ -62,7 +62,7 @@ export function journalSpec(j: JournalNodeConfig, config: string): DaemonSpec {
     kind: 'journal', id: String(j.nodeId), name: `journal-${j.nodeId}`, label: `journal node ${j.nodeId}`,
     startArgs: ['journal', 'start', '--config', path.resolve(config), '--id', String(j.nodeId)],
     async probe(timeoutMs): Promise<Probe> {
-      const c = new JournalNodeClient({ id: j.nodeId, host: j.host, port: j.port }, timeoutMs);
+      const c = new JournalNodeClient({ id: j.nodeId, host: j.host, port: j.port }, timeoutMs, { tls: j.tls });
       try {
         const { journals: names } = await c.health();
         const facts: Record<string, string> = {};

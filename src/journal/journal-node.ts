@@ -7,6 +7,8 @@
 // (JournalCatchUp), and fills a writer's batch gap from a peer at once.
 import { EventEmitter } from 'node:events';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import type { TLSSocket } from 'node:tls';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
@@ -46,7 +48,8 @@ export class JournalNode extends EventEmitter {
 
   private constructor(readonly config: JournalNodeConfig, readonly logger: Logger) {
     super();
-    for (const n of config.nodes) if (n.id !== config.nodeId) this.peers.set(n.id, new JournalNodeClient(n, config.requestTimeoutMs));
+    // Catch-up between nodes goes over the same mutual TLS, with this node's certificate.
+    for (const n of config.nodes) if (n.id !== config.nodeId) this.peers.set(n.id, new JournalNodeClient(n, config.requestTimeoutMs, { tls: config.tls }));
     this.catchUp = new JournalCatchUp(this, config.catchUpIntervalMs);
   }
 
@@ -79,7 +82,15 @@ export class JournalNode extends EventEmitter {
   }
 
   private listen(port: number): Promise<void> {
-    this.server = createServer({ requestTimeout: 60_000, headersTimeout: 10_000, keepAliveTimeout: 60_000 }, (req, res) => { void this.handle(req, res); });
+    const timeouts = { requestTimeout: 60_000, headersTimeout: 10_000, keepAliveTimeout: 60_000 };
+    const tls = this.config.tls;
+    // With TLS, a caller without a certificate from the cluster's CA fails the handshake: it can call nothing.
+    this.server = tls === null
+      ? createServer(timeouts, (req, res) => { void this.handle(req, res); })
+      : createHttpsServer({ ...timeouts, cert: tls.cert, key: tls.key, ca: tls.ca, requestCert: true, rejectUnauthorized: true }, (req, res) => { void this.handle(req, res); });
+    if (tls === null && this.config.insecure) {
+      this.logger.warn({ host: this.config.host }, 'journal node serves plain HTTP (journal.insecure): anyone who can reach this port can fence the writer or erase a journal');
+    }
     return new Promise((resolve, reject) => {
       this.server.once('error', reject);
       this.server.listen(port, this.config.host, () => {
@@ -146,7 +157,7 @@ export class JournalNode extends EventEmitter {
       const raw = await readBody(req, JSON_BODY_BYTES_MAX);
       let json: unknown;
       try { json = raw.length === 0 ? {} : JSON.parse(raw.toString('utf8')); } catch (e) { throw new HttpError(400, `the body is not JSON: ${(e as Error).message}`); }
-      return this.send(res, 200, await this.post(name, op as JournalPostOp, json));
+      return this.send(res, 200, await this.post(name, op as JournalPostOp, json, req));
     } catch (e) {
       this.sendError(res, e);
     }
@@ -192,8 +203,13 @@ export class JournalNode extends EventEmitter {
   }
 
   /** A journal operation: run in turn, its storage operations durable before the answer. */
-  private async post(name: string, op: JournalPostOp, json: unknown): Promise<unknown> {
-    if (op === 'format') return this.format(name, parse(JournalBodies.format, json, 'body').force ?? false);
+  private async post(name: string, op: JournalPostOp, json: unknown, req: IncomingMessage): Promise<unknown> {
+    if (op === 'format') {
+      const force = parse(JournalBodies.format, json, 'body').force ?? false;
+      if (force) this.checkOperator(req, 'format --force');
+      return this.format(name, force);
+    }
+    if (op === 'purge') this.checkOperator(req, 'purge');
     const j = this.hosted(name);
     return j.run(async () => {
       const s = j.state;
@@ -390,6 +406,20 @@ export class JournalNode extends EventEmitter {
       ...(writerEpoch === null ? {} : { [EDITS_HEADERS.writerEpoch]: String(writerEpoch) }),
     });
     res.end(body);
+  }
+
+  /**
+   * Erasing calls need an operator: with TLS, a certificate whose common name journal.operators
+   * lists. Without TLS the node listens on loopback only (or was told insecure), and any caller is
+   * trusted, as the configuration accepted.
+   */
+  private checkOperator(req: IncomingMessage, what: string): void {
+    if (this.config.tls === null) return;
+    const cn = (req.socket as TLSSocket).getPeerCertificate?.()?.subject?.CN;
+    const name = Array.isArray(cn) ? cn.join(',') : cn;
+    if (name === undefined || !this.config.operators.includes(name)) {
+      throw new HttpError(403, `${what} needs an operator certificate (journal.operators: ${this.config.operators.join(', ') || 'none listed'}); this caller is CN=${name ?? '(none)'}`);
+    }
   }
 
   /** Format: an empty journal here; refused over existing data unless forced. */

@@ -19,7 +19,8 @@ export interface JournalCluster {
   stopAll(): Promise<void>;
 }
 
-export async function startJournalNodes(n: number, opts: { catchUpIntervalMs?: number; requestTimeoutMs?: number } = {}): Promise<JournalCluster> {
+/** `journalExtra`: more lines for the journal section (indented two spaces), e.g. its tls. */
+export async function startJournalNodes(n: number, opts: { catchUpIntervalMs?: number; requestTimeoutMs?: number; journalExtra?: string[] } = {}): Promise<JournalCluster> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'quorate-journal-'));
   const nodes: JournalNodeAddress[] = [];
   for (let i = 1; i <= n; i++) nodes.push({ id: i, host: '127.0.0.1', port: await freePort() });
@@ -30,6 +31,7 @@ export async function startJournalNodes(n: number, opts: { catchUpIntervalMs?: n
     `  dataDir: ${dir}/node-{id}`,
     `  catchUpIntervalMs: ${opts.catchUpIntervalMs ?? 300}`,
     `  requestTimeoutMs: ${opts.requestTimeoutMs ?? 2000}`,
+    ...(opts.journalExtra ?? []),
     '  nodes:',
     ...nodes.map((a) => `    - { id: ${a.id}, host: ${a.host}, port: ${a.port} }`),
   ].join('\n') + '\n');

@@ -80,6 +80,8 @@ describe.skipIf(labUnavailable() !== null)('quorate cluster on a three-host lab'
       `  dataDir: ${dir}/data/journal-{id}`,
       '  requestTimeoutMs: 1000',
       '  catchUpIntervalMs: 300',
+      // The lab's own network: plain HTTP accepted knowingly (TLS on every port is tested on its own).
+      '  insecure: true',
       '  nodes:',
       ...journalNodes().map((n) => `    - { id: ${n.id}, host: ${n.host}, port: ${n.port} }`),
       'controller:',

@@ -15,6 +15,9 @@ import {
 
 export interface JournalNodeAddress { id: number; host: string; port: number }
 
+/** Mutual TLS to journal nodes (PEM texts): this process's certificate and key, and the cluster CA the nodes' certificates chain to. */
+export interface JournalTls { cert: string; key: string; ca: string }
+
 export class JournalNodeError extends Error {
   /** `status` is the node's HTTP status, or 0 when it did not answer (refused, reset, timed out). */
   constructor(readonly node: number, readonly status: number, message: string) { super(message); }
@@ -34,9 +37,12 @@ export class JournalNodeClient {
   private readonly client: Client;
   readonly label: string;
 
-  constructor(readonly node: JournalNodeAddress, private readonly timeoutMs: number, opts: { pipelining?: number } = {}) {
+  constructor(readonly node: JournalNodeAddress, private readonly timeoutMs: number, opts: { pipelining?: number; tls?: JournalTls | null } = {}) {
     this.label = `journal node ${node.id} (${node.host}:${node.port})`;
-    this.client = new Client(`http://${node.host.includes(':') ? `[${node.host}]` : node.host}:${node.port}`, {
+    const tls = opts.tls ?? null;
+    this.client = new Client(`${tls === null ? 'http' : 'https'}://${node.host.includes(':') ? `[${node.host}]` : node.host}:${node.port}`, {
+      // The node's certificate must chain to the cluster CA and name the host we dial (IP or DNS SAN).
+      ...(tls === null ? {} : { connect: { cert: tls.cert, key: tls.key, ca: tls.ca, rejectUnauthorized: true } }),
       pipelining: opts.pipelining ?? 1,
       connectTimeout: timeoutMs,
       headersTimeout: timeoutMs,

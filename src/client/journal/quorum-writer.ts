@@ -8,7 +8,7 @@
 // this carries its requests over HTTP.
 import { JournalWriter, type WriterAnswer, type WriterEffect, type WriterRequest } from '../../core/journal/journal-writer.js';
 import { checksumOfBody, encodeBatch } from '../../proto/journal-wire.js';
-import { JournalNodeClient, JournalNodeError, type JournalNodeAddress } from './node-client.js';
+import { JournalNodeClient, JournalNodeError, type JournalNodeAddress, type JournalTls } from './node-client.js';
 
 export interface JournalClientOptions {
   nodes: readonly JournalNodeAddress[];
@@ -20,6 +20,8 @@ export interface JournalClientOptions {
   commitDelayMs?: number;
   /** Format the journal on every node when no node has it (a new service); never over data. */
   formatIfNew?: boolean;
+  /** Mutual TLS, when the journal nodes serve HTTPS. */
+  tls?: JournalTls | null;
 }
 
 export class JournalFencedError extends Error {
@@ -45,7 +47,7 @@ export class QuorumJournalWriter {
 
   private constructor(readonly journal: string, opts: JournalClientOptions) {
     if (opts.nodes.length === 0) throw new Error('journal writer: no journal nodes');
-    for (const n of opts.nodes) this.clients.set(n.id, new JournalNodeClient(n, opts.timeoutMs ?? JOURNAL_CLIENT_DEFAULTS.timeout_ms, { pipelining: opts.pipelining ?? JOURNAL_CLIENT_DEFAULTS.pipelining }));
+    for (const n of opts.nodes) this.clients.set(n.id, new JournalNodeClient(n, opts.timeoutMs ?? JOURNAL_CLIENT_DEFAULTS.timeout_ms, { pipelining: opts.pipelining ?? JOURNAL_CLIENT_DEFAULTS.pipelining, tls: opts.tls ?? null }));
     this.core = new JournalWriter(opts.nodes.map((n) => n.id), (records) => checksumOfBody(this.encoded(records)));
     this.commitDelayMs = opts.commitDelayMs ?? JOURNAL_CLIENT_DEFAULTS.commit_delay_ms;
   }
@@ -217,8 +219,8 @@ export async function formatIfNew(journal: string, clients: readonly JournalNode
  * Takes a new epoch on a majority of the journal's nodes without writing: from then on every
  * earlier writer is fenced (the controller's journal fencing, before the service is promoted).
  */
-export async function takeJournalEpoch(journal: string, nodes: readonly JournalNodeAddress[], timeoutMs: number): Promise<number> {
-  const clients = nodes.map((n) => new JournalNodeClient(n, timeoutMs));
+export async function takeJournalEpoch(journal: string, nodes: readonly JournalNodeAddress[], timeoutMs: number, tls: JournalTls | null = null): Promise<number> {
+  const clients = nodes.map((n) => new JournalNodeClient(n, timeoutMs, { tls }));
   const majority = Math.floor(nodes.length / 2) + 1;
   try {
     await formatIfNew(journal, clients);

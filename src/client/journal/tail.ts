@@ -3,7 +3,7 @@
 // there are new edits, up to waitMs). Nodes never serve past their committed
 // txid, so every reader sees one history. A node that fails or lags is left
 // for the next; the reader goes on while any node answers.
-import { JournalNodeClient, JournalNodeError, type JournalNodeAddress } from './node-client.js';
+import { JournalNodeClient, JournalNodeError, type JournalNodeAddress, type JournalTls } from './node-client.js';
 
 export interface TailOptions {
   nodes: readonly JournalNodeAddress[];
@@ -13,12 +13,14 @@ export interface TailOptions {
   /** Edits per read. Default 1000. */
   batch?: number;
   signal?: AbortSignal;
+  /** Mutual TLS, when the journal nodes serve HTTPS. */
+  tls?: JournalTls | null;
 }
 
 export interface JournalEdit { txid: bigint; payload: Buffer }
 
 export async function* tailJournal(journal: string, fromTxid: bigint, opts: TailOptions): AsyncGenerator<JournalEdit> {
-  const clients = opts.nodes.map((n) => new JournalNodeClient(n, opts.timeoutMs ?? 2000));
+  const clients = opts.nodes.map((n) => new JournalNodeClient(n, opts.timeoutMs ?? 2000, { tls: opts.tls ?? null }));
   const waitMs = opts.waitMs ?? 5000;
   let next = fromTxid;
   let at = 0;

@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -213,5 +213,26 @@ describe('loadJournalConfig', () => {
   });
   it('says when there is no journal section', () => {
     expect(failure(() => loadJournalConfig(write('cluster: prod\n'), 1)).keyPath).toBe('journal');
+  });
+  it('refuses plain HTTP on an address other than loopback unless insecure: true is said', () => {
+    const remote = J.replace('{ id: 1, host: 127.0.0.1, port: 8485 }', '{ id: 1, host: 192.0.2.10, port: 8485 }');
+    const err = failure(() => loadJournalConfig(write(remote), 1));
+    expect(err.keyPath).toBe('journal.tls');
+    expect(err.reason).toMatch(/^missing: journal node 1 would serve plain HTTP on 192\.0\.2\.10, where anyone who reaches it can fence the writer/);
+    expect(loadJournalConfig(write(remote.replace('journal:\n', 'journal:\n  insecure: true\n')), 1).insecure).toBe(true);
+    // Clients (nodeId null) and the loopback node are not refused.
+    expect(loadJournalConfig(write(remote), null).tls).toBeNull();
+    expect(loadJournalConfig(write(remote), 2).host).toBe('127.0.0.1');
+  });
+  it('reads journal.tls, refusing a key other users can read', () => {
+    const d = mkdtempSync(path.join(tmpdir(), 'quorate-jtls-'));
+    dirs.push(d);
+    for (const [f, mode] of [['c.pem', 0o644], ['k.pem', 0o644], ['ca.pem', 0o644]] as const) writeFileSync(path.join(d, f), `${f}\n`, { mode });
+    const withTls = J.replace('journal:\n', `journal:\n  tls: { certFile: ${d}/c.pem, keyFile: ${d}/k.pem, caFile: ${d}/ca.pem }\n  operators: [ops]\n`);
+    const err = failure(() => loadJournalConfig(write(withTls), 1));
+    expect(err.keyPath).toBe('journal.tls.keyFile');
+    expect(err.reason).toMatch(/can be read by other users \(mode 0644\): chmod 600/);
+    chmodSync(path.join(d, 'k.pem'), 0o600);
+    expect(loadJournalConfig(write(withTls), 1)).toMatchObject({ tls: { cert: 'c.pem', key: 'k.pem', ca: 'ca.pem' }, operators: ['ops'] });
   });
 });
