@@ -16,6 +16,7 @@ import { ConfigError, formatKeyPath, showValue, type ConfigIssue } from './error
 export { formatKeyPath };
 import {
   buildQuorumConfig,
+  plainPeersProblem,
   CLUSTER_ID_PATTERN,
   FOUR_LETTER_WORDS,
   QUORUM_CONFIG_BOUNDS as B,
@@ -92,6 +93,10 @@ const quorumShape = {
   metricsPort: port().optional(),
   standaloneEnabled: bool().optional(),
   reconfigEnabled: bool().optional(),
+  /** Mutual TLS on the peer and election ports (ZooKeeper's sslQuorum): each server's certificate names its host. */
+  tls: z.strictObject({ certFile: dir(), keyFile: dir(), caFile: dir() }, { error: 'expected { certFile, keyFile, caFile }' }).optional(),
+  /** Plain TCP between servers on addresses other than loopback. */
+  insecure: bool().optional(),
   servers: z
     .array(z.strictObject(serverShape, { error: 'expected a mapping with id, host and ports' }), { error: 'expected a list of servers' })
     .max(B.server_id_max, { error: `expected at most ${B.server_id_max} servers` })
@@ -248,6 +253,7 @@ const KEYS_AT: Record<string, readonly string[]> = {
   'quorum.session': Object.keys(sessionShape),
   'quorum.autopurge': Object.keys(autopurgeShape),
   'quorum.servers[]': Object.keys(serverShape),
+  'quorum.tls': ['certFile', 'keyFile', 'caFile'],
   journal: Object.keys(journalShape),
   'journal.nodes[]': Object.keys(journalNodeShape),
   'journal.tls': ['certFile', 'keyFile', 'caFile'],
@@ -502,6 +508,9 @@ export function loadClusterFile(file: string, serverId: number): LoadedClusterFi
     },
     source,
   );
+  if (q.tls !== undefined) quorum.peerTls = readTls(q.tls, baseDir, ['quorum', 'tls'], lineOf, file);
+  const plain = plainPeersProblem(quorum, q.insecure ?? false);
+  if (plain !== null) throw new ConfigError(file, 'quorum.tls', `missing: ${plain}; give quorum.tls (certFile, keyFile, caFile), or insecure: true to accept that`, { line: lineOf(['quorum']) });
   return { cluster, quorum, warnings };
 }
 

@@ -71,6 +71,8 @@ export interface QuorumServerConfig {
   reconfigEnabled: boolean;
   /** The ensemble, sorted by id; empty = standalone. */
   servers: QuorumServer[];
+  /** Mutual TLS on the peer and election ports (PEM texts); null: plain TCP, which only loopback or an explicit insecure allows. */
+  peerTls: { cert: string; key: string; ca: string } | null;
   adminPort?: number;
   metricsPort?: number;
 }
@@ -232,6 +234,7 @@ export function buildQuorumConfig(input: QuorumConfigInput, source: ConfigSource
     standaloneEnabled: input.standaloneEnabled ?? true,
     reconfigEnabled: input.reconfigEnabled ?? false,
     servers: servers.map((s) => ({ ...s })),
+    peerTls: null,
   };
   const adminPort = self?.adminPort ?? input.adminPort;
   const metricsPort = self?.metricsPort ?? input.metricsPort;
@@ -303,6 +306,19 @@ function checkServers(
 }
 
 /** Host names, IPv4 and IPv6 literals (without brackets). */
+/**
+ * Why the ensemble's peer ports may not run as configured: plain TCP between servers on
+ * addresses other than loopback lets anyone who can name a member join its elections and
+ * receive every transaction (data behind ACLs, session passwords). Null when TLS is on, every
+ * server is on loopback, or the operator said insecure.
+ */
+export function plainPeersProblem(q: QuorumServerConfig, insecure: boolean): string | null {
+  if (q.peerTls !== null || insecure || q.servers.length < 2) return null;
+  const remote = q.servers.filter((s) => !(s.host === 'localhost' || s.host === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(s.host)));
+  if (remote.length === 0) return null;
+  return `the quorum servers talk in plain TCP on ${remote.map((s) => s.host).join(', ')}: anyone who reaches those ports and names a member can join its elections and receive every transaction`;
+}
+
 export function isHost(host: unknown): host is string {
   return typeof host === 'string' && host.length > 0 && host.length <= 253 && /^[A-Za-z0-9._%:-]+$/.test(host) && !host.startsWith('-');
 }

@@ -11,6 +11,7 @@ import { readConfigText } from './cluster-file.js';
 import { ConfigError, formatIssue, showValue, type ConfigIssue } from './errors.js';
 import {
   buildQuorumConfig,
+  plainPeersProblem,
   QUORUM_CONFIG_BOUNDS as B,
   ZK_ONLY_FOUR_LETTER_WORDS,
   type InputField,
@@ -130,6 +131,8 @@ export function loadZooCfg(file: string): LoadedZooCfg {
   const setBy = new Map<InputField, PropertyEntry>();
   const serverLines: { entry: PropertyEntry; file: string }[] = [];
   let dynamicFile: PropertyEntry | undefined;
+  /** Quorate's own key: plain TCP between servers on addresses other than loopback, said knowingly. */
+  let insecurePeers = false;
   let peerType: { entry: PropertyEntry; role: 'participant' | 'observer' } | undefined;
 
   for (const e of entries) {
@@ -142,6 +145,10 @@ export function loadZooCfg(file: string): LoadedZooCfg {
     } else if (/^server\.[^.]+$/.test(key)) serverLines.push({ entry: e, file });
     else if (/^(group|weight)\.[^.]+$/.test(key)) fail(file, e, 'hierarchical quorums (group.N, weight.N) are not supported: Quorate counts a plain majority of participants; remove them or stay on ZooKeeper');
     else if (key === 'dynamicConfigFile') dynamicFile = e;
+    else if (key === 'quorate.insecurePeers') {
+      if (/^(true|false)$/i.test(e.value.trim())) insecurePeers = e.value.trim().toLowerCase() === 'true';
+      else fail(file, e, `expected true or false, got ${showValue(e.value)}`);
+    }
     else if (key === 'peerType') {
       const v = e.value.toLowerCase();
       if (v === 'participant' || v === 'observer') peerType = { entry: e, role: v };
@@ -217,6 +224,10 @@ export function loadZooCfg(file: string): LoadedZooCfg {
       locateServers: () => ({ keyPath: 'server.N', line: serverAt[0]?.entry.line, file: serverAt[0]?.file }),
     },
   );
+  const plain = plainPeersProblem(quorum, insecurePeers);
+  if (plain !== null) {
+    throw new ConfigError(file, 'server.N', `${plain}; TLS between servers (sslQuorum) is not provided for a zoo.cfg yet: use a cluster file with quorum.tls, or add quorate.insecurePeers=true to accept that`, { line: serverAt[0]?.entry.line });
+  }
   // Warnings in file order: zoo.cfg first, then the dynamic file; stable within a line.
   const order = (w: ConfigIssue) => (w.file === file ? 0 : 1e9) + (w.line ?? 0);
   return { quorum, warnings: [...warnings.sort((a, b) => order(a) - order(b)).map(formatIssue), ...more] };

@@ -6,8 +6,11 @@
 //  QuorumPort    learners' connections to the leader, carrying ZAB frames.
 // Every connection starts by naming the protocol version and the cluster; a
 // server of another cluster or version, or a malformed frame, is dropped with
-// a warning naming it.
+// a warning naming it. With TLS both ports speak mutual TLS: a caller needs a
+// certificate from the cluster's CA issued for a member's host (the cluster
+// id is not a secret, and a server id is only a claim).
 import net from 'node:net';
+import tls from 'node:tls';
 import { JuteError, JuteWriter } from '../proto/jute.js';
 import {
   decodeElectionHello, decodeNotification, decodePeerMessage, encodeElectionHello, encodeNotification, encodePeerMessage,
@@ -16,6 +19,38 @@ import { PEER_PROTOCOL_VERSION, type Notification, type PeerMessage } from '../c
 import type { Logger } from './log.js';
 
 export interface PeerAddress { host: string; port: number }
+
+/** Mutual TLS between quorum servers (PEM texts): this server's certificate and key, the cluster CA. */
+export interface PeerTls { cert: string; key: string; ca: string }
+
+/** A listening socket for peers: plain, or mutual TLS that refuses a caller without a certificate from the CA at the handshake. */
+function peerServer(t: PeerTls | null, onConnection: (s: net.Socket) => void): net.Server {
+  if (t === null) return net.createServer(onConnection);
+  return tls.createServer({ cert: t.cert, key: t.key, ca: t.ca, requestCert: true, rejectUnauthorized: true }, onConnection);
+}
+
+/** A connection to a peer; with TLS its certificate must chain to the CA and name the host dialled. Ready on `readyEvent`. */
+function peerConnect(t: PeerTls | null, to: PeerAddress): net.Socket {
+  if (t === null) return net.connect({ host: to.host, port: to.port });
+  return tls.connect({ host: to.host, port: to.port, cert: t.cert, key: t.key, ca: t.ca, rejectUnauthorized: true, ...(net.isIP(to.host) === 0 ? { servername: to.host } : {}) });
+}
+
+const readyEvent = (t: PeerTls | null) => (t === null ? 'connect' : 'secureConnect');
+
+/** The names a verified peer certificate carries (DNS and IP subject alternative names, and the common name), lowercased. */
+export function certificateNames(s: net.Socket): Set<string> {
+  const names = new Set<string>();
+  if (!(s instanceof tls.TLSSocket)) return names;
+  const c = s.getPeerCertificate();
+  if (c === null || c === undefined || Object.keys(c).length === 0) return names;
+  for (const part of (c.subjectaltname ?? '').split(',')) {
+    const m = /^\s*(DNS|IP Address):(.+)$/.exec(part);
+    if (m) names.add(m[2].trim().toLowerCase());
+  }
+  const cn = c.subject?.CN;
+  for (const n of Array.isArray(cn) ? cn : cn === undefined ? [] : [cn]) names.add(n.toLowerCase());
+  return names;
+}
 
 /** Splits a byte stream into 4-byte-length frames, refusing frames over `maxBytes`. */
 export class FrameSplitter {
@@ -51,6 +86,8 @@ export interface ElectionPortOptions {
   peers: ReadonlyMap<number, PeerAddress>;
   /** Take callers outside the membership too (reconfig on: they may be joining). */
   acceptNonMembers?: boolean;
+  /** Mutual TLS; null: plain TCP. */
+  tls?: PeerTls | null;
   logger: Logger;
   onNotification: (from: number, n: Notification) => void;
 }
@@ -78,7 +115,7 @@ export class ElectionPort {
   }
 
   async listen(): Promise<void> {
-    const srv = net.createServer((s) => this.inbound(s));
+    const srv = peerServer(this.opts.tls ?? null, (s) => this.inbound(s));
     this.server = srv;
     await new Promise<void>((resolve, reject) => {
       srv.once('error', reject);
@@ -105,10 +142,10 @@ export class ElectionPort {
     if (addr === undefined) return;
     this.lastDial.set(to, now);
     this.dialing.add(to);
-    const s = net.connect({ host: addr.host, port: addr.port });
+    const s = peerConnect(this.opts.tls ?? null, addr);
     this.track(s);
     s.setNoDelay(true);
-    s.once('connect', () => {
+    s.once(readyEvent(this.opts.tls ?? null), () => {
       this.dialing.delete(to);
       s.write(frameOf((w) => encodeElectionHello(w, { protocolVersion: PEER_PROTOCOL_VERSION, clusterId: this.opts.clusterId, serverId: this.opts.id })));
       // Only the higher id keeps the connection it opened; a lower one just asked to be called back.
@@ -132,7 +169,7 @@ export class ElectionPort {
           const problem = h.protocolVersion !== PEER_PROTOCOL_VERSION ? `speaks peer protocol ${h.protocolVersion}, we speak ${PEER_PROTOCOL_VERSION}`
             : h.clusterId !== this.opts.clusterId ? `is from cluster "${h.clusterId}", not "${this.opts.clusterId}"`
               : !this.peers.has(h.serverId) && !(this.opts.acceptNonMembers === true && h.serverId !== this.opts.id) ? `claims id ${h.serverId}, which is not a member`
-                : null;
+                : this.identityProblem(s, h.serverId);
           if (problem !== null) {
             this.opts.logger.warn({ remote: s.remoteAddress, serverId: h.serverId }, `election connection refused: the caller ${problem}`);
             s.destroy();
@@ -153,6 +190,15 @@ export class ElectionPort {
         s.destroy();
       }
     });
+  }
+
+  /** With TLS, a caller claiming a member's id must hold a certificate issued for that member's host. */
+  private identityProblem(s: net.Socket, serverId: number): string | null {
+    if ((this.opts.tls ?? null) === null) return null;
+    const host = this.peers.get(serverId)?.host;
+    if (host === undefined) return null; // a joining server (reconfig): its certificate chains to the cluster CA
+    const names = certificateNames(s);
+    return names.has(host.toLowerCase()) ? null : `claims id ${serverId}, but its certificate names ${[...names].join(', ') || 'nothing'}, not that server's host ${host}`;
   }
 
   /** `s` is now the connection with `peer`: replaces an older one, carries what waited. */
@@ -207,10 +253,22 @@ export class QuorumPort {
   private conns = new Map<number, net.Socket>();
   private closing = new Set<number>();
 
-  constructor(private readonly opts: { listen: PeerAddress; logger: Logger; frameBytesMax: number; unsentBytesMax: number }, private readonly h: QuorumPortHandlers) {}
+  constructor(private readonly opts: {
+    listen: PeerAddress; logger: Logger; frameBytesMax: number; unsentBytesMax: number;
+    /** Mutual TLS; a learner's certificate must name a member's host (any host from the CA when `acceptNonMembers`). */
+    tls?: PeerTls | null; memberHosts?: () => Iterable<string>; acceptNonMembers?: boolean;
+  }, private readonly h: QuorumPortHandlers) {}
 
   async listen(): Promise<void> {
-    const srv = net.createServer((s) => this.attach(this.h.accepted(), s, false));
+    const srv = peerServer(this.opts.tls ?? null, (s) => {
+      const problem = this.identityProblem(s);
+      if (problem !== null) {
+        this.opts.logger.warn({ remote: s.remoteAddress }, `quorum connection refused: ${problem}`);
+        s.destroy();
+        return;
+      }
+      this.attach(this.h.accepted(), s, false);
+    });
     this.server = srv;
     await new Promise<void>((resolve, reject) => {
       srv.once('error', reject);
@@ -219,9 +277,17 @@ export class QuorumPort {
   }
 
   connect(conn: number, to: PeerAddress): void {
-    const s = net.connect({ host: to.host, port: to.port });
+    const t = this.opts.tls ?? null;
+    const s = peerConnect(t, to);
     this.attach(conn, s, true);
-    s.once('connect', () => { if (this.conns.get(conn) === s) this.h.connected(conn); });
+    s.once(readyEvent(t), () => { if (this.conns.get(conn) === s) this.h.connected(conn); });
+  }
+
+  private identityProblem(s: net.Socket): string | null {
+    if ((this.opts.tls ?? null) === null || this.opts.acceptNonMembers === true) return null;
+    const names = certificateNames(s);
+    const hosts = [...(this.opts.memberHosts?.() ?? [])].map((h) => h.toLowerCase());
+    return hosts.some((h) => names.has(h)) ? null : `the caller's certificate names ${[...names].join(', ') || 'nothing'}, none of the members' hosts (${hosts.join(', ')})`;
   }
 
   private attach(conn: number, s: net.Socket, outbound: boolean): void {

@@ -158,9 +158,14 @@ export class QuorumServer extends ServerBase {
     this.election = new ElectionPort({
       id: this.cfg.serverId, clusterId: this.cfg.clusterId, listen: me.election, peers: electionPeers, logger: this.opts.logger,
       acceptNonMembers: this.cfg.reconfigEnabled,
+      tls: this.cfg.peerTls,
       onNotification: (from, n) => { this.peer.vote(from, n, nowMs()); this.pump(); },
     });
-    this.quorumPort = new QuorumPort({ listen: me.quorum, logger: this.opts.logger, frameBytesMax: ZK_LIMITS.peer_frame_bytes_max, unsentBytesMax: ZK_LIMITS.peer_unsent_bytes_max }, {
+    this.quorumPort = new QuorumPort({
+      listen: me.quorum, logger: this.opts.logger, frameBytesMax: ZK_LIMITS.peer_frame_bytes_max, unsentBytesMax: ZK_LIMITS.peer_unsent_bytes_max,
+      tls: this.cfg.peerTls, acceptNonMembers: this.cfg.reconfigEnabled,
+      memberHosts: () => [...this.addresses.entries()].filter(([id]) => id !== this.cfg.serverId).map(([, a]) => a.quorum.host),
+    }, {
       accepted: () => { const conn = this.peer.accepted(nowMs()); this.pumpSoon(); return conn; },
       connected: (conn) => { this.peer.connected(conn, nowMs()); this.pump(); },
       message: (conn, msg) => { this.peer.message(conn, msg, nowMs()); },

@@ -74,6 +74,7 @@ describe.skipIf(labUnavailable() !== null)('quorate cluster on a three-host lab'
       `runDir: ${dir}/run`,
       'quorum:',
       `  dataDir: ${dir}/data/quorum-{id}`,
+      '  insecure: true',
       '  servers:',
       ...h.map((x, i) => `    - { id: ${i + 1}, host: ${x.address}, clientPort: 2181 }`),
       'journal:',

@@ -141,6 +141,14 @@ describe('loadClusterFile', () => {
     expect(err.reason).toMatch(/^quorum servers do not serve a metrics port yet: remove the key/);
   });
 
+  it('refuses plain TCP between quorum servers on addresses other than loopback unless insecure: true', () => {
+    const remote = BASE.replaceAll('host: 127.0.0.1', 'host: 192.0.2.7').replace('peerPort: 2889', 'peerPort: 2889').replace(/clientPort: (\d+), peerPort: (\d+), electionPort: (\d+)/g, 'clientPort: $1, peerPort: $2, electionPort: $3');
+    const err = failure(() => loadClusterFile(write(remote), 1));
+    expect(err.keyPath).toBe('quorum.tls');
+    expect(err.reason).toMatch(/^missing: the quorum servers talk in plain TCP on 192\.0\.2\.7/);
+    expect(loadClusterFile(write(remote.replace('quorum:\n', 'quorum:\n  insecure: true\n')), 1).quorum.peerTls).toBeNull();
+  });
+
   it('refuses two servers on one address', () => {
     const err = failure(() => loadClusterFile(write(BASE.replace('electionPort: 3889', 'electionPort: 2888')), 1));
     expect(err.keyPath).toBe('quorum.servers[1].electionPort');

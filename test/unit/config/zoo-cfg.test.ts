@@ -113,6 +113,14 @@ describe('loadZooCfg', () => {
     }
   });
 
+  it('refuses plain TCP between servers on addresses other than loopback unless quorate.insecurePeers=true', () => {
+    const body = 'dataDir=$DIR/data\nclientPort=2181\nserver.1=192.0.2.1:2888:3888\nserver.2=192.0.2.2:2888:3888\nserver.3=192.0.2.3:2888:3888\n';
+    const err = failure(() => loadZooCfg(setup(body, { myid: '1' }).file));
+    expect(err.line).toBe(3);
+    expect(err.reason).toMatch(/^the quorum servers talk in plain TCP on 192\.0\.2\.1, 192\.0\.2\.2, 192\.0\.2\.3: anyone who reaches those ports and names a member can join its elections.*add quorate.insecurePeers=true to accept that$/);
+    expect(loadZooCfg(setup(body + 'quorate.insecurePeers=true\n', { myid: '1' }).file).quorum.peerTls).toBeNull();
+  });
+
   it('honours forceSync=no, with a warning', () => {
     const { file } = setup('dataDir=$DIR/data\nforceSync=no\n');
     const { quorum, warnings } = loadZooCfg(file);
