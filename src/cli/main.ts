@@ -2,6 +2,7 @@
 // The `quorate` command: one executable for every process and operator verb.
 import { Command, CommanderError } from 'commander';
 import { QUORATE_VERSION } from '../version.js';
+import { certsCommand } from './certs-command.js';
 import { clusterCommand } from './cluster-command.js';
 import { controllerCommands } from './controller-command.js';
 import { journalCommand } from './journal-command.js';
@@ -20,6 +21,7 @@ program.addCommand(zkCommand());
 program.addCommand(journalCommand());
 for (const c of controllerCommands()) program.addCommand(c);
 program.addCommand(clusterCommand());
+program.addCommand(certsCommand());
 
 // Every verb reports usage mistakes through the catch below (exit 2), not by exiting itself.
 const overrideAll = (c: Command): void => { c.exitOverride(); c.commands.forEach(overrideAll); };

@@ -197,7 +197,15 @@ const controllerShape = {
   /** Accept write requests from 127.0.0.1 without a token. */
   allowLoopbackWithoutToken: bool().optional(),
   /** The admin API over TLS: this host's certificate and key (PEM), and the CA that signed the controllers' certificates. */
-  tls: z.strictObject({ certFile: dir(), keyFile: dir(), caFile: dir().optional() }, { error: 'expected { certFile, keyFile, caFile }' }).optional(),
+  tls: z.strictObject({
+    certFile: dir(), keyFile: dir(), caFile: dir().optional(),
+    /** Client certificates on the admin API, as ZooKeeper's ssl.clientAuth: none, want (optional) or need (required). */
+    clientAuth: z.enum(['none', 'want', 'need'], { error: 'expected none, want or need' }).optional(),
+  }, { error: 'expected { certFile, keyFile, caFile, clientAuth }' }).optional(),
+  /** Client certificate common names that may change roles on the admin API (as the token does). */
+  operators: z.array(z.string({ error: 'expected a certificate common name' }).min(1).max(64), { error: 'expected a list of certificate common names' }).optional(),
+  /** Client certificate common names that may read status but not change roles. */
+  readers: z.array(z.string({ error: 'expected a certificate common name' }).min(1).max(64), { error: 'expected a list of certificate common names' }).optional(),
 };
 const userName = () => z.string({ error: 'expected a user name' }).regex(/^[A-Za-z0-9._][A-Za-z0-9._-]{0,63}$/, { error: 'expected a user name' });
 const filePath = (what: string) => z.string({ error: `expected the path of ${what}` }).min(1, { error: `expected the path of ${what}` });
@@ -258,7 +266,7 @@ const KEYS_AT: Record<string, readonly string[]> = {
   'journal.nodes[]': Object.keys(journalNodeShape),
   'journal.tls': ['certFile', 'keyFile', 'caFile'],
   controller: Object.keys(controllerShape),
-  'controller.tls': ['certFile', 'keyFile', 'caFile'],
+  'controller.tls': ['certFile', 'keyFile', 'caFile', 'clientAuth'],
   'services[]': Object.keys(serviceShape),
   'services[].instances[]': Object.keys(instanceShape),
   'services[].fencing[].ssh': SSH_FENCE_KEYS,

@@ -51,7 +51,10 @@ export interface ControllerConfig {
   adminToken: string | null;
   allowLoopbackWithoutToken: boolean;
   /** PEM texts, read at start; null: plain HTTP. */
-  tls: { cert: string; key: string; ca: string | null } | null;
+  tls: { cert: string; key: string; ca: string | null; clientAuth: 'none' | 'want' | 'need' } | null;
+  /** Client certificate CNs allowed the admin API's write endpoints, and those allowed only to read. */
+  adminOperators: string[];
+  adminReaders: string[];
   journalNodes: JournalNodeAddress[] | null;
   /** Mutual TLS to the journal nodes (journal.tls), or null. */
   journalTls: JournalTls | null;
@@ -249,6 +252,14 @@ export function loadControllerConfig(file: string, service: string, instanceId: 
       warnings.push(`instance ${inst.id} can be fenced only gracefully and the service has no journal: if its service hangs with its port open, no other instance can be promoted; add a shell, ssh or http method`);
     }
   }
+  if (c.tls?.clientAuth !== undefined && c.tls.clientAuth !== 'none' && c.tls.caFile === undefined) {
+    throw new ConfigError(file, 'controller.tls.caFile', `missing: clientAuth ${c.tls.clientAuth} needs the CA that signs the clients' certificates`, { line: lineOf(['controller', 'tls']) });
+  }
+  for (const k of ['operators', 'readers'] as const) {
+    if (c[k] !== undefined && (c.tls?.clientAuth ?? 'none') === 'none') {
+      throw new ConfigError(file, `controller.${k}`, 'names client certificates, but the admin API asks for none: set controller.tls.clientAuth to want or need', { line: lineOf(['controller', k]) });
+    }
+  }
   if (c.digestFile === undefined) {
     warnings.push('controller.digestFile is not set: any client of the quorum can delete or replace the lock and the breadcrumb (the controllers notice and recover, but cannot prevent it); with a digest only the controllers can write them');
   }
@@ -267,8 +278,11 @@ export function loadControllerConfig(file: string, service: string, instanceId: 
       cert: readSecret(c.tls.certFile, base, 'TLS certificate', 'controller.tls.certFile', lineOf(['controller', 'tls', 'certFile']), file, { secret: false }),
       key: readSecret(c.tls.keyFile, base, 'TLS key', 'controller.tls.keyFile', lineOf(['controller', 'tls', 'keyFile']), file, { secret: true }),
       ca: c.tls.caFile === undefined ? null : readSecret(c.tls.caFile, base, 'TLS CA certificate', 'controller.tls.caFile', lineOf(['controller', 'tls', 'caFile']), file, { secret: false }),
+      clientAuth: c.tls.clientAuth ?? 'none',
     },
     journalNodes,
+    adminOperators: c.operators ?? [],
+    adminReaders: c.readers ?? [],
     journalTls: cluster.journal?.tls === undefined ? null : readTls(cluster.journal.tls, base, ['journal', 'tls'], lineOf, file),
     journalTimeoutMs: cluster.journal?.requestTimeoutMs ?? 2000,
     raceDelayMs: rank * (svc.raceDelayMs ?? CONTROLLER_DEFAULTS.race_delay_ms),

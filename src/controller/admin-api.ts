@@ -10,6 +10,8 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { timingSafeEqual } from 'node:crypto';
 import { createServer as createHttpsServer } from 'node:https';
+import { TLSSocket } from 'node:tls';
+import { certificateNames } from '../io/tls-identity.js';
 import { adminRequest } from './admin-client.js';
 import type { Controller } from './controller.js';
 
@@ -26,7 +28,11 @@ export class AdminApi {
   listen(port: number, host: string): Promise<number> {
     const handler = (req: IncomingMessage, res: ServerResponse) => { void this.handle(req, res); };
     const tls = this.c.cfg.tls;
-    this.server = tls === null ? createServer(handler) : createHttpsServer({ cert: tls.cert, key: tls.key }, handler);
+    // clientAuth need: no certificate from the CA, no handshake; want: asked for, and checked per request.
+    this.server = tls === null ? createServer(handler) : createHttpsServer({
+      cert: tls.cert, key: tls.key, ...(tls.ca === null ? {} : { ca: tls.ca }),
+      requestCert: tls.clientAuth !== 'none', rejectUnauthorized: tls.clientAuth === 'need',
+    }, handler);
     return new Promise((resolve, reject) => {
       this.server.once('error', reject);
       this.server.listen(port, host, () => resolve((this.server.address() as AddressInfo).port));
@@ -58,7 +64,21 @@ export class AdminApi {
     res.end(text);
   }
 
+  /** The verified client certificate's common name and the host names it carries, or null. */
+  private clientIdentity(req: IncomingMessage): { cn: string | null; names: Set<string> } | null {
+    const s = req.socket as TLSSocket;
+    if (this.c.cfg.tls === null || !(s instanceof TLSSocket) || !s.authorized) return null;
+    const names = certificateNames(s);
+    const cn = s.getPeerCertificate().subject?.CN;
+    return { cn: Array.isArray(cn) ? cn.join(',') : cn ?? null, names };
+  }
+
   private authorized(req: IncomingMessage): string | null {
+    const id = this.clientIdentity(req);
+    // An operator's certificate, or another controller's (one issued for an instance's host), may change roles.
+    if (id !== null && id.cn !== null && this.c.cfg.adminOperators.includes(id.cn)) return null;
+    if (id !== null && this.c.cfg.instances.some((i) => id.names.has(i.host.toLowerCase()))) return null;
+    const readOnly = id !== null && id.cn !== null && this.c.cfg.adminReaders.includes(id.cn) ? `the certificate CN=${id.cn} may read status, not change roles` : null;
     const token = this.c.cfg.adminToken;
     const header = req.headers.authorization ?? '';
     // The scheme is case-insensitive (RFC 7235).
@@ -68,6 +88,7 @@ export class AdminApi {
       if (a.length === b.length && timingSafeEqual(a, b)) return null;
       return 'wrong bearer token';
     }
+    if (readOnly !== null) return readOnly;
     const addr = req.socket.remoteAddress ?? '';
     if (this.c.cfg.allowLoopbackWithoutToken && (addr === '127.0.0.1' || addr === '::1' || addr === '::ffff:127.0.0.1')) return null;
     return token === null ? 'write endpoints need controller.adminTokenFile (or allowLoopbackWithoutToken for loopback)' : 'missing bearer token (Authorization: Bearer ...)';
@@ -93,7 +114,7 @@ export class AdminApi {
       }
       if (req.method !== 'POST') return this.send(res, 405, { error: `method ${req.method} is not allowed` });
       const denied = this.authorized(req);
-      if (denied !== null) return this.send(res, 401, { error: denied });
+      if (denied !== null) return this.send(res, /may read status/.test(denied) ? 403 : 401, { error: denied });
       const notOurs = notAnApiClient(req);
       if (notOurs !== null) return this.send(res, notOurs.status, { error: notOurs.error });
       const body = await readJson(req);

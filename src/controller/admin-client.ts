@@ -13,7 +13,8 @@ function dispatcher(a: AdminAccess): Dispatcher | undefined {
   if (a.tls === null) return undefined;
   let d = agents.get(a.tls);
   if (d === undefined) {
-    d = new Agent({ connect: a.tls.ca === null ? {} : { ca: a.tls.ca } });
+    // This host's certificate goes along: a controller calling another one (cede, fence) is known by it.
+    d = new Agent({ connect: { ...(a.tls.ca === null ? {} : { ca: a.tls.ca }), cert: a.tls.cert, key: a.tls.key } });
     agents.set(a.tls, d);
   }
   return d;

@@ -11,6 +11,7 @@
 // id is not a secret, and a server id is only a claim).
 import net from 'node:net';
 import tls from 'node:tls';
+import { certificateNames } from './tls-identity.js';
 import { JuteError, JuteWriter } from '../proto/jute.js';
 import {
   decodeElectionHello, decodeNotification, decodePeerMessage, encodeElectionHello, encodeNotification, encodePeerMessage,
@@ -37,20 +38,6 @@ function peerConnect(t: PeerTls | null, to: PeerAddress): net.Socket {
 
 const readyEvent = (t: PeerTls | null) => (t === null ? 'connect' : 'secureConnect');
 
-/** The names a verified peer certificate carries (DNS and IP subject alternative names, and the common name), lowercased. */
-export function certificateNames(s: net.Socket): Set<string> {
-  const names = new Set<string>();
-  if (!(s instanceof tls.TLSSocket)) return names;
-  const c = s.getPeerCertificate();
-  if (c === null || c === undefined || Object.keys(c).length === 0) return names;
-  for (const part of (c.subjectaltname ?? '').split(',')) {
-    const m = /^\s*(DNS|IP Address):(.+)$/.exec(part);
-    if (m) names.add(m[2].trim().toLowerCase());
-  }
-  const cn = c.subject?.CN;
-  for (const n of Array.isArray(cn) ? cn : cn === undefined ? [] : [cn]) names.add(n.toLowerCase());
-  return names;
-}
 
 /** Splits a byte stream into 4-byte-length frames, refusing frames over `maxBytes`. */
 export class FrameSplitter {

@@ -75,7 +75,7 @@ export interface HaOptions {
   /** ZooKeeper digest auth for the controllers ("user:password"), written to a digestFile. */
   digest?: string;
   /** The admin API over TLS, and a bearer token (instead of loopback without one). */
-  tls?: { certFile: string; keyFile: string; caFile: string; tokenFile: string };
+  tls?: { certFile: string; keyFile: string; caFile: string; tokenFile: string; clientAuth?: 'none' | 'want' | 'need'; operators?: string[]; readers?: string[] };
 }
 
 export async function startHaCluster(n: number, opts: HaOptions = {}): Promise<HaCluster> {
@@ -122,7 +122,9 @@ export async function startHaCluster(n: number, opts: HaOptions = {}): Promise<H
     ...(opts.digest !== undefined ? [`  digestFile: ${path.join(dir, 'zk-digest')}`] : []),
     ...(opts.tls === undefined ? ['  allowLoopbackWithoutToken: true'] : [
       `  adminTokenFile: ${opts.tls.tokenFile}`,
-      `  tls: { certFile: ${opts.tls.certFile}, keyFile: ${opts.tls.keyFile}, caFile: ${opts.tls.caFile} }`,
+      `  tls: { certFile: ${opts.tls.certFile}, keyFile: ${opts.tls.keyFile}, caFile: ${opts.tls.caFile}${opts.tls.clientAuth ? `, clientAuth: ${opts.tls.clientAuth}` : ''} }`,
+      ...(opts.tls.operators ? [`  operators: [${opts.tls.operators.join(', ')}]`] : []),
+      ...(opts.tls.readers ? [`  readers: [${opts.tls.readers.join(', ')}]`] : []),
     ]),
     'services:',
     '  - name: orders',
@@ -165,7 +167,8 @@ export async function startHaCluster(n: number, opts: HaOptions = {}): Promise<H
     instances.push({ id, adminPort: ports[k].admin, servicePort: ports[k].service, service, controller, proxy: proxies?.[k] ?? null });
   }
   const scheme = opts.tls === undefined ? 'http' : 'https';
-  const tlsAgent = opts.tls === undefined ? undefined : new Agent({ connect: { ca: fs.readFileSync(opts.tls.caFile, 'utf8') } });
+  // The test looks on as a controller host would: with the hosts' certificate (an admin API may require one).
+  const tlsAgent = opts.tls === undefined ? undefined : new Agent({ connect: { ca: fs.readFileSync(opts.tls.caFile, 'utf8'), cert: fs.readFileSync(opts.tls.certFile, 'utf8'), key: fs.readFileSync(opts.tls.keyFile, 'utf8') } });
   const actives = async () => {
     const r = await Promise.all(instances.map(async (i) => {
       try {

@@ -25,6 +25,18 @@ services:
 `;
 
 describe('loadControllerConfig', () => {
+  it('refuses client certificates without a CA, and certificate names while client certificates are off', () => {
+    const f = path.join(dir, 'k.pem');
+    writeFileSync(f, 'key\n', { mode: 0o600 });
+    const q = 'quorum:\n  dataDir: /tmp/q';
+    const noCa = failure(() => loadControllerConfig(write(BASE(q, `controller:\n  tls: { certFile: ${f}, keyFile: ${f}, clientAuth: need }`)), 'orders', 'a'));
+    expect(noCa.keyPath).toBe('controller.tls.caFile');
+    expect(noCa.reason).toBe("missing: clientAuth need needs the CA that signs the clients' certificates");
+    const off = failure(() => loadControllerConfig(write(BASE(q, `controller:\n  tls: { certFile: ${f}, keyFile: ${f}, caFile: ${f} }\n  readers: [dash]`)), 'orders', 'a'));
+    expect(off.keyPath).toBe('controller.readers');
+    expect(off.reason).toMatch(/set controller.tls.clientAuth to want or need/);
+  });
+
   it.skipIf(!existsSync('/usr/bin/ssh-keygen'))('refuses at start an ssh fencing key with a passphrase, or one other users can read', () => {
     const key = (name: string, pass: string) => {
       const f = path.join(dir, name);

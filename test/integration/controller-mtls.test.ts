@@ -1,0 +1,68 @@
+// The admin API with client certificates required (controller.tls.clientAuth:
+// need): a caller without a certificate from the cluster CA gets no answer; a
+// reader's certificate reads status but cannot change roles; an operator's
+// certificate changes roles without the token; the controllers, whose
+// certificates name their hosts, still cede and fence each other (failover
+// after kill -9 of the active service; manual failover through the CLI).
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Agent, request } from 'undici';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { issueCert, makeCa, type TestCert } from '../helpers/certs.js';
+import { expectC4, showLogsOnFailure, startHaCluster, type HaCluster } from '../helpers/ha-cluster.js';
+
+describe('controller admin API with client certificates', () => {
+  let c: HaCluster;
+  let dir = '';
+  let ca = '';
+  let reader: TestCert;
+  let operator: TestCert;
+  beforeAll(async () => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'quorate-amtls-'));
+    const cluster = makeCa(dir, 'cluster-ca');
+    ca = fs.readFileSync(cluster.certFile, 'utf8');
+    const host = issueCert(cluster, 'host', 'controller-host', { ips: ['127.0.0.1'] });
+    reader = issueCert(cluster, 'reader', 'dash-reader');
+    operator = issueCert(cluster, 'operator', 'ops-admin');
+    const tokenFile = path.join(dir, 'token');
+    fs.writeFileSync(tokenFile, 'an-admin-token-of-32-characters!\n', { mode: 0o600 });
+    c = await startHaCluster(2, { tls: { certFile: host.certFile, keyFile: host.keyFile, caFile: cluster.certFile, tokenFile, clientAuth: 'need', operators: ['ops-admin'], readers: ['dash-reader'] } });
+  }, 90_000);
+  afterAll(async () => { await c?.stopAll(); fs.rmSync(dir, { recursive: true, force: true }); });
+  showLogsOnFailure(() => c);
+
+  const call = async (method: 'GET' | 'POST', port: number, p: string, who: TestCert | null) => {
+    const agent = new Agent({ connect: { ca, ...(who === null ? {} : { cert: who.cert, key: who.key }) } });
+    try {
+      const r = await request(`https://127.0.0.1:${port}${p}`, { method, dispatcher: agent, headers: { 'content-type': 'application/json' }, body: method === 'POST' ? '{}' : undefined, signal: AbortSignal.timeout(3000) });
+      return { status: r.statusCode, json: (await r.body.json()) as Record<string, unknown> };
+    } finally { await agent.close(); }
+  };
+
+  it('no certificate: no answer; a reader reads but cannot pause; an operator can, without the token', async () => {
+    await c.settledActive();
+    const port = c.instances[0].adminPort;
+    await expect(call('GET', port, '/v1/status', null)).rejects.toThrow();
+    expect((await call('GET', port, '/v1/status', reader)).status).toBe(200);
+    const denied = await call('POST', port, '/v1/pause', reader);
+    expect(denied).toMatchObject({ status: 403, json: { error: 'the certificate CN=dash-reader may read status, not change roles' } });
+    expect((await c.status(c.instances[0].id)).paused).toBe(false);
+    const paused = await call('POST', port, '/v1/pause', operator);
+    expect(paused.status).toBe(200);
+    expect((await c.status(c.instances[0].id)).paused).toBe(true);
+    expect((await call('POST', port, '/v1/resume', operator)).status).toBe(200);
+  }, 60_000);
+
+  it('the controllers still fence and cede each other: kill -9 of the active service fails over; manual failover works', async () => {
+    const a = await c.settledActive();
+    await c.instances.find((i) => i.id === a)!.service.kill9();
+    const b = await c.settledActive(30_000, a);
+    expect(b).not.toBe(a);
+    await c.instances.find((i) => i.id === a)!.service.restart();
+    const r = await c.cli(['failover', '--config', c.cfgPath, '--service', 'orders', '--to', a]);
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    expect(await c.settledActive(30_000)).toBe(a);
+    await expectC4(c);
+  }, 90_000);
+});
