@@ -8,6 +8,7 @@ import { AdminApi } from '../controller/admin-api.js';
 import { adminRequest } from '../controller/admin-client.js';
 import { Controller } from '../controller/controller.js';
 import { createLogger, silentLogger } from '../io/log.js';
+import { logCertificateExpiry } from '../io/tls-identity.js';
 import { UsageError, reportAndExit, stopOnSignals } from './errors.js';
 import { printProcessStatus, runDirFor, startDaemonOrRun, stopProcess, withStartFlags, withStatusFlags, withStopFlags, type DaemonFlags } from './daemon-verbs.js';
 import { controllerSpec, type DaemonSpec } from '../daemon/daemon-spec.js';
@@ -27,6 +28,8 @@ async function startController(opts: ControllerProcessOpts): Promise<void> {
 
 async function runController(cfg: ControllerConfig): Promise<void> {
   const logger = createLogger({ cluster: cfg.clusterId, service: cfg.service, id: cfg.instance.id, process: 'controller' });
+  if (cfg.tls !== null) logCertificateExpiry(logger, 'controller.tls', cfg.tls.cert);
+  if (cfg.journalTls !== null) logCertificateExpiry(logger, 'journal.tls', cfg.journalTls.cert);
   for (const w of cfg.warnings) logger.warn({ warning: w }, 'configuration warning');
   const controller = new Controller(cfg, logger);
   const api = new AdminApi(controller);

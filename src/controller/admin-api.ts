@@ -11,7 +11,7 @@ import type { AddressInfo } from 'node:net';
 import { timingSafeEqual } from 'node:crypto';
 import { createServer as createHttpsServer } from 'node:https';
 import { TLSSocket } from 'node:tls';
-import { certificateNames } from '../io/tls-identity.js';
+import { certificateExpiry, certificateNames, type CertificateExpiry } from '../io/tls-identity.js';
 import { adminRequest } from './admin-client.js';
 import type { Controller } from './controller.js';
 
@@ -55,7 +55,16 @@ export class AdminApi {
       session: s.session, sessionId: s.sessionId, sessionTimeoutMs: s.sessionTimeoutMs, paused: s.paused, epoch: s.epoch, fencingToken: s.lockCzxid,
       lastTransition: s.lastTransition && { ...s.lastTransition, at: wall(s.lastTransition.at) },
       lastFailure: s.lastFailure, lastFence: this.c.lastFence, lag: s.lag, maxLagOnFailover: this.c.cfg.maxLagOnFailover, notRacing: s.notRacing, leaseValidUntil: wall(s.leaseValidUntil), standbyConfirmed: s.standbyConfirmed,
+      certificates: this.certificates(),
     };
+  }
+
+  /** When this controller's certificates end (an operator sees a rotation coming in status). */
+  private certificates(): Record<string, CertificateExpiry | null> {
+    const out: Record<string, CertificateExpiry | null> = {};
+    if (this.c.cfg.tls !== null) out['controller.tls'] = certificateExpiry(this.c.cfg.tls.cert, Date.now());
+    if (this.c.cfg.journalTls !== null) out['journal.tls'] = certificateExpiry(this.c.cfg.journalTls.cert, Date.now());
+    return out;
   }
 
   private send(res: ServerResponse, status: number, body: unknown): void {

@@ -9,6 +9,7 @@ import { EventEmitter } from 'node:events';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { TLSSocket } from 'node:tls';
+import { certificateExpiry } from '../io/tls-identity.js';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
@@ -116,7 +117,10 @@ export class JournalNode extends EventEmitter {
     try {
       const url = new URL(req.url ?? '/', 'http://journal');
       const method = req.method ?? 'GET';
-      if (url.pathname === '/v1/health' && method === 'GET') return this.send(res, 200, { node: this.config.nodeId, journals: this.journalNames() });
+      if (url.pathname === '/v1/health' && method === 'GET') {
+        const certificate = this.config.tls === null ? null : certificateExpiry(this.config.tls.cert, Date.now());
+        return this.send(res, 200, { node: this.config.nodeId, journals: this.journalNames(), ...(certificate === null ? {} : { certificate }) });
+      }
       if (url.pathname === JOURNAL_API_PREFIX && method === 'GET') {
         return this.send(res, 200, { node: this.config.nodeId, journals: this.journalNames().map((n) => this.stateOf(this.journals.get(n)!)) });
       }

@@ -12,12 +12,16 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { issueCert, makeCa, type TestCert } from '../helpers/certs.js';
 import { expectC4, showLogsOnFailure, startHaCluster, type HaCluster } from '../helpers/ha-cluster.js';
 
+const DIGEST = 'quorate-ctl:digest-password-4711';
+const TOKEN = 'an-admin-token-of-32-characters!';
+
 describe('controller admin API with client certificates', () => {
   let c: HaCluster;
   let dir = '';
   let ca = '';
   let reader: TestCert;
   let operator: TestCert;
+  let keys: string[] = [];
   beforeAll(async () => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'quorate-amtls-'));
     const cluster = makeCa(dir, 'cluster-ca');
@@ -26,8 +30,9 @@ describe('controller admin API with client certificates', () => {
     reader = issueCert(cluster, 'reader', 'dash-reader');
     operator = issueCert(cluster, 'operator', 'ops-admin');
     const tokenFile = path.join(dir, 'token');
-    fs.writeFileSync(tokenFile, 'an-admin-token-of-32-characters!\n', { mode: 0o600 });
-    c = await startHaCluster(2, { tls: { certFile: host.certFile, keyFile: host.keyFile, caFile: cluster.certFile, tokenFile, clientAuth: 'need', operators: ['ops-admin'], readers: ['dash-reader'] } });
+    fs.writeFileSync(tokenFile, `${TOKEN}\n`, { mode: 0o600 });
+    keys = [host.key, reader.key, operator.key, fs.readFileSync(cluster.keyFile, 'utf8')];
+    c = await startHaCluster(2, { digest: DIGEST, tls: { certFile: host.certFile, keyFile: host.keyFile, caFile: cluster.certFile, tokenFile, clientAuth: 'need', operators: ['ops-admin'], readers: ['dash-reader'] } });
   }, 90_000);
   afterAll(async () => { await c?.stopAll(); fs.rmSync(dir, { recursive: true, force: true }); });
   showLogsOnFailure(() => c);
@@ -44,7 +49,11 @@ describe('controller admin API with client certificates', () => {
     await c.settledActive();
     const port = c.instances[0].adminPort;
     await expect(call('GET', port, '/v1/status', null)).rejects.toThrow();
-    expect((await call('GET', port, '/v1/status', reader)).status).toBe(200);
+    const st = await call('GET', port, '/v1/status', reader);
+    expect(st.status).toBe(200);
+    // Its certificate's end is in status (openssl made it for two days), and was logged at start.
+    expect(st.json.certificates).toMatchObject({ 'controller.tls': { subject: 'CN=controller-host', daysLeft: 1 } });
+    expect(c.instances[0].controller.logs()).toMatch(/"certificate":"controller.tls".*"daysLeft":1.*"msg":"certificate expires in 1 days; replace it"/);
     const denied = await call('POST', port, '/v1/pause', reader);
     expect(denied).toMatchObject({ status: 403, json: { error: 'the certificate CN=dash-reader may read status, not change roles' } });
     expect((await c.status(c.instances[0].id)).paused).toBe(false);
@@ -65,4 +74,17 @@ describe('controller admin API with client certificates', () => {
     expect(await c.settledActive(30_000)).toBe(a);
     await expectC4(c);
   }, 90_000);
+
+  it('no secret in any log line or status output of the whole run: token, digest password, private keys', async () => {
+    const st = await c.cli(['status', '--config', c.cfgPath, '--service', 'orders', '--json']);
+    const texts = [
+      ...c.instances.flatMap((i) => [i.controller.logs(), i.service.logs()]),
+      ...c.quorumServers.map((q) => q.logs()), ...c.journal.map((j) => j.logs()),
+      st.stdout, st.stderr, JSON.stringify(await c.status(c.instances[0].id)),
+    ].join('\n');
+    expect(texts.length).toBeGreaterThan(1000);
+    expect(texts).toContain('controller started');
+    const secrets = [TOKEN, DIGEST.split(':')[1], ...keys.flatMap((k) => k.split('\n').filter((l) => l.length > 20 && !l.startsWith('-----')))];
+    for (const secret of secrets) expect(texts.includes(secret), `a secret appears in the logs or status: ${secret.slice(0, 6)}…`).toBe(false);
+  }, 30_000);
 });
