@@ -9,7 +9,7 @@ import { adminRequest } from '../controller/admin-client.js';
 import { Controller } from '../controller/controller.js';
 import { createLogger, silentLogger } from '../io/log.js';
 import { logCertificateExpiry } from '../io/tls-identity.js';
-import { UsageError, reportAndExit, stopOnSignals } from './errors.js';
+import { UsageError, reloadOnSighup, reportAndExit, stopOnSignals } from './errors.js';
 import { printProcessStatus, runDirFor, startDaemonOrRun, stopProcess, withStartFlags, withStatusFlags, withStopFlags, type DaemonFlags } from './daemon-verbs.js';
 import { controllerSpec, type DaemonSpec } from '../daemon/daemon-spec.js';
 import { loadRunDir } from '../config/cluster-file.js';
@@ -23,10 +23,10 @@ function controllerProcess(opts: ControllerProcessOpts): { cfg: ControllerConfig
 
 async function startController(opts: ControllerProcessOpts): Promise<void> {
   const { cfg, spec, runDir } = controllerProcess(opts);
-  await startDaemonOrRun(spec, runDir, opts, () => runController(cfg));
+  await startDaemonOrRun(spec, runDir, opts, () => runController(cfg, () => loadControllerConfig(opts.config, opts.service, opts.id)));
 }
 
-async function runController(cfg: ControllerConfig): Promise<void> {
+async function runController(cfg: ControllerConfig, reread: () => ControllerConfig): Promise<void> {
   const logger = createLogger({ cluster: cfg.clusterId, service: cfg.service, id: cfg.instance.id, process: 'controller' });
   if (cfg.tls !== null) logCertificateExpiry(logger, 'controller.tls', cfg.tls.cert);
   if (cfg.journalTls !== null) logCertificateExpiry(logger, 'journal.tls', cfg.journalTls.cert);
@@ -37,6 +37,12 @@ async function runController(cfg: ControllerConfig): Promise<void> {
   logger.info({ adminPort: port, connectString: cfg.connectString, sessionTimeoutMs: cfg.sessionTimeoutMs }, 'controller started');
   controller.start();
   stopOnSignals(logger, async () => { await controller.stop(); await api.close(); });
+  reloadOnSighup(logger, () => {
+    const next = reread();
+    if (next.tls === null) { if (cfg.tls !== null) throw new Error('controller.tls was turned off: that needs a restart'); return; }
+    api.reloadTls(next.tls, next.journalTls);
+    logCertificateExpiry(logger, 'controller.tls', next.tls.cert);
+  });
 }
 
 interface InstanceStatus { instance: InstanceConfig; reachable: boolean; error?: string; status?: Record<string, unknown> }

@@ -19,6 +19,22 @@ export function reportAndExit(err: unknown): never {
   process.exit(exitCodeFor(err));
 }
 
+/**
+ * SIGHUP re-reads what can change without a restart (certificates: a rotation). A failed reload
+ * keeps what runs and says why; reloads never overlap.
+ */
+export function reloadOnSighup(logger: { info(o: object, msg: string): void; error(o: object, msg: string): void }, reload: () => Promise<void> | void): void {
+  let running = false;
+  process.on('SIGHUP', () => {
+    if (running) return;
+    running = true;
+    Promise.resolve().then(reload).then(
+      () => logger.info({ signal: 'SIGHUP' }, 'reloaded certificates'),
+      (e: Error) => logger.error({ signal: 'SIGHUP', err: e.message }, 'reload failed; still running with what it had'),
+    ).finally(() => { running = false; });
+  });
+}
+
 /** SIGTERM/SIGINT stop a long-running process once: exit 0 when `stop` resolves, 1 when it fails. */
 export function stopOnSignals(logger: { info(o: object, msg: string): void }, stop: () => Promise<void>): void {
   let stopping = false;

@@ -8,7 +8,7 @@ import { createLogger } from '../io/log.js';
 import { logCertificateExpiry } from '../io/tls-identity.js';
 import { JournalNode } from '../journal/journal-node.js';
 import { journalNameProblem } from '../proto/journal-wire.js';
-import { UsageError, reportAndExit, stopOnSignals } from './errors.js';
+import { UsageError, reloadOnSighup, reportAndExit, stopOnSignals } from './errors.js';
 import { printProcessStatus, runDirFor, startDaemonOrRun, stopProcess, withStartFlags, withStatusFlags, withStopFlags, type DaemonFlags } from './daemon-verbs.js';
 import { journalSpec, type DaemonSpec } from '../daemon/daemon-spec.js';
 import { parseServerId } from './quorum-command.js';
@@ -23,14 +23,19 @@ function journalProcess(opts: JournalProcessOpts): { config: JournalNodeConfig; 
 
 async function startNode(opts: JournalProcessOpts): Promise<void> {
   const { config, spec, runDir } = journalProcess(opts);
-  await startDaemonOrRun(spec, runDir, opts, () => runNode(config));
+  await startDaemonOrRun(spec, runDir, opts, () => runNode(config, () => loadJournalConfig(opts.config, config.nodeId)));
 }
 
-async function runNode(config: JournalNodeConfig): Promise<void> {
+async function runNode(config: JournalNodeConfig, reread: () => JournalNodeConfig): Promise<void> {
   const logger = createLogger({ cluster: config.clusterId, id: config.nodeId, process: 'journal' });
   if (config.tls !== null) logCertificateExpiry(logger, 'journal.tls', config.tls.cert);
   const node = await JournalNode.start({ config, logger });
   stopOnSignals(logger, () => node.stop());
+  reloadOnSighup(logger, async () => {
+    const next = reread().tls;
+    await node.reloadTls(next);
+    if (next !== null) logCertificateExpiry(logger, 'journal.tls', next.cert);
+  });
 }
 
 interface IdentityOpts { tlsCert?: string; tlsKey?: string }

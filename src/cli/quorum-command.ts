@@ -10,7 +10,7 @@ import { decodeLoggedTxn, describeTxn, deserializeTree } from '../proto/txn-code
 import { QuorumServer } from '../quorum/quorum-server.js';
 import { quorumStatus } from './quorum-status.js';
 import { StandaloneServer } from '../quorum/standalone-server.js';
-import { UsageError, reportAndExit, stopOnSignals } from './errors.js';
+import { UsageError, reloadOnSighup, reportAndExit, stopOnSignals } from './errors.js';
 import { printProcessStatus, runDirFor, startDaemonOrRun, stopProcess, withStartFlags, withStatusFlags, withStopFlags, type DaemonFlags } from './daemon-verbs.js';
 import { quorumSpec, type DaemonSpec } from '../daemon/daemon-spec.js';
 
@@ -39,16 +39,22 @@ function quorumProcess(opts: QuorumProcessOpts): { quorum: QuorumServerConfig; w
 
 async function startCommand(opts: QuorumProcessOpts): Promise<void> {
   const { quorum, warnings, spec, runDir } = quorumProcess(opts);
-  await startDaemonOrRun(spec, runDir, opts, () => runServer(quorum, warnings));
+  await startDaemonOrRun(spec, runDir, opts, () => runServer(quorum, warnings, () => loadQuorumConfig(opts).quorum));
 }
 
-async function runServer(quorum: QuorumServerConfig, warnings: string[]): Promise<void> {
+async function runServer(quorum: QuorumServerConfig, warnings: string[], reread: () => QuorumServerConfig): Promise<void> {
   const logger = createLogger({ cluster: quorum.clusterId, id: quorum.serverId, process: 'quorum' });
   if (quorum.peerTls !== null) logCertificateExpiry(logger, 'quorum.tls', quorum.peerTls.cert);
   for (const w of warnings) logger.warn({ warning: w }, 'configuration warning');
   // One server (or none listed) runs standalone, as ZooKeeper with standaloneEnabled; more form a quorum.
   const server = quorum.servers.length > 1 ? await QuorumServer.start({ config: quorum, logger }) : await StandaloneServer.start({ config: quorum, logger });
   stopOnSignals(logger, () => server.stop());
+  reloadOnSighup(logger, () => {
+    if (!(server instanceof QuorumServer)) return;
+    const next = reread().peerTls;
+    server.reloadPeerTls(next);
+    if (next !== null) logCertificateExpiry(logger, 'quorum.tls', next.cert);
+  });
   server.on('storage-failure', (err: { code?: string }) => {
     // A failed fsync is fatal: exit so that the supervisor restarts us and we recover from disk.
     // A full disk is not: stay up, refuse service and say so, instead of crash-looping.

@@ -39,6 +39,17 @@ export class AdminApi {
     });
   }
 
+  /** A certificate rotation (SIGHUP): new connections get the new certificate; calls to other controllers present it. */
+  reloadTls(t: NonNullable<Controller['cfg']['tls']>, journalTls: Controller['cfg']['journalTls']): void {
+    const cfg = this.c.cfg;
+    if (cfg.tls === null) throw new Error('controller.tls was turned on: that needs a restart');
+    if ((journalTls === null) !== (cfg.journalTls === null)) throw new Error('journal.tls was turned on or off: that needs a restart');
+    (this.server as unknown as { setSecureContext(o: object): void }).setSecureContext({ cert: t.cert, key: t.key, ...(t.ca === null ? {} : { ca: t.ca }) });
+    // The admin client keys its agents by this object: a new one is a new agent with the new certificate.
+    cfg.tls = t;
+    cfg.journalTls = journalTls;
+  }
+
   close(): Promise<void> {
     this.server.closeAllConnections();
     return new Promise((r) => this.server.close(() => r()));

@@ -92,13 +92,19 @@ export class ElectionPort {
   private closed = false;
   private peers: ReadonlyMap<number, PeerAddress>;
 
-  constructor(private readonly opts: ElectionPortOptions) {
+  constructor(private readonly opts: ElectionPortOptions & { tls?: PeerTls | null }) {
     this.peers = opts.peers;
   }
 
   /** The membership changed: whom we can call. */
   setPeers(peers: ReadonlyMap<number, PeerAddress>): void {
     this.peers = peers;
+  }
+
+  /** New certificates (a rotation): new connections use them; connections up keep theirs. */
+  setTls(t: PeerTls): void {
+    this.opts.tls = t;
+    if (this.server instanceof tls.Server) this.server.setSecureContext({ cert: t.cert, key: t.key, ca: t.ca });
   }
 
   async listen(): Promise<void> {
@@ -268,6 +274,12 @@ export class QuorumPort {
     const s = peerConnect(t, to);
     this.attach(conn, s, true);
     s.once(readyEvent(t), () => { if (this.conns.get(conn) === s) this.h.connected(conn); });
+  }
+
+  /** New certificates (a rotation): new connections use them. */
+  setTls(t: PeerTls): void {
+    this.opts.tls = t;
+    if (this.server instanceof tls.Server) this.server.setSecureContext({ cert: t.cert, key: t.key, ca: t.ca });
   }
 
   private identityProblem(s: net.Socket): string | null {

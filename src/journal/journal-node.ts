@@ -47,6 +47,17 @@ export class JournalNode extends EventEmitter {
   private server!: Server;
   private stopping = false;
 
+  /** A certificate rotation (SIGHUP): the server and the peer clients take the new one. TLS cannot be turned on or off this way. */
+  async reloadTls(t: JournalNodeConfig['tls']): Promise<void> {
+    if ((t === null) !== (this.config.tls === null)) throw new Error('journal.tls was turned on or off: that needs a restart');
+    if (t === null) return;
+    this.config.tls = t;
+    (this.server as unknown as { setSecureContext(o: object): void }).setSecureContext({ cert: t.cert, key: t.key, ca: t.ca });
+    const old = [...this.peers.values()];
+    for (const n of this.config.nodes) if (n.id !== this.config.nodeId) this.peers.set(n.id, new JournalNodeClient(n, this.config.requestTimeoutMs, { tls: t }));
+    await Promise.all(old.map((p) => p.close()));
+  }
+
   private constructor(readonly config: JournalNodeConfig, readonly logger: Logger) {
     super();
     // Catch-up between nodes goes over the same mutual TLS, with this node's certificate.

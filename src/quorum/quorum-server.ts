@@ -5,6 +5,7 @@
 // and reported durable in order; its commits are applied to the ServerCore,
 // which answers clients. A server that is not in a quorum with a leader
 // (looking) serves nobody.
+import type { QuorumServerConfig } from '../config/quorum-config.js';
 import type { PeerState, StorageOp } from '../core/zab/messages.js';
 import { QuorumPeer, type PeerEffect, type QuorumPeerConfig } from '../core/zab/quorum-peer.js';
 import { epochOf, hexZxid, makeZxid } from '../core/zab/zxid.js';
@@ -148,6 +149,15 @@ export class QuorumServer extends ServerBase {
       for (const [id, a] of this.addresses) if (id !== this.cfg.serverId) peers.set(id, a.election);
       this.election.setPeers(peers);
     }
+  }
+
+  /** A certificate rotation (SIGHUP): the peer ports take the new one for new connections. TLS cannot be turned on or off this way. */
+  reloadPeerTls(t: QuorumServerConfig['peerTls']): void {
+    if ((t === null) !== (this.cfg.peerTls === null)) throw new Error('quorum.tls was turned on or off: that needs a restart');
+    if (t === null) return;
+    this.cfg.peerTls = t;
+    this.election.setTls(t);
+    this.quorumPort.setTls(t);
   }
 
   private async listenPeers(): Promise<void> {

@@ -7,6 +7,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import tls from 'node:tls';
 import { Client } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { JournalNodeClient, type JournalTls } from '../../src/client/journal/node-client.js';
@@ -22,10 +23,14 @@ describe('journal nodes with mutual TLS', () => {
   let operatorTls: JournalTls;
   let strangerTls: JournalTls;
   let opFiles: { certFile: string; keyFile: string };
+  let nodeFiles: { certFile: string; keyFile: string };
+  let clusterCa: ReturnType<typeof makeCa>;
   beforeAll(async () => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'quorate-jtls-'));
     const ca = makeCa(dir, 'cluster-ca');
+    clusterCa = ca;
     const node = issueCert(ca, 'node', 'journal-node', { ips: ['127.0.0.1'] });
+    nodeFiles = node;
     const caPem = fs.readFileSync(ca.certFile, 'utf8');
     const w = issueCert(ca, 'writer', 'orders-service');
     writerTls = { cert: w.cert, key: w.key, ca: caPem };
@@ -100,5 +105,25 @@ describe('journal nodes with mutual TLS', () => {
     const ok = await c.cli(['journal', 'format', '--config', c.cfgPath, '--journal', 'orders', '--force', '--node', '2', '--tls-cert', opFiles.certFile, '--tls-key', opFiles.keyFile]);
     expect(ok.stdout).toBe('node 2: formatted orders\n');
     expect(ok.code).toBe(0);
+  }, 60_000);
+
+  it('a rotated certificate is taken on SIGHUP, without a restart, and the writer goes on', async () => {
+    const fresh = issueCert(clusterCa, 'node-rotated', 'journal-node-rotated', { ips: ['127.0.0.1'] });
+    fs.copyFileSync(fresh.certFile, nodeFiles.certFile);
+    fs.copyFileSync(fresh.keyFile, nodeFiles.keyFile);
+    const before = c.procs[0].logs().length;
+    const pid = c.procs[0].pid;
+    process.kill(pid, 'SIGHUP');
+    for (let i = 0; i < 50 && !c.procs[0].logs().slice(before).includes('reloaded certificates'); i++) await new Promise((r) => setTimeout(r, 100));
+    expect(c.procs[0].logs().slice(before)).toContain('reloaded certificates');
+    expect(c.procs[0].pid).toBe(pid);
+    const cn = await new Promise<string>((resolve, reject) => {
+      const s = tls.connect({ host: '127.0.0.1', port: c.nodes[0].port, cert: writerTls.cert, key: writerTls.key, ca: writerTls.ca }, () => { resolve(String(s.getPeerCertificate().subject.CN)); s.destroy(); });
+      s.on('error', reject);
+    });
+    expect(cn).toBe('journal-node-rotated');
+    const w = await QuorumJournalWriter.open('orders', { nodes: c.nodes, formatIfNew: true, tls: writerTls });
+    await w.append([Buffer.from('after rotation')]);
+    await w.close();
   }, 60_000);
 });

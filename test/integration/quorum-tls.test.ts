@@ -114,4 +114,16 @@ describe('quorum servers with mutual TLS between them', () => {
     const modes = await Promise.all(clientPorts.map(async (p) => /^Mode: (\S+)/m.exec(await fourLetterWord('127.0.0.1', p, 'srvr', 1000))?.[1] ?? 'none'));
     expect(modes.sort()).toEqual(['follower', 'follower', 'leader']);
   }, 40_000);
+
+  it('SIGHUP re-reads the certificates without a restart; the ensemble keeps serving', async () => {
+    const before = procs[0].logs().length;
+    process.kill(procs[0].pid, 'SIGHUP');
+    for (let i = 0; i < 50 && !procs[0].logs().slice(before).includes('reloaded certificates'); i++) await new Promise((r) => setTimeout(r, 100));
+    expect(procs[0].logs().slice(before)).toMatch(/"certificate":"quorum.tls".*"msg":"certificate expires in 1 days; replace it"/);
+    expect(procs[0].logs().slice(before)).toContain('reloaded certificates');
+    const a = new ZkClient({ connectString: `127.0.0.1:${clientPorts[0]}`, sessionTimeoutMs: 6000, logger: silentLogger() });
+    await a.connect();
+    await a.create('/after-sighup', Buffer.from('ok'));
+    await a.close();
+  }, 30_000);
 });
