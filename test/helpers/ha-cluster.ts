@@ -76,6 +76,8 @@ export interface HaOptions {
   digest?: string;
   /** The admin API over TLS, and a bearer token (instead of loopback without one). */
   tls?: { certFile: string; keyFile: string; caFile: string; tokenFile: string; clientAuth?: 'none' | 'want' | 'need'; operators?: string[]; readers?: string[] };
+  /** With tls: the same certificate on the journal nodes (HTTPS, client certificates required) and between quorum servers. */
+  tlsEverywhere?: boolean;
 }
 
 export async function startHaCluster(n: number, opts: HaOptions = {}): Promise<HaCluster> {
@@ -108,12 +110,14 @@ export async function startHaCluster(n: number, opts: HaOptions = {}): Promise<H
       `  dataDir: ${dir}/quorum-{id}`,
       `  clientPort: ${clientPort}`,
       '  clientHost: 127.0.0.1',
+      ...(opts.tlsEverywhere && opts.tls ? [`  tls: { certFile: ${opts.tls.certFile}, keyFile: ${opts.tls.keyFile}, caFile: ${opts.tls.caFile} }`] : []),
       ...(nq > 1 ? ['  servers:', ...quorumPorts.map((p, k) => `    - { id: ${k + 1}, host: 127.0.0.1, clientPort: ${p}, peerPort: ${peerPorts[k][0]}, electionPort: ${peerPorts[k][1]} }`)] : []),
     ]),
     'journal:',
     `  dataDir: ${dir}/journal-{id}`,
     '  catchUpIntervalMs: 300',
     '  requestTimeoutMs: 1000',
+    ...(opts.tlsEverywhere && opts.tls ? [`  tls: { certFile: ${opts.tls.certFile}, keyFile: ${opts.tls.keyFile}, caFile: ${opts.tls.caFile} }`] : []),
     '  nodes:',
     ...journalNodes.map((j) => `    - { id: ${j.id}, host: 127.0.0.1, port: ${j.port} }`),
     'controller:',
@@ -160,9 +164,12 @@ export async function startHaCluster(n: number, opts: HaOptions = {}): Promise<H
   const quorum = quorumServers[0] ?? null;
   const journal = await Promise.all(journalNodes.map((j) => startCliProcess(['journal', '--config', cfgPath, '--id', String(j.id)], j.port)));
   const jn = journalNodes.map((j) => `${j.id}@127.0.0.1:${j.port}`).join(',');
+  const journalTls = opts.tlsEverywhere && opts.tls
+    ? { cert: fs.readFileSync(opts.tls.certFile, 'utf8'), key: fs.readFileSync(opts.tls.keyFile, 'utf8'), ca: fs.readFileSync(opts.tls.caFile, 'utf8') } : null;
   const instances: HaInstance[] = [];
   for (const [k, id] of ids.entries()) {
-    const service = await startCliProcess([], ports[k].service, {}, [EXAMPLE, '--instance', id, '--port', String(ports[k].service), '--journal-nodes', jn, '--journal', 'orders']);
+    const serviceTls = opts.tlsEverywhere && opts.tls ? ['--tls-cert', opts.tls.certFile, '--tls-key', opts.tls.keyFile, '--tls-ca', opts.tls.caFile] : [];
+    const service = await startCliProcess([], ports[k].service, {}, [EXAMPLE, '--instance', id, '--port', String(ports[k].service), '--journal-nodes', jn, '--journal', 'orders', ...serviceTls]);
     const controller = await startCliProcess(['controller', '--config', cfgPath, '--service', 'orders', '--id', id], ports[k].admin);
     instances.push({ id, adminPort: ports[k].admin, servicePort: ports[k].service, service, controller, proxy: proxies?.[k] ?? null });
   }
@@ -201,7 +208,7 @@ export async function startHaCluster(n: number, opts: HaOptions = {}): Promise<H
       const ac = new AbortController();
       const t = setTimeout(() => ac.abort(), 3000);
       try {
-        for await (const e of tailJournal('orders', 1n, { nodes: journalNodes, waitMs: 300, signal: ac.signal })) {
+        for await (const e of tailJournal('orders', 1n, { nodes: journalNodes, waitMs: 300, signal: ac.signal, tls: journalTls })) {
           out.push({ txid: e.txid, ...(JSON.parse(e.payload.toString()) as { instance: string; epoch: number; seq: number }) });
         }
       } finally { clearTimeout(t); }

@@ -1,5 +1,5 @@
-// The admin API with client certificates required (controller.tls.clientAuth:
-// need): a caller without a certificate from the cluster CA gets no answer; a
+// TLS on the admin API (client certificates required: controller.tls.clientAuth
+// need), the journal nodes and between the quorum servers. On the admin API: a caller without a certificate from the cluster CA gets no answer; a
 // reader's certificate reads status but cannot change roles; an operator's
 // certificate changes roles without the token; the controllers, whose
 // certificates name their hosts, still cede and fence each other (failover
@@ -32,7 +32,8 @@ describe('controller admin API with client certificates', () => {
     const tokenFile = path.join(dir, 'token');
     fs.writeFileSync(tokenFile, `${TOKEN}\n`, { mode: 0o600 });
     keys = [host.key, reader.key, operator.key, fs.readFileSync(cluster.keyFile, 'utf8')];
-    c = await startHaCluster(2, { digest: DIGEST, tls: { certFile: host.certFile, keyFile: host.keyFile, caFile: cluster.certFile, tokenFile, clientAuth: 'need', operators: ['ops-admin'], readers: ['dash-reader'] } });
+    // TLS on every port it has: the admin API (client certificates required), the journal nodes, and between the three quorum servers.
+    c = await startHaCluster(2, { digest: DIGEST, quorumServers: 3, tlsEverywhere: true, tls: { certFile: host.certFile, keyFile: host.keyFile, caFile: cluster.certFile, tokenFile, clientAuth: 'need', operators: ['ops-admin'], readers: ['dash-reader'] } });
   }, 90_000);
   afterAll(async () => { await c?.stopAll(); fs.rmSync(dir, { recursive: true, force: true }); });
   showLogsOnFailure(() => c);
