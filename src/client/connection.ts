@@ -8,6 +8,7 @@
 // protocol error and the connection is dropped (as the Java client does).
 // Pings (xid -2), notifications (-1) and auth replies (-4) are not queued.
 import net from 'node:net';
+import tls from 'node:tls';
 import { performance } from 'node:perf_hooks';
 import { JuteReader } from '../proto/jute.js';
 import {
@@ -39,9 +40,13 @@ export interface ConnectionEvents {
   closed(reason: string): void;
 }
 
+/** The client protocol over TLS: the CA the servers' certificates chain to, and this client's own certificate when the server asks for one. */
+export interface ZkClientTls { ca: string; cert?: string; key?: string }
+
 export interface ConnectionOptions {
   host: string;
   port: number;
+  tls?: ZkClientTls | null;
   request: ConnectRequest;
   /** Bound on TCP connect + handshake. */
   handshakeTimeoutMs: number;
@@ -72,9 +77,12 @@ export class Connection {
 
   private constructor(private readonly opts: ConnectionOptions) {
     this.remote = `${opts.host}:${opts.port}`;
-    this.socket = net.connect({ host: opts.host, port: opts.port });
+    const t = opts.tls ?? null;
+    // With TLS the server's certificate must chain to the CA and name the host dialled.
+    this.socket = t === null ? net.connect({ host: opts.host, port: opts.port })
+      : tls.connect({ host: opts.host, port: opts.port, ca: t.ca, ...(t.cert === undefined ? {} : { cert: t.cert, key: t.key }), rejectUnauthorized: true, ...(net.isIP(opts.host) === 0 ? { servername: opts.host } : {}) });
     this.socket.setNoDelay(true);
-    this.socket.on('connect', () => {
+    this.socket.on(t === null ? 'connect' : 'secureConnect', () => {
       this.socket.write(encodeFrame((w) => encodeConnectRequest(w, opts.request)));
     });
     this.socket.on('data', (chunk: Buffer) => this.onData(chunk));

@@ -15,7 +15,7 @@ import { performance } from 'node:perf_hooks';
 import type { WatcherEvent, ZkRequest } from '../proto/zk-records.js';
 import { Err, KeeperState, OpCode, Xid } from '../proto/zk-constants.js';
 import { encodeCall, failCall, newCall, pendingOf, type Call, type Reply } from './calls.js';
-import { Connection } from './connection.js';
+import { Connection, type ZkClientTls } from './connection.js';
 import { badArguments, connectionLoss, sessionExpired, ZkError } from './errors.js';
 import { AuthCredentials } from './auth.js';
 import { encodeRequestFrame } from './frame.js';
@@ -43,6 +43,8 @@ export interface ZkClientOptions {
   session?: { id: bigint; passwd: Buffer };
   /** Gets session state events ({type: None, state: KeeperState.*, path: ''}). */
   defaultWatcher?: Watcher;
+  /** Speak to the servers' TLS client ports (secureClientPort). */
+  tls?: ZkClientTls | null;
 }
 
 export interface ZkClientEvents {
@@ -68,6 +70,7 @@ export class ZkSession extends EventEmitter<ZkClientEvents> {
   private readonly connectTimeoutMs: number;
   protected readonly requestTimeoutMs: number;
   private readonly canBeReadOnly: boolean;
+  private readonly tls: ZkClientTls | null;
   private readonly defaultWatcher: Watcher | undefined;
 
   private _state: ZkState = 'disconnected';
@@ -100,6 +103,7 @@ export class ZkSession extends EventEmitter<ZkClientEvents> {
     this.connectTimeoutMs = opts.connectTimeoutMs ?? Math.min(5000, Math.max(1000, Math.floor(opts.sessionTimeoutMs / (hosts.length + 1))));
     this.requestTimeoutMs = opts.requestTimeoutMs ?? opts.sessionTimeoutMs;
     this.canBeReadOnly = opts.canBeReadOnly ?? false;
+    this.tls = opts.tls ?? null;
     this.log = opts.logger ?? NOOP_LOGGER;
     this.defaultWatcher = opts.defaultWatcher;
     this.auth = new AuthCredentials(this.log);
@@ -217,7 +221,7 @@ export class ZkSession extends EventEmitter<ZkClientEvents> {
         this.hostIndex = (this.hostIndex + 1) % this.hosts.length;
         try {
           const { conn, response } = await Connection.open({
-            host: hp.host, port: hp.port,
+            host: hp.host, port: hp.port, tls: this.tls,
             request: {
               protocolVersion: 0, lastZxidSeen: this._lastZxidSeen, timeOut: this.sessionTimeoutMs,
               sessionId: this._sessionId, passwd: this._passwd, readOnly: this.canBeReadOnly,

@@ -56,6 +56,8 @@ const serverShape = {
   role: z.enum(['participant', 'observer'], { error: 'expected participant or observer' }).optional(),
   clientHost: host().optional(),
   clientPort: port().optional(),
+  /** The client protocol over TLS (quorum.clientTls), as ZooKeeper's secureClientPort. */
+  secureClientPort: port().optional(),
   adminPort: port().optional(),
   metricsPort: port().optional(),
 };
@@ -97,6 +99,12 @@ const quorumShape = {
   tls: z.strictObject({ certFile: dir(), keyFile: dir(), caFile: dir() }, { error: 'expected { certFile, keyFile, caFile }' }).optional(),
   /** Plain TCP between servers on addresses other than loopback. */
   insecure: bool().optional(),
+  secureClientPort: port().optional(),
+  /** The TLS client port's certificate, key, the CA that signs clients' certificates, and whether one is asked for (ZooKeeper's ssl.clientAuth). */
+  clientTls: z.strictObject({
+    certFile: dir(), keyFile: dir(), caFile: dir().optional(),
+    clientAuth: z.enum(['none', 'want', 'need'], { error: 'expected none, want or need' }).optional(),
+  }, { error: 'expected { certFile, keyFile, caFile, clientAuth }' }).optional(),
   servers: z
     .array(z.strictObject(serverShape, { error: 'expected a mapping with id, host and ports' }), { error: 'expected a list of servers' })
     .max(B.server_id_max, { error: `expected at most ${B.server_id_max} servers` })
@@ -262,6 +270,7 @@ const KEYS_AT: Record<string, readonly string[]> = {
   'quorum.autopurge': Object.keys(autopurgeShape),
   'quorum.servers[]': Object.keys(serverShape),
   'quorum.tls': ['certFile', 'keyFile', 'caFile'],
+  'quorum.clientTls': ['certFile', 'keyFile', 'caFile', 'clientAuth'],
   journal: Object.keys(journalShape),
   'journal.nodes[]': Object.keys(journalNodeShape),
   'journal.tls': ['certFile', 'keyFile', 'caFile'],
@@ -517,6 +526,22 @@ export function loadClusterFile(file: string, serverId: number): LoadedClusterFi
     source,
   );
   if (q.tls !== undefined) quorum.peerTls = readTls(q.tls, baseDir, ['quorum', 'tls'], lineOf, file);
+  const self = q.servers?.find((s) => s.id === serverId);
+  const securePort = self?.secureClientPort ?? q.secureClientPort ?? null;
+  if ((securePort === null) !== (q.clientTls === undefined)) {
+    const at = securePort === null ? ['quorum', 'clientTls'] : ['quorum', 'secureClientPort'];
+    throw new ConfigError(file, securePort === null ? 'quorum.secureClientPort' : 'quorum.clientTls', securePort === null
+      ? 'missing: quorum.clientTls is given, but no secureClientPort to serve it on'
+      : 'missing: a secureClientPort needs quorum.clientTls (certFile, keyFile, and caFile for client certificates)', { line: lineOf(at) });
+  }
+  if (q.clientTls !== undefined && securePort !== null) {
+    const t = q.clientTls;
+    const auth = t.clientAuth ?? 'none';
+    if (auth !== 'none' && t.caFile === undefined) throw new ConfigError(file, 'quorum.clientTls.caFile', `missing: clientAuth ${auth} needs the CA that signs the clients' certificates`, { line: lineOf(['quorum', 'clientTls']) });
+    const one = (k: 'certFile' | 'keyFile' | 'caFile', what: string, secret: boolean) => readSecret(t[k]!, baseDir, what, `quorum.clientTls.${k}`, lineOf(['quorum', 'clientTls', k]), file, { secret });
+    quorum.secureClientPort = securePort;
+    quorum.clientTls = { cert: one('certFile', 'TLS certificate', false), key: one('keyFile', 'TLS key', true), ca: t.caFile === undefined ? null : one('caFile', 'TLS CA certificate', false), clientAuth: auth };
+  }
   const plain = plainPeersProblem(quorum, q.insecure ?? false);
   if (plain !== null) throw new ConfigError(file, 'quorum.tls', `missing: ${plain}; give quorum.tls (certFile, keyFile, caFile), or insecure: true to accept that`, { line: lineOf(['quorum']) });
   return { cluster, quorum, warnings };

@@ -53,6 +53,7 @@ export function placementProblems(c: ClusterFile, lineOf: (p: KeyPath) => number
   (q?.servers ?? []).forEach((s, i) => {
     const at = (k: string): KeyPath => (s[k as keyof typeof s] !== undefined ? ['quorum', 'servers', i, k] : ['quorum', 'servers', i]);
     claim(s.host, s.clientPort ?? q?.clientPort ?? ZK_DEFAULTS.client_port, at('clientPort'));
+    claim(s.host, s.secureClientPort ?? q?.secureClientPort, at('secureClientPort'));
     claim(s.host, s.peerPort ?? PEER_PORT_DEFAULT, at('peerPort'));
     claim(s.host, s.electionPort ?? ELECTION_PORT_DEFAULT, at('electionPort'));
     claim(s.host, s.adminPort ?? q?.adminPort, at('adminPort'));

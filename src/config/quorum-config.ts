@@ -73,6 +73,9 @@ export interface QuorumServerConfig {
   servers: QuorumServer[];
   /** Mutual TLS on the peer and election ports (PEM texts); null: plain TCP, which only loopback or an explicit insecure allows. */
   peerTls: { cert: string; key: string; ca: string } | null;
+  /** ZooKeeper's secureClientPort: the client protocol over TLS on this port too; null: none. */
+  secureClientPort: number | null;
+  clientTls: { cert: string; key: string; ca: string | null; clientAuth: 'none' | 'want' | 'need' } | null;
   adminPort?: number;
   metricsPort?: number;
 }
@@ -235,6 +238,8 @@ export function buildQuorumConfig(input: QuorumConfigInput, source: ConfigSource
     reconfigEnabled: input.reconfigEnabled ?? false,
     servers: servers.map((s) => ({ ...s })),
     peerTls: null,
+    secureClientPort: null,
+    clientTls: null,
   };
   const adminPort = self?.adminPort ?? input.adminPort;
   const metricsPort = self?.metricsPort ?? input.metricsPort;

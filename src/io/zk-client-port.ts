@@ -3,7 +3,9 @@
 // connections, requests in flight, unsent reply bytes, frame size). A bad
 // frame closes that connection only. Everything above framing is the
 // handler's business (the server glue around the pure core).
+import { X509Certificate } from 'node:crypto';
 import net from 'node:net';
+import tls from 'node:tls';
 import { JuteError, JuteReader, JuteWriter } from '../proto/jute.js';
 import { FOUR_LETTER_WORDS, OpCode, OpName, ZK_ONLY_FOUR_LETTER_WORDS } from '../proto/zk-constants.js';
 import {
@@ -15,7 +17,8 @@ import type { Logger } from './log.js';
 
 
 export interface ClientPortHandler {
-  opened(connId: number, ip: string): void;
+  /** `x509`: the verified client certificate's subject on the TLS port, else null. */
+  opened(connId: number, ip: string, x509: string | null): void;
   connect(connId: number, req: ConnectRequest): void;
   request(connId: number, xid: number, req: ZkRequest): void;
   closed(connId: number): void;
@@ -28,9 +31,14 @@ export interface ClientPortHandler {
   outstanding(): number;
 }
 
+/** The TLS client port (ZooKeeper's secureClientPort): PEM texts, and whether a client certificate is asked for. */
+export interface ClientTls { cert: string; key: string; ca: string | null; clientAuth: 'none' | 'want' | 'need' }
+
 export interface ClientPortOptions {
   host: string;
   port: number;
+  /** A second port speaking the same protocol over TLS (same connections table, limits and sessions). */
+  secure?: { host: string; port: number; tls: ClientTls } | null;
   packetBytesMax: number;
   packetHeaderBytesExtra: number;
   connectionsPerIpMax: number;
@@ -60,12 +68,15 @@ interface PortConn {
   sent: number;
   /** Answered a four-letter word: never a session, so the core never heard of it. */
   fourLetterWord: boolean;
+  /** The verified client certificate's subject (TLS port), as ZooKeeper's x509 scheme names it. */
+  x509: string | null;
 }
 
 export interface LatencyStats { min: number; max: number; total: number; count: number }
 
 export class ClientPort {
   private server: net.Server | null = null;
+  private secureServer: tls.Server | null = null;
   private readonly conns = new Map<number, PortConn>();
   private readonly perIp = new Map<string, number>();
   private nextConnId = 1;
@@ -80,18 +91,40 @@ export class ClientPort {
   async listen(): Promise<number> {
     const srv = net.createServer({ noDelay: true }, (s) => this.accept(s));
     this.server = srv;
-    await new Promise<void>((resolve, reject) => {
-      srv.once('error', reject);
-      srv.listen(this.opts.port, this.opts.host, () => { srv.off('error', reject); resolve(); });
-    });
+    await listenOn(srv, this.opts.port, this.opts.host);
+    const sec = this.opts.secure ?? null;
+    if (sec !== null) {
+      const t = sec.tls;
+      // clientAuth need: no certificate from the CA, no handshake; want: asked for, used as an x509 identity when valid.
+      const tsrv = tls.createServer({
+        handshakeTimeout: this.opts.connectHandshakeMsMax,
+        cert: t.cert, key: t.key, ...(t.ca === null ? {} : { ca: t.ca }), requestCert: t.clientAuth !== 'none', rejectUnauthorized: t.clientAuth === 'need',
+      }, (s) => this.accept(s));
+      tsrv.on('tlsClientError', () => undefined);
+      this.secureServer = tsrv;
+      await listenOn(tsrv, sec.port, sec.host);
+    }
     const addr = srv.address();
     return typeof addr === 'object' && addr ? addr.port : this.opts.port;
+  }
+
+  /** The TLS port's number (0 asked: the one the kernel gave), or null without one. */
+  get securePort(): number | null {
+    const a = this.secureServer?.address();
+    return typeof a === 'object' && a ? a.port : null;
+  }
+
+  /** A certificate rotation (SIGHUP): new connections to the TLS port get the new certificate. */
+  setTls(t: ClientTls): void {
+    this.secureServer?.setSecureContext({ cert: t.cert, key: t.key, ...(t.ca === null ? {} : { ca: t.ca }) });
   }
 
   async close(): Promise<void> {
     for (const c of this.conns.values()) this.destroy(c, 'server stopping');
     await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
+    await new Promise<void>((resolve) => (this.secureServer ? this.secureServer.close(() => resolve()) : resolve()));
     this.server = null;
+    this.secureServer = null;
   }
 
   connectionInfo(connId: number): { remote: string; received: number; sent: number } | undefined {
@@ -112,6 +145,7 @@ export class ClientPort {
     const c: PortConn = {
       id: this.nextConnId++, socket, ip, remote: `${ip}:${socket.remotePort}`, buf: Buffer.alloc(0),
       handshaken: false, firstBytesChecked: false, paused: false, closed: false, handshakeTimer: null, started: [], received: 0, sent: 0, fourLetterWord: false,
+      x509: x509Subject(socket),
     };
     this.conns.set(c.id, c);
     socket.setNoDelay(true);
@@ -151,7 +185,7 @@ export class ClientPort {
         this.destroy(c, 'server is not serving clients');
         return;
       }
-      this.handler.opened(c.id, c.ip);
+      this.handler.opened(c.id, c.ip, c.x509);
     }
     this.drainFrames(c);
   }
@@ -323,4 +357,27 @@ export class ClientPort {
   }
 
   get connectionCount(): number { return this.conns.size; }
+}
+
+function listenOn(srv: net.Server, port: number, host: string): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    srv.once('error', reject);
+    srv.listen(port, host, () => { srv.off('error', reject); resolve(); });
+  });
+}
+
+/**
+ * The subject of a verified client certificate as ZooKeeper's X509AuthenticationProvider names
+ * it (Java's X500Principal.getName(): the most specific part first, "CN=app,OU=ops,O=example"),
+ * or null: no TLS, no certificate, or one the CA did not sign.
+ */
+export function x509Subject(socket: net.Socket): string | null {
+  if (!(socket instanceof tls.TLSSocket) || !socket.authorized) return null;
+  const raw = socket.getPeerCertificate()?.raw;
+  if (raw === undefined) return null;
+  try {
+    return new X509Certificate(raw).subject.split('\n').reverse().join(',');
+  } catch {
+    return null;
+  }
 }

@@ -121,6 +121,7 @@ export abstract class ServerBase extends EventEmitter {
     const cfg = this.cfg;
     this.clientPort = new ClientPort({
       host: cfg.clientHost, port: cfg.clientPort,
+      secure: cfg.secureClientPort === null || cfg.clientTls === null ? null : { host: cfg.clientHost, port: cfg.secureClientPort, tls: cfg.clientTls },
       packetBytesMax: cfg.packetBytesMax, packetHeaderBytesExtra: ZK_LIMITS.packet_header_bytes_extra,
       connectionsPerIpMax: cfg.maxClientCnxns, connectionsMax: ZK_LIMITS.connections_max,
       requestsInFlightPerConnectionMax: ZK_LIMITS.requests_in_flight_per_connection_max,
@@ -130,7 +131,7 @@ export abstract class ServerBase extends EventEmitter {
       fourLetterWhitelist: cfg.fourLetterWords,
       logger: this.opts.logger,
     }, {
-      opened: (id, ip) => { this.core.connectionOpened(id, ip); },
+      opened: (id, ip, x509) => { this.core.connectionOpened(id, ip, x509); },
       connect: (id, req) => { this.core.connect(id, req, nowMs(), crypto.randomBytes(16)); },
       request: (id, xid, req) => {
         if (this.failed) return;

@@ -66,6 +66,8 @@ function validIdFor(scheme: string, id: string): boolean {
       return ipv4ToInt(net) !== null && (bits === undefined || /^\d{1,2}$/.test(bits) && Number(bits) <= 32);
     }
     case 'world': return id === 'anyone';
+    // ZooKeeper's X509AuthenticationProvider takes any subject name.
+    case 'x509': return id.length > 0;
     case 'super': return true;
     default: return false;
   }
@@ -90,7 +92,7 @@ export function fixupAcl(acl: readonly ACL[], ids: readonly Id[]): ACL[] | null 
       let any = false;
       for (const cid of ids) {
         // Only identities that come from authentication count, not ip/world.
-        if (cid.scheme === 'digest' || cid.scheme === 'super') {
+        if (cid.scheme === 'digest' || cid.scheme === 'super' || cid.scheme === 'x509') {
           any = true;
           out.push({ perms: a.perms, id: { scheme: cid.scheme, id: cid.id } });
         }

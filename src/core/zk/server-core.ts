@@ -149,8 +149,15 @@ export class ServerCore {
 
   // ---- connections ----
 
-  connectionOpened(connId: number, ip: string): void {
-    this.conns.set(connId, { id: connId, ip, sessionId: null, ids: [{ scheme: 'ip', id: ip }], queue: [], closing: false });
+  /**
+   * A client connected from `ip`; `x509` is the subject of the client certificate the TLS port
+   * verified (ZooKeeper's X509AuthenticationProvider identity), or null. Identities come only
+   * from what the driver verified, never from the wire.
+   */
+  connectionOpened(connId: number, ip: string, x509: string | null = null): void {
+    const ids: Id[] = [{ scheme: 'ip', id: ip }];
+    if (x509 !== null && x509 !== '') ids.push({ scheme: 'x509', id: x509 });
+    this.conns.set(connId, { id: connId, ip, sessionId: null, ids, queue: [], closing: false });
   }
 
   connectionClosed(connId: number): void {
