@@ -77,7 +77,7 @@ async function gather(cfg: ControllerConfig): Promise<{ instances: InstanceStatu
   let lock: unknown = null;
   let breadcrumb: unknown = null;
   let quorum = `reachable (${cfg.connectString})`;
-  const zk = new ZkClient({ connectString: cfg.connectString, sessionTimeoutMs: 4000, logger: silentLogger() });
+  const zk = new ZkClient({ connectString: cfg.connectString, sessionTimeoutMs: 4000, logger: silentLogger(), tls: cfg.quorumTls });
   try {
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([zk.connect(), new Promise((_, rej) => { timer = setTimeout(() => rej(new Error('no answer within 4 s')), 4000); })]).finally(() => clearTimeout(timer));

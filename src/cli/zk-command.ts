@@ -4,12 +4,13 @@
 // what follows, as in zkCli).
 import { Command } from 'commander';
 import readline from 'node:readline';
-import { ZkClient, ZkError, isZkError } from '../client/index.js';
+import { ZkClient, ZkError, isZkError, type ZkClientTls } from '../client/index.js';
+import { readFileSync } from 'node:fs';
 import { AddWatchMode, CreateMode, Err } from '../proto/zk-constants.js';
 import { UsageError, exitCodeFor } from './errors.js';
 import { formatAcl, formatStat, parseAcl } from './zk-format.js';
 
-interface ZkGlobalOptions { server: string; timeout: string; auth?: string[] }
+interface ZkGlobalOptions { server: string; timeout: string; auth?: string[]; tlsCa?: string; tlsCert?: string; tlsKey?: string }
 
 type Verb = { usage: string; help: string; run: (zk: ZkClient, args: string[], out: (s: string) => void) => Promise<void> };
 
@@ -242,10 +243,21 @@ export function splitWords(line: string): string[] {
   return words;
 }
 
+/** --tls-ca (and a client certificate with --tls-cert/--tls-key) speaks to a secureClientPort. */
+function clientTlsOf(g: ZkGlobalOptions): ZkClientTls | null {
+  if (g.tlsCa === undefined) {
+    if (g.tlsCert !== undefined || g.tlsKey !== undefined) throw new UsageError('--tls-cert and --tls-key need --tls-ca (the CA the servers\' certificates chain to)');
+    return null;
+  }
+  if ((g.tlsCert === undefined) !== (g.tlsKey === undefined)) throw new UsageError('--tls-cert and --tls-key go together');
+  const read = (f: string, what: string) => { try { return readFileSync(f, 'utf8'); } catch (e) { throw new UsageError(`${what} ${f}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`); } };
+  return { ca: read(g.tlsCa, '--tls-ca'), ...(g.tlsCert === undefined ? {} : { cert: read(g.tlsCert, '--tls-cert'), key: read(g.tlsKey!, '--tls-key') }) };
+}
+
 async function withClient(g: ZkGlobalOptions, fn: (zk: ZkClient) => Promise<void>): Promise<void> {
   const timeoutMs = Number(g.timeout);
   if (!Number.isInteger(timeoutMs) || timeoutMs <= 0) throw new UsageError(`--timeout: expected milliseconds, got "${g.timeout}"`);
-  const zk = new ZkClient({ connectString: g.server, sessionTimeoutMs: Math.max(4000, timeoutMs), requestTimeoutMs: timeoutMs });
+  const zk = new ZkClient({ connectString: g.server, sessionTimeoutMs: Math.max(4000, timeoutMs), requestTimeoutMs: timeoutMs, tls: clientTlsOf(g) });
   try {
     await zk.connect({ timeoutMs });
     for (const a of g.auth ?? []) {
@@ -265,6 +277,9 @@ export function zkCommand(): Command {
     .requiredOption('--server <host:port,...>', 'servers to connect to (optionally with /chroot)')
     .option('--timeout <ms>', 'connect and request timeout', '10000')
     .option('--auth <scheme:credentials>', 'add an identity first, e.g. digest:user:password (repeatable)', (v: string, prev: string[] = []) => [...prev, v])
+    .option('--tls-ca <file>', 'speak TLS (to a secureClientPort), trusting this CA (PEM)')
+    .option('--tls-cert <file>', 'a client certificate (PEM), when the server asks for one; its subject is an x509 identity')
+    .option('--tls-key <file>', 'its key')
     .argument('[command...]', `one of: ${Object.keys(VERBS).join(', ')}; none reads commands from standard input`)
     .passThroughOptions()
     .allowUnknownOption()

@@ -210,6 +210,8 @@ const controllerShape = {
     /** Client certificates on the admin API, as ZooKeeper's ssl.clientAuth: none, want (optional) or need (required). */
     clientAuth: z.enum(['none', 'want', 'need'], { error: 'expected none, want or need' }).optional(),
   }, { error: 'expected { certFile, keyFile, caFile, clientAuth }' }).optional(),
+  /** TLS to the quorum's client ports (its secureClientPort): the CA, and this host's certificate when the quorum asks for one (its subject is an x509 identity). */
+  quorumTls: z.strictObject({ caFile: dir(), certFile: dir().optional(), keyFile: dir().optional() }, { error: 'expected { caFile, certFile, keyFile }' }).optional(),
   /** Client certificate common names that may change roles on the admin API (as the token does). */
   operators: z.array(z.string({ error: 'expected a certificate common name' }).min(1).max(64), { error: 'expected a list of certificate common names' }).optional(),
   /** Client certificate common names that may read status but not change roles. */
@@ -276,6 +278,7 @@ const KEYS_AT: Record<string, readonly string[]> = {
   'journal.tls': ['certFile', 'keyFile', 'caFile'],
   controller: Object.keys(controllerShape),
   'controller.tls': ['certFile', 'keyFile', 'caFile', 'clientAuth'],
+  'controller.quorumTls': ['caFile', 'certFile', 'keyFile'],
   'services[]': Object.keys(serviceShape),
   'services[].instances[]': Object.keys(instanceShape),
   'services[].fencing[].ssh': SSH_FENCE_KEYS,

@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import ssh2 from 'ssh2';
 import type { JournalNodeAddress, JournalTls } from '../client/journal/node-client.js';
+import type { ZkClientTls } from '../client/connection.js';
 import { ZK_DEFAULTS } from '../limits.js';
 import { CLUSTER_FILE_DEFAULTS, formatKeyPath, parseClusterFileWithLines, readConfigText, readTls, type ClusterFile } from './cluster-file.js';
 import { ConfigError } from './errors.js';
@@ -58,6 +59,8 @@ export interface ControllerConfig {
   journalNodes: JournalNodeAddress[] | null;
   /** Mutual TLS to the journal nodes (journal.tls), or null. */
   journalTls: JournalTls | null;
+  /** TLS to the quorum's client ports (controller.quorumTls), or null. */
+  quorumTls: ZkClientTls | null;
   journalTimeoutMs: number;
   /** ms this instance waits, after the lock goes, before racing (by its priority rank). */
   raceDelayMs: number;
@@ -216,8 +219,14 @@ export function loadControllerConfig(file: string, service: string, instanceId: 
     const q = cluster.quorum;
     if (q === undefined) throw new ConfigError(file, 'controller.connectString', 'missing; with no quorum section, give the ZooKeeper ensemble to elect through', { line: lineOf(['controller']) });
     const servers = q.servers ?? [];
-    const port = q.clientPort ?? ZK_DEFAULTS.client_port;
-    connectString = servers.length === 0 ? `${q.clientHost && q.clientHost !== '0.0.0.0' ? q.clientHost : '127.0.0.1'}:${port}` : servers.map((s) => `${s.clientHost ?? s.host}:${s.clientPort ?? port}`).join(',');
+    // With controller.quorumTls the controllers use the servers' TLS client ports.
+    const secure = c.quorumTls !== undefined;
+    if (secure && servers.every((s) => (s.secureClientPort ?? q.secureClientPort) === undefined)) {
+      throw new ConfigError(file, 'controller.quorumTls', 'the quorum servers have no secureClientPort to speak TLS to', { line: lineOf(['controller', 'quorumTls']) });
+    }
+    const port = (secure ? q.secureClientPort : undefined) ?? q.clientPort ?? ZK_DEFAULTS.client_port;
+    const portOf = (s: (typeof servers)[number]) => (secure ? s.secureClientPort : undefined) ?? (secure ? q.secureClientPort : undefined) ?? s.clientPort ?? port;
+    connectString = servers.length === 0 ? `${q.clientHost && q.clientHost !== '0.0.0.0' ? q.clientHost : '127.0.0.1'}:${port}` : servers.map((s) => `${s.clientHost ?? s.host}:${portOf(s)}`).join(',');
   }
   let sessionTimeoutMs = c.sessionTimeoutMs ?? CONTROLLER_DEFAULTS.session_timeout_ms;
   let clamped = false;
@@ -281,6 +290,13 @@ export function loadControllerConfig(file: string, service: string, instanceId: 
       clientAuth: c.tls.clientAuth ?? 'none',
     },
     journalNodes,
+    quorumTls: c.quorumTls === undefined ? null : {
+      ca: readSecret(c.quorumTls.caFile, base, 'TLS CA certificate', 'controller.quorumTls.caFile', lineOf(['controller', 'quorumTls', 'caFile']), file, { secret: false }),
+      ...(c.quorumTls.certFile === undefined || c.quorumTls.keyFile === undefined ? {} : {
+        cert: readSecret(c.quorumTls.certFile, base, 'TLS certificate', 'controller.quorumTls.certFile', lineOf(['controller', 'quorumTls', 'certFile']), file, { secret: false }),
+        key: readSecret(c.quorumTls.keyFile, base, 'TLS key', 'controller.quorumTls.keyFile', lineOf(['controller', 'quorumTls', 'keyFile']), file, { secret: true }),
+      }),
+    },
     adminOperators: c.operators ?? [],
     adminReaders: c.readers ?? [],
     journalTls: cluster.journal?.tls === undefined ? null : readTls(cluster.journal.tls, base, ['journal', 'tls'], lineOf, file),

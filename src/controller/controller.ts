@@ -90,7 +90,7 @@ export class Controller extends EventEmitter {
   private async connect(): Promise<void> {
     let backoff = 200;
     while (!this.stopped) {
-      const zk = new ZkClient({ connectString: this.cfg.connectString, sessionTimeoutMs: this.cfg.sessionTimeoutMs, logger: this.logger });
+      const zk = new ZkClient({ connectString: this.cfg.connectString, sessionTimeoutMs: this.cfg.sessionTimeoutMs, logger: this.logger, tls: this.cfg.quorumTls });
       this.zk = zk;
       zk.on('state', (s) => {
         if (s === 'connected') {

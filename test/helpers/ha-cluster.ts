@@ -92,6 +92,9 @@ export async function startHaCluster(n: number, opts: HaOptions = {}): Promise<H
   const peerPorts: number[][] = [];
   for (let k = 1; k < nq; k++) quorumPorts.push(await freePort());
   if (nq > 1) for (let k = 0; k < nq; k++) peerPorts.push([await freePort(), await freePort()]);
+  const tlsAll = opts.tlsEverywhere === true && opts.tls !== undefined ? opts.tls : null;
+  const securePorts: number[] = [];
+  if (tlsAll !== null) for (let k = 0; k < nq; k++) securePorts.push(await freePort());
   const proxies = opts.proxied ? await Promise.all(Array.from({ length: n }, () => startTcpProxy(clientPort))) : null;
   const journalNodes: JournalNodeAddress[] = [];
   for (let i = 1; i <= 3; i++) journalNodes.push({ id: i, host: '127.0.0.1', port: await freePort() });
@@ -110,8 +113,12 @@ export async function startHaCluster(n: number, opts: HaOptions = {}): Promise<H
       `  dataDir: ${dir}/quorum-{id}`,
       `  clientPort: ${clientPort}`,
       '  clientHost: 127.0.0.1',
-      ...(opts.tlsEverywhere && opts.tls ? [`  tls: { certFile: ${opts.tls.certFile}, keyFile: ${opts.tls.keyFile}, caFile: ${opts.tls.caFile} }`] : []),
-      ...(nq > 1 ? ['  servers:', ...quorumPorts.map((p, k) => `    - { id: ${k + 1}, host: 127.0.0.1, clientPort: ${p}, peerPort: ${peerPorts[k][0]}, electionPort: ${peerPorts[k][1]} }`)] : []),
+      ...(tlsAll ? [
+        `  tls: { certFile: ${tlsAll.certFile}, keyFile: ${tlsAll.keyFile}, caFile: ${tlsAll.caFile} }`,
+        `  clientTls: { certFile: ${tlsAll.certFile}, keyFile: ${tlsAll.keyFile}, caFile: ${tlsAll.caFile}, clientAuth: need }`,
+        ...(nq > 1 ? [] : [`  secureClientPort: ${securePorts[0]}`]),
+      ] : []),
+      ...(nq > 1 ? ['  servers:', ...quorumPorts.map((p, k) => `    - { id: ${k + 1}, host: 127.0.0.1, clientPort: ${p}, peerPort: ${peerPorts[k][0]}, electionPort: ${peerPorts[k][1]}${tlsAll ? `, secureClientPort: ${securePorts[k]}` : ''} }`)] : []),
     ]),
     'journal:',
     `  dataDir: ${dir}/journal-{id}`,
@@ -123,6 +130,7 @@ export async function startHaCluster(n: number, opts: HaOptions = {}): Promise<H
     'controller:',
     ...(apacheZk !== null ? [`  connectString: 127.0.0.1:${clientPort}/quorate-test`] : ensemble !== null ? [`  connectString: ${ensemble.connectString}`] : []),
     `  sessionTimeoutMs: ${opts.sessionTimeoutMs ?? 3000}`,
+    ...(tlsAll ? [`  quorumTls: { caFile: ${tlsAll.caFile}, certFile: ${tlsAll.certFile}, keyFile: ${tlsAll.keyFile} }`] : []),
     ...(opts.digest !== undefined ? [`  digestFile: ${path.join(dir, 'zk-digest')}`] : []),
     ...(opts.tls === undefined ? ['  allowLoopbackWithoutToken: true'] : [
       `  adminTokenFile: ${opts.tls.tokenFile}`,

@@ -1,5 +1,7 @@
-// TLS on the admin API (client certificates required: controller.tls.clientAuth
-// need), the journal nodes and between the quorum servers. On the admin API: a caller without a certificate from the cluster CA gets no answer; a
+// TLS on every port: the admin API (client certificates required:
+// controller.tls.clientAuth need), the journal nodes, between the quorum
+// servers, and the quorum's TLS client ports the controllers elect through
+// (the plain ones stay for the test's own checks). On the admin API: a caller without a certificate from the cluster CA gets no answer; a
 // reader's certificate reads status but cannot change roles; an operator's
 // certificate changes roles without the token; the controllers, whose
 // certificates name their hosts, still cede and fence each other (failover
@@ -32,7 +34,8 @@ describe('controller admin API with client certificates', () => {
     const tokenFile = path.join(dir, 'token');
     fs.writeFileSync(tokenFile, `${TOKEN}\n`, { mode: 0o600 });
     keys = [host.key, reader.key, operator.key, fs.readFileSync(cluster.keyFile, 'utf8')];
-    // TLS on every port it has: the admin API (client certificates required), the journal nodes, and between the three quorum servers.
+    // TLS on every port: the admin API (client certificates required), the journal nodes, between the three quorum servers,
+    // and the quorum's client ports the controllers elect through (client certificates required there too).
     c = await startHaCluster(2, { digest: DIGEST, quorumServers: 3, tlsEverywhere: true, tls: { certFile: host.certFile, keyFile: host.keyFile, caFile: cluster.certFile, tokenFile, clientAuth: 'need', operators: ['ops-admin'], readers: ['dash-reader'] } });
   }, 90_000);
   afterAll(async () => { await c?.stopAll(); fs.rmSync(dir, { recursive: true, force: true }); });
@@ -48,6 +51,11 @@ describe('controller admin API with client certificates', () => {
 
   it('no certificate: no answer; a reader reads but cannot pause; an operator can, without the token', async () => {
     await c.settledActive();
+    // The controllers elect through the quorum's TLS client ports, not the plain ones.
+    const started = JSON.parse(c.instances[0].controller.logs().split('\n').find((l) => l.includes('"controller started"'))!) as { connectString: string };
+    const used = started.connectString.split(',').map((hp) => Number(hp.split(':')[1]));
+    expect(used).toHaveLength(3);
+    for (const p of used) expect(c.quorumPorts).not.toContain(p);
     const port = c.instances[0].adminPort;
     await expect(call('GET', port, '/v1/status', null)).rejects.toThrow();
     const st = await call('GET', port, '/v1/status', reader);
