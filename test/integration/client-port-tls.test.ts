@@ -13,7 +13,8 @@ import { Err, Perm as Perms } from '../../src/proto/zk-constants.js';
 import { silentLogger } from '../../src/io/log.js';
 import { startCliProcess, type CliProcess } from '../helpers/cli-process.js';
 import { issueCert, makeCa, type TestCert } from '../helpers/certs.js';
-import { freePort } from '../helpers/ports.js';
+import { freePort, missingTool } from '../helpers/ports.js';
+import { kazooAvailable, runKazooScript } from '../system/kazoo-suite.js';
 
 describe('the client port over TLS', () => {
   let dir = '';
@@ -24,6 +25,8 @@ describe('the client port over TLS', () => {
   let app: TestCert;
   let other: TestCert;
   let foreign: TestCert;
+  let kazooApp: TestCert;
+  let caFile = '';
   const clients: ZkClient[] = [];
   const client = async (port: number, tls: { ca: string; cert?: string; key?: string } | null) => {
     const c = new ZkClient({ connectString: `127.0.0.1:${port}`, sessionTimeoutMs: 6000, connectTimeoutMs: 2000, logger: silentLogger(), tls });
@@ -38,6 +41,8 @@ describe('the client port over TLS', () => {
     const srv = issueCert(cluster, 'server', 'zk-server', { ips: ['127.0.0.1'] });
     app = issueCert(cluster, 'app', 'orders-app');
     other = issueCert(cluster, 'other', 'billing-app');
+    kazooApp = issueCert(cluster, 'kazoo-app', 'kazoo-app');
+    caFile = cluster.certFile;
     foreign = issueCert(makeCa(fs.mkdtempSync(path.join(dir, 'x-')), 'other-ca'), 'foreign', 'orders-app');
     plainPort = await freePort();
     tlsPort = await freePort();
@@ -85,4 +90,10 @@ describe('the client port over TLS', () => {
     expect((await a.getACL('/auth-acl')).acl).toEqual([{ perms: Perms.ALL, id: { scheme: 'x509', id: 'CN=orders-app' } }]);
     expect((await a.whoAmI()).map((c) => c.authScheme)).toContain('x509');
   }, 30_000);
+
+  it.skipIf(missingTool(kazooAvailable()))('kazoo (python3-kazoo, use_ssl with a client certificate) works over TLS, x509 ACLs included', async () => {
+    const r = await runKazooScript('tls.py', `127.0.0.1:${tlsPort}`, 60_000, [caFile, kazooApp.certFile, kazooApp.keyFile, other.certFile, other.keyFile]);
+    expect(r.stdout + r.stderr).toContain('OK tls');
+    expect(r.code).toBe(0);
+  }, 90_000);
 });

@@ -20,8 +20,8 @@ export function kazooAvailable(): boolean {
 export type ScriptResult = BoundedRun;
 
 /** Run one kazoo script with the connect string, killed (process group) after timeoutMs. */
-export function runKazooScript(script: string, connectString: string, timeoutMs = 60_000): Promise<ScriptResult> {
-  return runBounded(DEBIAN_PYTHON, ['-u', path.join(KAZOO_DIR, script), connectString], timeoutMs, {
+export function runKazooScript(script: string, connectString: string, timeoutMs = 60_000, extraArgs: string[] = []): Promise<ScriptResult> {
+  return runBounded(DEBIAN_PYTHON, ['-u', path.join(KAZOO_DIR, script), connectString, ...extraArgs], timeoutMs, {
     cwd: KAZOO_DIR,
     env: { ...process.env, PYTHONDONTWRITEBYTECODE: '1', PYTHONPATH: '' },
   });
