@@ -159,7 +159,8 @@ fi
 
 # ---- check that what the tests use is really there
 if [ "$DRY_RUN" = 0 ]; then
-  for jar in zookeeper zookeeper-jute slf4j-api slf4j-log4j12 slf4j-simple log4j-1.2 netty-all metrics-core \
+  for jar in zookeeper zookeeper-jute slf4j-api slf4j-log4j12 slf4j-simple log4j-1.2 netty-all netty-buffer netty-codec netty-common \
+             netty-handler netty-resolver netty-transport netty-transport-native-epoll netty-transport-native-unix-common metrics-core \
              snappy-java commons-cli commons-io guava curator-client curator-framework curator-recipes; do
     [ -e "/usr/share/java/$jar.jar" ] || fail "missing /usr/share/java/$jar.jar"
   done

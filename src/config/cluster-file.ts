@@ -48,6 +48,14 @@ const bool = () => z.boolean({ error: 'expected true or false' });
 const host = () => z.string({ error: 'expected a host name or IP address' }).regex(/^[A-Za-z0-9._%:-]+$/, { error: 'expected a host name or IP address' });
 const dir = () => z.string({ error: 'expected a directory path' }).min(1, { error: 'expected a directory path' });
 
+/** Both ends present a certificate from the cluster CA: this host's certificate and key (PEM), and the CA. */
+const mutualTls = () => z.strictObject({ certFile: dir(), keyFile: dir(), caFile: dir() }, { error: 'expected { certFile, keyFile, caFile }' });
+/** A TLS server port: its certificate and key, and, to ask clients for certificates (clientAuth want or need, as ZooKeeper's ssl.clientAuth), the CA that signs them. */
+const serverTls = () => z.strictObject({
+  certFile: dir(), keyFile: dir(), caFile: dir().optional(),
+  clientAuth: z.enum(['none', 'want', 'need'], { error: 'expected none, want or need' }).optional(),
+}, { error: 'expected { certFile, keyFile, caFile, clientAuth }' });
+
 const serverShape = {
   id: intIn(B.server_id_min, B.server_id_max, 'a server id'),
   host: host(),
@@ -96,15 +104,12 @@ const quorumShape = {
   standaloneEnabled: bool().optional(),
   reconfigEnabled: bool().optional(),
   /** Mutual TLS on the peer and election ports (ZooKeeper's sslQuorum): each server's certificate names its host. */
-  tls: z.strictObject({ certFile: dir(), keyFile: dir(), caFile: dir() }, { error: 'expected { certFile, keyFile, caFile }' }).optional(),
+  tls: mutualTls().optional(),
   /** Plain TCP between servers on addresses other than loopback. */
   insecure: bool().optional(),
   secureClientPort: port().optional(),
   /** The TLS client port's certificate, key, the CA that signs clients' certificates, and whether one is asked for (ZooKeeper's ssl.clientAuth). */
-  clientTls: z.strictObject({
-    certFile: dir(), keyFile: dir(), caFile: dir().optional(),
-    clientAuth: z.enum(['none', 'want', 'need'], { error: 'expected none, want or need' }).optional(),
-  }, { error: 'expected { certFile, keyFile, caFile, clientAuth }' }).optional(),
+  clientTls: serverTls().optional(),
   servers: z
     .array(z.strictObject(serverShape, { error: 'expected a mapping with id, host and ports' }), { error: 'expected a list of servers' })
     .max(B.server_id_max, { error: `expected at most ${B.server_id_max} servers` })
@@ -127,7 +132,7 @@ const journalShape = {
    * HTTPS with client certificates required: this host's certificate and key (PEM; the certificate
    * names the host the others dial), and the cluster CA every caller's certificate must chain to.
    */
-  tls: z.strictObject({ certFile: dir(), keyFile: dir(), caFile: dir() }, { error: 'expected { certFile, keyFile, caFile }' }).optional(),
+  tls: mutualTls().optional(),
   /** Certificate common names allowed the destructive calls (format --force, purge). */
   operators: z.array(z.string({ error: 'expected a certificate common name' }).min(1).max(64), { error: 'expected a list of certificate common names' }).optional(),
   /** Plain HTTP on an address other than loopback: anyone who reaches the port can fence the writer. */
@@ -205,11 +210,7 @@ const controllerShape = {
   /** Accept write requests from 127.0.0.1 without a token. */
   allowLoopbackWithoutToken: bool().optional(),
   /** The admin API over TLS: this host's certificate and key (PEM), and the CA that signed the controllers' certificates. */
-  tls: z.strictObject({
-    certFile: dir(), keyFile: dir(), caFile: dir().optional(),
-    /** Client certificates on the admin API, as ZooKeeper's ssl.clientAuth: none, want (optional) or need (required). */
-    clientAuth: z.enum(['none', 'want', 'need'], { error: 'expected none, want or need' }).optional(),
-  }, { error: 'expected { certFile, keyFile, caFile, clientAuth }' }).optional(),
+  tls: serverTls().optional(),
   /** TLS to the quorum's client ports (its secureClientPort): the CA, and this host's certificate when the quorum asks for one (its subject is an x509 identity). */
   quorumTls: z.strictObject({ caFile: dir(), certFile: dir().optional(), keyFile: dir().optional() }, { error: 'expected { caFile, certFile, keyFile }' }).optional(),
   /** Client certificate common names that may change roles on the admin API (as the token does). */

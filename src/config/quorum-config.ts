@@ -75,7 +75,9 @@ export interface QuorumServerConfig {
   peerTls: { cert: string; key: string; ca: string } | null;
   /** ZooKeeper's secureClientPort: the client protocol over TLS on this port too; null: none. */
   secureClientPort: number | null;
-  clientTls: { cert: string; key: string; ca: string | null; clientAuth: 'none' | 'want' | 'need' } | null;
+  /** Bind address of the TLS client port when not clientHost (zoo.cfg: secureClientPortAddress). */
+  secureClientHost?: string;
+  clientTls: { cert: string; key: string; ca: string | null; clientAuth: 'none' | 'want' | 'need'; minVersion?: 'TLSv1.2' | 'TLSv1.3' } | null;
   adminPort?: number;
   metricsPort?: number;
 }

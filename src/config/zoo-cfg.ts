@@ -8,6 +8,7 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { readConfigText } from './cluster-file.js';
+import { isZooCfgTlsKey, readZooCfgTls } from './zoo-cfg-tls.js';
 import { ConfigError, formatIssue, showValue, type ConfigIssue } from './errors.js';
 import {
   buildQuorumConfig,
@@ -75,8 +76,8 @@ const isOff = (v: string) => /^(false|no|off|0)$/i.test(v.trim());
  */
 function unprovided(key: string, value: string, entries: PropertyEntry[]): string | null {
   const instead = 'remove it to run without it knowingly, or keep this ensemble on ZooKeeper until Quorate provides it';
-  if (key === 'secureClientPort' || key === 'secureClientPortAddress') return `a TLS client port is not provided by Quorate yet: ${instead}`;
-  if ((key === 'sslQuorum' || key === 'portUnification') && !isOff(value)) return `TLS between quorum servers (${key}) is not provided by Quorate yet: ${instead}`;
+  if (key === 'portUnification' && !isOff(value)) return `plain and TLS on one port (portUnification) is not provided by Quorate: give secureClientPort its own port, or ${instead}`;
+  if (key === 'ssl.keyStore.password' || key === 'ssl.quorum.keyStore.password') return `encrypted private keys are not read by Quorate: store the key decrypted with mode 0600 and remove ${key}`;
   if (key.startsWith('quorum.auth.') && /(enableSasl|RequireSasl)$/.test(key) && !isOff(value)) return `SASL between quorum servers is not provided by Quorate: ${instead}`;
   if (key === 'sessionRequireClientSASLAuth' || key.startsWith('enforce.auth.')) return isOff(value) ? null : `required client authentication (${key}) is not provided by Quorate: ${instead}`;
   if (key.startsWith('authProvider.')) return `auth provider ${value} is not provided by Quorate (digest is built in): ${instead}`;
@@ -133,6 +134,7 @@ export function loadZooCfg(file: string): LoadedZooCfg {
   let dynamicFile: PropertyEntry | undefined;
   /** Quorate's own key: plain TCP between servers on addresses other than loopback, said knowingly. */
   let insecurePeers = false;
+  const tlsEntries = new Map<string, PropertyEntry>();
   let peerType: { entry: PropertyEntry; role: 'participant' | 'observer' } | undefined;
 
   for (const e of entries) {
@@ -145,6 +147,7 @@ export function loadZooCfg(file: string): LoadedZooCfg {
     } else if (/^server\.[^.]+$/.test(key)) serverLines.push({ entry: e, file });
     else if (/^(group|weight)\.[^.]+$/.test(key)) fail(file, e, 'hierarchical quorums (group.N, weight.N) are not supported: Quorate counts a plain majority of participants; remove them or stay on ZooKeeper');
     else if (key === 'dynamicConfigFile') dynamicFile = e;
+    else if (isZooCfgTlsKey(key)) tlsEntries.set(key, e);
     else if (key === 'quorate.insecurePeers') {
       if (/^(true|false)$/i.test(e.value.trim())) insecurePeers = e.value.trim().toLowerCase() === 'true';
       else fail(file, e, `expected true or false, got ${showValue(e.value)}`);
@@ -224,6 +227,11 @@ export function loadZooCfg(file: string): LoadedZooCfg {
       locateServers: () => ({ keyPath: 'server.N', line: serverAt[0]?.entry.line, file: serverAt[0]?.file }),
     },
   );
+  const tlsSettings = readZooCfgTls(tlsEntries, baseDir, (e, reason) => { throw new ConfigError(file, e.key, reason, { line: e.line }); });
+  quorum.peerTls = tlsSettings.peerTls;
+  quorum.secureClientPort = tlsSettings.secureClientPort;
+  quorum.clientTls = tlsSettings.clientTls;
+  if (tlsSettings.secureClientHost !== null) quorum.secureClientHost = tlsSettings.secureClientHost;
   const plain = plainPeersProblem(quorum, insecurePeers);
   if (plain !== null) {
     throw new ConfigError(file, 'server.N', `${plain}; TLS between servers (sslQuorum) is not provided for a zoo.cfg yet: use a cluster file with quorum.tls, or add quorate.insecurePeers=true to accept that`, { line: serverAt[0]?.entry.line });

@@ -32,7 +32,7 @@ export interface ClientPortHandler {
 }
 
 /** The TLS client port (ZooKeeper's secureClientPort): PEM texts, and whether a client certificate is asked for. */
-export interface ClientTls { cert: string; key: string; ca: string | null; clientAuth: 'none' | 'want' | 'need' }
+export interface ClientTls { cert: string; key: string; ca: string | null; clientAuth: 'none' | 'want' | 'need'; minVersion?: 'TLSv1.2' | 'TLSv1.3' }
 
 export interface ClientPortOptions {
   host: string;
@@ -98,6 +98,7 @@ export class ClientPort {
       // clientAuth need: no certificate from the CA, no handshake; want: asked for, used as an x509 identity when valid.
       const tsrv = tls.createServer({
         handshakeTimeout: this.opts.connectHandshakeMsMax,
+        ...(t.minVersion === undefined ? {} : { minVersion: t.minVersion }),
         cert: t.cert, key: t.key, ...(t.ca === null ? {} : { ca: t.ca }), requestCert: t.clientAuth !== 'none', rejectUnauthorized: t.clientAuth === 'need',
       }, (s) => this.accept(s));
       tsrv.on('tlsClientError', () => undefined);

@@ -121,7 +121,7 @@ export abstract class ServerBase extends EventEmitter {
     const cfg = this.cfg;
     this.clientPort = new ClientPort({
       host: cfg.clientHost, port: cfg.clientPort,
-      secure: cfg.secureClientPort === null || cfg.clientTls === null ? null : { host: cfg.clientHost, port: cfg.secureClientPort, tls: cfg.clientTls },
+      secure: cfg.secureClientPort === null || cfg.clientTls === null ? null : { host: cfg.secureClientHost ?? cfg.clientHost, port: cfg.secureClientPort, tls: cfg.clientTls },
       packetBytesMax: cfg.packetBytesMax, packetHeaderBytesExtra: ZK_LIMITS.packet_header_bytes_extra,
       connectionsPerIpMax: cfg.maxClientCnxns, connectionsMax: ZK_LIMITS.connections_max,
       requestsInFlightPerConnectionMax: ZK_LIMITS.requests_in_flight_per_connection_max,

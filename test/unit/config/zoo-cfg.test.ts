@@ -1,8 +1,9 @@
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { failure } from './expect-config-error.js';
+import { issueCert, makeCa } from '../../helpers/certs.js';
 import { ConfigError } from '../../../src/config/errors.js';
 import { FOUR_LETTER_WORDS } from '../../../src/config/quorum-config.js';
 import { loadZooCfg, parseProperties } from '../../../src/config/zoo-cfg.js';
@@ -88,14 +89,14 @@ describe('loadZooCfg', () => {
       `${ok.file}:2: admin.enableServer: key admin.enableServer is a ZooKeeper setting Quorate does not use; ignored`,
       `${ok.file}:3: admin.serverPort: key admin.serverPort is a ZooKeeper setting Quorate does not use; ignored`,
       `${ok.file}:4: globalOutstandingLimit: key globalOutstandingLimit is a ZooKeeper setting Quorate does not use; ignored`,
-      `${ok.file}:5: sslQuorum: key sslQuorum is a ZooKeeper setting Quorate does not use; ignored (a security setting: it is NOT in effect under Quorate)`,
     ]);
   });
 
   it('refuses, with the key and its line, settings that ask for a protection or a port it does not provide (a warning would leave the operator believing they are protected)', () => {
     const cases: [string, RegExp][] = [
-      ['secureClientPort=2281', /a TLS client port is not provided by Quorate yet/],
-      ['sslQuorum=true', /TLS between quorum servers \(sslQuorum\) is not provided/],
+      ['secureClientPort=2281', /ssl.keyStore.location is missing: the PEM file with this server's private key and certificate/],
+      ['sslQuorum=true', /ssl.quorum.keyStore.location is missing/],
+      ['portUnification=true', /plain and TLS on one port \(portUnification\) is not provided/],
       ['quorum.auth.enableSasl=true', /SASL between quorum servers is not provided/],
       ['authProvider.1=org.apache.zookeeper.server.auth.SASLAuthenticationProvider', /auth provider .*SASLAuthenticationProvider is not provided/],
       ['sessionRequireClientSASLAuth=true', /required client authentication/],
@@ -119,6 +120,36 @@ describe('loadZooCfg', () => {
     expect(err.line).toBe(3);
     expect(err.reason).toMatch(/^the quorum servers talk in plain TCP on 192\.0\.2\.1, 192\.0\.2\.2, 192\.0\.2\.3: anyone who reaches those ports and names a member can join its elections.*add quorate.insecurePeers=true to accept that$/);
     expect(loadZooCfg(setup(body + 'quorate.insecurePeers=true\n', { myid: '1' }).file).quorum.peerTls).toBeNull();
+  });
+
+  it('reads a secure zoo.cfg as ZooKeeper 3.8 does: secureClientPort and ssl.* (PEM stores), sslQuorum and ssl.quorum.*', () => {
+    const d = mkdtempSync(path.join(tmpdir(), 'quorate-zootls-'));
+    dirs.push(d);
+    const ca = makeCa(d, 'ca');
+    const srv = issueCert(ca, 'srv', 'zk1', { ips: ['127.0.0.1'] });
+    const store = path.join(d, 'server-store.pem');
+    writeFileSync(store, srv.key + srv.cert, { mode: 0o600 });
+    const secure = [
+      'secureClientPort=2281', 'serverCnxnFactory=org.apache.zookeeper.server.NettyServerCnxnFactory',
+      `ssl.keyStore.location=${store}`, 'ssl.keyStore.type=PEM', `ssl.trustStore.location=${ca.certFile}`, 'ssl.trustStore.type=PEM', 'ssl.clientAuth=want',
+      'ssl.enabledProtocols=TLSv1.3',
+      'sslQuorum=true', `ssl.quorum.keyStore.location=${store}`, 'ssl.quorum.keyStore.type=PEM', `ssl.quorum.trustStore.location=${ca.certFile}`, 'ssl.quorum.trustStore.type=PEM',
+    ].join('\n');
+    const { quorum } = loadZooCfg(setup(`dataDir=$DIR/data\nclientPort=2181\n${secure}\n`).file);
+    expect(quorum.secureClientPort).toBe(2281);
+    expect(quorum.clientTls).toMatchObject({ clientAuth: 'want', minVersion: 'TLSv1.3', ca: readFileSync(ca.certFile, 'utf8') });
+    expect(quorum.clientTls?.key).toMatch(/^-----BEGIN PRIVATE KEY-----/);
+    expect(quorum.clientTls?.cert).toMatch(/^-----BEGIN CERTIFICATE-----/);
+    expect(quorum.peerTls?.ca).toBe(readFileSync(ca.certFile, 'utf8'));
+    const jks = failure(() => loadZooCfg(setup(`dataDir=$DIR/data\n${secure.replace('ssl.keyStore.type=PEM', 'ssl.keyStore.type=JKS')}\n`).file));
+    expect(jks.keyPath).toBe('ssl.keyStore.type');
+    expect(jks.reason).toMatch(/store type "JKS" is not read by Quorate: convert the store to PEM/);
+    const ciphers = failure(() => loadZooCfg(setup(`dataDir=$DIR/data\n${secure}\nssl.ciphersuites=TLS_AES_128_GCM_SHA256\n`).file));
+    expect(ciphers.reason).toMatch(/cipher suites in Java's names are not mapped/);
+    chmodSync(store, 0o644);
+    const open = failure(() => loadZooCfg(setup(`dataDir=$DIR/data\n${secure}\n`).file));
+    expect(open.keyPath).toBe('ssl.keyStore.location');
+    expect(open.reason).toMatch(/holds a private key and other users can read it \(mode 0644\)/);
   });
 
   it('honours forceSync=no, with a warning', () => {
