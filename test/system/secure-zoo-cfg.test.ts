@@ -12,6 +12,7 @@ import { startCliProcess, type CliProcess } from '../helpers/cli-process.js';
 import { issueCert, makeCa, type TestCert } from '../helpers/certs.js';
 import { freePort, missingTool, waitForPort } from '../helpers/ports.js';
 import { kazooAvailable, runKazooScript } from './kazoo-suite.js';
+import { zkCli, zkCliTlsProps } from './zkcli.js';
 
 describe.skipIf(missingTool(apacheZkAvailable() && kazooAvailable()))('a secure zoo.cfg on our server and on Apache ZooKeeper 3.8', () => {
   let dir = '';
@@ -22,6 +23,8 @@ describe.skipIf(missingTool(apacheZkAvailable() && kazooAvailable()))('a secure 
   let caFile = '';
   let app: TestCert;
   let other: TestCert;
+  let appStore = '';
+  let otherStore = '';
   beforeAll(async () => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'quorate-securecfg-'));
     const ca = makeCa(dir, 'ca');
@@ -31,6 +34,10 @@ describe.skipIf(missingTool(apacheZkAvailable() && kazooAvailable()))('a secure 
     other = issueCert(ca, 'other', 'billing-app');
     const store = path.join(dir, 'server-store.pem');
     fs.writeFileSync(store, srv.key + srv.cert, { mode: 0o600 });
+    appStore = path.join(dir, 'app-store.pem');
+    fs.writeFileSync(appStore, app.key + app.cert, { mode: 0o600 });
+    otherStore = path.join(dir, 'other-store.pem');
+    fs.writeFileSync(otherStore, other.key + other.cert, { mode: 0o600 });
     const secure = (port: number): Record<string, string> => ({
       secureClientPort: String(port),
       serverCnxnFactory: 'org.apache.zookeeper.server.NettyServerCnxnFactory',
@@ -61,6 +68,19 @@ describe.skipIf(missingTool(apacheZkAvailable() && kazooAvailable()))('a secure 
       const r = await runKazooScript('tls.py', `127.0.0.1:${port}`, 90_000, [caFile, app.certFile, app.keyFile, other.certFile, other.keyFile]);
       expect(r.stdout + r.stderr).toContain('OK tls');
       expect(r.code).toBe(0);
+    }, 120_000);
+  }
+
+  for (const which of ['Apache ZooKeeper 3.8', 'Quorate'] as const) {
+    it(`zkCli over TLS (ClientCnxnSocketNetty, PEM stores), an x509 ACL, another certificate refused: ${which}`, async () => {
+      const hp = `127.0.0.1:${which === 'Quorate' ? oursSecure : apacheSecure}`;
+      const asApp = zkCliTlsProps(appStore, caFile);
+      const c = await zkCli(hp, ['create', '/zkcli-tls', 'over-tls', 'x509:CN=kazoo-app:cdrwa'], 60_000, asApp);
+      expect(c.stdout + c.stderr).toContain('Created /zkcli-tls');
+      const g = await zkCli(hp, ['get', '/zkcli-tls'], 60_000, asApp);
+      expect(g.stdout).toContain('over-tls');
+      const denied = await zkCli(hp, ['get', '/zkcli-tls'], 60_000, zkCliTlsProps(otherStore, caFile));
+      expect(denied.stdout + denied.stderr).toMatch(/Insufficient permission|NoAuth/);
     }, 120_000);
   }
 });

@@ -47,9 +47,9 @@ function quietLog4j(): string {
   return file;
 }
 
-function javaArgs(connectString: string): string[] {
+function javaArgs(connectString: string, props: string[] = []): string[] {
   return [
-    '-Xmx64m', '-XX:TieredStopAtLevel=1',
+    '-Xmx64m', '-XX:TieredStopAtLevel=1', ...props,
     `-Dlog4j.configuration=file:${quietLog4j()}`,
     '-cp', ZK_CLASSPATH,
     'org.apache.zookeeper.ZooKeeperMain',
@@ -106,9 +106,18 @@ function runJava(args: string[], opts: RunOpts): Promise<ZkCliResult> {
  * One zkCli command in its own JVM and session:
  * `java -cp ZK_CLASSPATH org.apache.zookeeper.ZooKeeperMain -server H:P cmd args...`.
  */
-export async function zkCli(connectString: string, args: string[], timeoutMs = 20_000): Promise<ZkCliResult> {
+export async function zkCli(connectString: string, args: string[], timeoutMs = 20_000, props: string[] = []): Promise<ZkCliResult> {
   if (args.length === 0) throw new Error('zkCli: no command (use zkCliBatch for stdin mode)');
-  return runJava([...javaArgs(connectString), ...args], { timeoutMs });
+  return runJava([...javaArgs(connectString, props), ...args], { timeoutMs });
+}
+
+/** The JVM properties that make zkCli speak TLS with a client certificate (PEM stores), as ZooKeeper documents them. */
+export function zkCliTlsProps(keyStorePem: string, trustStorePem: string): string[] {
+  return [
+    '-Dzookeeper.client.secure=true', '-Dzookeeper.clientCnxnSocket=org.apache.zookeeper.ClientCnxnSocketNetty',
+    `-Dzookeeper.ssl.keyStore.location=${keyStorePem}`, '-Dzookeeper.ssl.keyStore.type=PEM',
+    `-Dzookeeper.ssl.trustStore.location=${trustStorePem}`, '-Dzookeeper.ssl.trustStore.type=PEM',
+  ];
 }
 
 const MARKER_CMD = 'printwatches';
