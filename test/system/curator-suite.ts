@@ -12,6 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { ZK_CLASSPATH } from '../helpers/apache-zk.js';
 
 const J = '/usr/share/java';
 export const CURATOR_CLASSPATH = [
@@ -50,12 +51,14 @@ export function compileCuratorSuite(): string {
 
 export type CuratorRun = BoundedRun;
 
-export function runCuratorTest(classesDir: string, connectString: string, test: string, timeoutMs = 60_000): Promise<CuratorRun> {
+/** `props`: more JVM properties (zkCliTlsProps for TLS, which also puts netty on the classpath). */
+export function runCuratorTest(classesDir: string, connectString: string, test: string, timeoutMs = 60_000, props: string[] = []): Promise<CuratorRun> {
+  const netty = props.length === 0 ? [] : ZK_CLASSPATH.split(':').filter((j) => j.includes('netty'));
   return runBounded('java', [
-    '-Xmx128m', '-XX:TieredStopAtLevel=1',
+    '-Xmx128m', '-XX:TieredStopAtLevel=1', ...props,
     '-Dorg.slf4j.simpleLogger.defaultLogLevel=warn',
     '-Dorg.slf4j.simpleLogger.logFile=System.err',
-    '-cp', [classesDir, ...CURATOR_CLASSPATH].join(':'),
+    '-cp', [classesDir, ...CURATOR_CLASSPATH, ...netty].join(':'),
     'CuratorSuite', connectString, test,
   ], timeoutMs);
 }

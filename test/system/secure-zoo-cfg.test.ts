@@ -13,6 +13,7 @@ import { issueCert, makeCa, type TestCert } from '../helpers/certs.js';
 import { freePort, missingTool, waitForPort } from '../helpers/ports.js';
 import { kazooAvailable, runKazooScript } from './kazoo-suite.js';
 import { zkCli, zkCliTlsProps } from './zkcli.js';
+import { compileCuratorSuite, curatorAvailable, runCuratorTest } from './curator-suite.js';
 
 describe.skipIf(missingTool(apacheZkAvailable() && kazooAvailable()))('a secure zoo.cfg on our server and on Apache ZooKeeper 3.8', () => {
   let dir = '';
@@ -82,5 +83,16 @@ describe.skipIf(missingTool(apacheZkAvailable() && kazooAvailable()))('a secure 
       const denied = await zkCli(hp, ['get', '/zkcli-tls'], 60_000, zkCliTlsProps(otherStore, caFile));
       expect(denied.stdout + denied.stderr).toMatch(/Insufficient permission|NoAuth/);
     }, 120_000);
+  }
+
+  for (const which of ['Apache ZooKeeper 3.8', 'Quorate'] as const) {
+    it.skipIf(missingTool(curatorAvailable()))(`Curator over TLS: InterProcessMutex and CuratorCache: ${which}`, async () => {
+      const hp = `127.0.0.1:${which === 'Quorate' ? oursSecure : apacheSecure}`;
+      const classes = compileCuratorSuite();
+      for (const test of ['mutex', 'curatorCache']) {
+        const r = await runCuratorTest(classes, hp, test, 60_000, zkCliTlsProps(appStore, caFile));
+        expect(r.stdout, `${test}: ${r.stdout}\n${r.stderr.slice(-2000)}`).toMatch(new RegExp(`^OK ${test}\\b`, 'm'));
+      }
+    }, 150_000);
   }
 });
