@@ -2,6 +2,7 @@
 // that must send what a well-behaved client never would (bad frames, wrong
 // passwords, pipelined bursts, four-letter words split across writes).
 import net from 'node:net';
+import tls from 'node:tls';
 import { JuteReader, JuteWriter } from '../../src/proto/jute.js';
 import {
   decodeConnectResponse, encodeConnectRequest, encodeRequest, readReplyHeader,
@@ -70,11 +71,15 @@ export class RawConn {
     socket.on('close', () => { this.closed = true; this.wake(); });
   }
 
+  /** Ports to speak TLS to, with the client certificate to present (the fuzz test's TLS run). */
+  static readonly tlsFor = new Map<number, { ca: string; cert: string; key: string }>();
+
   static open(port: number, opts: { read?: boolean; timeoutMs?: number } = {}): Promise<RawConn> {
     return new Promise((resolve, reject) => {
-      const s = net.connect({ port, host: '127.0.0.1' });
+      const t0 = RawConn.tlsFor.get(port);
+      const s = t0 === undefined ? net.connect({ port, host: '127.0.0.1' }) : tls.connect({ port, host: '127.0.0.1', ca: t0.ca, cert: t0.cert, key: t0.key });
       const t = setTimeout(() => { s.destroy(); reject(new Error(`connect to 127.0.0.1:${port} timed out`)); }, opts.timeoutMs ?? 5000);
-      s.once('connect', () => { clearTimeout(t); s.off('error', onErr); resolve(new RawConn(s, opts.read ?? true)); });
+      s.once(t0 === undefined ? 'connect' : 'secureConnect', () => { clearTimeout(t); s.off('error', onErr); resolve(new RawConn(s, opts.read ?? true)); });
       const onErr = (e: Error) => { clearTimeout(t); reject(e); };
       s.once('error', onErr);
     });
@@ -155,7 +160,8 @@ export async function fourLetterWord(port: number, word: string,
   opts: { pieces?: number[]; after?: Buffer | string; timeoutMs?: number; gapMs?: number } = {}): Promise<{ text: string; closed: boolean }> {
   const timeoutMs = opts.timeoutMs ?? 5000;
   return new Promise((resolve, reject) => {
-    const s = net.connect({ port, host: '127.0.0.1' });
+    const t0 = RawConn.tlsFor.get(port);
+    const s = t0 === undefined ? net.connect({ port, host: '127.0.0.1' }) : tls.connect({ port, host: '127.0.0.1', ca: t0.ca, cert: t0.cert, key: t0.key });
     const chunks: Buffer[] = [];
     let done = false;
     const finish = (closed: boolean) => {
@@ -170,7 +176,7 @@ export async function fourLetterWord(port: number, word: string,
     s.on('end', () => finish(true));
     s.on('close', () => finish(true));
     s.on('error', (e) => { if (!done && chunks.length === 0 && (e as NodeJS.ErrnoException).code === 'ECONNREFUSED') { done = true; clearTimeout(t); reject(e); } });
-    s.once('connect', async () => {
+    s.once(t0 === undefined ? 'connect' : 'secureConnect', async () => {
       s.setNoDelay(true);
       const bytes = Buffer.from(word, 'latin1');
       const pieces = opts.pieces ?? [bytes.length];

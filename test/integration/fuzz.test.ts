@@ -10,6 +10,10 @@
 // Reproduce a run with FUZZ_SEED=<seed printed on failure>.
 import { ZK_LIMITS } from '../../src/limits.js';
 import fs from 'node:fs';
+import os from 'node:os';
+import nodePath from 'node:path';
+import { issueCert, makeCa } from '../helpers/certs.js';
+import { freePort } from '../helpers/ports.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ZkClient } from '../../src/client/index.js';
 import { JuteWriter } from '../../src/proto/jute.js';
@@ -20,6 +24,8 @@ import { connectBody, fourLetterWord, frame, logLines, RawConn, requestFrame } f
 
 // FUZZ_FRAMES and FUZZ_TIME_CAP_MS make a longer hunt; the defaults keep the suite under a minute.
 const FRAMES_TARGET = Number(process.env.FUZZ_FRAMES ?? 100_000);
+/** Every TLS connection costs a handshake: fewer frames, the same kinds. */
+const TLS_FRAMES_TARGET = Math.floor(FRAMES_TARGET / 2);
 const LANES = 16;
 const TIME_CAP_MS = Number(process.env.FUZZ_TIME_CAP_MS ?? 80_000);
 const SENTINEL_XID = 0x7ffffff0;
@@ -434,10 +440,22 @@ class LogWatch {
   }
 }
 
-let srv: QuorateServer;
+let srv: QuorateServer & { securePort: number; clientTls: { ca: string; cert: string; key: string } };
 
 beforeAll(async () => {
-  srv = await startQuorateServer();
+  // A TLS client port beside the plain one (a client certificate required), for the same fuzzing inside TLS.
+  const dir = fs.mkdtempSync(nodePath.join(os.tmpdir(), 'quorate-fuzz-'));
+  const ca = makeCa(dir, 'ca');
+  const server = issueCert(ca, 'server', 'fuzz-server', { ips: ['127.0.0.1'] });
+  const fuzzer = issueCert(ca, 'fuzzer', 'fuzzer');
+  const store = nodePath.join(dir, 'store.pem');
+  fs.writeFileSync(store, server.key + server.cert, { mode: 0o600 });
+  const securePort = await freePort();
+  const s = await startQuorateServer({ dir, cfg: {
+    secureClientPort: String(securePort), secureClientPortAddress: '127.0.0.1', 'ssl.keyStore.location': store, 'ssl.keyStore.type': 'PEM',
+    'ssl.trustStore.location': ca.certFile, 'ssl.trustStore.type': 'PEM', 'ssl.clientAuth': 'need',
+  } });
+  srv = Object.assign(s, { securePort, clientTls: { ca: fs.readFileSync(ca.certFile, 'utf8'), cert: fuzzer.cert, key: fuzzer.key } });
 }, 30_000);
 
 afterAll(async () => {
@@ -445,14 +463,14 @@ afterAll(async () => {
   if (srv) fs.rmSync(srv.dir, { recursive: true, force: true });
 }, 30_000);
 
-describe('wire fuzzing', () => {
-  it(`survives ${FRAMES_TARGET} random and mutated frames while a well-behaved client works (seed from FUZZ_SEED)`, async () => {
+/** The fuzz run against `port` (the plain client port, or the TLS one), a well-behaved client on the plain one meanwhile. */
+async function fuzzRun(port: number, framesTarget: number): Promise<void> {
     const ctx = `FUZZ_SEED=${SEED}`;
     const logs = new LogWatch(srv);
     const logTimer = setInterval(() => logs.poll(), 100);
     const zk = new ZkClient({ connectString: srv.connectString, sessionTimeoutMs: 30_000, requestTimeoutMs: 20_000 });
     await zk.connect({ timeoutMs: 10_000 });
-    const wbRoot = `/wb-${process.pid}`;
+    const wbRoot = `/wb-${process.pid}-${port}`;
     await zk.create(wbRoot, 'root');
 
     let stop = false;
@@ -490,13 +508,13 @@ describe('wire fuzzing', () => {
       ['d-bad-length', badLength, 0.1], ['e-4lw', splitWord, 0.1], ['f-flood', flood, 0.005],
     ];
     const lane = async () => {
-      while (st.frames < FRAMES_TARGET && Date.now() < deadline && srv.alive()) {
+      while (st.frames < framesTarget && Date.now() < deadline && srv.alive()) {
         let r = rnd();
         let k = kinds[kinds.length - 1];
         for (const kk of kinds) { if (r < kk[2]) { k = kk; break; } r -= kk[2]; }
         st.conns[k[0]] = (st.conns[k[0]] ?? 0) + 1;
         try {
-          await k[1](srv.port, st);
+          await k[1](port, st);
         } catch (e) {
           note(st, `${k[0]}: ${(e as Error).stack}`);
         }
@@ -521,11 +539,11 @@ describe('wire fuzzing', () => {
     expect(st.problems, ctx).toEqual([]);
     expect(wbErrors, `${ctx}: the well-behaved client saw errors`).toEqual([]);
     expect(wbOps).toBeGreaterThan(100);
-    expect(st.frames, `${ctx}: frames written in ${fuzzMs} ms`).toBeGreaterThanOrEqual(FRAMES_TARGET);
+    expect(st.frames, `${ctx}: frames written in ${fuzzMs} ms`).toBeGreaterThanOrEqual(framesTarget);
     expect(st.cleanAnswered).toBe(st.cleanBursts);
-    expect(st.cleanBursts, 'many bursts were wholly well formed').toBeGreaterThan(100);
+    expect(st.cleanBursts, 'many bursts were wholly well formed').toBeGreaterThan(framesTarget / 1000);
     // Most frames got past framing and decoding into the server core (connects and requests it counted).
-    expect(processed, 'frames the server processed').toBeGreaterThan(FRAMES_TARGET / 2);
+    expect(processed, 'frames the server processed').toBeGreaterThan(framesTarget / 2);
     expect(logs.counts.get(40) ?? 0, 'bad frames are logged at warn').toBeGreaterThan(100);
     expect(logs.warnMsgs.get('frame length out of bounds: closing connection (jute.maxbuffer)') ?? 0).toBeGreaterThan(0);
     expect(logs.warnMsgs.get('malformed request: closing connection') ?? 0).toBeGreaterThan(0);
@@ -544,6 +562,20 @@ describe('wire fuzzing', () => {
       await zk.close();
     }
     expect(srv.alive()).toBe(true);
+  }
+
+describe('wire fuzzing', () => {
+  it(`survives ${FRAMES_TARGET} random and mutated frames while a well-behaved client works (seed from FUZZ_SEED)`, async () => {
+    await fuzzRun(srv.port, FRAMES_TARGET);
+  }, TIME_CAP_MS + 70_000);
+
+  it(`the same over the TLS client port: ${TLS_FRAMES_TARGET} frames inside TLS sessions`, async () => {
+    RawConn.tlsFor.set(srv.securePort, srv.clientTls);
+    try {
+      await fuzzRun(srv.securePort, TLS_FRAMES_TARGET);
+    } finally {
+      RawConn.tlsFor.delete(srv.securePort);
+    }
   }, TIME_CAP_MS + 70_000);
 });
 
