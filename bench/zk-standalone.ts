@@ -14,7 +14,8 @@ import { measureMemory, type MemoryResult } from './lib/memory.js';
 import { parseBenchArgs, type OptionSpec } from './lib/options.js';
 import { allProcsCpuMs, flushDirtyPages, procRssMb, startCpuMeter, topOtherProcs } from './lib/proc.js';
 import { bar, generatorCpuView, ratios, roundLine, summarizeServer, type Round, type ServerRound } from './lib/report.js';
-import { killAllServers, startServer, type BenchServer, type ServerKind } from './lib/servers.js';
+import { killAllServers, startServer, type BenchServer, type SecureSetup, type ServerKind } from './lib/servers.js';
+import { makeBenchTls, secureZooCfg } from './lib/tls.js';
 import { measureFsyncFloor } from './lib/stats.js';
 
 
@@ -38,6 +39,7 @@ const SWITCHES = {
   quick: 'short run (under 2 minutes; also BENCH_QUICK=1)',
   'no-memory': 'skip the memory phase',
   'ours-only': 'do not start ZooKeeper (no ratios, no throughput bar)',
+  tls: 'every client over the TLS client port (secureClientPort, client certificates required), ours and ZooKeeper\'s alike',
   help: 'this text',
 };
 
@@ -47,8 +49,11 @@ const log = (msg: string) => process.stderr.write(`[${((performance.now() - t0) 
 interface Target { server: BenchServer; lat: ZkClient; tp: ZkClient[] }
 
 async function openTarget(server: BenchServer, connections: number, outstanding: number): Promise<Target> {
-  const lat = await connectClient(server.connectString);
-  const tp = await Promise.all(Array.from({ length: connections }, () => connectClient(server.connectString)));
+  // With --tls every measured client goes through the secure port.
+  const cs = server.secure?.connectString ?? server.connectString;
+  const tls = server.secure?.tls ?? null;
+  const lat = await connectClient(cs, 30_000, tls);
+  const tp = await Promise.all(Array.from({ length: connections }, () => connectClient(cs, 30_000, tls)));
   await prepareTree(lat, connections, outstanding);
   return { server, lat, tp };
 }
@@ -125,6 +130,8 @@ export async function main(argv: string[]): Promise<number> {
   }, v['budget-seconds'] * 1000);
   budget.unref();
 
+  const benchTls = flags.has('tls') ? makeBenchTls() : null;
+  const secure: SecureSetup = benchTls === null ? null : (port) => ({ cfg: secureZooCfg(benchTls, port), tls: benchTls.client });
   const targets = new Map<ServerKind, Target>();
   const loadAtStart = os.loadavg().map((x) => Math.round(x * 100) / 100);
   const runSource = source();
@@ -135,8 +142,8 @@ export async function main(argv: string[]): Promise<number> {
 
     for (const kind of kinds) {
       log(`starting ${kind}`);
-      const server = await startServer(kind, v['zk-heap-mb']);
-      log(`${kind}: pid ${server.pid}, ${server.connectString}`);
+      const server = await startServer(kind, v['zk-heap-mb'], secure);
+      log(`${kind}: pid ${server.pid}, ${server.secure?.connectString ?? server.connectString}${server.secure ? ' (TLS)' : ''}`);
       targets.set(kind, await openTarget(server, v.connections, v.outstanding));
       log(`${kind}: ${1 + v.connections} clients connected, tree prepared`);
     }
@@ -185,6 +192,7 @@ export async function main(argv: string[]): Promise<number> {
       machine: { ...machine(), loadAverageAtStart: loadAtStart, loadAverageAtEnd: os.loadavg().map((x) => Math.round(x * 100) / 100) },
       config: {
         ...v, quick: flags.has('quick'), payloadBytes: 64, forceSync: true,
+        tls: flags.has('tls') ? 'secureClientPort, TLS 1.2/1.3 as negotiated, client certificates required (ssl.clientAuth=need), EC P-256 certificates; both servers' : false,
         ourNodeFlags: process.env.QUORATE_BENCH_NODE_FLAGS ?? '', zookeeper: `Debian zookeeper 3.8, -Xmx${v['zk-heap-mb']}m`,
         note: 'latency: 1 connection x 1 outstanding, create (fresh nodes) / setData / getData / delete of 64 B, in turn; ' +
           `throughput: ${v.connections} connections x ${v.outstanding} outstanding for ${v.seconds} s per op (delete: until all created nodes are gone). ` +

@@ -7,14 +7,14 @@
 // Every phase that creates nodes is followed by one that deletes them, so
 // the tree does not grow from round to round.
 import { performance } from 'node:perf_hooks';
-import { ZkClient, CreateMode, Err, isZkError } from '../../src/client/index.js';
+import { ZkClient, CreateMode, Err, isZkError, type ZkClientTls } from '../../src/client/index.js';
 import { startCpuMeter, type CpuReading, type GeneratorCpu } from './proc.js';
 import { round1, summarize, type LatencySummary } from './stats.js';
 
 export const PAYLOAD_64 = Buffer.alloc(64, 0x78);
 
-export async function connectClient(connectString: string, sessionTimeoutMs = 30_000): Promise<ZkClient> {
-  const zk = new ZkClient({ connectString, sessionTimeoutMs, connectTimeoutMs: 5000, requestTimeoutMs: 20_000 });
+export async function connectClient(connectString: string, sessionTimeoutMs = 30_000, tls: ZkClientTls | null = null): Promise<ZkClient> {
+  const zk = new ZkClient({ connectString, sessionTimeoutMs, connectTimeoutMs: 5000, requestTimeoutMs: 20_000, tls });
   await zk.connect({ timeoutMs: 10_000 });
   return zk;
 }

@@ -13,12 +13,16 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { ZkClientTls } from '../../src/client/index.js';
 
 export const OUR_CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
 
 export const ZK_CLASSPATH = [
   'zookeeper.jar', 'zookeeper-jute.jar', 'slf4j-api.jar', 'slf4j-log4j12.jar', 'log4j-1.2.jar',
   'netty-all.jar', 'metrics-core.jar', 'snappy-java.jar', 'commons-cli.jar', 'commons-io.jar',
+  // Debian's netty-all is a manifest over the split jars, which the TLS port (NettyServerCnxnFactory) needs.
+  'netty-buffer.jar', 'netty-codec.jar', 'netty-common.jar', 'netty-handler.jar', 'netty-resolver.jar', 'netty-transport.jar',
+  'netty-transport-native-epoll.jar', 'netty-transport-native-unix-common.jar',
 ].map((j) => `/usr/share/java/${j}`).join(':');
 
 export type ServerKind = 'ours' | 'zookeeper';
@@ -29,6 +33,8 @@ export interface BenchServer {
   port: number;
   connectString: string;
   dir: string;
+  /** With --tls: the secure client port clients use instead, and the client side of TLS. */
+  secure: { connectString: string; tls: ZkClientTls } | null;
   /** What the process was started with, for the report. */
   describe: string;
   /** Last lines of the server's stderr (and ZooKeeper's log file). */
@@ -80,7 +86,7 @@ export function splitFlags(env: string | undefined): string[] {
   return (env ?? '').split(/\s+/).filter((s) => s.length > 0);
 }
 
-export interface Launch { kind: ServerKind; dir: string; port: number; cmd: string; args: string[]; env?: NodeJS.ProcessEnv; logFile?: string }
+export interface Launch { kind: ServerKind; dir: string; port: number; cmd: string; args: string[]; env?: NodeJS.ProcessEnv; logFile?: string; secure?: BenchServer['secure'] }
 
 export async function launch(l: Launch): Promise<BenchServer> {
   installExitHooks();
@@ -119,7 +125,7 @@ export async function launch(l: Launch): Promise<BenchServer> {
     throw new Error(`${l.kind} server did not start: ${(e as Error).message}\n${logTail()}`);
   }
   return {
-    kind: l.kind, pid: child.pid!, port: l.port, connectString: `127.0.0.1:${l.port}`, dir: l.dir,
+    kind: l.kind, pid: child.pid!, port: l.port, connectString: `127.0.0.1:${l.port}`, dir: l.dir, secure: l.secure ?? null,
     describe: [l.cmd, ...l.args].join(' '), logTail, alive: () => !exited(), stop,
     async kill9() {
       if (!exited()) killGroup(child, 'SIGKILL');
@@ -136,32 +142,44 @@ export function baseCfg(dataDir: string, port: number): Record<string, string> {
   };
 }
 
-export async function startOurServer(): Promise<BenchServer> {
+/** zoo.cfg keys for a TLS client port, and what clients then need; null: plain only. */
+export type SecureSetup = ((securePort: number) => { cfg: Record<string, string>; tls: ZkClientTls }) | null;
+
+async function secureFor(setup: SecureSetup): Promise<{ cfg: Record<string, string>; secure: BenchServer['secure'] }> {
+  if (setup === null) return { cfg: {}, secure: null };
+  const port = await freePort();
+  const s = setup(port);
+  return { cfg: s.cfg, secure: { connectString: `127.0.0.1:${port}`, tls: s.tls } };
+}
+
+export async function startOurServer(setup: SecureSetup = null): Promise<BenchServer> {
   if (!fs.existsSync(OUR_CLI)) throw new Error(`${OUR_CLI} is missing: run "npm run build"`);
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-quorate-'));
   const dataDir = path.join(dir, 'data');
   fs.mkdirSync(dataDir);
   const port = await freePort();
   const cfgPath = path.join(dir, 'zoo.cfg');
-  writeZooCfg(cfgPath, baseCfg(dataDir, port));
+  const sec = await secureFor(setup);
+  writeZooCfg(cfgPath, { ...baseCfg(dataDir, port), ...sec.cfg });
   const args = [...splitFlags(process.env.QUORATE_BENCH_NODE_FLAGS), OUR_CLI, 'quorum', '--zoo-cfg', cfgPath];
-  return launch({ kind: 'ours', dir, port, cmd: process.execPath, args });
+  return launch({ kind: 'ours', dir, port, cmd: process.execPath, args, secure: sec.secure });
 }
 
 export function apacheZkAvailable(): boolean {
   return fs.existsSync('/usr/share/java/zookeeper.jar') && fs.existsSync('/usr/bin/java');
 }
 
-export async function startApacheZk(opts: { heapMb: number }): Promise<BenchServer> {
+export async function startApacheZk(opts: { heapMb: number; secure?: SecureSetup }): Promise<BenchServer> {
   if (!apacheZkAvailable()) throw new Error('Apache ZooKeeper is not installed (/usr/share/java/zookeeper.jar, /usr/bin/java)');
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-apache-zk-'));
   const dataDir = path.join(dir, 'data');
   fs.mkdirSync(dataDir);
   const port = await freePort();
   const cfgPath = path.join(dir, 'zoo.cfg');
-  writeZooCfg(cfgPath, { ...baseCfg(dataDir, port), 'admin.enableServer': 'false' });
+  const sec = await secureFor(opts.secure ?? null);
+  writeZooCfg(cfgPath, { ...baseCfg(dataDir, port), 'admin.enableServer': 'false', ...sec.cfg });
   const { args, logFile } = zkJvmArgs(dir, cfgPath, opts.heapMb);
-  return launch({ kind: 'zookeeper', dir, port, cmd: 'java', args, logFile });
+  return launch({ kind: 'zookeeper', dir, port, cmd: 'java', args, logFile, secure: sec.secure });
 }
 
 /** The JVM's arguments for a ZooKeeper server with its config at cfgPath, logging (WARN) to dir/zk.log. */
@@ -179,6 +197,6 @@ export function zkJvmArgs(dir: string, cfgPath: string, heapMb: number): { args:
   return { args, logFile };
 }
 
-export async function startServer(kind: ServerKind, zkHeapMb: number): Promise<BenchServer> {
-  return kind === 'ours' ? startOurServer() : startApacheZk({ heapMb: zkHeapMb });
+export async function startServer(kind: ServerKind, zkHeapMb: number, secure: SecureSetup = null): Promise<BenchServer> {
+  return kind === 'ours' ? startOurServer(secure) : startApacheZk({ heapMb: zkHeapMb, secure });
 }

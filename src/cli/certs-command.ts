@@ -27,7 +27,7 @@ function openssl(args: string[], what: string): void {
 
 interface Made { file: string; made: boolean }
 
-function makeCa(dir: string, cluster: string, days: number, force: boolean): Made {
+export function makeCa(dir: string, cluster: string, days: number, force: boolean): Made {
   const cert = path.join(dir, 'ca.pem');
   const key = path.join(dir, 'ca.key');
   if (!force && fs.existsSync(cert) && fs.existsSync(key)) return { file: cert, made: false };
@@ -38,7 +38,7 @@ function makeCa(dir: string, cluster: string, days: number, force: boolean): Mad
   return { file: cert, made: true };
 }
 
-function issue(dir: string, sub: string, name: string, cn: string, san: string | null, usage: string, days: number, force: boolean): Made {
+export function issue(dir: string, sub: string, name: string, cn: string, san: string | null, usage: string, days: number, force: boolean): Made {
   fs.mkdirSync(path.join(dir, sub), { recursive: true, mode: 0o700 });
   const base = path.join(dir, sub, name);
   const cert = `${base}.pem`;
