@@ -11,7 +11,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ZkClient } from '../../src/client/index.js';
 import { Err, Perm as Perms } from '../../src/proto/zk-constants.js';
 import { silentLogger } from '../../src/io/log.js';
-import { startCliProcess, type CliProcess } from '../helpers/cli-process.js';
+import { execFile } from 'node:child_process';
+import { CLI, startCliProcess, type CliProcess } from '../helpers/cli-process.js';
 import { issueCert, makeCa, type TestCert } from '../helpers/certs.js';
 import { freePort, missingTool } from '../helpers/ports.js';
 import { kazooAvailable, runKazooScript } from '../system/kazoo-suite.js';
@@ -69,6 +70,15 @@ describe('the client port over TLS', () => {
     await t.create('/over-tls', Buffer.from('tls'));
     const p = await client(plainPort, null);
     expect((await p.getData('/over-tls')).data?.toString()).toBe('tls');
+  }, 30_000);
+
+  it('quorate zk speaks TLS with --tls-ca/--tls-cert/--tls-key', async () => {
+    const r = await new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => execFile(process.execPath,
+      [CLI, 'zk', '--server', `127.0.0.1:${tlsPort}`, '--tls-ca', caFile, '--tls-cert', app.certFile, '--tls-key', app.keyFile, 'get', '/over-tls'],
+      { timeout: 30_000 }, (err, stdout, stderr) => resolve({ code: err === null ? 0 : Number(err.code), stdout, stderr })));
+    expect(r.stderr).toBe('');
+    expect(r.stdout.trim()).toBe('tls');
+    expect(r.code).toBe(0);
   }, 30_000);
 
   it('clientAuth need: no certificate, or one from another CA, gets no session', async () => {
