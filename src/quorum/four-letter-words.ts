@@ -24,6 +24,8 @@ export interface ServerSnapshotForWords {
   maxFds: number | null;
   /** In a replicated quorum: the epoch, who leads, and (on the leader) where each learner stands. */
   quorum: { serverId: number; epoch: number; leader: number | null; lastLoggedZxid: bigint; learners: { id: number; type: string; phase: string }[] } | null;
+  /** Days until the first of this server's certificates (peer, TLS client port) ends; null without TLS. */
+  tlsCertDaysLeft: number | null;
 }
 
 /** What ZooKeeper answers on a server that is not in a quorum with a leader. */
@@ -83,6 +85,7 @@ export function fourLetterWordText(word: string, s: ServerSnapshotForWords): str
         ['zk_global_sessions', s.sessionCount],
         ['zk_last_zxid', hex(s.zxid)],
       ];
+      if (s.tlsCertDaysLeft !== null) rows.push(['quorate_tls_cert_days_left', s.tlsCertDaysLeft]);
       if (s.quorum !== null) {
         const q = s.quorum;
         rows.push(['quorate_server_id', q.serverId], ['quorate_epoch', q.epoch], ['quorate_leader_id', q.leader ?? -1], ['quorate_last_logged_zxid', hex(q.lastLoggedZxid)]);

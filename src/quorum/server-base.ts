@@ -3,6 +3,7 @@
 // its client port, a ticker that notices when the event loop was held up,
 // fuzzy snapshots with autopurge, storage failure handling, and the
 // four-letter words. Subclasses decide where transactions go.
+import { certificateExpiry } from '../io/tls-identity.js';
 import crypto from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import fs from 'node:fs';
@@ -272,7 +273,16 @@ export abstract class ServerBase extends EventEmitter {
       dataDirBytes: dirBytes(this.dataDir.snapDir), logDirBytes: dirBytes(this.dataDir.logDir),
       openFds: countOpenFds(), maxFds: null,
       quorum: this.quorumInfo(),
+      tlsCertDaysLeft: this.tlsCertDaysLeft(),
     };
+  }
+
+  /** The soonest end among this server's certificates, in whole days (negative: expired). */
+  private tlsCertDaysLeft(): number | null {
+    const days = [this.cfg.peerTls?.cert, this.cfg.clientTls?.cert]
+      .flatMap((pem) => (pem === undefined ? [] : [certificateExpiry(pem, Date.now())?.daysLeft ?? null]))
+      .filter((d): d is number => d !== null);
+    return days.length === 0 ? null : Math.min(...days);
   }
 
   /** Stops what the subclass added (transports); called first by stop(). */

@@ -107,6 +107,9 @@ describe('quorum servers with mutual TLS between them', () => {
       // The cluster's CA, but issued for 127.0.0.2, which is no member's host: refused after the handshake.
       expect(await probe(port, hello(2), { cert: stranger.cert, key: stranger.key, ca })).toMatch(/^closed \(0 bytes received\)|^error/);
     }
+    // The server logs each refusal as it closes the connection; the line reaches us through a pipe a moment later.
+    const refusals = /election connection refused[\s\S]*quorum connection refused|quorum connection refused[\s\S]*election connection refused/;
+    for (let i = 0; i < 60 && !refusals.test(procs[0].logs().slice(before[0])); i++) await new Promise((r) => setTimeout(r, 50));
     const log = procs[0].logs().slice(before[0]);
     expect(log).toMatch(/election connection refused: the caller claims id 2, but its certificate names (127\.0\.0\.2, not-a-member|not-a-member, 127\.0\.0\.2), not that server's host 127\.0\.0\.1/);
     expect(log).toMatch(/quorum connection refused: the caller's certificate names .*127\.0\.0\.2.*, none of the members' hosts/);
@@ -121,6 +124,8 @@ describe('quorum servers with mutual TLS between them', () => {
     for (let i = 0; i < 50 && !procs[0].logs().slice(before).includes('reloaded certificates'); i++) await new Promise((r) => setTimeout(r, 100));
     expect(procs[0].logs().slice(before)).toMatch(/"certificate":"quorum.tls".*"msg":"certificate expires in 1 days; replace it"/);
     expect(procs[0].logs().slice(before)).toContain('reloaded certificates');
+    // mntr says when the certificates end, for a dashboard's alert.
+    expect(await fourLetterWord('127.0.0.1', clientPorts[0], 'mntr', 2000)).toMatch(/^quorate_tls_cert_days_left\t1$/m);
     const a = new ZkClient({ connectString: `127.0.0.1:${clientPorts[0]}`, sessionTimeoutMs: 6000, logger: silentLogger() });
     await a.connect();
     await a.create('/after-sighup', Buffer.from('ok'));
