@@ -50,10 +50,12 @@ async function runServer(quorum: QuorumServerConfig, warnings: string[], reread:
   const server = quorum.servers.length > 1 ? await QuorumServer.start({ config: quorum, logger }) : await StandaloneServer.start({ config: quorum, logger });
   stopOnSignals(logger, () => server.stop());
   reloadOnSighup(logger, () => {
+    const next = reread();
+    server.reloadClientTls(next.clientTls);
+    if (next.clientTls !== null) logCertificateExpiry(logger, 'quorum.clientTls', next.clientTls.cert);
     if (!(server instanceof QuorumServer)) return;
-    const next = reread().peerTls;
-    server.reloadPeerTls(next);
-    if (next !== null) logCertificateExpiry(logger, 'quorum.tls', next.cert);
+    server.reloadPeerTls(next.peerTls);
+    if (next.peerTls !== null) logCertificateExpiry(logger, 'quorum.tls', next.peerTls.cert);
   });
   server.on('storage-failure', (err: { code?: string }) => {
     // A failed fsync is fatal: exit so that the supervisor restarts us and we recover from disk.

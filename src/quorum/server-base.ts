@@ -60,6 +60,14 @@ export abstract class ServerBase extends EventEmitter {
 
   protected get cfg(): QuorumServerConfig { return this.opts.config; }
 
+  /** A certificate rotation (SIGHUP): the TLS client port takes the new one for new connections. TLS cannot be turned on or off this way. */
+  reloadClientTls(t: QuorumServerConfig['clientTls']): void {
+    if ((t === null) !== (this.cfg.clientTls === null)) throw new Error('the TLS client port was turned on or off: that needs a restart');
+    if (t === null) return;
+    this.cfg.clientTls = t;
+    this.clientPort.setTls(t);
+  }
+
   /** Moves the core's outputs to where they go (called after every batch of client input and every tick). */
   protected abstract pump(): void;
   /** What `srvr` says this server is. */

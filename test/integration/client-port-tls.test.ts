@@ -7,6 +7,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import tls from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ZkClient } from '../../src/client/index.js';
 import { Err, Perm as Perms } from '../../src/proto/zk-constants.js';
@@ -28,6 +29,8 @@ describe('the client port over TLS', () => {
   let foreign: TestCert;
   let kazooApp: TestCert;
   let caFile = '';
+  let serverFiles: TestCert;
+  let clusterCa: ReturnType<typeof makeCa>;
   const clients: ZkClient[] = [];
   const client = async (port: number, tls: { ca: string; cert?: string; key?: string } | null) => {
     const c = new ZkClient({ connectString: `127.0.0.1:${port}`, sessionTimeoutMs: 6000, connectTimeoutMs: 2000, logger: silentLogger(), tls });
@@ -58,6 +61,8 @@ describe('the client port over TLS', () => {
       `  clientTls: { certFile: ${srv.certFile}, keyFile: ${srv.keyFile}, caFile: ${cluster.certFile}, clientAuth: need }`,
     ].join('\n') + '\n');
     server = await startCliProcess(['quorum', '--config', cfg, '--id', '1'], plainPort);
+    serverFiles = srv;
+    clusterCa = cluster;
   }, 60_000);
   afterAll(async () => {
     for (const c of clients) await c.close().catch(() => undefined);
@@ -106,4 +111,21 @@ describe('the client port over TLS', () => {
     expect(r.stdout + r.stderr).toContain('OK tls');
     expect(r.code).toBe(0);
   }, 90_000);
+
+  it('SIGHUP takes a rotated certificate on the TLS client port without a restart', async () => {
+    const fresh = issueCert(clusterCa, 'server-rotated', 'zk-server-rotated', { ips: ['127.0.0.1'] });
+    fs.copyFileSync(fresh.certFile, serverFiles.certFile);
+    fs.copyFileSync(fresh.keyFile, serverFiles.keyFile);
+    const before = server.logs().length;
+    process.kill(server.pid, 'SIGHUP');
+    for (let i = 0; i < 50 && !server.logs().slice(before).includes('reloaded certificates'); i++) await new Promise((r) => setTimeout(r, 100));
+    expect(server.logs().slice(before)).toContain('reloaded certificates');
+    const cn = await new Promise<string>((resolve, reject) => {
+      const s = tls.connect({ host: '127.0.0.1', port: tlsPort, ca, cert: app.cert, key: app.key }, () => { resolve(String(s.getPeerCertificate().subject.CN)); s.destroy(); });
+      s.on('error', reject);
+    });
+    expect(cn).toBe('zk-server-rotated');
+    const c = await client(tlsPort, { ca, cert: app.cert, key: app.key });
+    expect((await c.getData('/over-tls')).data?.toString()).toBe('tls');
+  }, 30_000);
 });
