@@ -456,6 +456,11 @@ beforeAll(async () => {
     'ssl.trustStore.location': ca.certFile, 'ssl.trustStore.type': 'PEM', 'ssl.clientAuth': 'need',
   } });
   srv = Object.assign(s, { securePort, clientTls: { ca: fs.readFileSync(ca.certFile, 'utf8'), cert: fuzzer.cert, key: fuzzer.key } });
+  // The well-behaved clients' roots, before any random frame can touch '/' (a fuzzed setACL there made a later create NOAUTH).
+  const zk = new ZkClient({ connectString: srv.connectString, sessionTimeoutMs: 10_000, requestTimeoutMs: 10_000 });
+  await zk.connect({ timeoutMs: 10_000 });
+  for (const p of [srv.port, securePort]) await zk.create(`/wb-${process.pid}-${p}`, 'root');
+  await zk.close();
 }, 30_000);
 
 afterAll(async () => {
@@ -470,8 +475,8 @@ async function fuzzRun(port: number, framesTarget: number): Promise<void> {
     const logTimer = setInterval(() => logs.poll(), 100);
     const zk = new ZkClient({ connectString: srv.connectString, sessionTimeoutMs: 30_000, requestTimeoutMs: 20_000 });
     await zk.connect({ timeoutMs: 10_000 });
+    // Made before any fuzzing (beforeAll): an earlier run's random frames may have changed the ACL of '/'.
     const wbRoot = `/wb-${process.pid}-${port}`;
-    await zk.create(wbRoot, 'root');
 
     let stop = false;
     let wbOps = 0;
