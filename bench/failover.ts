@@ -71,7 +71,7 @@ export async function main(argv: string[]): Promise<number> {
   const env = { ...process.env, QUORATE_LOG_LEVEL: 'warn' };
   const start = (what: string, port: number, args: string[]) => launch({ kind: 'ours', dir: path.join(dir, what), port, cmd: process.execPath, args, env });
   const jnArg = jn.map((j) => `${j.id}@127.0.0.1:${j.port}`).join(',');
-  const startService = (i: Instance) => start(`svc-${i.id}`, i.servicePort, [EXAMPLE, '--instance', i.id, '--port', String(i.servicePort), '--journal-nodes', jnArg, '--journal', 'orders']);
+  const startService = (i: Instance) => start(`svc-${i.id}`, i.servicePort, [EXAMPLE, '--instance', i.id, '--port', String(i.servicePort), '--journal-nodes', jnArg, '--journal', 'orders', '--write-every-ms', '20']);
   const startController = (i: Instance) => start(`ctl-${i.id}`, i.adminPort, [OUR_CLI, 'controller', '--config', cfg, '--service', 'orders', '--id', i.id]);
   await start('quorum', clientPort, [OUR_CLI, 'quorum', '--config', cfg, '--id', '1']);
   for (const j of jn) await start(`journal-${j.id}`, j.port, [OUR_CLI, 'journal', '--config', cfg, '--id', String(j.id)]);

@@ -102,7 +102,7 @@ function printStatus(g: Awaited<ReturnType<typeof gather>>, cfg: ControllerConfi
   const rows = [['INSTANCE', 'ROLE', 'HEALTH', 'PRIORITY', 'CONTROLLER', 'SESSION', 'EPOCH', 'LAST TRANSITION']];
   for (const x of g.instances) {
     const s = x.status ?? {};
-    const role = !x.reachable ? 'unknown' : s.active ? 'ACTIVE' : String(s.phase);
+    const role = !x.reachable ? 'unknown' : s.active ? (s.failsafe ? 'ACTIVE (failsafe)' : 'ACTIVE') : String(s.phase);
     const lt = s.lastTransition as { to?: string; reason?: string; at?: string } | null | undefined;
     rows.push([
       x.instance.id, role, x.reachable ? String(s.health) : '-', `${x.instance.priority}${x.instance.noFailover ? ' noFailover' : ''}`,
@@ -121,6 +121,8 @@ function printStatus(g: Awaited<ReturnType<typeof gather>>, cfg: ControllerConfi
     const s = x.status ?? {};
     if (s.paused) out.push(`WARNING: ${x.instance.id} is paused: no automatic role changes; split-brain protection rests on fencing and the journal`);
     if (s.lastFailure && !s.active) out.push(`${x.instance.id}: last failure: ${s.lastFailure}`);
+    const fs = s.failsafe as { since?: string; validUntil?: string | null } | null | undefined;
+    if (fs) out.push(`${x.instance.id}: FAILSAFE since ${fs.since}: the quorum does not answer; kept active because the journal shows no newer writer (until ${fs.validUntil ?? 'the next check'})`);
     if (s.notRacing && !s.active) out.push(`${x.instance.id}: not racing for the lock: ${s.notRacing}`);
   }
   const actives = g.instances.filter((x) => x.status?.active).length;

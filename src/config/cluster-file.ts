@@ -195,6 +195,8 @@ const serviceShape = {
   cedeMs: intIn(0, 600_000, 'milliseconds').optional(),
   /** A standby whose health check's lagField says it is further behind does not race (failover --force overrides). */
   maxLagOnFailover: z.number({ error: 'expected a number' }).min(0, { error: 'expected a number >= 0' }).optional(),
+  /** While the quorum is unreachable, keep the active as long as the journal shows no newer writer (needs journal: true and role hooks). */
+  failsafe: bool().optional(),
   promotionsPerWindow: intIn(1, 1000, 'a count').optional(),
   promotionWindowMs: ms().optional(),
   instances: z.array(z.strictObject(instanceShape, { error: 'expected a mapping with id, host and adminPort' }), { error: 'expected a list of instances' }).min(1, { error: 'expected at least one instance' }),

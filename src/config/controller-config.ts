@@ -68,6 +68,8 @@ export interface ControllerConfig {
   promotionsPerWindow: number;
   promotionWindowMs: number;
   maxLagOnFailover: number | null;
+  /** Keep the active without the quorum while the journal backs it (the service has a journal and role hooks). */
+  failsafe: boolean;
   /** /quorate/<cluster>/<service> */
   basePath: string;
   /** Our quorum's worst-case leader-to-follower lag (syncLimit x tick), when the quorum is ours; null for an external ZooKeeper. */
@@ -253,6 +255,12 @@ export function loadControllerConfig(file: string, service: string, instanceId: 
     journalNodes = cluster.journal.nodes.map((n) => ({ id: n.id, host: n.host, port: n.port }));
   }
   for (const [k, inst] of instances.entries()) {
+    if (svc.failsafe === true && (journalNodes === null || inst.hooks?.role == null)) {
+      const w = journalNodes === null ? at('failsafe') : at('instances', k);
+      throw new ConfigError(file, w.keyPath, journalNodes === null
+        ? 'failsafe keeps the active by its journal epoch: the service needs journal: true'
+        : `failsafe asks the service its journal epoch: instance ${inst.id} needs a role hook answering {"role", "epoch"}`, { line: w.line });
+    }
     if (svc.maxLagOnFailover !== undefined && !inst.health.some((h) => h.kind === 'http' && h.lagField !== null)) {
       const w = at('instances', k);
       throw new ConfigError(file, w.keyPath, `the service has maxLagOnFailover but instance ${inst.id} has no http health check with a lagField to read its lag from`, { line: w.line });
@@ -306,6 +314,7 @@ export function loadControllerConfig(file: string, service: string, instanceId: 
     promotionsPerWindow: svc.promotionsPerWindow ?? CONTROLLER_DEFAULTS.promotions_per_window,
     promotionWindowMs: svc.promotionWindowMs ?? CONTROLLER_DEFAULTS.promotion_window_ms,
     maxLagOnFailover: svc.maxLagOnFailover ?? null,
+    failsafe: svc.failsafe ?? false,
     basePath: `/quorate/${cluster.cluster}/${service}`,
     quorumSyncBoundMs,
     warnings,

@@ -66,6 +66,7 @@ export class AdminApi {
       session: s.session, sessionId: s.sessionId, sessionTimeoutMs: s.sessionTimeoutMs, paused: s.paused, epoch: s.epoch, fencingToken: s.lockCzxid,
       lastTransition: s.lastTransition && { ...s.lastTransition, at: wall(s.lastTransition.at) },
       lastFailure: s.lastFailure, lastFence: this.c.lastFence, lag: s.lag, maxLagOnFailover: this.c.cfg.maxLagOnFailover, notRacing: s.notRacing, leaseValidUntil: wall(s.leaseValidUntil), standbyConfirmed: s.standbyConfirmed,
+      failsafe: s.failsafe && { since: wall(s.failsafe.since), validUntil: wall(s.failsafe.validUntil) },
       certificates: this.certificates(),
     };
   }

@@ -6,7 +6,7 @@
 // the service's hooks, lease renewals (sync, which passes through the leader).
 import { EventEmitter } from 'node:events';
 import { Acls, ZkClient } from '../client/index.js';
-import { takeJournalEpoch } from '../client/journal/quorum-writer.js';
+import { readPromisedEpoch, takeJournalEpoch } from '../client/journal/quorum-writer.js';
 import type { ControllerConfig } from '../config/controller-config.js';
 import { ControllerCore, type Breadcrumb, type ControllerEffect, type ControllerInput, type ControllerOp, type OpResult } from '../core/controller/controller-core.js';
 import type { Logger } from '../io/log.js';
@@ -38,6 +38,7 @@ export class Controller extends EventEmitter {
       instance: i.id, address: `${i.host}:${i.adminPort}`, hasJournal: cfg.journalNodes !== null, hasPreActiveHook: i.hooks?.preActive != null,
       raceDelayMs: cfg.raceDelayMs, noFailover: i.noFailover, retryBackoffMs: 1000, retryBackoffMaxMs: 30_000,
       promotionsPerWindow: cfg.promotionsPerWindow, promotionWindowMs: cfg.promotionWindowMs, maxLagOnFailover: cfg.maxLagOnFailover,
+      failsafe: cfg.failsafe,
     }, now());
     this.health = new HealthMonitor(i.health);
   }
@@ -151,6 +152,11 @@ export class Controller extends EventEmitter {
         if (i.hooks?.role == null) return { ok: true, role: 'unknown' };
         const r = await queryRole(i.hooks.role);
         return r.ok ? { ok: true, role: r.role } : { ok: false, reason: r.reason };
+      }
+      case 'failsafeCheck': {
+        if (i.hooks?.role == null || this.cfg.journalNodes === null) return { ok: false, reason: 'failsafe needs a role hook and a journal' };
+        const [role, journalEpoch] = await Promise.all([queryRole(i.hooks.role), readPromisedEpoch(this.cfg.service, this.cfg.journalNodes, this.cfg.journalTimeoutMs, this.cfg.journalTls)]);
+        return role.ok ? { ok: true, role: role.role, serviceEpoch: role.epoch, journalEpoch } : { ok: false, reason: role.reason };
       }
       case 'createLock': {
         const zk = this.client();

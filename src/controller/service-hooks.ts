@@ -36,8 +36,11 @@ export async function runHook(h: HookConfig, p: HookPayload): Promise<HookResult
   }
 }
 
-/** Asks the service its role: an HTTP GET answering {"role": ...} or the word, or a command printing it. */
-export async function queryRole(h: HookConfig): Promise<{ ok: true; role: ServiceRole } | { ok: false; reason: string }> {
+/**
+ * Asks the service its role: an HTTP GET answering {"role": ..., "epoch": N} or the word, or a
+ * command printing either. `epoch` (the service's journal writer epoch) is null when not given.
+ */
+export async function queryRole(h: HookConfig): Promise<{ ok: true; role: ServiceRole; epoch: number | null } | { ok: false; reason: string }> {
   let text: string;
   if (h.kind === 'command') {
     const r = await runCommand(h.command, { timeoutMs: h.timeoutMs });
@@ -53,6 +56,11 @@ export async function queryRole(h: HookConfig): Promise<{ ok: true; role: Servic
     }
   }
   let word = text.trim();
-  try { const j = JSON.parse(word) as { role?: unknown }; if (typeof j?.role === 'string') word = j.role; } catch { /* a bare word */ }
-  return word === 'active' || word === 'standby' ? { ok: true, role: word } : { ok: false, reason: `the role answer ${JSON.stringify(word.slice(0, 40))} is neither active nor standby` };
+  let epoch: number | null = null;
+  try {
+    const j = JSON.parse(word) as { role?: unknown; epoch?: unknown };
+    if (typeof j?.role === 'string') word = j.role;
+    if (Number.isSafeInteger(j?.epoch) && (j.epoch as number) >= 0) epoch = j.epoch as number;
+  } catch { /* a bare word */ }
+  return word === 'active' || word === 'standby' ? { ok: true, role: word, epoch } : { ok: false, reason: `the role answer ${JSON.stringify(word.slice(0, 40))} is neither active nor standby` };
 }

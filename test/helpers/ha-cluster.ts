@@ -177,7 +177,7 @@ export async function startHaCluster(n: number, opts: HaOptions = {}): Promise<H
   const instances: HaInstance[] = [];
   for (const [k, id] of ids.entries()) {
     const serviceTls = opts.tlsEverywhere && opts.tls ? ['--tls-cert', opts.tls.certFile, '--tls-key', opts.tls.keyFile, '--tls-ca', opts.tls.caFile] : [];
-    const service = await startCliProcess([], ports[k].service, {}, [EXAMPLE, '--instance', id, '--port', String(ports[k].service), '--journal-nodes', jn, '--journal', 'orders', ...serviceTls]);
+    const service = await startCliProcess([], ports[k].service, {}, [EXAMPLE, '--instance', id, '--port', String(ports[k].service), '--journal-nodes', jn, '--journal', 'orders', '--write-every-ms', '20', ...serviceTls]);
     const controller = await startCliProcess(['controller', '--config', cfgPath, '--service', 'orders', '--id', id], ports[k].admin);
     instances.push({ id, adminPort: ports[k].admin, servicePort: ports[k].service, service, controller, proxy: proxies?.[k] ?? null });
   }

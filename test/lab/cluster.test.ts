@@ -113,7 +113,7 @@ describe.skipIf(labUnavailable() !== null)('quorate cluster on a three-host lab'
     // The managed service itself is not the cluster's to start: it runs beside each controller.
     const nodes = journalNodes().map((n) => `${n.id}@${n.host}:${n.port}`).join(',');
     for (const i of [0, 1]) {
-      lab.spawn(h[i], [process.execPath, example, '--instance', 'ab'[i], '--host', h[i].address, '--port', '7001', '--journal-nodes', nodes, '--journal', 'orders'],
+      lab.spawn(h[i], [process.execPath, example, '--instance', 'ab'[i], '--host', h[i].address, '--port', '7001', '--journal-nodes', nodes, '--journal', 'orders', '--write-every-ms', '20'],
         { logFile: path.join(dir, `service-${'ab'[i]}.log`) });
     }
     await waitUntil('the example services answer', 15_000, async () => (await serviceRole(h[0])) !== null && (await serviceRole(h[1])) !== null);

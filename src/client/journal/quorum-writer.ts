@@ -73,6 +73,8 @@ export class QuorumJournalWriter {
   get fenced(): boolean { return this.fencedReason !== null; }
   /** The highest txid a majority has acknowledged. */
   get committedTxid(): bigint { return this.core.committedTxid; }
+  /** The first txid of the segment this writer started: after open(), every txid before it is recovered and committed. */
+  get segmentStartTxid(): bigint { return this.core.segmentStartTxid; }
 
   /** Writes a batch; resolves with its txids once a majority has it durable. */
   append(records: Uint8Array[]): Promise<{ firstTxid: bigint; lastTxid: bigint }> {
@@ -215,6 +217,25 @@ export async function formatIfNew(journal: string, clients: readonly JournalNode
   await Promise.all(clients.map((c) => c.post(journal, 'format', {})));
 }
 
+/** The newest epoch a majority of the journal's nodes answered with (any newer writer's epoch is among them). */
+async function promisedOnMajority(journal: string, clients: readonly JournalNodeClient[]): Promise<number> {
+  const majority = Math.floor(clients.length / 2) + 1;
+  const states = await Promise.allSettled(clients.map((c) => c.state(journal)));
+  const ok = states.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
+  if (ok.length < majority) throw new JournalFencedError(`journal ${journal}: only ${ok.length} of ${clients.length} nodes answered (${reasons(states)})`);
+  return Math.max(...ok.map((s) => s.promisedEpoch));
+}
+
+/** Reads the newest epoch promised on a majority of `journal`'s nodes, without taking one (the controller's failsafe check). */
+export async function readPromisedEpoch(journal: string, nodes: readonly JournalNodeAddress[], timeoutMs: number, tls: JournalTls | null = null): Promise<number> {
+  const clients = nodes.map((n) => new JournalNodeClient(n, timeoutMs, { tls }));
+  try {
+    return await promisedOnMajority(journal, clients);
+  } finally {
+    await Promise.all(clients.map((c) => c.close()));
+  }
+}
+
 /**
  * Takes a new epoch on a majority of the journal's nodes without writing: from then on every
  * earlier writer is fenced (the controller's journal fencing, before the service is promoted).
@@ -224,10 +245,7 @@ export async function takeJournalEpoch(journal: string, nodes: readonly JournalN
   const majority = Math.floor(nodes.length / 2) + 1;
   try {
     await formatIfNew(journal, clients);
-    const states = await Promise.allSettled(clients.map((c) => c.state(journal)));
-    const ok = states.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
-    if (ok.length < majority) throw new JournalFencedError(`journal ${journal}: only ${ok.length} of ${nodes.length} nodes answered (${reasons(states)})`);
-    const epoch = Math.max(...ok.map((s) => s.promisedEpoch)) + 1;
+    const epoch = (await promisedOnMajority(journal, clients)) + 1;
     const granted = await Promise.allSettled(clients.map((c) => c.newEpoch(journal, epoch)));
     const yes = granted.filter((g) => g.status === 'fulfilled').length;
     if (yes < majority) throw new JournalFencedError(`journal ${journal}: epoch ${epoch} granted by ${yes} of ${nodes.length} nodes (${reasons(granted)})`);

@@ -15,6 +15,8 @@ export interface TailOptions {
   signal?: AbortSignal;
   /** Mutual TLS, when the journal nodes serve HTTPS. */
   tls?: JournalTls | null;
+  /** Told the committed txid each answering node reports (a reader's lag is that minus what it applied). */
+  onCommitted?: (committedTxid: bigint) => void;
 }
 
 export interface JournalEdit { txid: bigint; payload: Buffer }
@@ -33,6 +35,7 @@ export async function* tailJournal(journal: string, fromTxid: bigint, opts: Tail
         const got = await c.edits(journal, next, opts.batch ?? 1000, waitMs);
         failures = 0;
         purged.delete(c.node.id);
+        opts.onCommitted?.(got.committedTxid);
         for (const payload of got.edits) {
           yield { txid: next, payload };
           next++;

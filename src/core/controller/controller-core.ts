@@ -10,6 +10,13 @@
 //      measured from their send time, is checked before every side effect;
 //      at 2/3 of the session timeout without renewal the service is demoted;
 //   C3 an unhealthy service is never made active.
+// Failsafe (a service with a journal, `failsafe: true`): when the quorum stops
+// answering, the active is not demoted while the journal shows that no
+// writer newer than its service's has been promised an epoch on a majority
+// (checked every sixth of the session; each check holds for a third of it).
+// Any other instance can become a writer only by taking a newer epoch, which
+// fences this one's service at its next write, and it needs the lock (the
+// quorum) first. Promotion always needs the quorum: failsafe only keeps.
 // Ownership of the lock is its ephemeralOwner, never its data.
 
 export type HealthState = 'initializing' | 'healthy' | 'unhealthy' | 'not-responding';
@@ -37,10 +44,12 @@ export type ControllerOp =
   /** A request ordered by the quorum's leader (a sync): its send time starts a lease. */
   | { type: 'renewLease' }
   /** Ask the service which role it has (at start). */
-  | { type: 'queryRole' };
+  | { type: 'queryRole' }
+  /** Failsafe: the service's role and writer epoch, and the newest epoch a majority of journal nodes promised. */
+  | { type: 'failsafeCheck' };
 
 export type OpResult =
-  | { ok: true; lock?: { owner: bigint; czxid: bigint } | null; breadcrumb?: { data: Breadcrumb | null; version: number }; epoch?: number; role?: ServiceRole; detail?: string }
+  | { ok: true; lock?: { owner: bigint; czxid: bigint } | null; breadcrumb?: { data: Breadcrumb | null; version: number }; epoch?: number; role?: ServiceRole; detail?: string; serviceEpoch?: number | null; journalEpoch?: number }
   | { ok: false; reason: string; code?: 'NODEEXISTS' | 'BADVERSION' | 'NONODE' };
 
 export type ControllerInput =
@@ -86,6 +95,8 @@ export interface ControllerSettings {
   promotionWindowMs: number;
   /** A standby further behind than this (as its service reports) does not race; null: no limit. */
   maxLagOnFailover?: number | null;
+  /** Keep the active while the quorum is unreachable, for as long as the journal backs it (needs hasJournal). */
+  failsafe?: boolean;
 }
 
 /** What status shows and /active answers from. */
@@ -108,6 +119,8 @@ export interface ControllerStatus {
   /** The service's reported replication lag, and why a healthy standby is not racing (null when it may). */
   lag: number | null;
   notRacing: string | null;
+  /** Active without the quorum, backed by the journal: since when, and until when the last check holds. */
+  failsafe: { since: number; validUntil: number | null } | null;
 }
 
 export class ControllerCore {
@@ -157,6 +170,12 @@ export class ControllerCore {
    */
   private recheckLock: false | 'watch' | 'quiet' = false;
   private standbyConfirmed: boolean | null = null;
+  /** Failsafe: send time of the last check that backed us, checks in flight, when the current spell began. */
+  private failsafeSentAt: number | null = null;
+  private readonly failsafeChecks = new Map<number, number>();
+  private nextFailsafeAt = 0;
+  private failsafeSince: number | null = null;
+  private failsafeRefutedAt: number | null = null;
 
   constructor(private readonly s: ControllerSettings, private now: number) {
     this.backoffMs = s.retryBackoffMs;
@@ -173,9 +192,14 @@ export class ControllerCore {
   get currentPhase(): Phase { return this.phase; }
   get currentEpoch(): number | null { return this.epoch; }
 
-  /** Active as an outside observer should believe it at `now`: the role and a lease that holds now. */
+  /** Active as an outside observer should believe it at `now`: the role and a lease (or the journal, in failsafe) that holds now. */
   isActive(now: number): boolean {
-    return this.phase === 'active' && this.leaseValid(now);
+    return this.phase === 'active' && (this.leaseValid(now) || this.failsafeValid(now));
+  }
+
+  /** The last failsafe check backed us less than a third of the session ago (and the session did not expire). */
+  failsafeValid(now: number): boolean {
+    return this.s.failsafe === true && this.session !== 'expired' && this.lockCzxid !== null && this.failsafeSentAt !== null && now < this.failsafeSentAt + this.timeoutMs / 3;
   }
 
   status(now: number): ControllerStatus {
@@ -188,6 +212,7 @@ export class ControllerCore {
       standbyConfirmed: this.standbyConfirmed,
       lag: this.lag,
       notRacing: this.lagProblem(now),
+      failsafe: this.failsafeSince === null ? null : { since: this.failsafeSince, validUntil: this.failsafeValid(now) ? this.failsafeSentAt! + this.timeoutMs / 3 : null },
     };
   }
 
@@ -334,6 +359,8 @@ export class ControllerCore {
       if (r.ok && this.phase === 'active' && this.recheckLock === false) this.recheckLock = 'quiet';
       return;
     }
+    const checkSentAt = this.failsafeChecks.get(op);
+    if (checkSentAt !== undefined) { this.failsafeChecks.delete(op); this.onFailsafeCheck(checkSentAt, r); return; }
     if (this.pending?.op !== op) return;
     const step = this.pending.step;
     this.pending = null;
@@ -510,13 +537,14 @@ export class ControllerCore {
   /** Decides what to start now that nothing is pending; schedules the next wake-up. */
   private evaluate(): void {
     this.renewLease();
+    this.runFailsafe();
     const now = this.now;
     if (this.phase === 'starting' && this.pending === null) { this.run('queryRole', { type: 'queryRole' }); return; }
     if (this.phase === 'active' && !this.paused) {
       // Checked even while a lock read is in flight: a hung read must not hold off a demotion.
       const why = this.session === 'expired' ? 'the quorum session expired'
         : this.lockCzxid === null ? 'the quorum session that held the lock is gone'
-        : !this.leaseValid(now) ? 'lease expired: no answer through the quorum leader within 2/3 of the session timeout'
+        : !this.leaseValid(now) && !this.failsafeValid(now) ? `lease expired: no answer through the quorum leader within 2/3 of the session timeout${this.s.failsafe ? ', and no journal check backs the service (failsafe)' : ''}`
         : this.health === 'unhealthy' || this.health === 'not-responding' ? `service ${this.health}: ${this.healthReason}` : null;
       const serviceDown = this.health === 'unhealthy' || this.health === 'not-responding';
       if (why !== null) { this.pending = null; this.startDemotion(why, serviceDown && this.lockCzxid !== null); return; }
@@ -549,6 +577,63 @@ export class ControllerCore {
       this.transition('contending', 'healthy, racing for the lock');
       this.run('createLock', { type: 'createLock' });
     }
+  }
+
+  /**
+   * Failsafe: once the quorum's answers are late (a third of the session without a renewal), checks
+   * the journal every sixth of the session, one at a time; logs when a spell without the quorum
+   * begins and ends.
+   */
+  private runFailsafe(): void {
+    if (this.s.failsafe !== true || this.phase !== 'active' || this.timeoutMs === 0) {
+      this.failsafeSince = null;
+      this.failsafeSentAt = null;
+      return;
+    }
+    const now = this.now;
+    if (this.leaseValid(now) && this.failsafeSince !== null) {
+      this.log('info', `the quorum answers again: failsafe ends after ${now - this.failsafeSince} ms`);
+      this.failsafeSince = null;
+    } else if (!this.leaseValid(now) && this.failsafeValid(now) && this.failsafeSince === null) {
+      this.failsafeSince = now;
+      this.log('warn', 'the quorum does not answer: staying active (failsafe) while the journal shows no newer writer than this service');
+    }
+    if (this.session === 'expired') return;
+    const lateAt = this.leaseSentAt === null ? now : this.leaseSentAt + Math.ceil(this.timeoutMs / 3);
+    if (this.session === 'connected' && now < lateAt) { this.wake(lateAt); return; }
+    const every = Math.max(1, Math.floor(this.timeoutMs / 6));
+    const oldest = Math.min(Infinity, ...this.failsafeChecks.values());
+    if ((this.failsafeChecks.size === 0 || now - oldest > this.timeoutMs / 3) && now >= this.nextFailsafeAt) {
+      const op = this.nextOp++;
+      this.failsafeChecks.set(op, now);
+      this.nextFailsafeAt = now + every;
+      this.out.push({ kind: 'run', op, what: { type: 'failsafeCheck' } });
+    }
+    this.wake(this.nextFailsafeAt);
+    if (this.failsafeSentAt !== null) this.wake(Math.ceil(this.failsafeSentAt + this.timeoutMs / 3));
+  }
+
+  /** A check backs the service when it reports active in epoch E and no journal majority promised an epoch past E. */
+  private onFailsafeCheck(sentAt: number, r: OpResult): void {
+    if (this.phase !== 'active') return;
+    let problem: string | null;
+    if (!r.ok) problem = r.reason;
+    else if (r.role !== 'active') problem = `the service reports ${r.role ?? 'no role'}`;
+    else if (r.serviceEpoch == null) problem = 'the service\'s role answer names no journal epoch';
+    else if (r.journalEpoch === undefined) problem = 'no journal epoch was read';
+    else if (r.journalEpoch > r.serviceEpoch) problem = `the journal promised epoch ${r.journalEpoch}, newer than the service's ${r.serviceEpoch}: another writer took over`;
+    else problem = null;
+    if (problem === null) {
+      if (sentAt > (this.failsafeRefutedAt ?? -Infinity) && (this.failsafeSentAt === null || sentAt > this.failsafeSentAt)) this.failsafeSentAt = sentAt;
+      return;
+    }
+    // A check that could not be made proves nothing: the last good one holds until it runs out.
+    // An answer that shows the service is not the newest writer ends the backing at once.
+    if (r.ok) {
+      this.failsafeRefutedAt = Math.max(sentAt, this.failsafeRefutedAt ?? -Infinity);
+      if (this.failsafeSentAt !== null && this.failsafeSentAt <= sentAt) this.failsafeSentAt = null;
+    }
+    this.log('warn', `failsafe check: ${problem}`);
   }
 
   /** Keeps one leader-ordered request in flight about every sixth of the session timeout. */
