@@ -78,6 +78,8 @@ export interface HaOptions {
   tls?: { certFile: string; keyFile: string; caFile: string; tokenFile: string; clientAuth?: 'none' | 'want' | 'need'; operators?: string[]; readers?: string[] };
   /** With tls: the same certificate on the journal nodes (HTTPS, client certificates required) and between quorum servers. */
   tlsEverywhere?: boolean;
+  /** The service's failsafe setting (kept active by the journal while the quorum is unreachable). */
+  failsafe?: boolean;
 }
 
 export async function startHaCluster(n: number, opts: HaOptions = {}): Promise<HaCluster> {
@@ -144,6 +146,7 @@ export async function startHaCluster(n: number, opts: HaOptions = {}): Promise<H
     `    fencing: ${opts.fencing ?? '[graceful, journal]'}`,
     '    raceDelayMs: 200',
     ...(opts.maxLag !== undefined ? [`    maxLagOnFailover: ${opts.maxLag}`] : []),
+    ...(opts.failsafe ? ['    failsafe: true'] : []),
     '    cedeMs: 3000',
     // The scenarios fail over many times in a minute: flap damping has its own unit tests.
     '    promotionsPerWindow: 1000',
