@@ -8,6 +8,7 @@ import path from 'node:path';
 import YAML, { LineCounter, isMap, isSeq, isScalar, type Document } from 'yaml';
 import { z } from 'zod';
 import { ZK_DEFAULTS } from '../limits.js';
+import { isLoopback } from '../io/ports.js';
 import type { JournalTls } from '../client/journal/node-client.js';
 import { placementProblems } from './cluster-placement.js';
 import { readSecret } from './secret-file.js';
@@ -603,10 +604,6 @@ export function loadJournalConfig(file: string, nodeId: number | null): JournalN
     operators: j.operators ?? [],
     insecure: j.insecure ?? false,
   };
-}
-
-export function isLoopback(host: string): boolean {
-  return host === 'localhost' || host === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
 }
 
 /** A tls section's files: the certificate and CA as they are, the key refused if other users can read it. */

@@ -5,6 +5,7 @@
 // settings, reporting each problem at the key the user wrote (the loader says
 // where, through ConfigSource).
 import { ZK_DEFAULTS, ZK_LIMITS } from '../limits.js';
+import { isLoopback } from '../io/ports.js';
 import { ConfigError, formatIssue, showValue, type ConfigIssue } from './errors.js';
 import { formatMembership } from '../core/zk/membership.js';
 
@@ -321,7 +322,7 @@ function checkServers(
  */
 export function plainPeersProblem(q: QuorumServerConfig, insecure: boolean): string | null {
   if (q.peerTls !== null || insecure || q.servers.length < 2) return null;
-  const remote = q.servers.filter((s) => !(s.host === 'localhost' || s.host === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(s.host)));
+  const remote = q.servers.filter((s) => !isLoopback(s.host));
   if (remote.length === 0) return null;
   return `the quorum servers talk in plain TCP on ${remote.map((s) => s.host).join(', ')}: anyone who reaches those ports and names a member can join its elections and receive every transaction`;
 }

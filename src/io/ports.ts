@@ -1,4 +1,4 @@
-// Loopback port helpers: pick a free port, wait for one to open. Used by the
+// Loopback port helpers: pick a free port, wait for one to open, tell a loopback host. Used by the
 // tests and benchmarks that start real servers, and by tools that must know
 // when a local service is listening.
 import net from 'node:net';
@@ -57,4 +57,9 @@ export async function waitForPort(port: number, timeoutMs = 20_000, host = '127.
     await new Promise((r) => setTimeout(r, 50));
   }
   throw new Error(`port ${host}:${port} did not open within ${timeoutMs} ms`);
+}
+
+/** A host name or address that stays on this machine (traffic to it never crosses a network). */
+export function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
 }
