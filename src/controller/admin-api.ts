@@ -11,7 +11,7 @@ import type { AddressInfo } from 'node:net';
 import { timingSafeEqual } from 'node:crypto';
 import { createServer as createHttpsServer } from 'node:https';
 import { TLSSocket } from 'node:tls';
-import { certificateExpiry, certificateNames, type CertificateExpiry } from '../io/tls-identity.js';
+import { certificateExpiry, certificateNames, type CertificateExpiry, rotateServerCertificate } from '../io/tls-identity.js';
 import { adminRequest } from './admin-client.js';
 import type { Controller } from './controller.js';
 
@@ -44,7 +44,7 @@ export class AdminApi {
     const cfg = this.c.cfg;
     if (cfg.tls === null) throw new Error('controller.tls was turned on: that needs a restart');
     if ((journalTls === null) !== (cfg.journalTls === null)) throw new Error('journal.tls was turned on or off: that needs a restart');
-    (this.server as unknown as { setSecureContext(o: object): void }).setSecureContext({ cert: t.cert, key: t.key, ...(t.ca === null ? {} : { ca: t.ca }) });
+    rotateServerCertificate(this.server, t);
     // The admin client keys its agents by this object: a new one is a new agent with the new certificate.
     cfg.tls = t;
     cfg.journalTls = journalTls;

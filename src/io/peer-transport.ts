@@ -11,7 +11,7 @@
 // id is not a secret, and a server id is only a claim).
 import net from 'node:net';
 import tls from 'node:tls';
-import { certificateNames } from './tls-identity.js';
+import { certificateNames, rotateServerCertificate } from './tls-identity.js';
 import { JuteError, JuteWriter } from '../proto/jute.js';
 import {
   decodeElectionHello, decodeNotification, decodePeerMessage, encodeElectionHello, encodeNotification, encodePeerMessage,
@@ -104,7 +104,7 @@ export class ElectionPort {
   /** New certificates (a rotation): new connections use them; connections up keep theirs. */
   setTls(t: PeerTls): void {
     this.opts.tls = t;
-    if (this.server instanceof tls.Server) this.server.setSecureContext({ cert: t.cert, key: t.key, ca: t.ca });
+    if (this.server instanceof tls.Server) rotateServerCertificate(this.server, t);
   }
 
   async listen(): Promise<void> {
@@ -279,7 +279,7 @@ export class QuorumPort {
   /** New certificates (a rotation): new connections use them. */
   setTls(t: PeerTls): void {
     this.opts.tls = t;
-    if (this.server instanceof tls.Server) this.server.setSecureContext({ cert: t.cert, key: t.key, ca: t.ca });
+    if (this.server instanceof tls.Server) rotateServerCertificate(this.server, t);
   }
 
   private identityProblem(s: net.Socket): string | null {

@@ -45,3 +45,13 @@ export function logCertificateExpiry(logger: { info(o: object, m: string): void;
   else logger.info(fields, 'certificate');
   return e;
 }
+
+/**
+ * A certificate rotation on a listening TLS server (https or tls; undici's and node's https typings
+ * do not show the method): connections made from now on get the new certificate, key and CA.
+ */
+export function rotateServerCertificate(server: object, t: { cert: string; key: string; ca: string | null }): void {
+  const s = server as { setSecureContext?: (o: object) => void };
+  if (typeof s.setSecureContext !== 'function') throw new Error('rotateServerCertificate: not a TLS server');
+  s.setSecureContext({ cert: t.cert, key: t.key, ...(t.ca === null ? {} : { ca: t.ca }) });
+}

@@ -14,6 +14,7 @@ import {
 } from '../proto/zk-records.js';
 import type { Outbound } from '../core/zk/server-core.js';
 import type { Logger } from './log.js';
+import { rotateServerCertificate } from './tls-identity.js';
 
 
 export interface ClientPortHandler {
@@ -117,7 +118,7 @@ export class ClientPort {
 
   /** A certificate rotation (SIGHUP): new connections to the TLS port get the new certificate. */
   setTls(t: ClientTls): void {
-    this.secureServer?.setSecureContext({ cert: t.cert, key: t.key, ...(t.ca === null ? {} : { ca: t.ca }) });
+    if (this.secureServer) rotateServerCertificate(this.secureServer, t);
   }
 
   async close(): Promise<void> {

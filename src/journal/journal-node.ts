@@ -9,7 +9,7 @@ import { EventEmitter } from 'node:events';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { TLSSocket } from 'node:tls';
-import { certificateExpiry } from '../io/tls-identity.js';
+import { certificateExpiry, rotateServerCertificate } from '../io/tls-identity.js';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
@@ -52,7 +52,7 @@ export class JournalNode extends EventEmitter {
     if ((t === null) !== (this.config.tls === null)) throw new Error('journal.tls was turned on or off: that needs a restart');
     if (t === null) return;
     this.config.tls = t;
-    (this.server as unknown as { setSecureContext(o: object): void }).setSecureContext({ cert: t.cert, key: t.key, ca: t.ca });
+    rotateServerCertificate(this.server, t);
     const old = [...this.peers.values()];
     for (const n of this.config.nodes) if (n.id !== this.config.nodeId) this.peers.set(n.id, new JournalNodeClient(n, this.config.requestTimeoutMs, { tls: t }));
     await Promise.all(old.map((p) => p.close()));
