@@ -4,7 +4,9 @@
 // journal while active. Measured, in one run:
 //   - kill -9 of the active service, --kills times: ms from the kill until the
 //     other instance is active (its controller's /active) and its service
-//     answers as active; the killed one is restarted (it comes back standby);
+//     answers as active, and ms until a client writing to the key-value API
+//     (PUT /kv/<key>, retried every few ms) has its first write acknowledged
+//     by the new active; the killed one is restarted (it comes back standby);
 //   - kill -9 of the active controller, --controller-kills times: the same,
 //     through the session's expiry; reported beside the negotiated timeout;
 //   - a controller's resident memory and its CPU over --idle-seconds of quiet.
@@ -35,6 +37,20 @@ const log = (msg: string) => process.stderr.write(`[${((performance.now() - t0) 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 interface Instance { id: string; adminPort: number; servicePort: number; service: BenchServer | null; controller: BenchServer | null }
+
+/** PUT through `port`'s key-value API until one is acknowledged; ms from `since`. */
+async function firstAckedWrite(port: number, key: string, since: number, ms: number): Promise<number> {
+  const end = since + ms;
+  for (let n = 0; performance.now() < end; n++) {
+    try {
+      const r = await request(`http://127.0.0.1:${port}/kv/${key}`, { method: 'PUT', body: `v${n}`, signal: AbortSignal.timeout(1000) });
+      await r.body.dump();
+      if (r.statusCode === 200) return performance.now() - since;
+    } catch { /* not up yet */ }
+    await sleep(2);
+  }
+  throw new Error(`no write acknowledged through port ${port} within ${ms} ms`);
+}
 
 async function get(url: string): Promise<{ status: number; body: Record<string, unknown> } | null> {
   try {
@@ -111,16 +127,20 @@ export async function main(argv: string[]): Promise<number> {
   log(`${first.id} active; ${o.kills} kills of the active service`);
   for (const i of inst) if (i !== first) await waitHealthyStandby(i);
   const serviceMs: number[] = [];
+  const writeMs: number[] = [];
   for (let k = 0; k < o.kills; k++) {
     const victim = first;
     const other = inst.find((i) => i !== victim)!;
     await waitHealthyStandby(other);
     await sleep(300);
+    await firstAckedWrite(victim.servicePort, `before-${k}`, performance.now(), 5000);
     const tk = performance.now();
     await victim.service!.kill9();
+    const acked = firstAckedWrite(other.servicePort, `after-${k}`, tk, 30_000);
     const now = await waitActive([other], 30_000);
     serviceMs.push(performance.now() - tk);
-    log(`kill ${k + 1}: ${victim.id} -> ${now.id} in ${round1(serviceMs.at(-1)!)} ms`);
+    writeMs.push(await acked);
+    log(`kill ${k + 1}: ${victim.id} -> ${now.id} in ${round1(serviceMs.at(-1)!)} ms, first write acknowledged after ${round1(writeMs.at(-1)!)} ms`);
     victim.service = await startService(victim);
     await waitHealthyStandby(victim);
     first = now;
@@ -155,13 +175,15 @@ export async function main(argv: string[]): Promise<number> {
   killAllServers();
 
   const svc = summarize(serviceMs);
+  const wr = summarize(writeMs);
   const ctl = summarize(controllerMs);
   const report = {
     benchmark: 'failover',
     machine: { cpus: os.cpus().length, node: process.version },
     options: o,
-    setup: 'quorum: ours, standalone, cluster-file defaults (tick 200 ms); controller defaults (session 6 s requested, TCP check every 200 ms); 3 journal nodes; example service writing to its journal while active',
+    setup: 'quorum: ours, standalone, cluster-file defaults (tick 200 ms); controller defaults (session 6 s requested, TCP check every 200 ms); 3 journal nodes; example key-value service (a tick to its journal every 20 ms while active)',
     serviceCrash: { what: 'kill -9 of the active service until the other instance is active and its service answers active', samplesMs: serviceMs.map(round1), ...svc, longestMs: svc.maxMs },
+    serviceCrashFirstWrite: { what: 'kill -9 of the active service until a client retrying PUT /kv/<key> on the other instance has a write acknowledged (durable on a journal majority)', samplesMs: writeMs.map(round1), ...wr },
     controllerCrash: { what: 'kill -9 of the active controller until the other is active (session expiry path)', negotiatedSessionTimeoutMs: negotiated, samplesMs: controllerMs.map(round1), ...ctl },
     controller: { rssMb, idleCpuPctOneCore: idleCpuPct },
     bars: {
