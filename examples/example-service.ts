@@ -88,7 +88,8 @@ let sick = false;
 let lagOverride: number | null = null;
 let ticker: NodeJS.Timeout | null = null;
 
-const role = () => replica?.role ?? bareRole;
+// The role hook's contract is active or standby: an instance still promoting is not active yet.
+const role = (): 'active' | 'standby' => (replica === null ? bareRole : replica.role === 'active' ? 'active' : 'standby');
 const epoch = () => (replica === null ? bareEpoch : replica.epoch);
 const lag = () => lagOverride ?? replica?.lag ?? 0;
 
