@@ -5,6 +5,7 @@ import { QUORATE_VERSION } from '../version.js';
 import { certsCommand } from './certs-command.js';
 import { clusterCommand } from './cluster-command.js';
 import { controllerCommands } from './controller-command.js';
+import { demoCommand } from '../demo/demo-command.js';
 import { journalCommand } from './journal-command.js';
 import { quorumCommand } from './quorum-command.js';
 import { zkCommand } from './zk-command.js';
@@ -22,6 +23,7 @@ program.addCommand(journalCommand());
 for (const c of controllerCommands()) program.addCommand(c);
 program.addCommand(clusterCommand());
 program.addCommand(certsCommand());
+program.addCommand(demoCommand());
 
 // Every verb reports usage mistakes through the catch below (exit 2), not by exiting itself.
 const overrideAll = (c: Command): void => { c.exitOverride(); c.commands.forEach(overrideAll); };
