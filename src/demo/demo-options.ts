@@ -2,11 +2,11 @@
 // naming the flag and what it wants), and the settings a start runs with:
 // a flag wins, else what the directory's demo.json recorded, else the default.
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, statSync } from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { InvalidArgumentError } from 'commander';
 import { UsageError } from '../cli/errors.js';
+import { freePortBlock, portIsFree } from '../io/ports.js';
 import { BLOCK_PORTS, type DemoSettings } from './demo-layout.js';
 import { DEMO_LIMITS as L } from './demo-limits.js';
 import { STATE_FILE, readRecordedState, type RecordedState } from './demo-state.js';
@@ -61,28 +61,15 @@ export function prepareDir(flag: string | undefined): { dir: string; created: bo
   return { dir, created: false };
 }
 
-function bindable(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const srv = net.createServer();
-    srv.unref();
-    srv.once('error', () => resolve(false));
-    srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)));
-  });
-}
-
 /** The ports of a block that something else listens on already. */
 export async function busyPorts(ports: readonly number[]): Promise<number[]> {
-  const free = await Promise.all(ports.map(bindable));
+  const free = await Promise.all(ports.map(portIsFree));
   return ports.filter((_, i) => !free[i]);
 }
 
 async function freeBlock(): Promise<number> {
-  for (let attempt = 0; attempt < L.auto_base_port_attempts; attempt++) {
-    const span = L.auto_base_port_to - L.auto_base_port_from;
-    const base = L.auto_base_port_from + Math.floor(Math.random() * span);
-    const ports = Array.from({ length: BLOCK_PORTS }, (_, i) => base + i);
-    if ((await busyPorts(ports)).length === 0) return base;
-  }
+  const base = await freePortBlock(BLOCK_PORTS, L.auto_base_port_from, L.auto_base_port_to, L.auto_base_port_attempts);
+  if (base !== null) return base;
   throw new Error(`no block of ${BLOCK_PORTS} free ports found in ${L.auto_base_port_from}..${L.auto_base_port_to} after ${L.auto_base_port_attempts} tries; give --base-port N`);
 }
 

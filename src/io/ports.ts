@@ -13,7 +13,8 @@ import net from 'node:net';
 const RANGE = { from: 20_000, to: 32_000, slices: 8 } as const;
 const handedOut = new Set<number>();
 
-function bindable(port: number): Promise<boolean> {
+/** Nothing listens on `port` at 127.0.0.1 now (we could bind it). */
+export function portIsFree(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const srv = net.createServer();
     srv.unref();
@@ -30,7 +31,7 @@ export async function freePort(): Promise<number> {
   for (let attempt = 0; attempt < 200; attempt++) {
     const port = base + Math.floor(Math.random() * size);
     if (handedOut.has(port)) continue;
-    if (await bindable(port)) { handedOut.add(port); return port; }
+    if (await portIsFree(port)) { handedOut.add(port); return port; }
   }
   return new Promise((resolve, reject) => {
     const srv = net.createServer();
@@ -62,4 +63,14 @@ export async function waitForPort(port: number, timeoutMs = 20_000, host = '127.
 /** A host name or address that stays on this machine (traffic to it never crosses a network). */
 export function isLoopback(host: string): boolean {
   return host === 'localhost' || host === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
+}
+
+/** A base port in [from, to) whose `count` consecutive ports are all free now, tried `attempts` times at random; null if none. */
+export async function freePortBlock(count: number, from: number, to: number, attempts: number): Promise<number | null> {
+  for (let attempt = 0; attempt < attempts; attempt++) {
+    const base = from + Math.floor(Math.random() * (to - from));
+    const free = await Promise.all(Array.from({ length: count }, (_, i) => portIsFree(base + i)));
+    if (free.every(Boolean)) return base;
+  }
+  return null;
 }

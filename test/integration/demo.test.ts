@@ -4,33 +4,16 @@
 // instance, kills it with -9 (the other takes over with the data), watches
 // the demo start it again as standby, and fails over back by hand. Run with
 // --once on a free block of ports; its output must show each step.
-import net from 'node:net';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { freePortBlockForTest } from '../helpers/ports.js';
 import { runBounded } from '../helpers/run-bounded.js';
 
 const ROOT = path.resolve(__dirname, '../..');
 /** The demo's ports: base..base+21. */
 const BLOCK_PORTS = 22;
 
-function bindable(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = net.createServer();
-    s.once('error', () => resolve(false));
-    s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
-  });
-}
-
-/** A base port whose whole block is free. */
-async function freeBase(): Promise<number> {
-  for (let attempt = 0; attempt < 50; attempt++) {
-    // Below freePort's range (20000-32000) and the kernel's ephemeral ports.
-    const base = 10_000 + Math.floor(Math.random() * 8_000);
-    const ok = await Promise.all(Array.from({ length: BLOCK_PORTS }, (_, i) => bindable(base + i)));
-    if (ok.every(Boolean)) return base;
-  }
-  throw new Error('no free block of ports for the demo');
-}
+const freeBase = () => freePortBlockForTest(BLOCK_PORTS);
 
 describe('scripts/demo.sh', () => {
   it('tours the quorum, writes on the active, survives its kill -9 with the data, gets the killed one back as standby, fails over back; exits with --once', async () => {

@@ -6,36 +6,19 @@
 // makes it exit 1 with that part's log lines, leaving nothing running.
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { apacheZkAvailable, startApacheZk, type ApacheZk } from '../helpers/apache-zk.js';
 import { CLI, ensureBuilt } from '../helpers/cli-process.js';
-import { missingTool } from '../helpers/ports.js';
+import { freePortBlockForTest, missingTool } from '../helpers/ports.js';
 import { runBounded } from '../helpers/run-bounded.js';
 
 const BLOCK_PORTS = 22;
 const dirs: string[] = [];
 const demos: ChildProcess[] = [];
 
-function bindable(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = net.createServer();
-    s.once('error', () => resolve(false));
-    s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
-  });
-}
-
-/** A base port whose whole block is free; below freePort's range (20000-32000) and the kernel's ephemeral ports. */
-async function freeBase(): Promise<number> {
-  for (let attempt = 0; attempt < 50; attempt++) {
-    const base = 10_000 + Math.floor(Math.random() * 8_000);
-    const ok = await Promise.all(Array.from({ length: BLOCK_PORTS }, (_, i) => bindable(base + i)));
-    if (ok.every(Boolean)) return base;
-  }
-  throw new Error('no free block of ports for the demo');
-}
+const freeBase = () => freePortBlockForTest(BLOCK_PORTS);
 
 function newDir(): string {
   const d = fs.mkdtempSync(path.join(os.tmpdir(), 'quorate-demo-test-'));
