@@ -61,6 +61,10 @@ const INSTALLS_SCANNED_MAX = 200;
 /** Temp files under LAB_ROOT of a caller killed half way are removed once this old. */
 const TEMP_KEEP_MS = 3600_000;
 
+/** block(): the rules' preference, and where the local table's rule moves to (after them). */
+const BLOCK_RULE_PREF = 10;
+const LOCAL_RULE_PREF = 100;
+
 const SSHD = '/usr/sbin/sshd';
 const IP = ['/usr/sbin/ip', '/sbin/ip', '/usr/bin/ip', '/bin/ip'].find((p) => fs.existsSync(p)) ?? 'ip';
 const KEYGEN = ['/usr/bin/ssh-keygen', '/bin/ssh-keygen', '/usr/local/bin/ssh-keygen'].find((p) => fs.existsSync(p)) ?? '/usr/bin/ssh-keygen';
@@ -78,7 +82,15 @@ const SESSION_PATH: string | null = SSHD_ROOT_PATH.split(':').some((d) => fs.exi
   ? null
   : `${path.dirname(process.execPath)}:${SSHD_ROOT_PATH}`;
 
-const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+/**
+ * The repo: two levels up from test/helpers/, or three when this file runs
+ * compiled from dist/test/helpers/ (the nemesis): the first of those holding
+ * a package.json.
+ */
+const REPO_ROOT = ((here: string) => {
+  const up2 = path.resolve(here, '..', '..');
+  return fs.existsSync(path.join(up2, 'package.json')) ? up2 : path.resolve(up2, '..');
+})(path.dirname(fileURLToPath(import.meta.url)));
 
 // ---------------------------------------------------------------- API types
 
@@ -155,6 +167,17 @@ export interface Lab {
   signal(pid: number, sig: NodeJS.Signals | number): boolean;
   /** A new host key for the host and its sshd restarted with it; returns the new fingerprint. */
   changeHostKey(host: LabHost): Promise<string>;
+  /**
+   * Silently drops IPv4 traffic between hosts a and b, both ways: TCP whose
+   * port (at either end) is one of `ports`, or every packet when ports is
+   * omitted. Other traffic, and the root namespace's, is untouched. Done with
+   * policy routing rules on the receiving side (no netfilter needed): packets
+   * from the peer are routed to a blackhole before local delivery, as lost
+   * packets (no reset, no ICMP), established connections included.
+   */
+  block(a: LabHost, b: LabHost, ports?: number[]): Promise<void>;
+  /** Removes every block between a and b that block() set. */
+  unblock(a: LabHost, b: LabHost): Promise<void>;
   /** Kills everything in the lab, deletes namespaces and links, releases the slot, removes dir. Idempotent. */
   teardown(): Promise<void>;
   /** See the standalone installQuorate(). */
@@ -835,6 +858,59 @@ class LabImpl implements Lab {
 
   signal(pid: number, sig: NodeJS.Signals | number): boolean {
     return killQuiet(pid, sig);
+  }
+
+  /** Per host namespace: the block rules in place ("from <addr> ..." argv tails), by peer address. */
+  private readonly blockRules = new Map<string, Map<string, string[][]>>();
+
+  /** The local table's rule moved after the block rules' preference (once per host), so they see packets for local delivery. */
+  private localRuleMoved(host: LabHost): void {
+    if (this.blockRules.has(host.ns)) return;
+    const rules = ipSync(['-n', host.ns, 'rule', 'show'], true).stdout;
+    if (!new RegExp(`^${LOCAL_RULE_PREF}:\\s+from all lookup local`, 'm').test(rules)) {
+      ipBatch([`rule add pref ${LOCAL_RULE_PREF} lookup local`], host.ns);
+    }
+    if (/^0:\s+from all lookup local/m.test(rules)) ipBatch(['rule del pref 0 lookup local'], host.ns);
+    this.blockRules.set(host.ns, new Map());
+  }
+
+  async block(a: LabHost, b: LabHost, ports?: number[]): Promise<void> {
+    this.state(a);
+    this.state(b);
+    if (a === b) throw new Error(`${this.where(a)}: block needs two different hosts`);
+    if (ports !== undefined && (ports.length === 0 || ports.some((p) => !Number.isInteger(p) || p < 1 || p > 65535))) {
+      throw new Error(`${this.where(a)}: block: ports must be a non-empty list of port numbers, got ${JSON.stringify(ports)}`);
+    }
+    for (const [on, peer] of [[a, b], [b, a]] as const) {
+      this.localRuleMoved(on);
+      const tails: string[][] = ports === undefined
+        ? [['from', peer.address, 'blackhole']]
+        : ports.flatMap((p) => [
+          ['from', peer.address, 'ipproto', 'tcp', 'dport', String(p), 'blackhole'],
+          ['from', peer.address, 'ipproto', 'tcp', 'sport', String(p), 'blackhole'],
+        ]);
+      const byPeer = this.blockRules.get(on.ns)!;
+      const have = byPeer.get(peer.address) ?? [];
+      const fresh = tails.filter((t) => !have.some((h) => h.join(' ') === t.join(' ')));
+      if (fresh.length > 0) ipBatch(fresh.map((t) => `rule add pref ${BLOCK_RULE_PREF} ${t.join(' ')}`), on.ns);
+      byPeer.set(peer.address, [...have, ...fresh]);
+    }
+  }
+
+  async unblock(a: LabHost, b: LabHost): Promise<void> {
+    this.state(a);
+    this.state(b);
+    const problems: string[] = [];
+    for (const [on, peer] of [[a, b], [b, a]] as const) {
+      const byPeer = this.blockRules.get(on.ns);
+      const tails = byPeer?.get(peer.address) ?? [];
+      byPeer?.delete(peer.address);
+      for (const t of tails) {
+        const r = ipSync(['-n', on.ns, 'rule', 'del', 'pref', String(BLOCK_RULE_PREF), ...t], true);
+        if (!r.ok) problems.push(`"ip -n ${on.ns} rule del pref ${BLOCK_RULE_PREF} ${t.join(' ')}": ${r.stderr.trim()}`);
+      }
+    }
+    if (problems.length > 0) throw new Error(`${this.where(a)}: unblock from ${b.name}: ${problems.join('; ')}`);
   }
 
   async changeHostKey(host: LabHost): Promise<string> {
