@@ -13,8 +13,10 @@
 //                      x-quorate-applied-txid. On the active a read is linearizable.
 //   GET    /kv         {"role","appliedTxid","lag","data":{...}}
 //   A write (or an active's read) this instance cannot answer: 503 {"error","active": URL|null}.
-//   GET  /health        200 {"ok","role","lag","appliedTxid","epoch"} while alive (POST /sick fails it;
-//                       POST /lag {"lag": N} makes it report N, for tests)
+//   GET  /health        200 {"ok","role","lag","appliedTxid","epoch"} while alive; 503 while the
+//                       controller's last word was active but the instance stepped down by itself
+//                       (its journal writer fenced or cut off), so the controller demotes it
+//                       (POST /sick fails it; POST /lag {"lag": N} makes it report N, for tests)
 //   GET  /role          {"role", "epoch", "token", "written"}
 //   POST /role          {"role", "epoch", "token"}: the controller's hooks; a token older than
 //                       one already seen is refused (409)
@@ -84,6 +86,8 @@ let bareEpoch: number | null = null;
 let highestToken = -1n;
 /** The controller's epoch of the last promotion: a newer one means the journal has fenced our writer. */
 let controllerEpoch: number | null = null;
+/** What the controller last asked for: active while the service stepped down by itself (its writer fenced or cut off) is a failure to report. */
+let askedFor: 'active' | 'standby' | null = null;
 let sick = false;
 let lagOverride: number | null = null;
 let ticker: NodeJS.Timeout | null = null;
@@ -169,6 +173,11 @@ function handle(req: IncomingMessage, res: ServerResponse, body: Buffer): void {
   }
   if (req.method === 'GET' && p === '/health') {
     if (sick) return send(res, 500, { ok: false });
+    // The controller holds the lock for an instance that can no longer write: it must demote it, so
+    // the instances race again (this one too, once its controller has said standby).
+    if (askedFor === 'active' && replica !== null && replica.role === 'standby') {
+      return send(res, 503, { ok: false, role: 'standby', reason: `asked to be active, but stepped down: ${replica.lastStepDown ?? 'unknown'}` });
+    }
     return send(res, 200, { ok: true, role: role(), lag: lag(), appliedTxid: String(replica?.state.appliedTxid ?? 0n), epoch: epoch() });
   }
   if (req.method === 'POST' && p === '/lag') {
@@ -188,6 +197,7 @@ function handle(req: IncomingMessage, res: ServerResponse, body: Buffer): void {
       if (b.role === 'active' && t < highestToken) return send(res, 409, { error: `token ${t} is older than ${highestToken}` });
       if (t > highestToken) highestToken = t;
     }
+    askedFor = b.role;
     const done = b.role === 'active' ? toActive(b.epoch ?? null) : toStandby('asked by the controller');
     done.then(() => send(res, 200, { role: role(), epoch: epoch() }), (e: Error) => {
       log(`could not become ${b.role}: ${e.message}`);

@@ -42,6 +42,8 @@ export class KvReplica {
   role: Role = 'standby';
   /** Edits this instance wrote that a majority acknowledged. */
   written = 0;
+  /** Why it last stopped being active. */
+  lastStepDown: string | null = null;
   private writer: QuorumJournalWriter | null = null;
   private seq = 0;
   /** Bumped by every promotion and demotion: a promotion that finds it changed was overtaken. */
@@ -179,6 +181,7 @@ export class KvReplica {
     this.writer = null;
     this.acked.clear();
     for (const waiter of this.appliedWaiters.splice(0)) waiter.reject(new NotActiveError(`no longer active: ${why}`, null));
+    this.lastStepDown = why;
     this.o.log(`standby: ${why}`);
     this.startTail();
     await w?.close().catch(() => undefined);

@@ -126,6 +126,23 @@ describe('the example key-value service', () => {
     expect(checkC4(history)).toEqual([]);
   });
 
+  it('an active that loses its journal majority steps down and says so on /health until its controller demotes it', async () => {
+    await Promise.all([jc.procs[1].stop(), jc.procs[2].stop()]);
+    try {
+      const r = await call('b', 'PUT', '/kv/lost', 'x');
+      expect(r.status).toBe(503);
+      const h = await call('b', 'GET', '/health');
+      expect(h.status).toBe(503);
+      expect(JSON.parse(h.text).reason).toMatch(/asked to be active, but stepped down: fenced by the journal/);
+    } finally {
+      await Promise.all([jc.procs[1].restart(), jc.procs[2].restart()]);
+    }
+    expect((await setRole('b', 'standby', 2)).status).toBe(200);
+    expect((await call('b', 'GET', '/health')).status).toBe(200);
+    expect((await setRole('b', 'active', 3)).status).toBe(200);
+    expect((await call('b', 'PUT', '/kv/back', 'y')).status).toBe(200);
+  });
+
   it('refuses bad input with a clear answer', async () => {
     expect((await call('b', 'PUT', '/kv/%E0%A4%A', 'x')).status).toBe(400);
     expect((await call('b', 'POST', '/kv/x')).status).toBe(405);
