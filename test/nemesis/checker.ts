@@ -18,9 +18,11 @@
 //   or of a later write that began before the read ended.
 // - C4 (the journal, read whole): edits' epochs never go back; one instance
 //   per epoch; an instance's seq within an epoch only goes up. And from the
-//   acknowledgements: no epoch acknowledged by two instances; each
-//   acknowledged write is in the journal at its txid, with its key, value,
-//   epoch and instance.
+//   acknowledgements: no epoch acknowledged by two instances; no write
+//   acknowledged under an epoch older than one that had already acknowledged
+//   a write before this write began (a superseded epoch); each acknowledged
+//   write is in the journal at its txid, with its key, value, epoch and
+//   instance.
 // - the final active's data equal the journal replayed.
 
 export interface WriteOp {
@@ -68,7 +70,7 @@ export interface JournalEntry {
 
 export type ViolationKind =
   | 'lost-write' | 'stale-read' | 'unknown-value' | 'c4-epoch-back' | 'c4-two-instances' | 'c4-seq-back'
-  | 'ack-two-instances' | 'ack-not-in-journal' | 'final-state-mismatch' | 'journal-unreadable'
+  | 'ack-two-instances' | 'ack-superseded-epoch' | 'ack-not-in-journal' | 'final-state-mismatch' | 'journal-unreadable'
   | 'no-convergence' | 'failsafe' | 'final-state-unreadable';
 
 export interface Violation {
@@ -191,6 +193,20 @@ export function checkJournal(journal: readonly JournalEntry[], writes: readonly 
     const prev = lastSeq.get(k);
     if (prev !== undefined && e.seq <= prev.seq) f.add('c4-seq-back', `txid ${e.txid}: ${e.instance} in epoch ${e.epoch} wrote seq ${e.seq} after seq ${prev.seq} (txid ${prev.txid})`);
     lastSeq.set(k, { seq: e.seq, txid: e.txid });
+  }
+  // A superseded epoch: a write that began after a newer epoch's acknowledgement, acknowledged under an older one.
+  const acked = writes.filter((w) => w.outcome === 'ok').sort((a, b) => a.ackMs! - b.ackMs!);
+  const byStart = [...acked].sort((a, b) => a.startMs - b.startMs);
+  let newest: WriteOp | null = null;
+  let k = 0;
+  for (const w of byStart) {
+    while (k < acked.length && acked[k].ackMs! < w.startMs) {
+      if (newest === null || acked[k].epoch! > newest.epoch!) newest = acked[k];
+      k++;
+    }
+    if (newest !== null && w.epoch! < newest.epoch!) {
+      f.add('ack-superseded-epoch', `${describeWrite(w)} was acknowledged under epoch ${w.epoch}, but epoch ${newest.epoch} had acknowledged ${describeWrite(newest)} before it began`);
+    }
   }
   const ackOwner = new Map<number, WriteOp>();
   for (const w of writes) {

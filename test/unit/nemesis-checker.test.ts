@@ -131,6 +131,18 @@ describe('nemesis checker: the journal (C4) and acknowledgements', () => {
     expect(checkJournal(j, [ws[0], twice]).map((x) => x.kind).sort()).toEqual(['ack-not-in-journal', 'ack-two-instances']);
   });
 
+  it('a write begun after a newer epoch acknowledged one, acknowledged under an older epoch: superseded', () => {
+    txid = 0;
+    const ws = [ok(0, 0, 10, 1, 'a'), ok(1, 20, 30, 3, 'b'), ok(2, 31, 40, 1, 'a')];
+    const v = checkJournal([], ws).filter((x) => x.kind !== 'ack-not-in-journal');
+    expect(v.map((x) => x.kind)).toEqual(['ack-superseded-epoch']);
+    expect(v[0].message).toContain('epoch 3 had acknowledged');
+    // Overlapping (begun before the newer acknowledgement): not judged.
+    txid = 0;
+    const overlap = [ok(0, 0, 10, 1, 'a'), ok(1, 20, 30, 3, 'b'), ok(2, 25, 40, 1, 'a')];
+    expect(checkJournal([], overlap).filter((x) => x.kind !== 'ack-not-in-journal')).toEqual([]);
+  });
+
   it('parses the service\'s edits; anything else is a problem', () => {
     expect(parseEdit(7n, '{"instance":"a","epoch":3,"seq":1,"op":"put","key":"k","value":"v"}')).toEqual({ txid: 7n, instance: 'a', epoch: 3, seq: 1, op: 'put', key: 'k', value: 'v' });
     expect(parseEdit(8n, '{"instance":"a","epoch":3,"seq":2,"op":"active","url":"http://x"}')).toEqual({ txid: 8n, instance: 'a', epoch: 3, seq: 2, op: 'active' });
