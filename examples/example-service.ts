@@ -15,7 +15,8 @@
 //   A write (or an active's read) this instance cannot answer: 503 {"error","active": URL|null}.
 //   GET  /health        200 {"ok","role","lag","appliedTxid","epoch"} while alive; 503 while the
 //                       controller's last word was active but the instance stepped down by itself
-//                       (its journal writer fenced or cut off), so the controller demotes it
+//                       (its journal writer fenced or cut off), so the controller demotes it, and
+//                       while no majority of journal nodes answered for 3 s (it could not serve)
 //                       (POST /sick fails it; POST /lag {"lag": N} makes it report N, for tests)
 //   GET  /role          {"role", "epoch", "token", "written"}
 //   POST /role          {"role", "epoch", "token"}: the controller's hooks; a token older than
@@ -178,6 +179,8 @@ function handle(req: IncomingMessage, res: ServerResponse, body: Buffer): void {
     if (askedFor === 'active' && replica !== null && replica.role === 'standby') {
       return send(res, 503, { ok: false, role: 'standby', reason: `asked to be active, but stepped down: ${replica.lastStepDown ?? 'unknown'}` });
     }
+    const cutOff = replica?.journalProblem() ?? null;
+    if (cutOff !== null) return send(res, 503, { ok: false, role: role(), reason: cutOff });
     return send(res, 200, { ok: true, role: role(), lag: lag(), appliedTxid: String(replica?.state.appliedTxid ?? 0n), epoch: epoch() });
   }
   if (req.method === 'POST' && p === '/lag') {

@@ -9,7 +9,7 @@
 // read); a fenced write demotes it at once.
 import { JournalFencedError, QuorumJournalWriter } from '../../src/client/journal/quorum-writer.js';
 import { tailJournal } from '../../src/client/journal/tail.js';
-import type { JournalNodeAddress, JournalTls } from '../../src/client/journal/node-client.js';
+import { JournalNodeClient, type JournalNodeAddress, type JournalTls } from '../../src/client/journal/node-client.js';
 import { encodeEdit, KvState, type KvEdit } from './kv-state.js';
 import { loadSnapshot, saveSnapshot } from './kv-snapshot.js';
 
@@ -35,6 +35,10 @@ export interface KvReplicaOptions {
 }
 
 type Role = 'standby' | 'promoting' | 'active';
+
+/** The journal nodes are probed this often; unreachable (unhealthy) after this long without a majority. */
+const JOURNAL_PROBE_EVERY_MS = 1000;
+const JOURNAL_UNREACHABLE_MS = 3000;
 type EditBody = { op: 'put'; key: string; value: string } | { op: 'del'; key: string } | { op: 'tick' };
 
 export class KvReplica {
@@ -58,6 +62,10 @@ export class KvReplica {
   private lastSnapshotTxid: bigint;
   private snapshotting = false;
   private stopped = false;
+  /** When a majority of journal nodes last answered a probe, and how many answered the last one. */
+  private majorityAt = Date.now();
+  private lastProbe = '';
+  private probeTimer: NodeJS.Timeout | null = null;
 
   constructor(private readonly o: KvReplicaOptions) {
     this.state = o.dataDir === null ? new KvState() : loadSnapshot(o.dataDir);
@@ -67,6 +75,29 @@ export class KvReplica {
   start(): void {
     if (this.state.appliedTxid > 0n) this.o.log(`loaded the snapshot at txid ${this.state.appliedTxid} (${this.state.data.size} keys)`);
     this.startTail();
+    this.probeJournal();
+  }
+
+  /**
+   * Why this instance could not serve as active now, or null: a majority of journal nodes has not
+   * answered for a while (a standby cut off from the journal must not race, only to fail its promotion).
+   */
+  journalProblem(now = Date.now()): string | null {
+    return now - this.majorityAt > JOURNAL_UNREACHABLE_MS ? `no majority of the journal nodes answered for ${now - this.majorityAt} ms (last probe: ${this.lastProbe})` : null;
+  }
+
+  private probeJournal(): void {
+    if (this.stopped) return;
+    const clients = this.o.nodes.map((n) => new JournalNodeClient(n, JOURNAL_PROBE_EVERY_MS, { tls: this.o.tls }));
+    void Promise.allSettled(clients.map((c) => c.state(this.o.journal))).then((answers) => {
+      // A node that has not formatted the journal yet answers 404: it is reachable.
+      const up = answers.filter((a) => a.status === 'fulfilled' || (a.reason as { status?: number }).status === 404).length;
+      this.lastProbe = `${up} of ${answers.length} answered`;
+      if (up > this.o.nodes.length / 2) this.majorityAt = Date.now();
+    }).finally(() => {
+      void Promise.all(clients.map((c) => c.close()));
+      if (!this.stopped) { this.probeTimer = setTimeout(() => this.probeJournal(), JOURNAL_PROBE_EVERY_MS); this.probeTimer.unref(); }
+    });
   }
 
   get epoch(): number | null { return this.writer?.epoch ?? null; }
@@ -254,6 +285,7 @@ export class KvReplica {
 
   async stop(): Promise<void> {
     this.stopped = true;
+    if (this.probeTimer !== null) clearTimeout(this.probeTimer);
     this.stopTail();
     await this.demote('stopping');
     await this.maybeSnapshot(true);

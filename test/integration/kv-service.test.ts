@@ -126,7 +126,7 @@ describe('the example key-value service', () => {
     expect(checkC4(history)).toEqual([]);
   });
 
-  it('an active that loses its journal majority steps down and says so on /health until its controller demotes it', async () => {
+  it('an active that loses its journal majority steps down and says so on /health until its controller demotes it; a standby cut off is unhealthy', async () => {
     await Promise.all([jc.procs[1].stop(), jc.procs[2].stop()]);
     try {
       const r = await call('b', 'PUT', '/kv/lost', 'x');
@@ -134,11 +134,15 @@ describe('the example key-value service', () => {
       const h = await call('b', 'GET', '/health');
       expect(h.status).toBe(503);
       expect(JSON.parse(h.text).reason).toMatch(/asked to be active, but stepped down: fenced by the journal/);
+      // A standby cut off from the journal is unhealthy too: its controller must not race only to fail.
+      const cut = await until('a standby unhealthy without the journal', async () => { const r = await call('a', 'GET', '/health'); return r.status === 503 ? r : null; }, 8000);
+      expect(JSON.parse(cut.text).reason).toMatch(/no majority of the journal nodes answered/);
     } finally {
       await Promise.all([jc.procs[1].restart(), jc.procs[2].restart()]);
     }
     expect((await setRole('b', 'standby', 2)).status).toBe(200);
-    expect((await call('b', 'GET', '/health')).status).toBe(200);
+    await until('b healthy again', async () => (await call('b', 'GET', '/health')).status === 200);
+    await until('a healthy again', async () => (await call('a', 'GET', '/health')).status === 200);
     expect((await setRole('b', 'active', 3)).status).toBe(200);
     expect((await call('b', 'PUT', '/kv/back', 'y')).status).toBe(200);
   });
