@@ -4,6 +4,7 @@
 // bearer token, a deadline, and the JSON answer.
 import { Agent, request, type Dispatcher } from 'undici';
 import type { ControllerConfig, InstanceConfig } from '../config/controller-config.js';
+import { within } from '../io/deadline.js';
 
 export type AdminAccess = Pick<ControllerConfig, 'adminToken' | 'tls'>;
 
@@ -25,7 +26,11 @@ export function adminUrl(a: AdminAccess, i: InstanceConfig, path: string): strin
 }
 
 /** One admin API call; rejects when the controller cannot be reached within `timeoutMs`. */
-export async function adminRequest(a: AdminAccess, i: InstanceConfig, method: 'GET' | 'POST', path: string, body?: unknown, timeoutMs = 2000): Promise<{ status: number; json: Record<string, unknown>; text: string }> {
+export function adminRequest(a: AdminAccess, i: InstanceConfig, method: 'GET' | 'POST', path: string, body?: unknown, timeoutMs = 2000): Promise<{ status: number; json: Record<string, unknown>; text: string }> {
+  return within(adminCall(a, i, method, path, body, timeoutMs), timeoutMs);
+}
+
+async function adminCall(a: AdminAccess, i: InstanceConfig, method: 'GET' | 'POST', path: string, body: unknown, timeoutMs: number): Promise<{ status: number; json: Record<string, unknown>; text: string }> {
   const res = await request(adminUrl(a, i, path), {
     method, body: body === undefined ? undefined : JSON.stringify(body), signal: AbortSignal.timeout(timeoutMs), dispatcher: dispatcher(a),
     headers: { 'content-type': 'application/json', ...(a.adminToken ? { authorization: `Bearer ${a.adminToken}` } : {}) },

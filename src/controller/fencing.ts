@@ -60,16 +60,6 @@ export async function fenceInstance(opts: {
   return { ok: false, reason: `every fencing method failed: ${failures.join('; ')}` };
 }
 
-/**
- * Bounds `p` by `ms` whatever the HTTP client does underneath: a host off the network leaves a
- * connect pending for undici's own connect timeout (10 s), past the fence's timeout (seen in the nemesis).
- */
-function within<T>(p: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout;
-  const late = new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms); });
-  return Promise.race([p, late]).finally(() => clearTimeout(timer));
-}
-
 /** The graceful method as a whole (its controller, then its hook) takes at most `timeoutMs`. */
 async function graceful(service: string, target: InstanceConfig, token: string, admin: AdminAccess, timeoutMs: number): Promise<FenceOutcome> {
   const deadline = performance.now() + timeoutMs;
@@ -77,7 +67,7 @@ async function graceful(service: string, target: InstanceConfig, token: string, 
   let why: string;
   let answered = false;
   try {
-    const res = await within(adminRequest(admin, target, 'POST', '/v1/fence', { token }, timeoutMs), timeoutMs);
+    const res = await adminRequest(admin, target, 'POST', '/v1/fence', { token }, timeoutMs);
     if (res.status === 200) return { ok: true, detail: `graceful: its controller confirmed standby` };
     answered = true;
     why = `its controller answered ${res.status}: ${res.text.slice(0, 200)}`;
@@ -94,8 +84,7 @@ async function graceful(service: string, target: InstanceConfig, token: string, 
   // The controller is gone (not merely refusing): ask the service itself, when its hook can be reached from here.
   if (!answered && target.hooks?.toStandby.kind === 'http' && left() >= GRACEFUL_HOOK_MIN_MS) {
     const ms = Math.min(target.hooks.toStandby.timeoutMs, left());
-    const h = await within(runHook({ ...target.hooks.toStandby, timeoutMs: ms }, { service, instance: target.id, role: 'standby', epoch: null, token, previous: null }), ms)
-      .catch((e: Error): { ok: false; reason: string } => ({ ok: false, reason: e.message }));
+    const h = await runHook({ ...target.hooks.toStandby, timeoutMs: ms }, { service, instance: target.id, role: 'standby', epoch: null, token, previous: null });
     if (h.ok) return { ok: true, detail: `graceful: ${why}; its to-standby hook answered (${h.detail})` };
     why += `; its to-standby hook: ${h.reason}`;
   }

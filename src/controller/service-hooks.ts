@@ -5,6 +5,7 @@
 import { request } from 'undici';
 import type { HookConfig } from '../config/controller-config.js';
 import type { ServiceRole } from '../core/controller/controller-core.js';
+import { within } from '../io/deadline.js';
 import { describeCommandResult, runCommand } from '../io/run-command.js';
 
 export interface HookPayload { service: string; instance: string; role: 'active' | 'standby'; epoch: number | null; token: string | null; previous: string | null }
@@ -23,11 +24,13 @@ export async function runHook(h: HookConfig, p: HookPayload): Promise<HookResult
     return r.code === 0 ? { ok: true, detail: describeCommandResult(r) } : { ok: false, reason: `command ${describeCommandResult(r)}` };
   }
   try {
-    const res = await request(h.url, {
-      method: 'POST', body: JSON.stringify(p), headers: { 'content-type': 'application/json' },
-      signal: AbortSignal.timeout(h.timeoutMs), headersTimeout: h.timeoutMs, bodyTimeout: h.timeoutMs,
-    });
-    const text = (await res.body.text()).slice(0, 300);
+    const { res, text } = await within((async () => {
+      const r = await request(h.url, {
+        method: 'POST', body: JSON.stringify(p), headers: { 'content-type': 'application/json' },
+        signal: AbortSignal.timeout(h.timeoutMs), headersTimeout: h.timeoutMs, bodyTimeout: h.timeoutMs,
+      });
+      return { res: r, text: (await r.body.text()).slice(0, 300) };
+    })(), h.timeoutMs);
     if (res.statusCode >= 200 && res.statusCode < 300) return { ok: true, detail: `POST ${h.url}: ${res.statusCode}` };
     return { ok: false, reason: `POST ${h.url} answered ${res.statusCode}${text ? `: ${text}` : ''}` };
   } catch (e) {
@@ -48,9 +51,12 @@ export async function queryRole(h: HookConfig): Promise<{ ok: true; role: Servic
     text = r.stdout;
   } else {
     try {
-      const res = await request(h.url, { method: 'GET', signal: AbortSignal.timeout(h.timeoutMs), headersTimeout: h.timeoutMs, bodyTimeout: h.timeoutMs });
-      text = await res.body.text();
-      if (res.statusCode !== 200) return { ok: false, reason: `GET ${h.url} answered ${res.statusCode}` };
+      const got = await within((async () => {
+        const r = await request(h.url, { method: 'GET', signal: AbortSignal.timeout(h.timeoutMs), headersTimeout: h.timeoutMs, bodyTimeout: h.timeoutMs });
+        return { status: r.statusCode, body: await r.body.text() };
+      })(), h.timeoutMs);
+      text = got.body;
+      if (got.status !== 200) return { ok: false, reason: `GET ${h.url} answered ${got.status}` };
     } catch (e) {
       return { ok: false, reason: `GET ${h.url}: ${(e as Error & { code?: string }).code ?? (e as Error).message}` };
     }
