@@ -66,10 +66,13 @@ export class KvReplica {
   private majorityAt = Date.now();
   private lastProbe = '';
   private probeTimer: NodeJS.Timeout | null = null;
+  /** One client per node for the probes, kept (a probe a second must not open new connections each time). */
+  private readonly probes: JournalNodeClient[];
 
   constructor(private readonly o: KvReplicaOptions) {
     this.state = o.dataDir === null ? new KvState() : loadSnapshot(o.dataDir);
     this.lastSnapshotTxid = this.state.appliedTxid;
+    this.probes = o.nodes.map((n) => new JournalNodeClient(n, JOURNAL_PROBE_EVERY_MS, { tls: o.tls }));
   }
 
   start(): void {
@@ -88,14 +91,12 @@ export class KvReplica {
 
   private probeJournal(): void {
     if (this.stopped) return;
-    const clients = this.o.nodes.map((n) => new JournalNodeClient(n, JOURNAL_PROBE_EVERY_MS, { tls: this.o.tls }));
-    void Promise.allSettled(clients.map((c) => c.state(this.o.journal))).then((answers) => {
+    void Promise.allSettled(this.probes.map((c) => c.state(this.o.journal))).then((answers) => {
       // A node that has not formatted the journal yet answers 404: it is reachable.
       const up = answers.filter((a) => a.status === 'fulfilled' || (a.reason as { status?: number }).status === 404).length;
       this.lastProbe = `${up} of ${answers.length} answered`;
       if (up > this.o.nodes.length / 2) this.majorityAt = Date.now();
     }).finally(() => {
-      void Promise.all(clients.map((c) => c.close()));
       if (!this.stopped) { this.probeTimer = setTimeout(() => this.probeJournal(), JOURNAL_PROBE_EVERY_MS); this.probeTimer.unref(); }
     });
   }
@@ -286,6 +287,7 @@ export class KvReplica {
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.probeTimer !== null) clearTimeout(this.probeTimer);
+    await Promise.all(this.probes.map((c) => c.close()));
     this.stopTail();
     await this.demote('stopping');
     await this.maybeSnapshot(true);
