@@ -149,7 +149,8 @@ describe.each([2, 3])('controller: %i instances against our quorum', (n) => {
   it('every instance unhealthy: none is promoted (C3), and status exits non-zero', async () => {
     const a = await c.settledActive();
     try {
-      for (const i of c.instances) await post(i.servicePort, '/sick');
+      // The standbys first: made sick after the active, one could win the lock it releases in between.
+      for (const i of [...c.instances].sort((x, y) => Number(x.id === a) - Number(y.id === a))) await post(i.servicePort, '/sick');
       const seen = await watchActives(c, async () => (await c.actives()).length === 0);
       await new Promise((r) => setTimeout(r, 1500));
       expect(await c.actives()).toEqual([]);
