@@ -3,7 +3,8 @@
 //  Q2  every server applies one history: the same transaction at a zxid, the
 //      same successor after each zxid, the same digest of everything up to
 //      it; nothing committed (acknowledged to a client) is ever lost;
-//  and no server reports a broken protocol rule.
+//  no server reports a broken protocol rule; and once the faults end, the
+//  quorum commits again (liveness).
 import type { SimState } from './sim-state.js';
 import { hexZxid } from '../core/zab/zxid.js';
 
@@ -16,6 +17,8 @@ export class Checker {
   private successor = new Map<bigint, bigint>();
   private digestAt = new Map<bigint, number>();
   private acked = new Map<bigint, string>();
+  /** When the history last grew (a zxid applied for the first time anywhere). */
+  lastGrowthMs = -1;
   stats = { epochs: 0, applies: 0, acked: 0, snapshotsInstalled: 0, protocolViolations: 0 };
 
   private readonly initialZxid: bigint;
@@ -40,7 +43,7 @@ export class Checker {
     this.stats.applies++;
     const p = text(payload);
     const known = this.payloadAt.get(zxid);
-    if (known === undefined) this.payloadAt.set(zxid, p);
+    if (known === undefined) { this.payloadAt.set(zxid, p); this.lastGrowthMs = this.now(); }
     else if (known !== p) this.fail(`Q2: server ${node} applied "${p}" at ${hexZxid(zxid)}, another applied "${known}"`);
     const next = this.successor.get(before.zxid);
     if (next === undefined) this.successor.set(before.zxid, zxid);
@@ -66,6 +69,14 @@ export class Checker {
   protocolViolation(node: number, reason: string): void {
     this.stats.protocolViolations++;
     this.fail(`server ${node} saw a protocol violation: ${reason}`);
+  }
+
+  /**
+   * Liveness: once the faults stop, the quorum must commit again. Safety checks alone pass a quorum
+   * that stalls with every server serving at one zxid (a proposal no one acks blocks every later one).
+   */
+  progressedAfter(ms: number): void {
+    if (this.lastGrowthMs < ms) this.fail(`liveness: nothing committed after ${ms.toFixed(0)} ms, though the faults ended and writes kept coming (last growth at ${this.lastGrowthMs.toFixed(0)} ms)`);
   }
 
   /** After the faults stop and the quorum settles: every server in one state, holding every acknowledged write. */

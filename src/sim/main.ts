@@ -17,7 +17,7 @@ function integer(name: string, min: number, max: number) {
 
 function main(argv: string[]): number {
   const program = new Command('sim')
-    .description('Seeded simulations of the quorum (election, ZAB) under crashes and partitions, checked against Q1 and Q2.')
+    .description('Seeded simulations of the quorum (election, ZAB) under crashes and partitions, checked against Q1 and Q2, and for commits again once the faults end.')
     .option('--seeds <n>', 'how many seeds to run', integer('--seeds', 1, 1_000_000), 20)
     .option('--first-seed <n>', 'the first of them', integer('--first-seed', 0, 2 ** 32 - 1), 1)
     .option('--seed <n>', 'run this one seed only', integer('--seed', 0, 2 ** 32 - 1))

@@ -372,6 +372,8 @@ export function runSimulation(o: SimOptions, workloadOverride?: SimWorkload): Si
   const finalStates = new Map<number, { state: SimState; serving: boolean }>();
   for (const n of nodes.values()) finalStates.set(n.id, { state: n.state, serving: n.up && n.core !== null && n.core.serving });
   checker.final(finalStates);
+  // Writes keep coming until 2 s before the end: the second half of the settle period must see commits.
+  checker.progressedAfter(o.faultMs + o.settleMs / 2);
   const versions = new Set([...nodes.values()].filter((n) => n.core !== null).map((n) => n.core!.activeConfig.version));
   if (versions.size > 1) checker.violations.push(`end: servers hold different memberships (${[...versions].map((v) => '0x' + v.toString(16)).join(', ')})`);
   for (const p of workload.check?.() ?? []) checker.violations.push(`Q3: ${p}`);

@@ -23,6 +23,8 @@ interface LearnerLink {
   lastZxid: bigint;
   lastHeardMs: number;
   openedMs: number;
+  /** The last zxid the sync sent it before NEWLEADER: its ACK of NEWLEADER says it has all of them durable. */
+  syncedThrough: bigint;
 }
 
 export type LeaderPhase = 'discovery' | 'sync' | 'broadcast';
@@ -62,7 +64,7 @@ export class LeaderRole {
   }
 
   accepted(conn: number, now: number): void {
-    this.links.set(conn, { conn, id: -1, type: 'participant', phase: 'new', acceptedEpoch: 0, lastZxid: 0n, lastHeardMs: now, openedMs: now });
+    this.links.set(conn, { conn, id: -1, type: 'participant', phase: 'new', acceptedEpoch: 0, lastZxid: 0n, lastHeardMs: now, openedMs: now, syncedThrough: 0n });
   }
 
   disconnected(conn: number): void {
@@ -177,14 +179,24 @@ export class LeaderRole {
     for (const e of log.range(from)) ctx.send(link.conn, { type: 'proposal', zxid: e.zxid, payload: e.payload });
     ctx.send(link.conn, { type: 'newLeader', zxid: this.newLeaderZxid });
     link.phase = 'syncing';
+    link.syncedThrough = log.last;
   }
 
   private onAck(link: LearnerLink, zxid: bigint, now: number): void {
     if (link.phase === 'syncing') {
       if (zxid !== this.newLeaderZxid) return this.refuse(link, `ACK of ${hexZxid(zxid)} before NEWLEADER's`);
       link.phase = 'synced';
-      if (this.phase === 'broadcast') this.ctx.send(link.conn, { type: 'upToDate', committed: this.ctx.lastCommitted });
-      else this.onNewLeaderAck(link.id, now);
+      if (this.phase === 'broadcast') {
+        this.ctx.send(link.conn, { type: 'upToDate', committed: this.ctx.lastCommitted });
+        // The sync carried the proposals still outstanding, and a learner acks those only through
+        // NEWLEADER: count it for each, or one that was waiting for this learner waits forever
+        // (and every later proposal with it), as seen when a follower rejoined while the other
+        // was cut off.
+        if (link.type === 'participant') {
+          for (const [zxid, acks] of this.outstanding) if (zxid <= link.syncedThrough) acks.add(link.id);
+          this.tryCommit();
+        }
+      } else this.onNewLeaderAck(link.id, now);
       return;
     }
     if (link.phase !== 'synced') return this.refuse(link, `ACK of ${hexZxid(zxid)} out of turn`);

@@ -79,6 +79,57 @@ describe('QuorumPeer handshake', () => {
   });
 });
 
+/** Drains `p`, reporting every persist durable at once; returns what it sent and committed meanwhile. */
+function settle(p: QuorumPeer): PeerEffect[] {
+  const all: PeerEffect[] = [];
+  for (let i = 0; i < 20; i++) {
+    const out = p.drain();
+    if (out.length === 0) break;
+    all.push(...out);
+    const last = out.filter((e) => e.kind === 'persist').pop();
+    if (last?.kind === 'persist') p.persisted(last.seq);
+  }
+  return all;
+}
+
+/** Runs a learner's handshake with leader `p` up to and including its ACK of NEWLEADER. */
+function join(p: QuorumPeer, serverId: number, now: number): { conn: number; effects: PeerEffect[] } {
+  const conn = p.accepted(now);
+  p.message(conn, info({ serverId }), now);
+  const epochInfo = sends(settle(p)).find((m) => m.type === 'leaderInfo');
+  const epoch = epochInfo?.type === 'leaderInfo' ? epochInfo.epoch : 1;
+  p.message(conn, { type: 'ackEpoch', currentEpoch: 0, lastZxid: 0n }, now);
+  const effects = settle(p);
+  p.message(conn, { type: 'ack', zxid: makeZxid(epoch, 0) }, now);
+  effects.push(...settle(p));
+  return { conn, effects };
+}
+
+describe('QuorumPeer broadcast', () => {
+  it('counts a rejoining follower\'s NEWLEADER ack for the outstanding proposals its sync carried', () => {
+    // Leader 3 with follower 2; 2 goes silent (its link not closed yet) with a proposal outstanding;
+    // 1 joins: the sync carries that proposal, and 1 acks it only through NEWLEADER. Before the fix
+    // the proposal never committed and neither did anything after it: the quorum stalled.
+    const p = leader();
+    const two = join(p, 2, 2);
+    expect(p.serving).toBe(true);
+    const z = p.propose(Buffer.from('w1'), 3)!;
+    settle(p); // durable on the leader: one ack of three
+    expect(p.lastCommitted).toBe(0n);
+    const one = join(p, 1, 4);
+    const sent = sends(one.effects);
+    expect(sent.some((m) => m.type === 'proposal' && m.zxid === z)).toBe(true);
+    expect(p.lastCommitted).toBe(z);
+    expect(one.effects.some((e) => e.kind === 'send' && e.conn === two.conn && e.msg.type === 'commit' && e.msg.zxid === z)).toBe(true);
+    // And the quorum goes on: the next proposal commits with 1's ordinary ACK.
+    const z2 = p.propose(Buffer.from('w2'), 5)!;
+    settle(p);
+    p.message(one.conn, { type: 'ack', zxid: z2 }, 5);
+    settle(p);
+    expect(p.lastCommitted).toBe(z2);
+  });
+});
+
 describe('peer codec', () => {
   const z = makeZxid(5, 7);
   const samples: PeerMessage[] = [
