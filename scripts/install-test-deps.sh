@@ -4,8 +4,9 @@
 # against and to prove the client suites), the real clients the suites drive
 # (zkCli from the zookeeper package, python3-kazoo, Apache Curator, a JDK with
 # javac to compile the Curator suite), OpenSSH (fencing tests), procps and
-# iproute2, openssl (the admin API's TLS test makes its certificates), then the
-# npm dependencies.
+# iproute2, openssl (the admin API's TLS test makes its certificates), the real
+# services of the recipes (resource-agents, redis-server, postgresql, haproxy),
+# then the npm dependencies.
 #
 # Idempotent and quiet: packages already installed are not touched (and
 # `apt-get update` runs only when something is missing); `npm ci` is skipped
@@ -93,6 +94,14 @@ PACKAGES=(
   iproute2
   openssl
   systemd
+  # Real services behind Quorate (issue 16): Pacemaker's OCF resource agents
+  # (IPaddr2 for the floating IP, Dummy), Redis, PostgreSQL, HAProxy. The
+  # recipes' tests run their own servers under /tmp; nothing is started here.
+  resource-agents
+  redis-server
+  redis-tools
+  postgresql
+  haproxy
 )
 
 installed() {
@@ -169,6 +178,8 @@ if [ "$DRY_RUN" = 0 ]; then
   STEP_ALWAYS=1 step "check: kazoo importable by /usr/bin/python3" /usr/bin/python3 -c 'import kazoo.client, kazoo.recipe.lock'
   STEP_ALWAYS=1 step "check: sshd and ssh" test -x /usr/sbin/sshd -a -x /usr/bin/ssh
   STEP_ALWAYS=1 step "check: ss and pgrep" bash -c 'command -v ss && command -v pgrep'
+  STEP_ALWAYS=1 step "check: OCF agents IPaddr2 and Dummy" test -x /usr/lib/ocf/resource.d/heartbeat/IPaddr2 -a -x /usr/lib/ocf/resource.d/heartbeat/Dummy
+  STEP_ALWAYS=1 step "check: redis-server, haproxy, pg_ctl" bash -c 'command -v redis-server && command -v haproxy && ls /usr/lib/postgresql/*/bin/pg_ctl'
   STEP_ALWAYS=1 step "check: node-zookeeper-client" test -f "$REPO/node_modules/node-zookeeper-client/package.json"
   say "ok"
 fi
