@@ -32,6 +32,7 @@ async function runController(cfg: ControllerConfig, reread: () => ControllerConf
   if (cfg.journalTls !== null) logCertificateExpiry(logger, 'journal.tls', cfg.journalTls.cert);
   for (const w of cfg.warnings) logger.warn({ warning: w }, 'configuration warning');
   const controller = new Controller(cfg, logger);
+  await controller.prepareResources();
   const api = new AdminApi(controller);
   const port = await api.listen(cfg.instance.adminPort, cfg.instance.host);
   logger.info({ adminPort: port, connectString: cfg.connectString, sessionTimeoutMs: cfg.sessionTimeoutMs }, 'controller started');
@@ -124,6 +125,10 @@ function printStatus(g: Awaited<ReturnType<typeof gather>>, cfg: ControllerConfi
     const fs = s.failsafe as { since?: string; validUntil?: string | null } | null | undefined;
     if (fs) out.push(`${x.instance.id}: FAILSAFE since ${fs.since}: the quorum does not answer; kept active because the journal shows no newer writer (until ${fs.validUntil ?? 'the next check'})`);
     if (s.notRacing && !s.active) out.push(`${x.instance.id}: not racing for the lock: ${s.notRacing}`);
+    const res = (s.resources as { name: string; agent: string | null; running: boolean | null; lastError: string | null }[] | undefined) ?? [];
+    if (res.length > 0) {
+      out.push(`${x.instance.id}: resources ${res.map((r) => `${r.name}${r.agent ? ` (${r.agent})` : ''} ${r.lastError ? `FAILED: ${r.lastError}` : r.running === true ? 'running' : r.running === false ? 'stopped' : 'unknown'}`).join(', ')}`);
+    }
   }
   const actives = g.instances.filter((x) => x.status?.active).length;
   if (actives > 1) out.push(`WARNING: ${actives} instances say active`);

@@ -3,7 +3,7 @@
 // status told apart, and the per-process verbs (start, stop, status,
 // restart) spelled as the host's own `quorate` or its systemd units expect.
 import type { PlacedProcess, SshTarget } from '../config/cluster-placement.js';
-import { shellQuote as q } from '../controller/fence-ssh.js';
+import { shellQuote as q } from '../io/shell-quote.js';
 import { sshExec, type SshFailureCause } from '../io/ssh-exec.js';
 
 export type Verb = 'start' | 'stop' | 'status' | 'restart';

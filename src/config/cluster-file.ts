@@ -171,6 +171,24 @@ const fenceMethod = z.union([
     }),
   }),
 ], { error: 'expected graceful, journal, { shell: "..." }, { http: URL } or { ssh: { user, keyFile, knownHosts | fingerprint } }' });
+const RESOURCE_KEYS = ['name', 'ocf', 'params', 'start', 'stop', 'monitor', 'timeoutMs', 'monitorIntervalMs', 'failures'];
+const resourceCommon = {
+  name: z.string({ error: 'expected a resource name' }).regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/, { error: 'expected a resource name (letters, digits, _ . -)' }),
+  timeoutMs: ms().optional(),
+  monitorIntervalMs: intIn(100, 3_600_000, 'milliseconds').optional(),
+  /** Consecutive failed monitors that make the instance unhealthy (default 1, as Pacemaker). */
+  failures: intIn(1, 100, 'a count').optional(),
+};
+const commandText = () => z.string({ error: 'expected a shell command' }).min(1, { error: 'expected a shell command' });
+const resourceShape = z.union([
+  z.strictObject({
+    ...resourceCommon,
+    /** provider:type, as Pacemaker's ocf:provider:type (heartbeat:IPaddr2). */
+    ocf: z.string({ error: 'expected provider:type, such as heartbeat:IPaddr2' }).regex(/^[A-Za-z0-9_.-]+:[A-Za-z0-9_.-]+$/, { error: 'expected provider:type, such as heartbeat:IPaddr2' }),
+    params: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, { error: 'expected a parameter name (letters, digits, _)' }), z.union([z.string(), z.number(), z.boolean()], { error: 'expected a string, number or boolean' }), { error: 'expected a mapping of parameter names to values' }).optional(),
+  }),
+  z.strictObject({ ...resourceCommon, start: commandText(), stop: commandText(), monitor: commandText().optional() }),
+], { error: 'expected { name, ocf: provider:type, params } or { name, start, stop, monitor }' });
 const connectStringShape = () => z.string().regex(/^[A-Za-z0-9._:,\[\]-]+(\/[^\s]*)?$/, { error: 'expected host:port,host:port[/chroot]' });
 const instanceShape = {
   /** This instance's controller elects through these servers (say, its local quorum server first). */
@@ -183,6 +201,8 @@ const instanceShape = {
   noFailover: bool().optional(),
   health: z.array(healthCheckShape, { error: 'expected a list of checks' }).min(1, { error: 'expected at least one check' }).optional(),
   hooks: z.strictObject({ toActive: commandOrHttp, toStandby: commandOrHttp, role: commandOrHttp.optional(), preActive: commandOrHttp.optional() }, { error: 'expected toActive and toStandby hooks' }).optional(),
+  /** What follows the active (a floating IP...): started in order after toActive, stopped in reverse before toStandby. */
+  resources: z.array(resourceShape, { error: 'expected a list of resources' }).refine((l) => new Set(l.map((r) => r.name)).size === l.length, { error: 'resource names must differ' }).optional(),
   fencing: z.array(fenceMethod, { error: 'expected a list of fencing methods' }).optional(),
 };
 const serviceShape = {
@@ -190,6 +210,7 @@ const serviceShape = {
   journal: bool().optional(),
   health: z.array(healthCheckShape, { error: 'expected a list of checks' }).min(1, { error: 'expected at least one check' }).optional(),
   hooks: instanceShape.hooks,
+  resources: instanceShape.resources,
   fencing: instanceShape.fencing,
   /** A lower-priority standby waits this long per step of priority rank before racing. */
   raceDelayMs: intIn(0, 60_000, 'milliseconds').optional(),
@@ -218,6 +239,8 @@ const controllerShape = {
   quorumTls: z.strictObject({ caFile: dir(), certFile: dir().optional(), keyFile: dir().optional() }, { error: 'expected { caFile, certFile, keyFile }' }).optional(),
   /** Client certificate common names that may change roles on the admin API (as the token does). */
   operators: z.array(z.string({ error: 'expected a certificate common name' }).min(1).max(64), { error: 'expected a list of certificate common names' }).optional(),
+  /** Where Pacemaker's OCF resource agents are (OCF_ROOT; default /usr/lib/ocf, Debian's resource-agents). */
+  ocfRoot: dir().optional(),
   /** Client certificate common names that may read status but not change roles. */
   readers: z.array(z.string({ error: 'expected a certificate common name' }).min(1).max(64), { error: 'expected a list of certificate common names' }).optional(),
 };
@@ -286,6 +309,8 @@ const KEYS_AT: Record<string, readonly string[]> = {
   'services[]': Object.keys(serviceShape),
   'services[].instances[]': Object.keys(instanceShape),
   'services[].fencing[].ssh': SSH_FENCE_KEYS,
+  'services[].resources[]': RESOURCE_KEYS,
+  'services[].instances[].resources[]': RESOURCE_KEYS,
   ssh: Object.keys(sshShape),
   'ssh.hosts[]': Object.keys(sshHostShape),
   'services[].instances[].fencing[].ssh': SSH_FENCE_KEYS,

@@ -12,6 +12,7 @@ import { ZK_DEFAULTS } from '../limits.js';
 import { CLUSTER_FILE_DEFAULTS, formatKeyPath, parseClusterFileWithLines, readConfigText, readTls, type ClusterFile } from './cluster-file.js';
 import { ConfigError } from './errors.js';
 import { readSecret } from './secret-file.js';
+import { DEFAULT_RUN_DIR } from '../daemon/daemon-control.js';
 
 export type HealthCheckConfig =
   | { kind: 'http'; url: string; expectStatus: number; jsonField: string | null; jsonValue: string | number | boolean | null; lagField: string | null; intervalMs: number; timeoutMs: number; failures: number }
@@ -28,6 +29,15 @@ export type FenceConfig =
   /** Paths are absolute (resolved from the cluster file's directory); exactly one of knownHosts and fingerprint is set. */
   | { kind: 'ssh'; user: string; port: number; keyFile: string; knownHosts: string | null; fingerprint: string | null; command: string | null; timeoutMs: number };
 
+/**
+ * Something that follows the active role (a floating IP, a filesystem, a daemon): started in order
+ * when the instance becomes active, stopped in reverse when it stops being active, monitored while
+ * active. Either one of Pacemaker's OCF resource agents or three commands.
+ */
+export type ResourceConfig =
+  | { kind: 'ocf'; name: string; provider: string; type: string; params: Record<string, string>; timeoutMs: number | null; monitorIntervalMs: number | null; failures: number }
+  | { kind: 'command'; name: string; start: string; stop: string; monitor: string | null; timeoutMs: number; monitorIntervalMs: number; failures: number };
+
 export interface InstanceConfig {
   id: string;
   host: string;
@@ -37,6 +47,8 @@ export interface InstanceConfig {
   noFailover: boolean;
   health: HealthCheckConfig[];
   hooks: { toActive: HookConfig; toStandby: HookConfig; role: HookConfig | null; preActive: HookConfig | null } | null;
+  /** Started after toActive, in order; stopped before toStandby, in reverse. */
+  resources: ResourceConfig[];
   fencing: FenceConfig[];
 }
 
@@ -72,6 +84,10 @@ export interface ControllerConfig {
   failsafe: boolean;
   /** /quorate/<cluster>/<service> */
   basePath: string;
+  /** Where the OCF resource agents live (OCF_ROOT). */
+  ocfRoot: string;
+  /** This controller's HA_RSCTMP: the agents' lock and pid files (one per controller: lab hosts share a disk). */
+  resourceStateDir: string;
   /** Our quorum's worst-case leader-to-follower lag (syncLimit x tick), when the quorum is ours; null for an external ZooKeeper. */
   quorumSyncBoundMs: number | null;
   warnings: string[];
@@ -83,6 +99,10 @@ export const CONTROLLER_DEFAULTS = {
   check_timeout_ms: 1000,
   check_failures: 3,
   hook_timeout_ms: 10_000,
+  resource_timeout_ms: 20_000,
+  resource_monitor_interval_ms: 10_000,
+  resource_failures: 1,
+  ocf_root: '/usr/lib/ocf',
   fence_timeout_ms: 5000,
   race_delay_ms: 500,
   cede_ms: 10_000,
@@ -114,6 +134,22 @@ function healthOf(checks: NonNullable<Instance['health']>): HealthCheckConfig[] 
 function hookOf(h: { command: string; timeoutMs?: number } | { http: string; timeoutMs?: number }): HookConfig {
   const timeoutMs = h.timeoutMs ?? CONTROLLER_DEFAULTS.hook_timeout_ms;
   return 'command' in h ? { kind: 'command', command: h.command, timeoutMs } : { kind: 'http', url: h.http, timeoutMs };
+}
+
+function resourcesOf(list: NonNullable<Instance['resources']>): ResourceConfig[] {
+  return list.map((r) => {
+    const failures = r.failures ?? CONTROLLER_DEFAULTS.resource_failures;
+    if ('ocf' in r) {
+      const [provider, type] = r.ocf.split(':');
+      const params: Record<string, string> = {};
+      for (const [k, v] of Object.entries(r.params ?? {})) params[k] = typeof v === 'boolean' ? (v ? 'true' : 'false') : String(v);
+      return { kind: 'ocf', name: r.name, provider, type, params, timeoutMs: r.timeoutMs ?? null, monitorIntervalMs: r.monitorIntervalMs ?? null, failures };
+    }
+    return {
+      kind: 'command', name: r.name, start: r.start, stop: r.stop, monitor: r.monitor ?? null, failures,
+      timeoutMs: r.timeoutMs ?? CONTROLLER_DEFAULTS.resource_timeout_ms, monitorIntervalMs: r.monitorIntervalMs ?? CONTROLLER_DEFAULTS.resource_monitor_interval_ms,
+    };
+  });
 }
 
 /** `base`: the cluster file's directory, which relative paths (ssh's keyFile and knownHosts) are resolved from. */
@@ -186,15 +222,16 @@ export function loadControllerConfig(file: string, service: string, instanceId: 
       id: inst.id, host: inst.host, adminPort: inst.adminPort, servicePort: inst.servicePort ?? null,
       priority: inst.priority ?? 0, noFailover: inst.noFailover ?? false, health,
       hooks: hooks === undefined ? null : { toActive: hookOf(hooks.toActive), toStandby: hookOf(hooks.toStandby), role: hooks.role ? hookOf(hooks.role) : null, preActive: hooks.preActive ? hookOf(hooks.preActive) : null },
+      resources: resourcesOf(inst.resources ?? svc.resources ?? []),
       fencing: fencingOf(inst.fencing ?? svc.fencing ?? ['graceful'], base),
     };
   });
   const ii = instanceId === null ? 0 : instances.findIndex((i) => i.id === instanceId);
   if (ii < 0) { const w = at('instances'); throw new ConfigError(file, w.keyPath, `service ${service} has no instance ${instanceId} (listed: ${instances.map((i) => i.id).join(', ')})`, { line: w.line }); }
   const instance = instances[ii];
-  if (instanceId !== null && instance.hooks === null) {
+  if (instanceId !== null && instance.hooks === null && instance.resources.length === 0) {
     const w = at('instances', ii);
-    throw new ConfigError(file, w.keyPath, `instance ${instance.id} has no hooks: a controller needs toActive and toStandby (on the instance or the service)`, { line: w.line });
+    throw new ConfigError(file, w.keyPath, `instance ${instance.id} has no hooks and no resources: a controller needs toActive and toStandby hooks, or resources that follow the active (on the instance or the service)`, { line: w.line });
   }
 
   if (instanceId !== null) {
@@ -316,6 +353,8 @@ export function loadControllerConfig(file: string, service: string, instanceId: 
     maxLagOnFailover: svc.maxLagOnFailover ?? null,
     failsafe: svc.failsafe ?? false,
     basePath: `/quorate/${cluster.cluster}/${service}`,
+    ocfRoot: c.ocfRoot === undefined ? CONTROLLER_DEFAULTS.ocf_root : path.resolve(base, c.ocfRoot),
+    resourceStateDir: path.join(cluster.runDir === undefined ? DEFAULT_RUN_DIR : path.resolve(base, cluster.runDir), 'resource-agents', `${service}-${instance.id}`),
     quorumSyncBoundMs,
     warnings,
   };

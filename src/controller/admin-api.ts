@@ -67,6 +67,7 @@ export class AdminApi {
       lastTransition: s.lastTransition && { ...s.lastTransition, at: wall(s.lastTransition.at) },
       lastFailure: s.lastFailure, lastFence: this.c.lastFence, lag: s.lag, maxLagOnFailover: this.c.cfg.maxLagOnFailover, notRacing: s.notRacing, leaseValidUntil: wall(s.leaseValidUntil), standbyConfirmed: s.standbyConfirmed,
       failsafe: s.failsafe && { since: wall(s.failsafe.since), validUntil: wall(s.failsafe.validUntil) },
+      resources: this.c.resources.status(),
       certificates: this.certificates(),
     };
   }

@@ -5,6 +5,7 @@
 // asks for run here: lock and breadcrumb znodes, fencing, the journal epoch,
 // the service's hooks, lease renewals (sync, which passes through the leader).
 import { EventEmitter } from 'node:events';
+import path from 'node:path';
 import { Acls, ZkClient } from '../client/index.js';
 import { readPromisedEpoch, takeJournalEpoch } from '../client/journal/quorum-writer.js';
 import type { ControllerConfig } from '../config/controller-config.js';
@@ -12,14 +13,16 @@ import { ControllerCore, type Breadcrumb, type ControllerEffect, type Controller
 import type { Logger } from '../io/log.js';
 import { CreateMode, Err } from '../proto/zk-constants.js';
 import { fenceInstance } from './fencing.js';
-import { HealthMonitor } from './health-monitor.js';
-import { queryRole, runHook } from './service-hooks.js';
+import { HealthMonitor, type HealthProbe } from './health-monitor.js';
+import { ResourceSet } from './resources.js';
+import { queryRole, runHook, type HookResult } from './service-hooks.js';
 
 const now = () => performance.now();
 
 export class Controller extends EventEmitter {
   readonly core: ControllerCore;
   readonly health: HealthMonitor;
+  readonly resources: ResourceSet;
   private zk: ZkClient | null = null;
   private wakeTimer: NodeJS.Timeout | null = null;
   private wakeAt = Infinity;
@@ -40,7 +43,37 @@ export class Controller extends EventEmitter {
       promotionsPerWindow: cfg.promotionsPerWindow, promotionWindowMs: cfg.promotionWindowMs, maxLagOnFailover: cfg.maxLagOnFailover,
       failsafe: cfg.failsafe,
     }, now());
-    this.health = new HealthMonitor(i.health);
+    this.resources = new ResourceSet(i.resources, { ocfRoot: cfg.ocfRoot, stateDir: cfg.resourceStateDir });
+    this.health = new HealthMonitor(i.health, i.resources.map((_, k) => this.resourceProbe(k)));
+  }
+
+  /**
+   * Before the controller runs: every OCF agent checked against its meta-data (a wrong parameter
+   * refuses the start, not the first failover), and resources found running here stopped (only the
+   * active's controller runs them, and this one is not active yet).
+   */
+  async prepareResources(): Promise<void> {
+    if (this.resources.size === 0) return;
+    await this.resources.validate();
+    const stopped = await this.resources.stopStrays();
+    if (stopped.length > 0) this.logger.warn({ resources: stopped }, 'resources were running on this instance before its controller started: stopped (they start again when it is promoted)');
+  }
+
+  /** A resource's monitor, as a health check: it counts only while this instance is active. */
+  private resourceProbe(k: number): HealthProbe {
+    let failures = 0;
+    const set = () => this.resources;
+    return {
+      get intervalMs() { return set().monitorIntervalMs(k); },
+      run: async () => {
+        if (!this.core.isActive(now())) { failures = 0; return { kind: 'ok' }; }
+        const o = await set().check(k).catch((e: Error) => ({ kind: 'failed' as const, reason: e.message }));
+        if (o.kind === 'ok') { failures = 0; return o; }
+        // Still active when it answered: a monitor racing a demotion says nothing about the next active.
+        if (!this.core.isActive(now())) { failures = 0; return { kind: 'ok' }; }
+        return ++failures >= set().failures(k) ? o : { kind: 'ok' };
+      },
+    };
   }
 
   start(): void {
@@ -229,7 +262,11 @@ export class Controller extends EventEmitter {
       }
       case 'fence': {
         const target = this.cfg.instances.find((x) => x.id === op.target.instance) ?? null;
-        const r = await fenceInstance({ service: this.cfg.service, target, crumb: op.target, token: op.token, admin: this.cfg, hasJournal: this.cfg.journalNodes !== null });
+        // The target's resources run under its own controller's state directory on its host.
+        const resourceStops = target === null || target.resources.length === 0 ? [] : new ResourceSet(target.resources, {
+          ocfRoot: this.cfg.ocfRoot, stateDir: path.join(path.dirname(this.cfg.resourceStateDir), `${this.cfg.service}-${target.id}`),
+        }).remoteStopCommands();
+        const r = await fenceInstance({ service: this.cfg.service, target, crumb: op.target, token: op.token, admin: this.cfg, hasJournal: this.cfg.journalNodes !== null, resourceStops });
         this.lastFence = r.ok ? r.detail : r.reason;
         return r.ok ? { ok: true, detail: r.detail } : { ok: false, reason: r.reason };
       }
@@ -238,11 +275,36 @@ export class Controller extends EventEmitter {
         return { ok: true, epoch };
       }
       case 'hook': {
-        const h = op.hook === 'toActive' ? i.hooks!.toActive : op.hook === 'toStandby' ? i.hooks!.toStandby : i.hooks!.preActive!;
-        const r = await runHook(h, { service: this.cfg.service, instance: i.id, role: op.hook === 'toStandby' ? 'standby' : 'active', epoch: op.epoch, token: op.token, previous: op.previous });
+        const r = await this.transition(op);
         return r.ok ? { ok: true, detail: r.detail } : { ok: false, reason: r.reason };
       }
     }
+  }
+
+  /**
+   * The service's transition with its resources: to active, the hook and then the resources (a
+   * floating IP comes up only on a service ready for it; one that fails to start fails the
+   * promotion); to standby, the resources first (clients stop arriving) and then the hook, which
+   * runs even when a resource failed to stop.
+   */
+  private async transition(op: Extract<ControllerOp, { type: 'hook' }>): Promise<HookResult> {
+    const i = this.cfg.instance;
+    const hook = i.hooks === null ? null : op.hook === 'toActive' ? i.hooks.toActive : op.hook === 'toStandby' ? i.hooks.toStandby : i.hooks.preActive;
+    const call = async (): Promise<HookResult> => hook === null
+      ? { ok: true, detail: 'no hook' }
+      : runHook(hook, { service: this.cfg.service, instance: i.id, role: op.hook === 'toStandby' ? 'standby' : 'active', epoch: op.epoch, token: op.token, previous: op.previous });
+    if (op.hook === 'preActive' || this.resources.size === 0) return call();
+    if (op.hook === 'toActive') {
+      const h = await call();
+      if (!h.ok) return h;
+      const r = await this.resources.startAll();
+      return r.ok ? { ok: true, detail: `${h.detail}; ${r.detail}` } : { ok: false, reason: r.reason };
+    }
+    const r = await this.resources.stopAll();
+    if (!r.ok) this.logger.error({ role: this.core.currentPhase }, `resources did not all stop: ${r.reason}`);
+    const h = await call();
+    if (!r.ok) return { ok: false, reason: h.ok ? r.reason : `${r.reason}; ${h.reason}` };
+    return h.ok ? { ok: true, detail: `${r.detail}; ${h.detail}` } : h;
   }
 }
 

@@ -1,6 +1,7 @@
 // The ssh fencing method: log in to the old active's host with a key (ssh2),
 // run a command there (by default: kill whatever listens on the service's
-// port), and count it only once the port is verified closed. Unlike Hadoop's
+// port), then stop the resources the target ran while active (its floating
+// IP), and count it only once the port is verified closed. Unlike Hadoop's
 // sshfence, which turns host key checking off, the server's host key must
 // match a pinned known_hosts entry or SHA256 fingerprint: an unknown or
 // changed key refuses the fence (a wrong host must never be "fenced" in the
@@ -9,6 +10,7 @@
 import { sshExec } from '../io/ssh-exec.js';
 import type { FenceConfig, InstanceConfig } from '../config/controller-config.js';
 import { verifyDown, type FenceOutcome } from './fencing.js';
+import { shellQuote } from '../io/shell-quote.js';
 
 export {
   checkHostKey, entryMatchesHost, hostKeyAlgorithmsFor, keyBlobType, knownHostsName, normalizeFingerprint, parseKnownHosts,
@@ -18,6 +20,8 @@ export {
 export type SshFenceConfig = Extract<FenceConfig, { kind: 'ssh' }>;
 
 const OUTPUT_MAX = 8 * 1024;
+/** The remote command's exit status when the fence worked but a resource did not stop. */
+export const RESOURCE_STOP_FAILED = 70;
 
 /**
  * Kills every process listening on TCP port $QUORATE_TARGET_PORT (ss from
@@ -36,17 +40,13 @@ export const DEFAULT_SSH_FENCE_COMMAND = [
 
 // ---- the command ------------------------------------------------------------------
 
-/** Single-quoted for a POSIX shell. */
-export function shellQuote(s: string): string {
-  return `'${s.replace(/'/g, `'\\''`)}'`;
-}
 
 /**
  * The command line sent to sshd: the target described in exported shell
  * variables (sshd usually refuses client environment variables), then the
  * command. Assumes a POSIX login shell for the user.
  */
-export function remoteCommand(target: InstanceConfig, cfg: SshFenceConfig, token: string, service: string): string {
+export function remoteCommand(target: InstanceConfig, cfg: SshFenceConfig, token: string, service: string, resourceStops: readonly { name: string; command: string }[] = []): string {
   const env: [string, string][] = [
     ['QUORATE_TARGET_INSTANCE', target.id],
     ['QUORATE_TARGET_HOST', target.host],
@@ -55,7 +55,14 @@ export function remoteCommand(target: InstanceConfig, cfg: SshFenceConfig, token
     ['QUORATE_FENCING_TOKEN', token],
     ['QUORATE_SERVICE', service],
   ];
-  return `export ${env.map(([k, v]) => `${k}=${shellQuote(v)}`).join(' ')}; ${cfg.command ?? DEFAULT_SSH_FENCE_COMMAND}`;
+  const fence = cfg.command ?? DEFAULT_SSH_FENCE_COMMAND;
+  const exports = `export ${env.map(([k, v]) => `${k}=${shellQuote(v)}`).join(' ')}`;
+  if (resourceStops.length === 0) return `${exports}; ${fence}`;
+  // The fence command runs in a subshell (its own `exit` must not skip the resources); then each
+  // resource the target ran while active is stopped there, in reverse order: its floating IP must
+  // not stay up on a host that is no longer active.
+  const stops = resourceStops.map((r) => `${r.command} || { echo ${shellQuote(`resource ${r.name} did not stop on ${target.host}`)} >&2; exit ${RESOURCE_STOP_FAILED}; }`);
+  return `${exports}; ( ${fence} ) || exit $?; ${stops.join('; ')}; echo ${shellQuote(`stopped ${resourceStops.map((r) => r.name).join(', ')}`)}`;
 }
 
 function lastLine(s: string): string {
@@ -69,7 +76,7 @@ function lastLine(s: string): string {
  * then verifyDown (the service port closed, or the service back as standby). Never throws.
  * The timeout covers connecting, authenticating and the command; the connection is closed at it.
  */
-export async function fenceBySsh(target: InstanceConfig, cfg: SshFenceConfig, token: string, service = ''): Promise<FenceOutcome> {
+export async function fenceBySsh(target: InstanceConfig, cfg: SshFenceConfig, token: string, service = '', resourceStops: readonly { name: string; command: string }[] = []): Promise<FenceOutcome> {
   const where = `${target.host}:${cfg.port}`;
   const who = `${cfg.user}@${where}`;
   const fail = (reason: string): FenceOutcome => ({ ok: false, reason: `ssh: ${reason}` });
@@ -77,7 +84,7 @@ export async function fenceBySsh(target: InstanceConfig, cfg: SshFenceConfig, to
     return fail(`no command configured and instance ${target.id} has no servicePort for the default one (kill what listens on it)`);
   }
 
-  const command = remoteCommand(target, cfg, token, service);
+  const command = remoteCommand(target, cfg, token, service, resourceStops);
   const r = await sshExec(
     { host: target.host, port: cfg.port, user: cfg.user, keyFile: cfg.keyFile, knownHosts: cfg.knownHosts, fingerprint: cfg.fingerprint },
     command,

@@ -19,6 +19,8 @@ export type FenceOutcome = { ok: true; detail: string } | { ok: false; reason: s
 
 export async function fenceInstance(opts: {
   service: string; target: InstanceConfig | null; crumb: Breadcrumb; token: string; admin: AdminAccess; hasJournal: boolean;
+  /** Stops the target's resources on its host (ssh): each resource's stop as a shell command. */
+  resourceStops?: readonly { name: string; command: string }[];
 }): Promise<FenceOutcome> {
   const { target, crumb } = opts;
   if (target === null) {
@@ -48,7 +50,7 @@ export async function fenceInstance(opts: {
         }
         break;
       }
-      case 'ssh': r = await fenceBySsh(target, m, opts.token, opts.service); break;
+      case 'ssh': r = await fenceBySsh(target, m, opts.token, opts.service, opts.resourceStops ?? []); break;
       case 'journal':
         if (opts.hasJournal) return { ok: true, detail: `fenced by the journal epoch only (${failures.join('; ') || 'no method before it'})` };
         r = { ok: false, reason: 'journal: the service has no journal' };

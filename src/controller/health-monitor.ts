@@ -10,21 +10,26 @@ import { HealthAggregator, type CheckOutcome } from '../core/controller/health.j
 import type { HealthState } from '../core/controller/controller-core.js';
 import { describeCommandResult, runCommand } from '../io/run-command.js';
 
+/** A check that is not in the configuration's list: a resource's monitor, run on its own interval. */
+export interface HealthProbe { intervalMs: number; run: () => Promise<CheckOutcome> }
+
 export class HealthMonitor extends EventEmitter<{ change: [HealthState, string]; lag: [number | null] }> {
   private readonly agg: HealthAggregator;
   private readonly timers: NodeJS.Timeout[] = [];
   private stopped = false;
   private last: { state: HealthState; reason: string } = { state: 'initializing', reason: 'not started' };
 
-  constructor(private readonly checks: readonly HealthCheckConfig[]) {
+  constructor(private readonly checks: readonly HealthCheckConfig[], private readonly probes: readonly HealthProbe[] = []) {
     super();
-    this.agg = new HealthAggregator(checks.map((c) => c.failures));
+    // A probe counts its own consecutive failures: it reports one only when it means it.
+    this.agg = new HealthAggregator([...checks.map((c) => c.failures), ...probes.map(() => 1)]);
   }
 
   get current(): { state: HealthState; reason: string } { return this.last; }
 
   start(): void {
     this.checks.forEach((c, i) => this.loop(c, i));
+    this.probes.forEach((p, k) => this.loop(p, this.checks.length + k));
   }
 
   stop(): void {
@@ -32,11 +37,11 @@ export class HealthMonitor extends EventEmitter<{ change: [HealthState, string];
     for (const t of this.timers) clearTimeout(t);
   }
 
-  private loop(c: HealthCheckConfig, i: number): void {
+  private loop(c: HealthCheckConfig | HealthProbe, i: number): void {
     const t0 = performance.now();
-    void runCheck(c).then((o) => {
+    void ('run' in c ? c.run() : runCheck(c)).then((o) => {
       if (this.stopped) return;
-      if (c.kind === 'http' && c.lagField !== null) this.emit('lag', o.kind === 'ok' ? o.lag ?? null : null);
+      if ('kind' in c && c.kind === 'http' && c.lagField !== null) this.emit('lag', o.kind === 'ok' ? o.lag ?? null : null);
       this.agg.record(i, o);
       const s = this.agg.state();
       if (s.state !== this.last.state || s.reason !== this.last.reason) {

@@ -18,8 +18,9 @@ export interface CommandResult {
 
 const OUTPUT_MAX = 8 * 1024;
 
-export function runCommand(command: string, opts: { timeoutMs: number; env?: Record<string, string> }): Promise<CommandResult> {
+export function runCommand(command: string, opts: { timeoutMs: number; env?: Record<string, string>; outputMax?: number }): Promise<CommandResult> {
   const t0 = performance.now();
+  const max = opts.outputMax ?? OUTPUT_MAX;
   return new Promise((resolve) => {
     let stdout = '';
     let stderr = '';
@@ -28,15 +29,15 @@ export function runCommand(command: string, opts: { timeoutMs: number; env?: Rec
     const child = spawn('/bin/sh', ['-c', command], { detached: true, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...opts.env } });
     const killGroup = () => { try { process.kill(-child.pid!, 'SIGKILL'); } catch { /* gone */ } };
     const timer = setTimeout(() => { timedOut = true; killGroup(); }, opts.timeoutMs);
-    child.stdout!.on('data', (d: Buffer) => { if (stdout.length < OUTPUT_MAX) stdout += d.toString(); });
-    child.stderr!.on('data', (d: Buffer) => { if (stderr.length < OUTPUT_MAX) stderr += d.toString(); });
+    child.stdout!.on('data', (d: Buffer) => { if (stdout.length < max) stdout += d.toString(); });
+    child.stderr!.on('data', (d: Buffer) => { if (stderr.length < max) stderr += d.toString(); });
     const finish = (r: Omit<CommandResult, 'stdout' | 'stderr' | 'ms' | 'timedOut'>) => {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
       // Whatever the command left behind in its group goes with it.
       if (child.pid !== undefined) killGroup();
-      resolve({ ...r, timedOut, stdout: stdout.slice(0, OUTPUT_MAX), stderr: stderr.slice(0, OUTPUT_MAX), ms: performance.now() - t0 });
+      resolve({ ...r, timedOut, stdout: stdout.slice(0, max), stderr: stderr.slice(0, max), ms: performance.now() - t0 });
     };
     child.on('error', (e) => finish({ code: null, signal: null, spawnError: e.message }));
     child.on('close', (code, signal) => finish({ code, signal, spawnError: null }));

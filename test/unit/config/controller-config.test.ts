@@ -25,6 +25,36 @@ services:
 `;
 
 describe('loadControllerConfig', () => {
+  it('reads resources that follow the active (OCF agents and commands), and needs no hooks with them', () => {
+    const text = `cluster: prod
+quorum:
+  dataDir: /tmp/q
+runDir: /var/run/q
+services:
+  - name: web
+    resources:
+      - { name: vip, ocf: "heartbeat:IPaddr2", params: { ip: 10.0.0.100, cidr_netmask: 24, lvs_support: false }, monitorIntervalMs: 2000 }
+      - { name: nginx, start: "systemctl start nginx", stop: "systemctl stop nginx", monitor: "systemctl is-active nginx", failures: 2 }
+    instances:
+      - { id: a, host: 127.0.0.1, adminPort: 8019, servicePort: 7001 }
+      - { id: b, host: 127.0.0.2, adminPort: 8019, servicePort: 7001 }
+`;
+    const c = loadControllerConfig(write(text), 'web', 'b');
+    expect(c.instance.hooks).toBeNull();
+    expect(c.instance.resources).toEqual([
+      { kind: 'ocf', name: 'vip', provider: 'heartbeat', type: 'IPaddr2', params: { ip: '10.0.0.100', cidr_netmask: '24', lvs_support: 'false' }, timeoutMs: null, monitorIntervalMs: 2000, failures: 1 },
+      { kind: 'command', name: 'nginx', start: 'systemctl start nginx', stop: 'systemctl stop nginx', monitor: 'systemctl is-active nginx', timeoutMs: 20_000, monitorIntervalMs: 10_000, failures: 2 },
+    ]);
+    expect(c.ocfRoot).toBe('/usr/lib/ocf');
+    expect(c.resourceStateDir).toBe('/var/run/q/resource-agents/web-b');
+    const bad = (r: string) => failure(() => loadControllerConfig(write(text.replace(/    resources:\n(.*\n){2}/, `    resources:\n${r}\n`)), 'web', 'a'));
+    expect(bad('      - { name: vip, ocf: IPaddr2 }').reason).toMatch(/expected provider:type, such as heartbeat:IPaddr2/);
+    expect(bad('      - { name: x, start: a, stop: b }\n      - { name: x, start: a, stop: b }').reason).toMatch(/resource names must differ/);
+    expect(bad('      - { name: x, start: a }').reason).toMatch(/expected \{ name, ocf: provider:type, params \} or \{ name, start, stop, monitor \}/);
+    const noHooks = failure(() => loadControllerConfig(write(text.replace(/    resources:\n(.*\n){2}/, '')), 'web', 'a'));
+    expect(noHooks.reason).toMatch(/has no hooks and no resources/);
+  });
+
   it('refuses client certificates without a CA, and certificate names while client certificates are off', () => {
     const f = path.join(dir, 'k.pem');
     writeFileSync(f, 'key\n', { mode: 0o600 });

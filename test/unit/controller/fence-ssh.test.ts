@@ -18,10 +18,10 @@ import {
   parseKnownHosts,
   pinFromKnownHosts,
   remoteCommand,
-  shellQuote,
   sshFingerprint,
   type SshFenceConfig,
 } from '../../../src/controller/fence-ssh.js';
+import { shellQuote } from '../../../src/io/shell-quote.js';
 
 // Made with ssh-keygen -t ed25519 / -t ecdsa; fingerprints as ssh-keygen -lf printed them.
 const ED = 'AAAAC3NzaC1lZDI1NTE5AAAAIM4aOnmUEK/E8B9o+NH8Xq6/GXR4wIArqY/s9aWkQ2H2';
