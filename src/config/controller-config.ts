@@ -305,6 +305,9 @@ export function loadControllerConfig(file: string, service: string, instanceId: 
     if (journalNodes === null && inst.fencing.every((f) => f.kind === 'graceful')) {
       warnings.push(`instance ${inst.id} can be fenced only gracefully and the service has no journal: if its service hangs with its port open, no other instance can be promoted; add a shell, ssh or http method`);
     }
+    if (inst.resources.length > 0 && !inst.fencing.some((f) => f.kind === 'ssh' || f.kind === 'shell')) {
+      warnings.push(`instance ${inst.id} has resources (${inst.resources.map((r) => r.name).join(', ')}) but no ssh or shell fencing: if its controller dies while it is active, they stay up on its host (a floating IP answering beside the new active's) until that controller returns; add ssh fencing, which stops them there`);
+    }
   }
   if (c.tls?.clientAuth !== undefined && c.tls.clientAuth !== 'none' && c.tls.caFile === undefined) {
     throw new ConfigError(file, 'controller.tls.caFile', `missing: clientAuth ${c.tls.clientAuth} needs the CA that signs the clients' certificates`, { line: lineOf(['controller', 'tls']) });

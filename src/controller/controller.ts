@@ -226,6 +226,12 @@ export class Controller extends EventEmitter {
         const zk = this.zk;
         // Not connected: the lock stays as long as our session lives (it may come back): not released.
         if (zk === null || zk.state !== 'connected') return { ok: false, reason: 'not connected to the quorum' };
+        // Resources never outlive our lock: when a dead service's demotion releases the lock before its
+        // hook, the next active must not find our floating IP still up (stopping it is local and quick).
+        if (this.resources.size > 0) {
+          const r = await this.resources.stopAll();
+          if (!r.ok) this.logger.error({ role: this.core.currentPhase }, `resources did not all stop before the lock was released: ${r.reason}`);
+        }
         try {
           const r = await zk.getData(this.lockPath);
           if (r.stat.ephemeralOwner === zk.sessionId) await zk.delete(this.lockPath, r.stat.version);

@@ -94,7 +94,8 @@ export async function fenceBySsh(target: InstanceConfig, cfg: SshFenceConfig, to
   if (!r.ok) ran = fail(r.reason);
   else {
     const out = lastLine(r.stderr) || lastLine(r.stdout);
-    if (r.code === 0) ran = { ok: true, detail: `ssh: ${who} ran the fence command (exit 0${out ? `: ${out}` : ''}, ${r.ms} ms)` };
+    const stopped = resourceStops.length > 0 ? ` and stopped ${resourceStops.map((x) => x.name).join(', ')}` : '';
+    if (r.code === 0) ran = { ok: true, detail: `ssh: ${who} ran the fence command${stopped} (exit 0${out ? `: ${out}` : ''}, ${r.ms} ms)` };
     else {
       const how = r.code !== null ? `exit ${r.code}` : r.signal !== null ? `killed by ${r.signal}` : 'no exit status';
       ran = fail(`the fence command on ${who} failed (${how}${out ? `: ${out}` : ''})`);

@@ -83,8 +83,11 @@ async function graceful(service: string, target: InstanceConfig, token: string, 
     if (v.ok) return v;
     why += `; ${v.reason}`;
   }
-  // The controller is gone (not merely refusing): ask the service itself, when its hook can be reached from here.
-  if (!answered && target.hooks?.toStandby.kind === 'http' && left() >= GRACEFUL_HOOK_MIN_MS) {
+  // The controller is gone (not merely refusing): ask the service itself, when its hook can be reached
+  // from here — unless resources follow the active: only its host can stop those (a floating IP left
+  // up there would answer beside ours), so a later method (ssh) must.
+  if (!answered && target.resources.length > 0) why += `; its resources (${target.resources.map((r) => r.name).join(', ')}) can only be stopped on its host`;
+  else if (!answered && target.hooks?.toStandby.kind === 'http' && left() >= GRACEFUL_HOOK_MIN_MS) {
     const ms = Math.min(target.hooks.toStandby.timeoutMs, left());
     const h = await runHook({ ...target.hooks.toStandby, timeoutMs: ms }, { service, instance: target.id, role: 'standby', epoch: null, token, previous: null });
     if (h.ok) return { ok: true, detail: `graceful: ${why}; its to-standby hook answered (${h.detail})` };

@@ -35,6 +35,12 @@ export interface DeployOptions {
   logDir: string;
   /** The controllers' `failsafe` (the service's key in the cluster file). */
   failsafe: boolean;
+  /** More keys of the service in the cluster file (YAML lines, indented 4 spaces): resources, say. */
+  serviceLines?: string[];
+  /** The services listen on every address of their host (a floating IP's too), not only on the host's own. */
+  serviceListenAll?: boolean;
+  /** The service's fencing methods (YAML flow list); default [graceful, journal]. */
+  fencing?: string;
 }
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -187,11 +193,12 @@ export async function deploy(lab: Lab, quorateBin: string, o: DeployOptions): Pr
     'services:',
     '  - name: kv',
     '    journal: true',
-    '    fencing: [graceful, journal]',
+    `    fencing: ${o.fencing ?? '[graceful, journal]'}`,
     ...(o.failsafe ? ['    failsafe: true'] : []),
     '    cedeMs: 3000',
     // The nemesis fails the service over hundreds of times: flap damping has its own tests.
     '    promotionsPerWindow: 1000',
+    ...(o.serviceLines ?? []),
     '    instances:',
     ...ids.flatMap((id, k) => {
       const x = h[place.instances[k]];
@@ -221,7 +228,7 @@ export async function deploy(lab: Lab, quorateBin: string, o: DeployOptions): Pr
     return {
       id, host: x, url, adminUrl: `http://${x.address}:${PORTS.controller}`,
       service: new Proc(lab, 'service', id, x, PORTS.service,
-        [node, example, '--instance', id, '--host', x.address, '--port', String(PORTS.service), '--advertise', url,
+        [node, example, '--instance', id, '--host', o.serviceListenAll ? '0.0.0.0' : x.address, '--port', String(PORTS.service), '--advertise', url,
           '--journal-nodes', nodesArg, '--journal', 'kv', '--data-dir', dataDir], log(`service-${id}`)),
       controller: new Proc(lab, 'controller', id, x, PORTS.controller,
         [node, main, 'controller', 'start', '--config', cfgPath, '--service', 'kv', '--id', id], log(`controller-${id}`)),

@@ -106,7 +106,7 @@ describe.skipIf(missingTool(haveSshd))('ssh fencing against a real sshd', () => 
   }
 
   const targetFor = (v: Victim): InstanceConfig => ({
-    id: 'old', host: '127.0.0.1', adminPort: 1, servicePort: v.port, priority: 0, noFailover: false, health: [], hooks: null, fencing: [],
+    id: 'old', host: '127.0.0.1', adminPort: 1, servicePort: v.port, priority: 0, noFailover: false, health: [], hooks: null, resources: [], fencing: [],
   });
 
   const knownHosts = (hostKey: string, name = `[127.0.0.1]:${sshPort}`): string => {

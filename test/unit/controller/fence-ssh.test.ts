@@ -130,7 +130,7 @@ describe('checkHostKey', () => {
 });
 
 const target: InstanceConfig = {
-  id: "it's", host: '127.0.0.1', adminPort: 1, servicePort: 2, priority: 0, noFailover: false, health: [], hooks: null, fencing: [],
+  id: "it's", host: '127.0.0.1', adminPort: 1, servicePort: 2, priority: 0, noFailover: false, health: [], hooks: null, resources: [], fencing: [],
 };
 const sshCfg = (over: Partial<SshFenceConfig> = {}): SshFenceConfig => ({
   kind: 'ssh', user: 'root', port: 22, keyFile: '/nonexistent/key', knownHosts: null, fingerprint: ED_FP, command: null, timeoutMs: 1000, ...over,

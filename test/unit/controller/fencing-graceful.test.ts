@@ -24,7 +24,7 @@ describe('graceful fencing', () => {
     const hook = { kind: 'http' as const, url: `http://127.0.0.1:${port}/role`, timeoutMs: 10_000 };
     const target: InstanceConfig = {
       id: 'b', host: '127.0.0.1', adminPort: port, servicePort: null, priority: 0, noFailover: false, health: [],
-      hooks: { toActive: hook, toStandby: hook, role: null, preActive: null }, fencing: [{ kind: 'graceful', timeoutMs }],
+      hooks: { toActive: hook, toStandby: hook, role: null, preActive: null }, resources: [], fencing: [{ kind: 'graceful', timeoutMs }],
     };
     const t0 = performance.now();
     const r = await fenceInstance({ service: 's', target, crumb: { instance: 'b', address: `127.0.0.1:${port}`, epoch: 1, token: '1' }, token: '2', admin: { adminToken: null, tls: null }, hasJournal: false });
