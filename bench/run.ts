@@ -14,6 +14,10 @@ const BENCHMARKS: Record<string, { description: string; load: () => Promise<{ ma
     description: '3 journal nodes and one writer: acknowledgement latency and throughput at batch 1/16/256, against the fsync floor',
     load: () => import('./journal.js'),
   },
+  'vip-failover': {
+    description: 'a heartbeat:IPaddr2 floating IP on 3 lab hosts: kill -9 of the active service to the first write through the address (p50/max)',
+    load: () => import('./vip-failover.js'),
+  },
   'zk-ensemble': {
     description: 'our 3-server quorum vs a 3-server Apache ZooKeeper 3.8 ensemble: latency, throughput, recovery after kill -9 of the leader',
     load: () => import('./zk-ensemble.js'),
