@@ -4,7 +4,8 @@
 // active's host alone (read with `ip addr` inside each host's namespace); a
 // client writing through the address keeps writing after kill -9 of the
 // active service (the address moves, with gratuitous ARP, and the client's
-// next connection lands on the new active); the old host gives it up. A
+// next connection lands on the new active); the old host gives it up; the
+// address deleted by hand fails its monitor and the role moves. A
 // misconfigured agent refuses the controller's start, naming the parameter.
 import fs from 'node:fs';
 import path from 'node:path';
@@ -138,6 +139,21 @@ describe.skipIf(labUnavailable() !== null || !fs.existsSync(IPADDR2))('a floatin
     expect(await holders()).toEqual([hostOf(next).name]);
     expect(await isActive(old)).toBe(false);
   }, 120_000);
+
+  it('the address removed by hand from the active host: its monitor fails, and the role (with the address) moves', async () => {
+    const old = await waitUntil('one active', 30_000, theActive);
+    const shown = await lab.exec(hostOf(old), ['ip', '-4', '-o', 'addr', 'show'], { timeoutMs: 5000 });
+    const line = shown.stdout.split('\n').find((l) => l.includes(` ${vip}/`));
+    expect(line).toBeDefined();
+    const dev = line!.split(/\s+/)[1];
+    const del = await lab.exec(hostOf(old), ['ip', 'addr', 'del', `${vip}/24`, 'dev', dev], { timeoutMs: 5000 });
+    expect(del.code).toBe(0);
+    const next = await waitUntil('another active', 30_000, async () => { const a = await theActive(); return a !== null && a.id !== old.id ? a : null; });
+    expect(await waitUntil('the address on the new active host', 10_000, async () => { const x = await holders(); return x.length === 1 ? x : null; })).toEqual([hostOf(next).name]);
+    const st = await request(`${old.adminUrl}/v1/status`, { headersTimeout: 1500, bodyTimeout: 1500 });
+    const status = (await st.body.json()) as { lastFailure: string | null };
+    expect(status.lastFailure).toMatch(/resource vip \(ocf:heartbeat:IPaddr2\) is not running/);
+  }, 90_000);
 
   it('a controller whose agent parameters are wrong refuses to start, naming the parameter', async () => {
     const bad = path.join(lab.dir, 'bad.yaml');
