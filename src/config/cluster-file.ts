@@ -120,6 +120,8 @@ const journalNodeShape = {
   id: intIn(B.server_id_min, B.server_id_max, 'a journal node id'),
   host: host(),
   port: port(),
+  /** Prometheus text (GET /metrics, plain HTTP, read-only) on this port of the node's host. */
+  metricsPort: port().optional(),
 };
 const journalShape = {
   dataDir: dir(),
@@ -587,6 +589,8 @@ export interface JournalNodeConfig {
   dataDir: string;
   host: string;
   port: number;
+  /** Where this node serves its Prometheus metrics (on `host`), or null: not served. */
+  metricsPort: number | null;
   nodes: JournalNodeAddress[];
   requestTimeoutMs: number;
   catchUpIntervalMs: number;
@@ -622,6 +626,7 @@ export function loadJournalConfig(file: string, nodeId: number | null): JournalN
     dataDir: path.resolve(path.dirname(path.resolve(file)), j.dataDir.replaceAll('{id}', String(id))),
     host: me.host,
     port: me.port,
+    metricsPort: me.metricsPort ?? null,
     nodes: j.nodes.map((n) => ({ id: n.id, host: n.host, port: n.port })),
     requestTimeoutMs: j.requestTimeoutMs ?? JOURNAL_DEFAULTS.request_timeout_ms,
     catchUpIntervalMs: j.catchUpIntervalMs ?? JOURNAL_DEFAULTS.catch_up_interval_ms,

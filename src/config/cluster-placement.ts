@@ -59,7 +59,10 @@ export function placementProblems(c: ClusterFile, lineOf: (p: KeyPath) => number
     claim(s.host, s.adminPort ?? q?.adminPort, at('adminPort'));
     claim(s.host, s.metricsPort ?? q?.metricsPort, at('metricsPort'));
   });
-  (c.journal?.nodes ?? []).forEach((n, i) => claim(n.host, n.port, ['journal', 'nodes', i, 'port']));
+  (c.journal?.nodes ?? []).forEach((n, i) => {
+    claim(n.host, n.port, ['journal', 'nodes', i, 'port']);
+    claim(n.host, n.metricsPort, ['journal', 'nodes', i, 'metricsPort']);
+  });
   (c.services ?? []).forEach((svc, si) => svc.instances.forEach((inst, ii) => {
     claim(inst.host, inst.adminPort, ['services', si, 'instances', ii, 'adminPort']);
     claim(inst.host, inst.servicePort, ['services', si, 'instances', ii, 'servicePort']);

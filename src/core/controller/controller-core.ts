@@ -71,7 +71,24 @@ export type ControllerInput =
 export type ControllerEffect =
   | { kind: 'run'; op: number; what: ControllerOp }
   | { kind: 'wakeAt'; at: number }
-  | { kind: 'log'; level: 'info' | 'warn' | 'error'; msg: string; fields?: Record<string, unknown> };
+  | { kind: 'log'; level: 'info' | 'warn' | 'error'; msg: string; fields?: Record<string, unknown> }
+  /** Something an operator asks about later ("what happened at 03:12, and why"): kept in the quorum's history. */
+  | { kind: 'history'; event: HistoryEvent };
+
+/**
+ * One entry of a service's failover history, as this controller saw it. `durationMs` of a
+ * promotion: from this controller starting to race (it saw the lock free) to its service active.
+ */
+export type HistoryEvent =
+  | { type: 'promoted'; epoch: number | null; token: string | null; previous: string | null; reason: string; durationMs: number }
+  | { type: 'demoted'; epoch: number | null; token: string | null; reason: string; standbyConfirmed: boolean | null }
+  | { type: 'promotion-failed'; epoch: number | null; token: string | null; reason: string }
+  | { type: 'fenced'; target: string; detail: string; token: string | null }
+  | { type: 'fence-failed'; target: string; reason: string; token: string | null }
+  | { type: 'ceded'; forMs: number; reason: string }
+  | { type: 'failover-target'; forced: boolean }
+  | { type: 'paused' }
+  | { type: 'resumed' };
 
 export type Phase =
   | 'starting' | 'standby' | 'contending' | 'watching'
@@ -131,6 +148,10 @@ export class ControllerCore {
   private sessionId: bigint | null = null;
   private timeoutMs = 0;
   private paused = false;
+  /** When this race began (the lock seen free), for a promotion's duration. */
+  private contendSince: number | null = null;
+  /** The epoch this instance was active in since the last standby (null: not active since; a failed promotion is not a demotion). */
+  private activeEpoch: number | null | undefined = undefined;
   private cededUntil = 0;
   private notBefore = 0;
   private backoffMs: number;
@@ -235,10 +256,21 @@ export class ControllerCore {
       case 'done': this.onDone(input.op, input.result); break;
       case 'lockChanged': if (this.phase === 'watching') this.readLock(); else if (this.phase === 'active') this.readLock(); break;
       case 'cede': this.onCede(input.forMs); break;
-      case 'failoverTarget': this.targetUntil = this.now + input.forMs; this.forced = input.force === true; this.cededUntil = 0; this.notBefore = 0; break;
+      case 'failoverTarget':
+        this.targetUntil = this.now + input.forMs; this.forced = input.force === true; this.cededUntil = 0; this.notBefore = 0;
+        this.history({ type: 'failover-target', forced: this.forced });
+        break;
       case 'lag': this.lag = input.value; break;
-      case 'pause': this.paused = true; this.log('warn', 'automatic failover paused: no automatic role changes, self-demotion included; split-brain protection rests on fencing and the journal'); break;
-      case 'resume': this.paused = false; this.log('info', 'automatic failover resumed'); break;
+      case 'pause':
+        if (this.paused) break;
+        this.paused = true; this.log('warn', 'automatic failover paused: no automatic role changes, self-demotion included; split-brain protection rests on fencing and the journal');
+        this.history({ type: 'paused' });
+        break;
+      case 'resume':
+        if (!this.paused) break;
+        this.paused = false; this.log('info', 'automatic failover resumed');
+        this.history({ type: 'resumed' });
+        break;
       case 'tick': break;
     }
     this.evaluate();
@@ -267,6 +299,19 @@ export class ControllerCore {
     this.phase = to;
     if (to === 'active' || to === 'standby' || from === 'active') this.lastTransition = { at: this.now, to, reason };
     this.log('info', `${from} -> ${to}: ${reason}`);
+    if (to === 'contending') this.contendSince = this.now;
+    if (to === 'active') {
+      this.activeEpoch = this.epoch;
+      this.history({ type: 'promoted', epoch: this.epoch, token: this.tokenString(), previous: this.previousOther(), reason, durationMs: Math.round(this.now - (this.contendSince ?? this.now)) });
+    }
+    if (to === 'standby' && this.activeEpoch !== undefined) {
+      this.history({ type: 'demoted', epoch: this.activeEpoch, token: this.demotionToken, reason, standbyConfirmed: this.standbyConfirmed });
+      this.activeEpoch = undefined;
+    }
+  }
+
+  private history(event: HistoryEvent): void {
+    this.out.push({ kind: 'history', event });
   }
 
   private onHealth(state: HealthState, reason: string): void {
@@ -301,6 +346,7 @@ export class ControllerCore {
 
   private onCede(forMs: number): void {
     this.cededUntil = this.now + forMs;
+    this.history({ type: 'ceded', forMs, reason: this.phase === 'active' || this.phase === 'promoting' ? 'asked to cede (manual failover or the next active fencing gracefully)' : 'asked to cede while not active' });
     if (this.phase === 'promoting' && this.pending !== null) {
       // Never run to-standby beside an in-flight promotion step: demote when it answers.
       this.cedePending = true;
@@ -344,6 +390,7 @@ export class ControllerCore {
   }
 
   private failPromotion(reason: string): void {
+    this.history({ type: 'promotion-failed', epoch: this.epoch, token: this.tokenString(), reason });
     this.lastFailure = reason;
     this.log('warn', `promotion failed: ${reason}`);
     this.notBefore = this.now + this.backoffMs;
@@ -428,8 +475,13 @@ export class ControllerCore {
         } else this.afterFence();
         return;
       case 'fence':
-        if (!r.ok) { this.failPromotion(`fencing ${this.previous?.instance}: ${r.reason}`); return; }
+        if (!r.ok) {
+          this.history({ type: 'fence-failed', target: this.previous?.instance ?? '?', reason: r.reason ?? 'failed', token: this.tokenString() });
+          this.failPromotion(`fencing ${this.previous?.instance}: ${r.reason}`);
+          return;
+        }
         this.log('info', `fenced ${this.previous?.instance}: ${r.detail ?? 'ok'}`, { fenced: this.previous?.instance });
+        this.history({ type: 'fenced', target: this.previous?.instance ?? '?', detail: r.detail ?? 'ok', token: this.tokenString() });
         this.afterFence();
         return;
       case 'newEpoch':

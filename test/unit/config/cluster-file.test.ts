@@ -222,6 +222,16 @@ describe('loadJournalConfig', () => {
   it('says when there is no journal section', () => {
     expect(failure(() => loadJournalConfig(write('cluster: prod\n'), 1)).keyPath).toBe('journal');
   });
+  it('reads a node\'s metricsPort, suggests it for a misspelling, and refuses one another port on the host holds', () => {
+    const withMetrics = J.replace('port: 8486 }', 'port: 8486, metricsPort: 9486 }');
+    expect(loadJournalConfig(write(withMetrics), 2).metricsPort).toBe(9486);
+    expect(loadJournalConfig(write(withMetrics), 1).metricsPort).toBeNull();
+    const typo = failure(() => loadJournalConfig(write(J.replace('port: 8486 }', 'port: 8486, metricPort: 9486 }')), 2));
+    expect(typo.message).toMatch(/journal\.nodes\[1\]\.metricPort: unknown key; did you mean metricsPort\?/);
+    const clash = failure(() => loadJournalConfig(write(J.replace('port: 8486 }', 'port: 8486, metricsPort: 8485 }')), 2));
+    expect(clash.keyPath).toBe('journal.nodes[1].metricsPort');
+    expect(clash.reason).toMatch(/port 8485 on host 127\.0\.0\.1 is already journal\.nodes\[0\]\.port/);
+  });
   it('refuses plain HTTP on an address other than loopback unless insecure: true is said', () => {
     const remote = J.replace('{ id: 1, host: 127.0.0.1, port: 8485 }', '{ id: 1, host: 192.0.2.10, port: 8485 }');
     const err = failure(() => loadJournalConfig(write(remote), 1));
