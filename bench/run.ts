@@ -22,6 +22,10 @@ const BENCHMARKS: Record<string, { description: string; load: () => Promise<{ ma
     description: 'our 3-server quorum vs a 3-server Apache ZooKeeper 3.8 ensemble: latency, throughput, recovery after kill -9 of the leader',
     load: () => import('./zk-ensemble.js'),
   },
+  'redis-failover': {
+    description: 'the Redis recipe (3 redis-server, haproxy): kill -9 of the primary to the first write acknowledged through HAProxy, writes lost with and without WAIT',
+    load: () => import('./redis-failover.js'),
+  },
   'postgresql-failover': {
     description: 'the PostgreSQL recipe, 3 real servers: kill -9 of the primary to the first write acknowledged through the client path (p50/max), writes lost, async vs synchronous',
     load: () => import('./postgresql-failover.js'),
