@@ -1,5 +1,6 @@
 // `quorate controller` (run the controller of one service instance) and the
-// operator's `quorate status`, `quorate failover`, `quorate pause|resume`.
+// operator's `quorate status` and `quorate failover` (pause, resume and
+// history: maintenance-command.ts).
 import { Command } from 'commander';
 import { loadControllerConfig, type ControllerConfig, type InstanceConfig } from '../config/controller-config.js';
 import { ZkClient } from '../client/index.js';
@@ -120,7 +121,8 @@ function printStatus(g: Awaited<ReturnType<typeof gather>>, cfg: ControllerConfi
   if (g.journal !== null) out.push(g.journal);
   for (const x of g.instances) {
     const s = x.status ?? {};
-    if (s.paused) out.push(`WARNING: ${x.instance.id} is paused: no automatic role changes; split-brain protection rests on fencing and the journal`);
+    const m = s.maintenance as { by?: string; at?: string; until?: string | null; reason?: string | null } | null | undefined;
+    if (s.paused) out.push(`WARNING: ${x.instance.id} is paused${m ? ` (maintenance by ${m.by} since ${m.at}, ${m.until ? `until ${m.until}` : 'until resumed'}${m.reason ? `: ${m.reason}` : ''})` : ''}: no automatic role changes; split-brain protection rests on fencing and the journal`);
     if (s.lastFailure && !s.active) out.push(`${x.instance.id}: last failure: ${s.lastFailure}`);
     const fs = s.failsafe as { since?: string; validUntil?: string | null } | null | undefined;
     if (fs) out.push(`${x.instance.id}: FAILSAFE since ${fs.since}: the quorum does not answer; kept active because the journal shows no newer writer (until ${fs.validUntil ?? 'the next check'})`);
@@ -193,24 +195,5 @@ export function controllerCommands(): Command[] {
       } catch (e) { reportAndExit(e); }
     });
 
-  const pauseResume = (verb: 'pause' | 'resume') => serviceOpts(new Command(verb).description(verb === 'pause' ? 'no automatic role changes (self-demotion included) until resume' : 'automatic failover again'))
-    .action(async (opts: { config: string; service: string }) => {
-      try {
-        const cfg = loadControllerConfig(opts.config, opts.service, null);
-        let failed = 0;
-        for (const i of cfg.instances) {
-          try {
-            const r = await adminCall(cfg, i, 'POST', `/v1/${verb}`, {});
-            process.stdout.write(`${i.id}: ${r.status === 200 ? (verb === 'pause' ? 'paused' : 'resumed') : `refused: ${String(r.json.error)}`}\n`);
-            if (r.status !== 200) failed++;
-          } catch (e) {
-            failed++;
-            process.stdout.write(`${i.id}: unreachable: ${(e as Error).message}\n`);
-          }
-        }
-        if (verb === 'pause') process.stdout.write('WARNING: while paused, split-brain protection rests on fencing and the journal\n');
-        process.exitCode = failed > 0 ? 1 : 0;
-      } catch (e) { reportAndExit(e); }
-    });
-  return [controller, status, failover, pauseResume('pause'), pauseResume('resume')];
+  return [controller, status, failover];
 }

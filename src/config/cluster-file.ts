@@ -243,6 +243,9 @@ const controllerShape = {
   operators: z.array(z.string({ error: 'expected a certificate common name' }).min(1).max(64), { error: 'expected a list of certificate common names' }).optional(),
   /** Where Pacemaker's OCF resource agents are (OCF_ROOT; default /usr/lib/ocf, Debian's resource-agents). */
   ocfRoot: dir().optional(),
+  /** The failover history in the quorum: at most this many entries (default 1000), none older than this many days (default 90). */
+  historyMaxEntries: intIn(10, 1_000_000, 'a count').optional(),
+  historyMaxAgeDays: intIn(1, 3650, 'days').optional(),
   /** Client certificate common names that may read status but not change roles. */
   readers: z.array(z.string({ error: 'expected a certificate common name' }).min(1).max(64), { error: 'expected a list of certificate common names' }).optional(),
 };

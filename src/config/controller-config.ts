@@ -86,6 +86,8 @@ export interface ControllerConfig {
   basePath: string;
   /** Where the OCF resource agents live (OCF_ROOT). */
   ocfRoot: string;
+  /** The failover history kept in the quorum: at most this many entries, none older than this. */
+  history: { maxEntries: number; maxAgeMs: number };
   /** This controller's HA_RSCTMP: the agents' lock and pid files (one per controller: lab hosts share a disk). */
   resourceStateDir: string;
   /** Our quorum's worst-case leader-to-follower lag (syncLimit x tick), when the quorum is ours; null for an external ZooKeeper. */
@@ -103,6 +105,8 @@ export const CONTROLLER_DEFAULTS = {
   resource_monitor_interval_ms: 10_000,
   resource_failures: 1,
   ocf_root: '/usr/lib/ocf',
+  history_max_entries: 1000,
+  history_max_age_days: 90,
   fence_timeout_ms: 5000,
   race_delay_ms: 500,
   cede_ms: 10_000,
@@ -357,6 +361,7 @@ export function loadControllerConfig(file: string, service: string, instanceId: 
     failsafe: svc.failsafe ?? false,
     basePath: `/quorate/${cluster.cluster}/${service}`,
     ocfRoot: c.ocfRoot === undefined ? CONTROLLER_DEFAULTS.ocf_root : path.resolve(base, c.ocfRoot),
+    history: { maxEntries: c.historyMaxEntries ?? CONTROLLER_DEFAULTS.history_max_entries, maxAgeMs: (c.historyMaxAgeDays ?? CONTROLLER_DEFAULTS.history_max_age_days) * 86_400_000 },
     resourceStateDir: path.join(cluster.runDir === undefined ? DEFAULT_RUN_DIR : path.resolve(base, cluster.runDir), 'resource-agents', `${service}-${instance.id}`),
     quorumSyncBoundMs,
     warnings,

@@ -12,6 +12,7 @@ import { timingSafeEqual } from 'node:crypto';
 import { createServer as createHttpsServer } from 'node:https';
 import { TLSSocket } from 'node:tls';
 import { certificateExpiry, certificateNames, type CertificateExpiry, rotateServerCertificate } from '../io/tls-identity.js';
+import { maintenanceInForce, type Maintenance } from './maintenance.js';
 import { adminRequest } from './admin-client.js';
 import type { Controller } from './controller.js';
 
@@ -68,6 +69,8 @@ export class AdminApi {
       lastFailure: s.lastFailure, lastFence: this.c.lastFence, lag: s.lag, maxLagOnFailover: this.c.cfg.maxLagOnFailover, notRacing: s.notRacing, leaseValidUntil: wall(s.leaseValidUntil), standbyConfirmed: s.standbyConfirmed,
       failsafe: s.failsafe && { since: wall(s.failsafe.since), validUntil: wall(s.failsafe.validUntil) },
       resources: this.c.resources.status(),
+      maintenance: this.c.maintenance && { ...this.c.maintenance, inForce: maintenanceInForce(this.c.maintenance, Date.now()) },
+      historyPending: this.c.history.pending,
       certificates: this.certificates(),
     };
   }
@@ -124,6 +127,15 @@ export class AdminApi {
       if (req.method === 'GET' || req.method === 'HEAD' || req.method === 'OPTIONS') {
         switch (url.pathname) {
           case '/v1/status': return this.send(res, 200, this.status());
+          case '/v1/history': {
+            const q = historyQuery(url.searchParams);
+            if (typeof q === 'string') return this.send(res, 400, { error: q });
+            try {
+              return this.send(res, 200, { service: this.c.cfg.service, entries: await this.c.readHistory(q) });
+            } catch (e) {
+              return this.send(res, 503, { error: `cannot read the history from the quorum: ${(e as Error).message}` });
+            }
+          }
           case '/health': return this.send(res, 200, { controller: 'running', health: this.c.core.status(t).health });
           case '/active': { const a = this.c.core.isActive(t); return this.send(res, a ? 200 : 503, { active: a }); }
           case '/standby': {
@@ -141,8 +153,20 @@ export class AdminApi {
       if (notOurs !== null) return this.send(res, notOurs.status, { error: notOurs.error });
       const body = await readJson(req);
       switch (url.pathname) {
-        case '/v1/pause': this.c.feed({ kind: 'pause' }); return this.send(res, 200, this.status());
-        case '/v1/resume': this.c.feed({ kind: 'resume' }); return this.send(res, 200, this.status());
+        case '/v1/pause': {
+          const m = maintenanceRequest(body, Date.now());
+          if (typeof m === 'string') return this.send(res, 400, { error: m });
+          try { await this.c.setMaintenance(m); } catch (e) {
+            return this.send(res, 503, { error: `maintenance not recorded in the quorum (so not paused): ${(e as Error).message}` });
+          }
+          return this.send(res, 200, this.status());
+        }
+        case '/v1/resume': {
+          try { await this.c.clearMaintenance(); } catch (e) {
+            return this.send(res, 503, { error: `maintenance not cleared in the quorum (so still paused): ${(e as Error).message}` });
+          }
+          return this.send(res, 200, this.status());
+        }
         case '/v1/cede': {
           const forMs = typeof body.forMs === 'number' && body.forMs >= 0 && body.forMs <= 600_000 ? body.forMs : this.c.cfg.cedeMs;
           this.c.feed({ kind: 'cede', forMs });
@@ -210,6 +234,42 @@ function notAnApiClient(req: IncomingMessage): { status: number; error: string }
   const type = (req.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase();
   if (type !== 'application/json') return { status: 415, error: `write endpoints take application/json (got ${type === '' ? 'no content type' : type})` };
   return null;
+}
+
+const REASON_MAX = 500;
+const BY_MAX = 100;
+
+/** POST /v1/pause's body: {reason?, until? (ISO time, future), by?}. A string says what is wrong. */
+export function maintenanceRequest(body: Record<string, unknown>, nowMs: number): Maintenance | string {
+  const { reason, until, by } = body;
+  if (reason !== undefined && (typeof reason !== 'string' || reason.length > REASON_MAX)) return `reason: expected a string of at most ${REASON_MAX} characters`;
+  if (by !== undefined && (typeof by !== 'string' || by.length === 0 || by.length > BY_MAX)) return `by: expected a string of 1 to ${BY_MAX} characters`;
+  let untilIso: string | null = null;
+  if (until !== undefined && until !== null) {
+    const t = typeof until === 'string' ? Date.parse(until) : NaN;
+    if (Number.isNaN(t)) return 'until: expected a time such as 2026-12-04T02:00:00Z';
+    if (t <= nowMs) return `until: ${String(until)} is not in the future`;
+    untilIso = new Date(t).toISOString();
+  }
+  return { by: (by as string | undefined) ?? 'unknown', at: new Date(nowMs).toISOString(), reason: (reason as string | undefined) ?? null, until: untilIso };
+}
+
+/** GET /v1/history's query: since (ISO time), limit (1..10000). */
+function historyQuery(p: URLSearchParams): { since?: Date; limit?: number } | string {
+  const out: { since?: Date; limit?: number } = {};
+  const since = p.get('since');
+  if (since !== null) {
+    const t = Date.parse(since);
+    if (Number.isNaN(t)) return 'since: expected a time such as 2026-12-03T03:00:00Z';
+    out.since = new Date(t);
+  }
+  const limit = p.get('limit');
+  if (limit !== null) {
+    const n = Number(limit);
+    if (!Number.isInteger(n) || n < 1 || n > 10_000) return 'limit: expected an integer from 1 to 10000';
+    out.limit = n;
+  }
+  return out;
 }
 
 async function readJson(req: IncomingMessage): Promise<Record<string, unknown>> {

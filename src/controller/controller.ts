@@ -15,6 +15,8 @@ import { CreateMode, Err } from '../proto/zk-constants.js';
 import { fenceInstance } from './fencing.js';
 import { HealthMonitor, type HealthProbe } from './health-monitor.js';
 import { ResourceSet } from './resources.js';
+import { HistoryLog, type HistoryEntry } from './history-log.js';
+import { maintenanceInForce, parseMaintenance, WatchedZnode, type Maintenance } from './maintenance.js';
 import { queryRole, runHook, type HookResult } from './service-hooks.js';
 
 const now = () => performance.now();
@@ -31,6 +33,11 @@ export class Controller extends EventEmitter {
   private readonly crumbPath: string;
   /** The last fencing outcome, per method, for status. */
   lastFence: string | null = null;
+  readonly history: HistoryLog;
+  /** Maintenance as last read from the quorum (kept while the quorum is away). */
+  maintenance: Maintenance | null = null;
+  private readonly maintenanceZnode: WatchedZnode;
+  private maintenanceTimer: NodeJS.Timeout | null = null;
 
   constructor(readonly cfg: ControllerConfig, readonly logger: Logger) {
     super();
@@ -43,6 +50,8 @@ export class Controller extends EventEmitter {
       promotionsPerWindow: cfg.promotionsPerWindow, promotionWindowMs: cfg.promotionWindowMs, maxLagOnFailover: cfg.maxLagOnFailover,
       failsafe: cfg.failsafe,
     }, now());
+    this.history = new HistoryLog(`${cfg.basePath}/history`, cfg.history, (e) => this.logger.warn({ err: e.message, pending: this.history.pending }, 'could not write the failover history yet; retrying at the next connection'));
+    this.maintenanceZnode = new WatchedZnode(`${cfg.basePath}/maintenance`, (d) => this.applyMaintenance(d), (e) => this.logger.warn({ err: e.message }, 'could not read maintenance from the quorum; keeping the last read'));
     this.resources = new ResourceSet(i.resources, { ocfRoot: cfg.ocfRoot, stateDir: cfg.resourceStateDir });
     this.health = new HealthMonitor(i.health, i.resources.map((_, k) => this.resourceProbe(k)));
   }
@@ -86,6 +95,7 @@ export class Controller extends EventEmitter {
 
   async stop(): Promise<void> {
     this.stopped = true;
+    if (this.maintenanceTimer) clearTimeout(this.maintenanceTimer);
     this.health.stop();
     if (this.wakeTimer) clearTimeout(this.wakeTimer);
     await this.zk?.close().catch(() => undefined);
@@ -106,6 +116,10 @@ export class Controller extends EventEmitter {
     switch (e.kind) {
       case 'log': this.logger[e.level]({ ...e.fields, epoch: this.core.currentEpoch }, e.msg); return;
       case 'wakeAt': this.scheduleWake(e.at); return;
+      case 'history':
+        this.history.record(this.cfg.instance.id, e.event, new Date());
+        if (this.zk?.state === 'connected') void this.history.flush(this.zk, this.acl);
+        return;
       case 'run':
         void this.runOp(e.what).then((result) => this.feed({ kind: 'done', op: e.op, result }), (err: Error) => this.feed({ kind: 'done', op: e.op, result: { ok: false, reason: err.message } }));
         return;
@@ -161,6 +175,51 @@ export class Controller extends EventEmitter {
   private async prepareSession(zk: ZkClient): Promise<void> {
     if (this.cfg.digest !== null && !this.authed.has(zk)) { await zk.addAuth('digest', this.cfg.digest); this.authed.add(zk); }
     await zk.ensurePath(this.cfg.basePath, null, { acl: this.acl });
+    // Maintenance first: a controller must not race before it knows whether the service is paused.
+    await this.maintenanceZnode.follow(zk);
+    void this.history.flush(zk, this.acl);
+  }
+
+  // ---- maintenance and history ----------------------------------------------
+
+  private applyMaintenance(data: Buffer | null): void {
+    const m = parseMaintenance(data);
+    if (data !== null && m === null) this.logger.warn({}, `${this.cfg.basePath}/maintenance does not parse: ignored (no maintenance)`);
+    this.maintenance = m;
+    if (this.maintenanceTimer) { clearTimeout(this.maintenanceTimer); this.maintenanceTimer = null; }
+    const inForce = maintenanceInForce(m, Date.now());
+    this.feed({ kind: inForce ? 'pause' : 'resume' });
+    if (inForce && m!.until !== null) {
+      // Ends by itself: resume at `until` (a timer past 2^31 ms is clamped: re-checked then).
+      const ms = Math.min(Date.parse(m!.until) - Date.now(), 2 ** 31 - 1);
+      this.maintenanceTimer = setTimeout(() => this.applyMaintenance(Buffer.from(JSON.stringify(m))), Math.max(0, ms));
+    }
+  }
+
+  /** Puts the service in maintenance for every controller (the quorum holds it); applies it here at once. */
+  async setMaintenance(m: Maintenance): Promise<void> {
+    const zk = this.client();
+    const path = this.maintenanceZnode.path;
+    const data = JSON.stringify(m);
+    try {
+      await zk.setData(path, data);
+    } catch (e) {
+      if ((e as { code?: number }).code !== Err.NONODE) throw e;
+      await zk.create(path, data, { mode: CreateMode.PERSISTENT, acl: this.acl }).catch(async (e2: { code?: number }) => {
+        if (e2.code !== Err.NODEEXISTS) throw e2;
+        await zk.setData(path, data);
+      });
+    }
+    this.applyMaintenance(Buffer.from(data));
+  }
+
+  async clearMaintenance(): Promise<void> {
+    await this.client().delete(this.maintenanceZnode.path).catch((e: { code?: number }) => { if (e.code !== Err.NONODE) throw e; });
+    this.applyMaintenance(null);
+  }
+
+  readHistory(opts: { since?: Date; limit?: number }): Promise<HistoryEntry[]> {
+    return this.history.read(this.client(), opts);
   }
 
   /** With digest auth, our znodes are readable and writable by that identity only (ZooKeeper's CREATOR_ALL). */

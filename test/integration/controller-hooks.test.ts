@@ -251,27 +251,42 @@ describe('controller hooks, admin API auth and the load-balancer endpoints (real
     expect(st0.status).toBe(200);
     expect(st0.json.paused).toBe(false);
 
+    // Maintenance is kept in the quorum: asked of one controller, every controller follows it.
     const ok = await post(a, '/v1/pause', { authorization: `Bearer ${TOKEN}` });
     expect(ok.status).toBe(200);
     expect(ok.json.paused).toBe(true);
     expect((await get(a, '/v1/status')).json.paused).toBe(true);
-    expect((await get(b, '/v1/status')).json.paused).toBe(false);
+    await waitFor('b to follow the maintenance', async () => ((await get(b, '/v1/status')).json.paused === true ? true : undefined), 5000);
     const resumed = await post(a, '/v1/resume', { authorization: `Bearer ${TOKEN}` });
     expect(resumed.status).toBe(200);
     expect((await get(a, '/v1/status')).json.paused).toBe(false);
+    await waitFor('b to follow the resume', async () => ((await get(b, '/v1/status')).json.paused === false ? true : undefined), 5000);
 
-    const p = await cli(['pause', '--config', cfgPath, '--service', 'admin']);
+    const p = await cli(['pause', '--config', cfgPath, '--service', 'admin', '--reason', 'kernel upgrade', '--for', '1h']);
     expect(p.code, p.stdout + p.stderr).toBe(0);
-    expect(p.stdout).toMatch(/^a: paused$/m);
-    expect(p.stdout).toMatch(/^b: paused$/m);
-    expect((await get(a, '/v1/status')).json.paused).toBe(true);
-    expect((await get(b, '/v1/status')).json.paused).toBe(true);
+    expect(p.stdout).toMatch(/^maintenance recorded in the quorum through a$/m);
+    expect(p.stdout).toMatch(/^a: paused by \S+@\S+ since \S+, until \S+: kernel upgrade$/m);
+    expect(p.stdout).toMatch(/^b: paused by \S+@\S+ since \S+, until \S+: kernel upgrade$/m);
+    const st = (await get(b, '/v1/status')).json;
+    expect(st.paused).toBe(true);
+    expect(st.maintenance).toMatchObject({ reason: 'kernel upgrade', inForce: true });
+    expect(Date.parse(String((st.maintenance as { until: string }).until)) - Date.now()).toBeGreaterThan(3_500_000);
     const r = await cli(['resume', '--config', cfgPath, '--service', 'admin']);
     expect(r.code, r.stdout + r.stderr).toBe(0);
-    expect(r.stdout).toMatch(/^a: resumed$/m);
-    expect(r.stdout).toMatch(/^b: resumed$/m);
+    expect(r.stdout).toMatch(/^a: not paused$/m);
+    expect(r.stdout).toMatch(/^b: not paused$/m);
     expect((await get(a, '/v1/status')).json.paused).toBe(false);
     expect((await get(b, '/v1/status')).json.paused).toBe(false);
+    // A bad request is refused with the reason, and pauses nothing.
+    const bad = await cli(['pause', '--config', cfgPath, '--service', 'admin', '--until', 'yesterday']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/--until: "yesterday" is not a time/);
+
+    // The history kept in the quorum shows the maintenance, from either controller.
+    const h = await cli(['history', '--config', cfgPath, '--service', 'admin', '--json']);
+    expect(h.code, h.stderr).toBe(0);
+    const types = (JSON.parse(h.stdout) as { entries: { type: string; instance: string }[] }).entries.map((e) => `${e.instance}:${e.type}`);
+    expect(types).toEqual(expect.arrayContaining(['a:paused', 'b:paused', 'a:resumed', 'b:resumed']));
 
     // Without the token file the CLI is refused (401) and says so: exit 1.
     const noTok = path.join(dir, 'no-token.yaml');
@@ -280,7 +295,7 @@ describe('controller hooks, admin API auth and the load-balancer endpoints (real
     fs.writeFileSync(noTok, JSON.stringify(c));
     const refused = await cli(['pause', '--config', noTok, '--service', 'admin']);
     expect(refused.code).toBe(1);
-    expect(refused.stdout).toMatch(/a: refused: missing bearer token/);
+    expect(refused.stderr).toMatch(/a: 401 missing bearer token/);
     expect((await get(a, '/v1/status')).json.paused).toBe(false);
   }, 90_000);
 
