@@ -6,7 +6,7 @@
 # javac to compile the Curator suite), OpenSSH (fencing tests), procps and
 # iproute2, openssl (the admin API's TLS test makes its certificates), the real
 # services of the recipes (resource-agents, redis-server, postgresql, haproxy),
-# then the npm dependencies.
+# headless Chromium (the status page's test), then the npm dependencies.
 #
 # Idempotent and quiet: packages already installed are not touched (and
 # `apt-get update` runs only when something is missing); `npm ci` is skipped
@@ -102,6 +102,8 @@ PACKAGES=(
   redis-tools
   postgresql
   haproxy
+  # The controllers' live status page is tested in headless Chromium.
+  chromium
 )
 
 installed() {
