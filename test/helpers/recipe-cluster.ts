@@ -157,6 +157,7 @@ export interface RecipeOptions {
   instances?: number;
   /** redis.conf's min-replicas-to-write (the recipe ships 1). */
   minReplicasToWrite?: number;
+  /** Bytes (the agent's lag); the recipe's cluster.yaml has 1 MiB. */
   maxLagOnFailover?: number;
   sessionTimeoutMs?: number;
   /** The agents' follow interval (ms). */
@@ -244,7 +245,7 @@ export async function startRedisRecipe(o: RecipeOptions = {}): Promise<Recipe> {
     'services:',
     '  - name: redis',
     `    fencing: [graceful, { shell: "sh ${sh('fence.sh')}", timeoutMs: 3000 }]`,
-    `    maxLagOnFailover: ${o.maxLagOnFailover ?? 0}`,
+    `    maxLagOnFailover: ${o.maxLagOnFailover ?? 1048576}`,
     '    raceDelayMs: 200',
     '    cedeMs: 3000',
     // The benchmark fails over many times a minute: flap damping has its own tests.

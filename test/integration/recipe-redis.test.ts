@@ -10,6 +10,10 @@
 //     promoted replica, never two primaries at once, the restarted old
 //     primary rejoins as a replica of the new one, and with
 //     min-replicas-to-write 1 and WAIT 1 no acknowledged write is lost;
+//   - kill -9 of the active's controller, its Redis running: fenced by
+//     fence.sh, confirmed by the role hook; quorate failover --to a standby
+//     under writes (the primary lets its replicas catch up, then steps down);
+//     nothing acknowledged with WAIT 1 lost either way;
 //   - the window itself: with the replicas stalled (SIGSTOP, as a slow
 //     network would) while the primary acknowledges more than the sockets
 //     between them hold, plain asynchronous writes acknowledged by the primary
@@ -22,10 +26,13 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { parseClusterFileWithLines } from '../../src/config/cluster-file.js';
+import { CLI } from '../helpers/cli-process.js';
 import { bytesBehind, parseInfo, parseResp, redisCall, RedisReplyError, replicationView } from '../../examples/redis/resp.js';
 import { failoverRound, landedOn, lostWrites, RECIPE_DIR, renderHaproxyCfg, startRedisRecipe, startWriteLoad, waitFor, watchPrimaries, type Recipe, type RoundOptions } from '../helpers/recipe-cluster.js';
 
 const WAIT = { replicas: 1, timeoutMs: 500 };
+/** examples/redis/cluster.yaml's maxLagOnFailover (bytes), which the test's cluster file uses too. */
+const MAX_LAG = 1024 * 1024;
 /** Values acknowledged while the replicas are stalled: well past what the loopback sockets between primary and replica buffer (about 4 MB sent + the receiver's buffer). */
 const STALL_BYTES = 32 * 1024 * 1024;
 
@@ -70,7 +77,7 @@ describe('the recipe\'s pure parts', () => {
     const { cluster } = parseClusterFileWithLines(fs.readFileSync(file, 'utf8'), file);
     const svc = cluster.services?.find((s) => s.name === 'redis');
     expect(svc?.instances.map((i) => i.id)).toEqual(['a', 'b', 'c']);
-    expect(svc?.maxLagOnFailover).toBe(0);
+    expect(svc?.maxLagOnFailover).toBe(MAX_LAG);
     expect(() => renderHaproxyCfg('listen primary\n    bind :1\n    server a 1.2.3.4:5 check\nlisten standbys\n    bind :2\n', { primaryPort: 1, standbyPort: 2, servers: [] })).toThrow(/not "server <id>/);
   });
 });
@@ -79,7 +86,7 @@ describe('Redis recipe: real redis-server, controllers and haproxy on 127.0.0.1'
   let r: Recipe | undefined;
 
   beforeAll(async () => {
-    r = await startRedisRecipe({ instances: 3, minReplicasToWrite: 1, maxLagOnFailover: 0 });
+    r = await startRedisRecipe({ instances: 3, minReplicasToWrite: 1, maxLagOnFailover: MAX_LAG });
   }, 60_000);
 
   afterAll(async () => { await r?.stopAll(); }, 60_000);
@@ -127,19 +134,20 @@ describe('Redis recipe: real redis-server, controllers and haproxy on 127.0.0.1'
     await c.startAgent(behind.id, ['--interval-ms', '60000']);
     try {
       expect(await redisCall('127.0.0.1', behind.redisPort, ['REPLICAOF', '127.0.0.1', '0'], 2000)).toBe('OK');
-      for (let k = 0; k < 20; k++) expect(await redisCall('127.0.0.1', c.primaryPort, ['SET', `while-behind-${k}`, 'x'.repeat(100)], 2000)).toBe('OK');
+      // Past maxLagOnFailover: 2 MiB the replica will not have.
+      for (let k = 0; k < 20; k++) expect(await redisCall('127.0.0.1', c.primaryPort, ['SET', `while-behind-${k}`, 'x'.repeat(MAX_LAG / 10)], 2000)).toBe('OK');
       const health = await waitFor(`${behind.id}'s agent to report a lag`, async () => {
         const res = await fetch(`http://127.0.0.1:${behind.agentPort}/health`, { signal: AbortSignal.timeout(2000) });
         const j = (await res.json()) as { lag?: number };
         return res.status === 200 && typeof j.lag === 'number' && j.lag > 0 ? j : undefined;
       }, 10_000);
-      expect(health.lag).toBeGreaterThan(20 * 100);
+      expect(health.lag).toBeGreaterThan(2 * MAX_LAG);
       // The controller read it from the health check: not racing, and saying why.
       const st = await waitFor(`${behind.id}'s controller to see the lag`, async () => {
         const x = await c.status(behind.id);
         return typeof x.lag === 'number' && x.lag > 0 ? x : undefined;
       }, 10_000);
-      expect(String(st.notRacing)).toMatch(/behind, more than maxLagOnFailover 0/);
+      expect(String(st.notRacing)).toMatch(new RegExp(`behind, more than maxLagOnFailover ${MAX_LAG}`));
       // The hook refuses (the primary and the other replica both hold more), and leaves the replica a replica.
       const hook = spawnSync('sh', [path.join(RECIPE_DIR, 'to-active.sh'), '127.0.0.1', String(behind.redisPort), `http://127.0.0.1:${behind.agentPort}`], { encoding: 'utf8', timeout: 10_000 });
       expect(hook.status, hook.stderr).toBe(4);
@@ -217,6 +225,31 @@ describe('Redis recipe: real redis-server, controllers and haproxy on 127.0.0.1'
       const roles = await watch.stop();
       expect(roles.overlaps).toEqual([]);
       expect(await c.actives()).toEqual([next]);
+    } finally {
+      await load.stop();
+      await watch.stop();
+    }
+  }, 60_000);
+
+  it('quorate failover --to a standby under writes through HAProxy (no --force): the primary steps down, the target is promoted, nothing acknowledged is lost, the old primary follows it', async () => {
+    const c = r!;
+    const old = await c.settledActive(30_000);
+    await c.replicasFollow(old, 20_000);
+    const to = c.instances.find((i) => i.id !== old)!.id;
+    const watch = watchPrimaries(c);
+    const load = startWriteLoad({ port: c.primaryPort, connections: 4, prefix: 'manual', wait: WAIT });
+    try {
+      await waitFor('200 acknowledged writes', async () => (load.acked.size >= 200 ? true : undefined), 15_000);
+      const startedAt = performance.now();
+      const cli = spawnSync(process.execPath, [CLI, 'failover', '--config', c.cfgPath, '--service', 'redis', '--to', to, '--timeout', '20000'], { encoding: 'utf8', timeout: 30_000 });
+      expect(cli.status, `${cli.stdout}${cli.stderr}\n${JSON.stringify(await c.status(to))}`).toBe(0);
+      expect(await c.settledActive(10_000)).toBe(to);
+      await waitFor('a write sent after the failover began acknowledged', async () => (load.firstAckSentAfter(startedAt) !== null ? true : undefined), 20_000);
+      await c.replicasFollow(to, 20_000);
+      await load.stop();
+      expect(await lostWrites(c.instance(to).redisPort, load.acked)).toEqual([]);
+      const roles = await watch.stop();
+      expect(roles.overlaps).toEqual([]);
     } finally {
       await load.stop();
       await watch.stop();
