@@ -49,6 +49,9 @@ const NAME_RE = /^edits_(?:inprogress_([0-9a-f]{16})|([0-9a-f]{16})_([0-9a-f]{16
 
 interface OpenSegment { seg: JournalSegment; fh: StorageFile; pos: number }
 
+/** Told how long each write of edits took to fdatasync (seconds), for metrics. */
+export type SyncObserver = (seconds: number) => void;
+
 export class JournalStore {
   private current: OpenSegment | null = null;
   private segments: JournalSegment[] = [];
@@ -57,12 +60,12 @@ export class JournalStore {
   private committedToWrite: bigint | null = null;
   private committedWrite: Promise<void> | null = null;
 
-  private constructor(readonly dir: string, private readonly logger: Logger) {}
+  private constructor(readonly dir: string, private readonly logger: Logger, private readonly onSynced: SyncObserver | null) {}
 
   /** Opens (creating if needed) the journal's directory and reads back its state. */
-  static async open(dir: string, logger: Logger): Promise<{ store: JournalStore; disk: JournalDisk }> {
+  static async open(dir: string, logger: Logger, onSynced: SyncObserver | null = null): Promise<{ store: JournalStore; disk: JournalDisk }> {
     await mkdir(dir, { recursive: true, mode: PRIVATE_DIR_MODE });
-    const store = new JournalStore(dir, logger);
+    const store = new JournalStore(dir, logger, onSynced);
     const disk = await store.load();
     return { store, disk };
   }
@@ -227,14 +230,19 @@ export class JournalStore {
     const buf = Buffer.concat(records.map((r, i) => encodeRecord(first + BigInt(i), Buffer.from(r))));
     const t0 = performance.now();
     const fd = c.fh.fd;
+    let synced: number;
     if (fd !== undefined && this.inline.canInline(records.length, buf.length)) {
       for (let done = 0; done < buf.length;) done += writeSync(fd, buf, done, buf.length - done, c.pos + done);
+      synced = performance.now();
       fdatasyncSync(fd);
     } else {
       await writeFully(c.fh, buf, c.pos);
+      synced = performance.now();
       await c.fh.datasync();
     }
-    this.inline.note(performance.now() - t0);
+    const t1 = performance.now();
+    this.inline.note(t1 - t0);
+    this.onSynced?.((t1 - synced) / 1000);
     c.pos += buf.length;
     c.seg.endTxid = first + BigInt(records.length) - 1n;
   }

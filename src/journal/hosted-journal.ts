@@ -4,7 +4,7 @@
 // storage failure reloads the journal from disk (the state in memory may be
 // ahead of what was written); if that fails too, the journal answers 500.
 import { JournalError, JournalState, type JournalStorageOp } from '../core/journal/journal-state.js';
-import { JournalStore } from '../io/journal-store.js';
+import { JournalStore, type SyncObserver } from '../io/journal-store.js';
 import type { Logger } from '../io/log.js';
 
 export class HostedJournal {
@@ -15,11 +15,28 @@ export class HostedJournal {
   /** Formatted away: requests still queued behind the format are refused, not run on a closed store. */
   private retired = false;
 
-  private constructor(readonly name: string, readonly dir: string, public state: JournalState, private store: JournalStore, private readonly logger: Logger) {}
+  /**
+   * The highest committed txid a writer or a peer told this node about: edits a majority holds,
+   * never cut by any recovery. This node lags while it holds less.
+   */
+  knownCommittedTxid = 0n;
 
-  static async open(name: string, dir: string, logger: Logger): Promise<HostedJournal> {
-    const { store, disk } = await JournalStore.open(dir, logger);
-    return new HostedJournal(name, dir, new JournalState(name, disk), store, logger);
+  private constructor(readonly name: string, readonly dir: string, public state: JournalState, private store: JournalStore, private readonly logger: Logger, private readonly onSynced: SyncObserver | null) {}
+
+  static async open(name: string, dir: string, logger: Logger, onSynced: SyncObserver | null = null): Promise<HostedJournal> {
+    const { store, disk } = await JournalStore.open(dir, logger, onSynced);
+    return new HostedJournal(name, dir, new JournalState(name, disk), store, logger, onSynced);
+  }
+
+  /** A writer or a peer says a majority holds the edits up to `txid`. */
+  noteCommittedElsewhere(txid: bigint | undefined): void {
+    if (txid !== undefined && txid > this.knownCommittedTxid) this.knownCommittedTxid = txid;
+  }
+
+  /** How far this node has got: its last edit, or the committed txid when its segments were all purged. */
+  get lastTxid(): bigint {
+    const end = this.state.lastSegment?.endTxid ?? 0n;
+    return end > this.state.committedTxid ? end : this.state.committedTxid;
   }
 
   /** Runs `fn` after every operation queued before it has finished. */
@@ -64,7 +81,7 @@ export class HostedJournal {
   private async reload(): Promise<void> {
     await this.store.close().catch(() => undefined);
     try {
-      const { store, disk } = await JournalStore.open(this.dir, this.logger);
+      const { store, disk } = await JournalStore.open(this.dir, this.logger, this.onSynced);
       this.store = store;
       this.state = new JournalState(this.name, disk);
       this.broken = null;

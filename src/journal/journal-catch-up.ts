@@ -56,6 +56,7 @@ export class JournalCatchUp {
       if (j === undefined || this.timer === null) return;
       let m: PeerJournal;
       try { m = await peer.manifest(name); } catch { continue; }
+      j.noteCommittedElsewhere(m.committedTxid);
       let copied = 0n;
       for (let i = 0; i < STEPS_PER_ROUND_MAX; i++) {
         const step = j.state.catchUpStep(m);
@@ -73,6 +74,7 @@ export class JournalCatchUp {
           return true;
         });
         if (!applied) break;
+        this.node.metrics.caughtUp(name, got.edits.length);
         copied += BigInt(got.edits.length);
       }
       if (copied > 0n) {

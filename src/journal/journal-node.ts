@@ -23,12 +23,15 @@ import {
   EDITS_HEADERS, EditsQuery, JOURNAL_API_PREFIX, JOURNAL_LIMITS, JSON_BODY_BYTES_MAX, JournalBatchQuery, JournalBodies, SegmentEditsQuery,
   WireError, checksumOfBody, decodeBatch, describeZodError, encodeBatch, journalNameProblem, segmentToJson, toJson, type JournalPostOp,
 } from '../proto/journal-wire.js';
+import { serveMetrics, type MetricsServer } from '../io/metrics-http.js';
 import { HostedJournal } from './hosted-journal.js';
 import { JournalCatchUp } from './journal-catch-up.js';
+import { JournalMetrics, refusalReasonOf, type JournalRefusalReason } from './journal-metrics.js';
 
 /** An answer other than 200, with the message the client shows. */
 class HttpError extends Error {
-  constructor(readonly status: number, message: string) { super(message); }
+  /** `reason`: for the refusals metric, when the status alone does not say it. */
+  constructor(readonly status: number, message: string, readonly reason?: JournalRefusalReason) { super(message); }
 }
 
 /** Edits per read answer, and a reader's longest wait for new ones. */
@@ -44,6 +47,8 @@ export class JournalNode extends EventEmitter {
   private readonly formatting = new Map<string, Promise<void>>();
   readonly peers = new Map<number, JournalNodeClient>();
   private readonly catchUp: JournalCatchUp;
+  readonly metrics: JournalMetrics;
+  private metricsServer: MetricsServer | null = null;
   private server!: Server;
   private stopping = false;
 
@@ -63,17 +68,39 @@ export class JournalNode extends EventEmitter {
     // Catch-up between nodes goes over the same mutual TLS, with this node's certificate.
     for (const n of config.nodes) if (n.id !== config.nodeId) this.peers.set(n.id, new JournalNodeClient(n, config.requestTimeoutMs, { tls: config.tls }));
     this.catchUp = new JournalCatchUp(this, config.catchUpIntervalMs);
+    this.metrics = new JournalMetrics({
+      journals: () => [...this.journals.values()].map((j) => ({
+        name: j.name, promisedEpoch: j.state.promisedEpoch, writerEpoch: j.state.lastWriterEpoch, committedTxid: j.state.committedTxid,
+        lastTxid: j.lastTxid, knownCommittedTxid: j.knownCommittedTxid,
+      })),
+    }, config.nodeId);
   }
 
   static async start(opts: { config: JournalNodeConfig; logger: Logger; port?: number }): Promise<JournalNode> {
     const node = new JournalNode(opts.config, opts.logger);
     await node.loadJournals();
     await node.listen(opts.port ?? opts.config.port);
+    if (opts.config.metricsPort !== null) {
+      try {
+        node.metricsServer = await serveMetrics(node.metrics.registry, opts.config.host, opts.config.metricsPort, opts.logger);
+      } catch (e) {
+        await node.stop();
+        throw e;
+      }
+      opts.logger.info({ host: opts.config.host, metricsPort: node.metricsServer.port }, 'journal node metrics at GET /metrics');
+    }
     node.catchUp.start();
     return node;
   }
 
   get port(): number { return (this.server.address() as AddressInfo).port; }
+  /** The metrics port (null: not served). */
+  get metricsPort(): number | null { return this.metricsServer?.port ?? null; }
+
+  /** A journal opened with this node's fsync timing. */
+  private openJournal(name: string, dir: string): Promise<HostedJournal> {
+    return HostedJournal.open(name, dir, this.logger, (seconds) => this.metrics.synced(name, seconds));
+  }
   journal(name: string): HostedJournal | undefined { return this.journals.get(name); }
   journalNames(): string[] { return [...this.journals.keys()]; }
 
@@ -86,7 +113,7 @@ export class JournalNode extends EventEmitter {
       const meta = await readJournalMeta(dir);
       if (meta === null) continue;
       if (meta.cluster !== this.config.clusterId) throw new JournalError(409, `${dir} belongs to cluster ${meta.cluster}, this node is in cluster ${this.config.clusterId}`);
-      const j = await HostedJournal.open(name, dir, this.logger);
+      const j = await this.openJournal(name, dir);
       this.journals.set(name, j);
       const s = j.state;
       this.logger.info({ journal: name, epoch: s.promisedEpoch, writerEpoch: s.lastWriterEpoch, committedTxid: String(s.committedTxid), lastSegment: s.lastSegment && String(s.lastSegment.startTxid) }, 'journal loaded');
@@ -116,6 +143,7 @@ export class JournalNode extends EventEmitter {
   async stop(): Promise<void> {
     this.stopping = true;
     this.catchUp.stop();
+    await this.metricsServer?.close();
     this.server.closeAllConnections();
     await new Promise<void>((r) => this.server.close(() => r()));
     for (const j of this.journals.values()) await j.close();
@@ -164,7 +192,10 @@ export class JournalNode extends EventEmitter {
         try { records = decodeBatch(body); } catch (e) { throw new HttpError(e instanceof WireError ? 400 : 500, (e as Error).message); }
         const sum = checksumOfBody(body);
         if (sum !== q.checksum) throw new HttpError(400, `the batch's checksum is ${sum}, the request says ${q.checksum}: the body was damaged`);
+        // Even a batch refused says how far a majority has got: what a lagging node is behind.
+        this.journals.get(name)?.noteCommittedElsewhere(q.committed);
         await this.journalBatch(name, { epoch: q.epoch, segmentTxid: q.segment, firstTxid: q.first, committedTxid: q.committed, checksum: q.checksum, records });
+        this.metrics.batch(name, records.length, body.length);
         return this.send(res, 200, {});
       }
       if (!(op in JournalBodies)) throw new HttpError(404, `no such endpoint: POST ${url.pathname}`);
@@ -191,6 +222,7 @@ export class JournalNode extends EventEmitter {
     else if (e instanceof JournalNodeError) { status = 502; message = `fetching from a peer: ${message}`; }
     else if ((e as { code?: string }).code === 'ENOSPC') { status = 507; message = `disk full: ${message}`; }
     else this.logger.error({ err: message }, 'journal request failed');
+    this.metrics.refused(e instanceof HttpError && e.reason !== undefined ? e.reason : refusalReasonOf(status, e));
     if (res.headersSent) { res.destroy(); return; }
     const text = toJson({ error: message, status });
     res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), ...(status === 413 ? { connection: 'close' } : {}) });
@@ -199,8 +231,8 @@ export class JournalNode extends EventEmitter {
 
   private hosted(name: string): HostedJournal {
     const j = this.journals.get(name);
-    if (j === undefined) throw new HttpError(404, `journal ${name} is not formatted on journal node ${this.config.nodeId} (format it: quorate journal format --journal ${name})`);
-    if (j.broken !== null) throw new HttpError(500, `journal ${name} on node ${this.config.nodeId} failed to reload from disk: ${j.broken.message}`);
+    if (j === undefined) throw new HttpError(404, `journal ${name} is not formatted on journal node ${this.config.nodeId} (format it: quorate journal format --journal ${name})`, 'not_formatted');
+    if (j.broken !== null) throw new HttpError(500, `journal ${name} on node ${this.config.nodeId} failed to reload from disk: ${j.broken.message}`, 'storage_failed');
     return j;
   }
 
@@ -270,6 +302,7 @@ export class JournalNode extends EventEmitter {
         }
         case 'commit': {
           const b = parse(JournalBodies.commit, json, 'body');
+          j.noteCommittedElsewhere(b.committed);
           await j.apply(s.commit(b.epoch, b.committed));
           return {};
         }
@@ -326,6 +359,7 @@ export class JournalNode extends EventEmitter {
     for (const peer of this.peers.keys()) {
       try {
         await this.copyFrom(j, peer, gap.startTxid, gap.fromTxid, gap.toTxid, gap.writerEpoch, (records, first) => j.state.adoptCopy({ ...gap, fromTxid: first }, records, j.state.committedTxid));
+        this.metrics.caughtUp(j.name, Number(gap.toTxid - gap.fromTxid + 1n));
         this.logger.info({ journal: j.name, from: peer, txids: `${gap.fromTxid}-${gap.toTxid}` }, 'filled a gap before a batch from a peer');
         return;
       } catch (e) {
@@ -453,7 +487,7 @@ export class JournalNode extends EventEmitter {
           await formatJournalDir(dir, { format: 1, cluster: this.config.clusterId, journal: name, node: this.config.nodeId, formattedAt: new Date().toISOString() }, force);
         } finally {
           // Formatted or not, what is on disk is served again (a failed format must not leave a 404 until restart).
-          if (existing !== undefined || (await readJournalMeta(dir).catch(() => null)) !== null) this.journals.set(name, await HostedJournal.open(name, dir, this.logger));
+          if (existing !== undefined || (await readJournalMeta(dir).catch(() => null)) !== null) this.journals.set(name, await this.openJournal(name, dir));
         }
         this.logger.warn({ journal: name, force }, 'journal formatted');
       };

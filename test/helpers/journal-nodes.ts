@@ -13,17 +13,21 @@ export interface JournalCluster {
   dir: string;
   cfgPath: string;
   nodes: JournalNodeAddress[];
+  /** With `metrics`: each node's metricsPort, in node order (else empty). */
+  metricsPorts: number[];
   procs: CliProcess[];
   dataDir(id: number): string;
   cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }>;
   stopAll(): Promise<void>;
 }
 
-/** `journalExtra`: more lines for the journal section (indented two spaces), e.g. its tls. */
-export async function startJournalNodes(n: number, opts: { catchUpIntervalMs?: number; requestTimeoutMs?: number; journalExtra?: string[] } = {}): Promise<JournalCluster> {
+/** `journalExtra`: more lines for the journal section (indented two spaces), e.g. its tls. `metrics`: each node serves Prometheus metrics on a port of its own. */
+export async function startJournalNodes(n: number, opts: { catchUpIntervalMs?: number; requestTimeoutMs?: number; journalExtra?: string[]; metrics?: boolean } = {}): Promise<JournalCluster> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'quorate-journal-'));
   const nodes: JournalNodeAddress[] = [];
   for (let i = 1; i <= n; i++) nodes.push({ id: i, host: '127.0.0.1', port: await freePort() });
+  const metricsPorts: number[] = [];
+  if (opts.metrics === true) for (let i = 1; i <= n; i++) metricsPorts.push(await freePort());
   const cfgPath = path.join(dir, 'cluster.yaml');
   fs.writeFileSync(cfgPath, [
     'cluster: test',
@@ -33,11 +37,11 @@ export async function startJournalNodes(n: number, opts: { catchUpIntervalMs?: n
     `  requestTimeoutMs: ${opts.requestTimeoutMs ?? 2000}`,
     ...(opts.journalExtra ?? []),
     '  nodes:',
-    ...nodes.map((a) => `    - { id: ${a.id}, host: ${a.host}, port: ${a.port} }`),
+    ...nodes.map((a, k) => `    - { id: ${a.id}, host: ${a.host}, port: ${a.port}${metricsPorts.length > 0 ? `, metricsPort: ${metricsPorts[k]}` : ''} }`),
   ].join('\n') + '\n');
   const procs = await Promise.all(nodes.map((a) => startCliProcess(['journal', '--config', cfgPath, '--id', String(a.id)], a.port)));
   return {
-    dir, cfgPath, nodes, procs,
+    dir, cfgPath, nodes, metricsPorts, procs,
     dataDir: (id) => path.join(dir, `node-${id}`),
     cli: (args) => new Promise((resolve) => {
       execFile(process.execPath, [CLI, ...args], { timeout: 20_000 }, (err, stdout, stderr) => {
