@@ -31,14 +31,17 @@ const log = (msg: string) => process.stderr.write(`[${((performance.now() - t0) 
 
 function modeReport(rs: RoundResult[]): Record<string, unknown> {
   const f = summarize(rs.map((r) => r.failoverMs));
+  const pr = summarize(rs.map((r) => r.promotedMs));
   const j = summarize(rs.map((r) => r.rejoinMs));
   const lost = rs.map((r) => r.lost.length);
   return {
     failoverToFirstWriteMs: { p50: round1(f.p50Ms), max: round1(f.maxMs), samples: rs.map((r) => round1(r.failoverMs)) },
+    promotedMs: { what: 'kill -9 until another server is out of recovery (sampled every ~20-50 ms)', p50: round1(pr.p50Ms), max: round1(pr.maxMs) },
     rejoinAfterPgRewindMs: { p50: round1(j.p50Ms), max: round1(j.maxMs) },
+    promotionsThatFirstCaughtUpFromAStandby: rs.filter((r) => r.caughtUpFromStandby).length,
     writesLost: { total: lost.reduce((a, b) => a + b, 0), perRound: lost, ackedAfterKillPerRound: rs.map((r) => r.lostAckedAfterKill.length) },
     writesAcknowledged: { beforeKillPerRound: rs.map((r) => r.ackedBeforeKill), byOldAfterKillPerRound: rs.map((r) => r.ackedByOldAfterKill) },
-    rounds: rs.map((r) => ({ from: r.oldPrimary, to: r.newPrimary, failoverMs: round1(r.failoverMs), rejoinMs: round1(r.rejoinMs), lost: r.lost.length, maxPrimariesSeen: r.maxPrimariesSeen })),
+    rounds: rs.map((r) => ({ from: r.oldPrimary, to: r.newPrimary, failoverMs: round1(r.failoverMs), promotedMs: round1(r.promotedMs), rejoinMs: round1(r.rejoinMs), lost: r.lost.length, caughtUp: r.caughtUpFromStandby, maxPrimariesSeen: r.maxPrimariesSeen })),
   };
 }
 
@@ -49,12 +52,18 @@ export async function main(argv: string[]): Promise<number> {
   const missing = postgresMissing();
   if (missing !== null) { process.stderr.write(`postgresql-failover: ${missing}\n`); return 2; }
   let cluster: PgCluster | null = null;
+  // The servers run in their own process groups: leaving without stopping them would leave them running.
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(sig, () => { log(`${sig}: stopping everything`); void (cluster?.stopAll() ?? Promise.resolve()).finally(() => process.exit(130)); });
+  }
   const budget = setTimeout(() => {
     log('budget exceeded: stopping everything');
     void (cluster?.stopAll() ?? Promise.resolve()).finally(() => process.exit(1));
   }, o['budget-seconds'] * 1000);
   budget.unref();
   const results: Record<'async' | 'sync', RoundResult[]> = { async: [], sync: [] };
+  // Other work on the machine stretches every step here (processes spawned per check and hook): say how busy it was.
+  const loadStart = os.loadavg().map(round1);
   const problems: string[] = [];
   try {
     log('starting three PostgreSQL 15 servers, their sidecars and controllers, a quorum server');
@@ -81,7 +90,7 @@ export async function main(argv: string[]): Promise<number> {
   }
   const report = {
     benchmark: 'postgresql-failover',
-    machine: { cpus: os.cpus().length, node: process.version },
+    machine: { cpus: os.cpus().length, node: process.version, loadAverage1mAtStartAndEnd: [loadStart[0], round1(os.loadavg()[0])] },
     options: o,
     setup: 'PostgreSQL 15 (Debian), 3 servers on 127.0.0.1 (fsync on, shared_buffers 16MB, 1 MB WAL segments, wal_log_hints on); sidecars following every 300 ms; controllers: session 3 s, sidecar health check every 200 ms, quorum tick 100 ms; client path: psql with host=a,b,c and target_session_attrs=read-write, one INSERT ... RETURNING at a time',
     what: 'kill -9 of the primary\'s postmaster; failoverToFirstWriteMs: until the client path has a write acknowledged by the new primary; writesLost: acknowledged writes the new primary does not have; rejoinAfterPgRewindMs: until the old primary streams from the new one',

@@ -283,21 +283,22 @@ export async function startPgCluster(opts: PgClusterOptions = {}): Promise<PgClu
       for (const sub of ['', 'etc', 'sock', 'state']) fs.mkdirSync(path.join(n.home, sub), { recursive: true, mode: 0o700 });
       fs.writeFileSync(path.join(n.home, 'etc/pg_hba.conf'), 'local all all trust\nhost all all 127.0.0.1/32 trust\nhost replication all 127.0.0.1/32 trust\n');
       fs.writeFileSync(path.join(n.home, 'etc/pg_ident.conf'), '');
-      fs.writeFileSync(n.pgConf, pgConfText(n, opts.synchronous ?? false));
+      // Asynchronous while the first server is a primary alone: a synchronous commit would wait for ever.
+      fs.writeFileSync(n.pgConf, pgConfText(n, false));
       for (const p of ['', 'etc', 'sock', 'state', 'etc/pg_hba.conf', 'etc/pg_ident.conf', 'etc/postgresql.conf']) fs.chownSync(path.join(n.home, p), u.uid, u.gid);
     }
     await run(`${PG_BIN}/initdb`, ['-D', a.dataDir, '-U', 'postgres', '--auth=trust', '--wal-segsize=1', '--locale=C', '-E', 'UTF8', '--no-sync'], { asPostgres: true });
     const pgctl = (n: PgNode, ...args: string[]) => run(`${PG_BIN}/pg_ctl`, [...args, '-D', n.dataDir, '-s'], { asPostgres: true });
     await pgctl(a, 'start', '-w', '-o', `-c config_file=${a.pgConf}`, '-l', path.join(a.stateDir, 'postgresql.log'));
     if ((await cluster.query('a', 'CREATE TABLE writes (id bigint PRIMARY KEY, round int NOT NULL)')) === null) throw new Error('could not create the table on the first server');
-    for (const n of nodes.slice(1)) {
-      await run(`${PG_BIN}/pg_basebackup`, ['-h', '127.0.0.1', '-p', String(a.pgPort), '-U', 'postgres', '-D', n.dataDir, '-X', 'stream', '-c', 'fast', '--no-sync'], { asPostgres: true });
-    }
+    await Promise.all(nodes.slice(1).map((n) =>
+      run(`${PG_BIN}/pg_basebackup`, ['-h', '127.0.0.1', '-p', String(a.pgPort), '-U', 'postgres', '-D', n.dataDir, '-X', 'stream', '-c', 'fast', '--no-sync'], { asPostgres: true })));
     // Stopped cleanly after the copies: all three hold the same WAL, and all start as standbys.
     await pgctl(a, 'stop', '-m', 'fast');
     const control = await run(`${PG_BIN}/pg_controldata`, ['-D', a.dataDir], { asPostgres: true });
     cluster.systemId = /Database system identifier:\s+(\d+)/.exec(control)?.[1] ?? '';
     if (cluster.systemId === '') throw new Error(`no system identifier in pg_controldata's output:\n${control}`);
+    if (opts.synchronous === true) for (const n of nodes) fs.writeFileSync(n.pgConf, pgConfText(n, true));
 
     const nodesLine = nodes.map((n) => `${n.id},127.0.0.1,${n.pgPort},http://127.0.0.1:${n.adminPort}`).join(' ');
     for (const n of nodes) {
@@ -356,8 +357,11 @@ export async function startPgCluster(opts: PgClusterOptions = {}): Promise<PgClu
       ]),
     ].join('\n') + '\n');
     quorum = await startProc(process.execPath, [CLI, 'quorum', '--config', cluster.cfgPath, '--id', '1'], clientPort, path.join(dir, 'quorum.log'));
-    for (const n of nodes) await cluster.start(n.id, 'sidecar');
-    for (const n of nodes) await cluster.start(n.id, 'controller');
+    // All settled before a failure is thrown: stopAll must find every process that did start.
+    for (const what of ['sidecar', 'controller'] as const) {
+      const failed = (await Promise.allSettled(nodes.map((n) => cluster.start(n.id, what)))).find((r) => r.status === 'rejected');
+      if (failed !== undefined) throw (failed as PromiseRejectedResult).reason;
+    }
   } catch (e) {
     const report = cluster.dump();
     await cluster.stopAll();
@@ -453,8 +457,12 @@ export interface RoundResult {
   newPrimary: string;
   /** From the kill -9 to the first write the new primary acknowledged through the client path. */
   failoverMs: number;
+  /** From the kill -9 until another server was seen out of recovery (sampled every few tens of ms). */
+  promotedMs: number;
   /** From the kill -9 until the old primary streams from the new one. */
   rejoinMs: number;
+  /** The new primary's to-active first took WAL from another standby that was further ahead. */
+  caughtUpFromStandby: boolean;
   ackedBeforeKill: number;
   /** Acknowledged by the old primary's backends after the kill (the postmaster was dead, they were not yet). */
   ackedByOldAfterKill: number;
@@ -496,11 +504,15 @@ export async function failoverRound(c: PgCluster, round: number, opts: { synchro
   let sampling = true;
   let maxPrimariesSeen = 0;
   let samples = 0;
+  let tKill = Infinity;
+  let promotedAt = NaN;
+  const pgqLogsBefore = new Map(c.nodes.map((n) => [n.id, c.pgqLog(n.id).length]));
   const sampler = (async () => {
     for (let i = 0; i < 100_000 && sampling; i++) {
       const p = await c.primaries();
       samples++;
       maxPrimariesSeen = Math.max(maxPrimariesSeen, p.length);
+      if (Number.isNaN(promotedAt) && performance.now() > tKill && p.some((x) => x !== oldPrimary)) promotedAt = performance.now();
       await sleep(20);
     }
   })();
@@ -509,7 +521,7 @@ export async function failoverRound(c: PgCluster, round: number, opts: { synchro
     await writer.waitAck(t0, (a) => a.port === old.pgPort, timeoutMs);
     await sleep(opts.writeMsBeforeKill ?? 500);
     c.killPostmaster(oldPrimary);
-    const tKill = performance.now();
+    tKill = performance.now();
     log(`round ${round}: killed ${oldPrimary}'s postmaster (${writer.acks.length} writes acknowledged)`);
     const first = await writer.waitAck(tKill, (a) => a.port !== old.pgPort, timeoutMs);
     const failoverMs = first.at - tKill;
@@ -543,8 +555,9 @@ export async function failoverRound(c: PgCluster, round: number, opts: { synchro
       if (!standbysCaughtUp) await sleep(50);
     }
     const rewindLine = c.pgqLog(oldPrimary).slice(pgqLogBefore).split('\n').find((l) => /pg_rewind from \S+ done/.test(l)) ?? null;
+    const caughtUpFromStandby = /to-active: caught up with/.test(c.pgqLog(newPrimary).slice(pgqLogsBefore.get(newPrimary)));
     return {
-      round, synchronous: opts.synchronous, oldPrimary, newPrimary, failoverMs, rejoinMs,
+      round, synchronous: opts.synchronous, oldPrimary, newPrimary, failoverMs, promotedMs: promotedAt - tKill, rejoinMs, caughtUpFromStandby,
       ackedBeforeKill: writer.acks.filter((a) => a.at <= tKill).length,
       ackedByOldAfterKill: writer.acks.filter((a) => a.at > tKill && a.port === old.pgPort).length,
       ackedByNew: writer.acks.filter((a) => a.port === c.node(newPrimary).pgPort).length,
