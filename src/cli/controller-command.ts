@@ -3,12 +3,11 @@
 // history: maintenance-command.ts).
 import { Command } from 'commander';
 import { loadControllerConfig, type ControllerConfig, type InstanceConfig } from '../config/controller-config.js';
-import { ZkClient } from '../client/index.js';
-import { JournalNodeClient } from '../client/journal/node-client.js';
 import { AdminApi } from '../controller/admin-api.js';
 import { adminRequest } from '../controller/admin-client.js';
+import { gatherCluster, statusJson, type ClusterView } from '../controller/cluster-view.js';
 import { Controller } from '../controller/controller.js';
-import { createLogger, silentLogger } from '../io/log.js';
+import { createLogger } from '../io/log.js';
 import { logCertificateExpiry } from '../io/tls-identity.js';
 import { UsageError, reloadOnSighup, reportAndExit, stopOnSignals } from './errors.js';
 import { printProcessStatus, runDirFor, startDaemonOrRun, stopProcess, withStartFlags, withStatusFlags, withStopFlags, type DaemonFlags } from './daemon-verbs.js';
@@ -47,60 +46,11 @@ async function runController(cfg: ControllerConfig, reread: () => ControllerConf
   });
 }
 
-interface InstanceStatus { instance: InstanceConfig; reachable: boolean; error?: string; status?: Record<string, unknown> }
-
 function adminCall(cfg: ControllerConfig, i: InstanceConfig, method: 'GET' | 'POST', path: string, body?: unknown, timeoutMs = 2000): Promise<{ status: number; json: Record<string, unknown> }> {
   return adminRequest(cfg, i, method, path, body, timeoutMs);
 }
 
-async function journalLine(cfg: ControllerConfig): Promise<string | null> {
-  if (cfg.journalNodes === null) return null;
-  const parts = await Promise.all(cfg.journalNodes.map(async (n) => {
-    const c = new JournalNodeClient(n, 1500, { tls: cfg.journalTls });
-    try {
-      const s = await c.state(cfg.service);
-      return `${n.id}@${n.host}:${n.port} epoch ${s.promisedEpoch} committed ${s.committedTxid}`;
-    } catch (e) {
-      return `${n.id}@${n.host}:${n.port} UNREACHABLE (${(e as Error).message.replace(/^journal node \d+ \([^)]*\) /, '')})`;
-    } finally { await c.close(); }
-  }));
-  return `journal ${cfg.service}: ${parts.join('; ')}`;
-}
-
-async function gather(cfg: ControllerConfig): Promise<{ instances: InstanceStatus[]; lock: unknown; breadcrumb: unknown; quorum: string; journal: string | null }> {
-  const instances = await Promise.all(cfg.instances.map(async (instance): Promise<InstanceStatus> => {
-    try {
-      const r = await adminCall(cfg, instance, 'GET', '/v1/status');
-      return { instance, reachable: true, status: r.json };
-    } catch (e) {
-      return { instance, reachable: false, error: (e as Error & { code?: string }).code ?? (e as Error).message };
-    }
-  }));
-  let lock: unknown = null;
-  let breadcrumb: unknown = null;
-  let quorum = `reachable (${cfg.connectString})`;
-  const zk = new ZkClient({ connectString: cfg.connectString, sessionTimeoutMs: 4000, logger: silentLogger(), tls: cfg.quorumTls });
-  try {
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([zk.connect(), new Promise((_, rej) => { timer = setTimeout(() => rej(new Error('no answer within 4 s')), 4000); })]).finally(() => clearTimeout(timer));
-    if (cfg.digest) await zk.addAuth('digest', cfg.digest);
-    const read = async (p: string) => {
-      try {
-        const r = await zk.getData(p);
-        return { ...(JSON.parse(r.data?.toString() ?? 'null') as object), czxid: String(r.stat.czxid), ephemeralOwner: `0x${r.stat.ephemeralOwner.toString(16)}` };
-      } catch { return null; }
-    };
-    lock = await read(`${cfg.basePath}/lock`);
-    breadcrumb = await read(`${cfg.basePath}/breadcrumb`);
-  } catch (e) {
-    quorum = `UNREACHABLE (${cfg.connectString}): ${(e as Error).message}`;
-  } finally {
-    await zk.close().catch(() => undefined);
-  }
-  return { instances, lock, breadcrumb, quorum, journal: await journalLine(cfg) };
-}
-
-function printStatus(g: Awaited<ReturnType<typeof gather>>, cfg: ControllerConfig): void {
+function printStatus(g: ClusterView, cfg: ControllerConfig): void {
   const rows = [['INSTANCE', 'ROLE', 'HEALTH', 'PRIORITY', 'CONTROLLER', 'SESSION', 'EPOCH', 'LAST TRANSITION']];
   for (const x of g.instances) {
     const s = x.status ?? {};
@@ -161,8 +111,8 @@ export function controllerCommands(): Command[] {
     .action(async (opts: { config: string; service: string; json?: boolean }) => {
       try {
         const cfg = loadControllerConfig(opts.config, opts.service, null);
-        const g = await gather(cfg);
-        if (opts.json) process.stdout.write(JSON.stringify({ service: cfg.service, ...g, instances: g.instances.map((x) => ({ id: x.instance.id, reachable: x.reachable, error: x.error, ...x.status })) }, null, 2) + '\n');
+        const g = await gatherCluster(cfg);
+        if (opts.json) process.stdout.write(JSON.stringify(statusJson(cfg, g), null, 2) + '\n');
         else printStatus(g, cfg);
         process.exitCode = g.instances.filter((x) => x.status?.active).length === 1 ? 0 : 1;
       } catch (e) { reportAndExit(e); }
@@ -175,7 +125,7 @@ export function controllerCommands(): Command[] {
     .action(async (opts: { config: string; service: string; to?: string; timeout: string; force?: boolean }) => {
       try {
         const cfg = loadControllerConfig(opts.config, opts.service, null);
-        const g = await gather(cfg);
+        const g = await gatherCluster(cfg);
         const candidates = g.instances.filter((x) => x.reachable && !x.status?.active && x.status?.health === 'healthy' && !x.instance.noFailover && (opts.force || !x.status?.notRacing))
           .sort((a, b) => b.instance.priority - a.instance.priority);
         const target = opts.to === undefined ? candidates[0] : g.instances.find((x) => x.instance.id === opts.to);

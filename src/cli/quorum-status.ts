@@ -1,41 +1,11 @@
 // `quorate quorum status`: what each server of a quorum is (as zkServer.sh
 // status says for one): mode, epoch, last zxid, leader, and on the leader how
 // many learners are synced. It asks srvr (in ZooKeeper's default whitelist)
-// and, where allowed, mntr. Exit 0 when exactly one server leads, 1 when none
-// or several do, 2 on bad arguments.
-import { fourLetterWord, parseMntr } from '../client/four-letter-word.js';
+// and, where allowed, mntr (serverStatus, in four-letter-word.ts). Exit 0 when
+// exactly one server leads, 1 when none or several do, 2 on bad arguments.
+import { serverStatus, type ServerStatus } from '../client/four-letter-word.js';
 import { parseConnectString } from '../client/path.js';
 import { UsageError } from './errors.js';
-
-export interface ServerStatus {
-  server: string;
-  mode: string;
-  zxid: string | null;
-  epoch: number | null;
-  serverId: number | null;
-  leaderId: number | null;
-  syncedFollowers: number | null;
-  learners: number | null;
-}
-
-export async function serverStatus(host: string, port: number, timeoutMs: number): Promise<ServerStatus> {
-  const server = `${host}:${port}`;
-  const srvr = await fourLetterWord(host, port, 'srvr', timeoutMs);
-  const base: ServerStatus = { server, mode: 'unreachable', zxid: null, epoch: null, serverId: null, leaderId: null, syncedFollowers: null, learners: null };
-  if (srvr === '') return base;
-  if (srvr.includes('not currently serving')) return { ...base, mode: 'looking' };
-  const mode = /^Mode: (\S+)/m.exec(srvr)?.[1] ?? (srvr.includes('is not executed because it is not in the whitelist') ? 'srvr-not-allowed' : 'unknown');
-  const zxid = /^Zxid: (0x[0-9a-f]+)/m.exec(srvr)?.[1] ?? null;
-  const st: ServerStatus = { ...base, mode, zxid, epoch: zxid === null ? null : Number(BigInt(zxid) >> 32n) };
-  const mntr = parseMntr(await fourLetterWord(host, port, 'mntr', timeoutMs));
-  const num = (k: string) => (mntr.has(k) ? Number(mntr.get(k)) : null);
-  st.serverId = num('quorate_server_id');
-  st.leaderId = num('quorate_leader_id');
-  if (mntr.has('quorate_epoch')) st.epoch = num('quorate_epoch');
-  st.syncedFollowers = num('zk_synced_followers');
-  st.learners = num('zk_learners');
-  return st;
-}
 
 export function formatStatus(rows: ServerStatus[]): string {
   return rows.map((r) => {

@@ -5,7 +5,8 @@
 // by the next active: go standby and say whether the service confirmed it),
 // /v1/failover (make this instance active: the others cede), /v1/pause,
 // /v1/resume. Write endpoints need the bearer token (or loopback, when the
-// configuration allows it).
+// configuration allows it). GET / is the status page (status-page.ts), fed by
+// GET /v1/cluster: what `quorate status` shows, gathered here (cluster-view.ts).
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { timingSafeEqual } from 'node:crypto';
@@ -14,15 +15,20 @@ import { TLSSocket } from 'node:tls';
 import { certificateExpiry, certificateNames, type CertificateExpiry, rotateServerCertificate } from '../io/tls-identity.js';
 import { maintenanceInForce, type Maintenance } from './maintenance.js';
 import { adminRequest } from './admin-client.js';
+import { ClusterViewCache } from './cluster-view.js';
 import type { Controller } from './controller.js';
+import { STATUS_PAGE_HEADERS, statusPageAsset } from './status-page.js';
 
 const BODY_MAX = 16 * 1024;
 const FENCE_WAIT_MS = 10_000;
+/** GET /v1/cluster answers from a view at most this old (any number of open status pages cost one view per period). */
+const CLUSTER_VIEW_AGE_MS_MAX = 1000;
 
 export class AdminApi {
   private server!: Server;
   /** performance.now() -> wall clock, for status times. */
   private readonly wallOffset = Date.now() - performance.now();
+  private readonly clusterViews = new ClusterViewCache(() => this.c.cfg, CLUSTER_VIEW_AGE_MS_MAX);
 
   constructor(private readonly c: Controller) {}
 
@@ -85,7 +91,7 @@ export class AdminApi {
 
   private send(res: ServerResponse, status: number, body: unknown): void {
     const text = JSON.stringify(body);
-    res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+    res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' });
     res.end(text);
   }
 
@@ -125,8 +131,12 @@ export class AdminApi {
       const t = performance.now();
       // Load balancers' health checks use HEAD or OPTIONS too (HAProxy's httpchk defaults to OPTIONS).
       if (req.method === 'GET' || req.method === 'HEAD' || req.method === 'OPTIONS') {
+        // The status page (status-page.ts): static, readable as /v1/status is.
+        const page = statusPageAsset(url.pathname);
+        if (page !== null) { res.writeHead(200, { ...STATUS_PAGE_HEADERS, 'content-type': page.type, 'content-length': Buffer.byteLength(page.body) }); res.end(page.body); return; }
         switch (url.pathname) {
           case '/v1/status': return this.send(res, 200, this.status());
+          case '/v1/cluster': return this.send(res, 200, await this.clusterViews.get().catch((e: Error) => { throw Object.assign(new Error(`cannot gather the cluster's status: ${e.message}`), { status: 503 }); }));
           case '/v1/history': {
             const q = historyQuery(url.searchParams);
             if (typeof q === 'string') return this.send(res, 400, { error: q });
