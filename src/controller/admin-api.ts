@@ -1,7 +1,7 @@
 // The controller's admin API (node:http): GET /v1/status (JSON), /health
 // (the controller runs), /active (200 only on the active instance, answered
 // from the lease at the moment of the request — for load balancers, as
-// Patroni's /primary), /standby; POST /v1/cede, /v1/fence (graceful fencing
+// Patroni's /primary), /standby, /metrics (Prometheus text); POST /v1/cede, /v1/fence (graceful fencing
 // by the next active: go standby and say whether the service confirmed it),
 // /v1/failover (make this instance active: the others cede), /v1/pause,
 // /v1/resume. Write endpoints need the bearer token (or loopback, when the
@@ -14,9 +14,11 @@ import { createServer as createHttpsServer } from 'node:https';
 import { TLSSocket } from 'node:tls';
 import { certificateExpiry, certificateNames, type CertificateExpiry, rotateServerCertificate } from '../io/tls-identity.js';
 import { maintenanceInForce, type Maintenance } from './maintenance.js';
+import { METRICS_PATH, sendMetrics } from '../io/metrics-http.js';
 import { adminRequest } from './admin-client.js';
 import { ClusterViewCache } from './cluster-view.js';
 import type { Controller } from './controller.js';
+import { controllerMetrics, type ControllerMetrics } from './controller-metrics.js';
 import { STATUS_PAGE_HEADERS, statusPageAsset } from './status-page.js';
 
 const BODY_MAX = 16 * 1024;
@@ -30,7 +32,12 @@ export class AdminApi {
   private readonly wallOffset = Date.now() - performance.now();
   private readonly clusterViews = new ClusterViewCache(() => this.c.cfg, CLUSTER_VIEW_AGE_MS_MAX);
 
-  constructor(private readonly c: Controller) {}
+  /** GET /metrics: Prometheus text, readable without a token as every GET here is. */
+  readonly metrics: ControllerMetrics;
+
+  constructor(private readonly c: Controller) {
+    this.metrics = controllerMetrics(c);
+  }
 
   listen(port: number, host: string): Promise<number> {
     const handler = (req: IncomingMessage, res: ServerResponse) => { void this.handle(req, res); };
@@ -136,6 +143,7 @@ export class AdminApi {
         if (page !== null) { res.writeHead(200, { ...STATUS_PAGE_HEADERS, 'content-type': page.type, 'content-length': Buffer.byteLength(page.body) }); res.end(page.body); return; }
         switch (url.pathname) {
           case '/v1/status': return this.send(res, 200, this.status());
+          case METRICS_PATH: return await sendMetrics(this.metrics.registry, req, res);
           case '/v1/cluster': return this.send(res, 200, await this.clusterViews.get().catch((e: Error) => { throw Object.assign(new Error(`cannot gather the cluster's status: ${e.message}`), { status: 503 }); }));
           case '/v1/history': {
             const q = historyQuery(url.searchParams);

@@ -105,10 +105,12 @@ export class Controller extends EventEmitter {
     this.logger[level]({ role: this.core.currentPhase }, msg);
   }
 
-  /** One input to the core, its effects carried out. */
+  /** One input to the core, its effects carried out (and shown to listeners of 'step': the metrics). */
   feed(input: ControllerInput): void {
     if (this.stopped) return;
-    const effects = this.core.step(input, now());
+    const t = now();
+    const effects = this.core.step(input, t);
+    this.emit('step', input, effects, t);
     for (const e of effects) this.effect(e);
   }
 
@@ -331,7 +333,7 @@ export class Controller extends EventEmitter {
         const resourceStops = target === null || target.resources.length === 0 ? [] : new ResourceSet(target.resources, {
           ocfRoot: this.cfg.ocfRoot, stateDir: path.join(path.dirname(this.cfg.resourceStateDir), `${this.cfg.service}-${target.id}`),
         }).remoteStopCommands();
-        const r = await fenceInstance({ service: this.cfg.service, target, crumb: op.target, token: op.token, admin: this.cfg, hasJournal: this.cfg.journalNodes !== null, resourceStops });
+        const r = await fenceInstance({ service: this.cfg.service, target, crumb: op.target, token: op.token, admin: this.cfg, hasJournal: this.cfg.journalNodes !== null, resourceStops, onAttempt: (method, ok) => this.emit('fenceAttempt', method, ok) });
         this.lastFence = r.ok ? r.detail : r.reason;
         return r.ok ? { ok: true, detail: r.detail } : { ok: false, reason: r.reason };
       }

@@ -8,7 +8,7 @@
 // fence: the old active can no longer write, whatever its host is doing.
 import net from 'node:net';
 import { request } from 'undici';
-import type { InstanceConfig } from '../config/controller-config.js';
+import type { FenceConfig, InstanceConfig } from '../config/controller-config.js';
 import { adminRequest, type AdminAccess } from './admin-client.js';
 import type { Breadcrumb } from '../core/controller/controller-core.js';
 import { describeCommandResult, runCommand } from '../io/run-command.js';
@@ -16,15 +16,20 @@ import { fenceBySsh } from './fence-ssh.js';
 import { queryRole, runHook } from './service-hooks.js';
 
 export type FenceOutcome = { ok: true; detail: string } | { ok: false; reason: string };
+export type FenceMethod = FenceConfig['kind'];
+export const FENCE_METHODS: readonly FenceMethod[] = ['graceful', 'shell', 'http', 'ssh', 'journal'];
 
 export async function fenceInstance(opts: {
   service: string; target: InstanceConfig | null; crumb: Breadcrumb; token: string; admin: AdminAccess; hasJournal: boolean;
   /** Stops the target's resources on its host (ssh): each resource's stop as a shell command. */
   resourceStops?: readonly { name: string; command: string }[];
+  /** Told each method tried and whether it fenced (metrics). */
+  onAttempt?: (method: FenceMethod, ok: boolean) => void;
 }): Promise<FenceOutcome> {
   const { target, crumb } = opts;
+  const attempted = (method: FenceMethod, r: FenceOutcome) => { opts.onAttempt?.(method, r.ok); return r; };
   if (target === null) {
-    if (opts.hasJournal) return { ok: true, detail: `instance ${crumb.instance} is not in the configuration; fenced by the journal epoch only` };
+    if (opts.hasJournal) return attempted('journal', { ok: true, detail: `instance ${crumb.instance} is not in the configuration; fenced by the journal epoch only` });
     return { ok: false, reason: `instance ${crumb.instance} (${crumb.address}) is not in the configuration: no fencing method for it` };
   }
   const failures: string[] = [];
@@ -52,10 +57,11 @@ export async function fenceInstance(opts: {
       }
       case 'ssh': r = await fenceBySsh(target, m, opts.token, opts.service, opts.resourceStops ?? []); break;
       case 'journal':
-        if (opts.hasJournal) return { ok: true, detail: `fenced by the journal epoch only (${failures.join('; ') || 'no method before it'})` };
+        if (opts.hasJournal) return attempted('journal', { ok: true, detail: `fenced by the journal epoch only (${failures.join('; ') || 'no method before it'})` });
         r = { ok: false, reason: 'journal: the service has no journal' };
         break;
     }
+    attempted(m.kind, r);
     if (r.ok) return r;
     failures.push(r.reason);
   }

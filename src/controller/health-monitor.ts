@@ -13,7 +13,10 @@ import { describeCommandResult, runCommand } from '../io/run-command.js';
 /** A check that is not in the configuration's list: a resource's monitor, run on its own interval. */
 export interface HealthProbe { intervalMs: number; run: () => Promise<CheckOutcome> }
 
-export class HealthMonitor extends EventEmitter<{ change: [HealthState, string]; lag: [number | null] }> {
+/** A check's kind as metrics name it: a configured check's, or `resource` for a resource's monitor. */
+export type CheckKind = HealthCheckConfig['kind'] | 'resource';
+
+export class HealthMonitor extends EventEmitter<{ change: [HealthState, string]; lag: [number | null]; check: [index: number, kind: CheckKind, result: CheckOutcome['kind'], seconds: number] }> {
   private readonly agg: HealthAggregator;
   private readonly timers: NodeJS.Timeout[] = [];
   private stopped = false;
@@ -41,6 +44,7 @@ export class HealthMonitor extends EventEmitter<{ change: [HealthState, string];
     const t0 = performance.now();
     void ('run' in c ? c.run() : runCheck(c)).then((o) => {
       if (this.stopped) return;
+      this.emit('check', i, 'kind' in c ? c.kind : 'resource', o.kind, (performance.now() - t0) / 1000);
       if ('kind' in c && c.kind === 'http' && c.lagField !== null) this.emit('lag', o.kind === 'ok' ? o.lag ?? null : null);
       this.agg.record(i, o);
       const s = this.agg.state();

@@ -1,7 +1,8 @@
 // The admin API over TLS (a CA and a certificate for 127.0.0.1 made with
 // openssl by the test): the controllers fence and cede each other over
 // https, the CLI's status and failover work, /active answers over https with
-// the CA, a plain HTTP request gets nothing, and write endpoints need the token.
+// the CA, a plain HTTP request gets nothing, write endpoints need the token,
+// and /metrics, a read, does not.
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -45,6 +46,10 @@ describe('controller admin API over TLS', () => {
     const denied = await request(`https://127.0.0.1:${inst.adminPort}/v1/pause`, { method: 'POST', dispatcher: agent });
     expect(denied.statusCode).toBe(401);
     await denied.body.dump();
+    // Metrics are a read, like /v1/status: no token needed.
+    const metrics = await request(`https://127.0.0.1:${inst.adminPort}/metrics`, { dispatcher: agent });
+    expect(metrics.statusCode).toBe(200);
+    expect(await metrics.body.text()).toMatch(new RegExp(`^quorate_controller_active\\{service="orders",instance="${a}"\\} 1$`, 'm'));
     // Manual failover: the target asks the active to cede over https.
     const to = c.instances.find((i) => i.id !== a)!.id;
     const f = await c.cli(['failover', '--config', c.cfgPath, '--service', 'orders', '--to', to]);
