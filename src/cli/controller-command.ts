@@ -1,7 +1,9 @@
 // `quorate controller` (run the controller of one service instance) and the
 // operator's `quorate status` and `quorate failover` (pause, resume and
 // history: maintenance-command.ts).
-import { Command } from 'commander';
+import os from 'node:os';
+import { Command, Option } from 'commander';
+import { firstAnswering } from './maintenance-command.js';
 import { loadControllerConfig, type ControllerConfig, type InstanceConfig } from '../config/controller-config.js';
 import { AdminApi } from '../controller/admin-api.js';
 import { adminRequest } from '../controller/admin-client.js';
@@ -50,7 +52,7 @@ function adminCall(cfg: ControllerConfig, i: InstanceConfig, method: 'GET' | 'PO
   return adminRequest(cfg, i, method, path, body, timeoutMs);
 }
 
-function printStatus(g: ClusterView, cfg: ControllerConfig): void {
+function statusText(g: ClusterView, cfg: ControllerConfig): string {
   const rows = [['INSTANCE', 'ROLE', 'HEALTH', 'PRIORITY', 'CONTROLLER', 'SESSION', 'EPOCH', 'LAST TRANSITION']];
   for (const x of g.instances) {
     const s = x.status ?? {};
@@ -77,6 +79,8 @@ function printStatus(g: ClusterView, cfg: ControllerConfig): void {
     const fs = s.failsafe as { since?: string; validUntil?: string | null } | null | undefined;
     if (fs) out.push(`${x.instance.id}: FAILSAFE since ${fs.since}: the quorum does not answer; kept active because the journal shows no newer writer (until ${fs.validUntil ?? 'the next check'})`);
     if (s.notRacing && !s.active) out.push(`${x.instance.id}: not racing for the lock: ${s.notRacing}`);
+    const sf = s.scheduledFailover as { at: string; to: string | null; by: string } | null | undefined;
+    if (sf && x === g.instances.find((y) => y.status?.scheduledFailover)) out.push(`switchover scheduled at ${sf.at}${sf.to ? ` to ${sf.to}` : ''} by ${sf.by} ('quorate failover --cancel' cancels it)`);
     const res = (s.resources as { name: string; agent: string | null; running: boolean | null; lastError: string | null }[] | undefined) ?? [];
     if (res.length > 0) {
       out.push(`${x.instance.id}: resources ${res.map((r) => `${r.name}${r.agent ? ` (${r.agent})` : ''} ${r.lastError ? `FAILED: ${r.lastError}` : r.running === true ? 'running' : r.running === false ? 'stopped' : 'unknown'}`).join(', ')}`);
@@ -84,7 +88,17 @@ function printStatus(g: ClusterView, cfg: ControllerConfig): void {
   }
   const actives = g.instances.filter((x) => x.status?.active).length;
   if (actives > 1) out.push(`WARNING: ${actives} instances say active`);
-  process.stdout.write(out.join('\n') + '\n');
+  return out.join('\n') + '\n';
+}
+
+/** `status --watch`: the table again every `everyS` seconds, in place on a terminal (patronictl list -W), appended otherwise. */
+async function watchStatus(cfg: ControllerConfig, everyS: number, iterations: number): Promise<void> {
+  for (let k = 0; k < iterations; k++) {
+    const g = await gatherCluster(cfg);
+    const head = `${new Date().toISOString()}  every ${everyS} s, Ctrl-C to stop\n`;
+    process.stdout.write((process.stdout.isTTY ? '\x1b[H\x1b[2J' : k > 0 ? '\n' : '') + head + statusText(g, cfg));
+    if (k + 1 < iterations) await new Promise((r) => setTimeout(r, everyS * 1000));
+  }
 }
 
 const serviceOpts = (c: Command) => c.requiredOption('--config <file>', 'cluster file (YAML)').requiredOption('--service <name>', 'the managed service');
@@ -108,12 +122,23 @@ export function controllerCommands(): Command[] {
 
   const status = serviceOpts(new Command('status').description('who is active, each instance\'s health and controller, the lock and breadcrumb, the quorum (exit 0 when exactly one is active)'))
     .option('--json', 'print JSON')
-    .action(async (opts: { config: string; service: string; json?: boolean }) => {
+    .option('--watch [seconds]', 'refresh in place every N seconds (default 2) until Ctrl-C')
+    .addOption(new Option('--iterations <n>', 'with --watch: stop after N refreshes').hideHelp())
+    .action(async (opts: { config: string; service: string; json?: boolean; watch?: string | true; iterations?: string }) => {
       try {
         const cfg = loadControllerConfig(opts.config, opts.service, null);
+        if (opts.watch !== undefined) {
+          const every = opts.watch === true ? 2 : Number(opts.watch);
+          if (!Number.isFinite(every) || every < 0.2 || every > 3600) throw new UsageError(`--watch: "${String(opts.watch)}" is not a number of seconds from 0.2 to 3600`);
+          if (opts.json) throw new UsageError('--watch shows the table; for JSON, poll status --json');
+          const n = opts.iterations === undefined ? Infinity : Number(opts.iterations);
+          if (!(n >= 1)) throw new UsageError(`--iterations: "${opts.iterations}" is not a positive count`);
+          await watchStatus(cfg, every, n);
+          return;
+        }
         const g = await gatherCluster(cfg);
         if (opts.json) process.stdout.write(JSON.stringify(statusJson(cfg, g), null, 2) + '\n');
-        else printStatus(g, cfg);
+        else process.stdout.write(statusText(g, cfg));
         process.exitCode = g.instances.filter((x) => x.status?.active).length === 1 ? 0 : 1;
       } catch (e) { reportAndExit(e); }
     });
@@ -122,9 +147,27 @@ export function controllerCommands(): Command[] {
     .option('--to <instance>', 'the target (default: the best healthy standby)')
     .option('--force', 'even to a standby further behind than maxLagOnFailover')
     .option('--timeout <ms>', 'give up after', '30000')
-    .action(async (opts: { config: string; service: string; to?: string; timeout: string; force?: boolean }) => {
+    .option('--at <time>', 'schedule it: the active\'s controller carries it out at this time (ISO 8601); kept in the quorum')
+    .option('--cancel', 'cancel the scheduled switchover')
+    .action(async (opts: { config: string; service: string; to?: string; timeout: string; force?: boolean; at?: string; cancel?: boolean }) => {
       try {
         const cfg = loadControllerConfig(opts.config, opts.service, null);
+        const by = `${os.userInfo().username}@${os.hostname()}`;
+        if (opts.cancel) {
+          if (opts.at !== undefined) throw new UsageError('give --at or --cancel, not both');
+          const r = await firstAnswering(cfg, 'POST', '/v1/cancel-failover', { by });
+          const f = r.json.cancelled as { at: string; to: string | null };
+          process.stdout.write(`cancelled the switchover scheduled at ${f.at}${f.to ? ` to ${f.to}` : ''}\n`);
+          return;
+        }
+        if (opts.at !== undefined) {
+          const t = Date.parse(opts.at);
+          if (Number.isNaN(t)) throw new UsageError(`--at: "${opts.at}" is not a time (say 2026-12-04T02:00:00Z)`);
+          const r = await firstAnswering(cfg, 'POST', '/v1/schedule-failover', { at: new Date(t).toISOString(), to: opts.to, by });
+          const f = r.json.scheduled as { at: string; to: string | null };
+          process.stdout.write(`switchover scheduled at ${f.at}${f.to ? ` to ${f.to}` : ' (to the best standby)'}; the active's controller carries it out; 'quorate failover --cancel' cancels it\n`);
+          return;
+        }
         const g = await gatherCluster(cfg);
         const candidates = g.instances.filter((x) => x.reachable && !x.status?.active && x.status?.health === 'healthy' && !x.instance.noFailover && (opts.force || !x.status?.notRacing))
           .sort((a, b) => b.instance.priority - a.instance.priority);

@@ -13,7 +13,7 @@ import { UsageError, reportAndExit } from './errors.js';
 const serviceOpts = (c: Command) => c.requiredOption('--config <file>', 'cluster file (YAML)').requiredOption('--service <name>', 'the managed service');
 
 /** The first instance whose controller answers `path` with 2xx; every failure on the way, for the error. */
-async function firstAnswering(cfg: ControllerConfig, method: 'GET' | 'POST', path: string, body?: unknown): Promise<{ instance: InstanceConfig; json: Record<string, unknown> }> {
+export async function firstAnswering(cfg: ControllerConfig, method: 'GET' | 'POST', path: string, body?: unknown): Promise<{ instance: InstanceConfig; json: Record<string, unknown> }> {
   const why: string[] = [];
   for (const i of cfg.instances) {
     try {

@@ -13,13 +13,13 @@ import { timingSafeEqual } from 'node:crypto';
 import { createServer as createHttpsServer } from 'node:https';
 import { TLSSocket } from 'node:tls';
 import { certificateExpiry, certificateNames, type CertificateExpiry, rotateServerCertificate } from '../io/tls-identity.js';
-import { maintenanceInForce, type Maintenance } from './maintenance.js';
+import { maintenanceInForce, type Maintenance, type ScheduledFailover } from './maintenance.js';
 import { METRICS_PATH, sendMetrics } from '../io/metrics-http.js';
 import { adminRequest } from './admin-client.js';
 import { ClusterViewCache } from './cluster-view.js';
 import type { Controller } from './controller.js';
-import { controllerMetrics, type ControllerMetrics } from './controller-metrics.js';
 import { STATUS_PAGE_HEADERS, statusPageAsset } from './status-page.js';
+import { controllerMetrics, type ControllerMetrics } from './controller-metrics.js';
 
 const BODY_MAX = 16 * 1024;
 const FENCE_WAIT_MS = 10_000;
@@ -84,6 +84,7 @@ export class AdminApi {
       resources: this.c.resources.status(),
       maintenance: this.c.maintenance && { ...this.c.maintenance, inForce: maintenanceInForce(this.c.maintenance, Date.now()) },
       historyPending: this.c.history.pending,
+      scheduledFailover: this.c.scheduled,
       certificates: this.certificates(),
     };
   }
@@ -143,8 +144,8 @@ export class AdminApi {
         if (page !== null) { res.writeHead(200, { ...STATUS_PAGE_HEADERS, 'content-type': page.type, 'content-length': Buffer.byteLength(page.body) }); res.end(page.body); return; }
         switch (url.pathname) {
           case '/v1/status': return this.send(res, 200, this.status());
-          case METRICS_PATH: return await sendMetrics(this.metrics.registry, req, res);
           case '/v1/cluster': return this.send(res, 200, await this.clusterViews.get().catch((e: Error) => { throw Object.assign(new Error(`cannot gather the cluster's status: ${e.message}`), { status: 503 }); }));
+          case METRICS_PATH: return await sendMetrics(this.metrics.registry, req, res);
           case '/v1/history': {
             const q = historyQuery(url.searchParams);
             if (typeof q === 'string') return this.send(res, 400, { error: q });
@@ -200,6 +201,16 @@ export class AdminApi {
           return this.send(res, confirmed ? 200 : 409, confirmed ? { standby: true } : { error: `not confirmed standby: ${this.c.core.status(performance.now()).lastFailure ?? 'demotion did not finish'}` });
         }
         case '/v1/failover': return this.send(res, 202, await this.failoverToMe(body.force === true));
+        case '/v1/schedule-failover': {
+          const f = scheduleRequest(body, Date.now(), this.c.cfg.instances.map((x) => x.id));
+          if (typeof f === 'string') return this.send(res, 400, { error: f });
+          await this.c.scheduleFailover(f);
+          return this.send(res, 200, { scheduled: f });
+        }
+        case '/v1/cancel-failover': {
+          const by = typeof body.by === 'string' && body.by.length > 0 && body.by.length <= BY_MAX ? body.by : 'unknown';
+          return this.send(res, 200, { cancelled: await this.c.cancelScheduledFailover(by) });
+        }
       }
       return this.send(res, 404, { error: `no such endpoint: POST ${url.pathname}` });
     } catch (e) {
@@ -270,6 +281,21 @@ export function maintenanceRequest(body: Record<string, unknown>, nowMs: number)
     untilIso = new Date(t).toISOString();
   }
   return { by: (by as string | undefined) ?? 'unknown', at: new Date(nowMs).toISOString(), reason: (reason as string | undefined) ?? null, until: untilIso };
+}
+
+/** How far ahead a switchover may be scheduled. */
+const SCHEDULE_AHEAD_MAX_MS = 30 * 86_400_000;
+
+/** POST /v1/schedule-failover's body: {at (ISO, future, within 30 days), to? (an instance), by?}. */
+export function scheduleRequest(body: Record<string, unknown>, nowMs: number, instances: string[]): ScheduledFailover | string {
+  const { at, to, by } = body;
+  const t = typeof at === 'string' ? Date.parse(at) : NaN;
+  if (Number.isNaN(t)) return 'at: expected a time such as 2026-12-04T02:00:00Z';
+  if (t <= nowMs) return `at: ${String(at)} is not in the future`;
+  if (t - nowMs > SCHEDULE_AHEAD_MAX_MS) return `at: ${String(at)} is more than 30 days ahead`;
+  if (to !== undefined && to !== null && (typeof to !== 'string' || !instances.includes(to))) return `to: ${JSON.stringify(to)} is not an instance of this service (${instances.join(', ')})`;
+  if (by !== undefined && (typeof by !== 'string' || by.length === 0 || by.length > BY_MAX)) return `by: expected a string of 1 to ${BY_MAX} characters`;
+  return { at: new Date(t).toISOString(), to: (to as string | undefined) ?? null, by: (by as string | undefined) ?? 'unknown', createdAt: new Date(nowMs).toISOString() };
 }
 
 /** GET /v1/history's query: since (ISO time), limit (1..10000). */

@@ -9,17 +9,20 @@ import path from 'node:path';
 import { Acls, ZkClient } from '../client/index.js';
 import { readPromisedEpoch, takeJournalEpoch } from '../client/journal/quorum-writer.js';
 import type { ControllerConfig } from '../config/controller-config.js';
-import { ControllerCore, type Breadcrumb, type ControllerEffect, type ControllerInput, type ControllerOp, type OpResult } from '../core/controller/controller-core.js';
+import { ControllerCore, type HistoryEvent, type Breadcrumb, type ControllerEffect, type ControllerInput, type ControllerOp, type OpResult } from '../core/controller/controller-core.js';
 import type { Logger } from '../io/log.js';
 import { CreateMode, Err } from '../proto/zk-constants.js';
 import { fenceInstance } from './fencing.js';
 import { HealthMonitor, type HealthProbe } from './health-monitor.js';
 import { ResourceSet } from './resources.js';
 import { HistoryLog, type HistoryEntry } from './history-log.js';
-import { maintenanceInForce, parseMaintenance, WatchedZnode, type Maintenance } from './maintenance.js';
+import { maintenanceInForce, parseMaintenance, parseScheduledFailover, WatchedZnode, type Maintenance, type ScheduledFailover } from './maintenance.js';
+import { adminRequest } from './admin-client.js';
 import { queryRole, runHook, type HookResult } from './service-hooks.js';
 
 const now = () => performance.now();
+/** A scheduled switchover found due later than this (no active at the time) is dropped, not run by surprise. */
+const SCHEDULE_MISS_MS = 60_000;
 
 export class Controller extends EventEmitter {
   readonly core: ControllerCore;
@@ -38,6 +41,10 @@ export class Controller extends EventEmitter {
   maintenance: Maintenance | null = null;
   private readonly maintenanceZnode: WatchedZnode;
   private maintenanceTimer: NodeJS.Timeout | null = null;
+  /** A switchover scheduled with `failover --at`, as last read from the quorum. */
+  scheduled: ScheduledFailover | null = null;
+  private readonly scheduledZnode: WatchedZnode;
+  private scheduledTimer: NodeJS.Timeout | null = null;
 
   constructor(readonly cfg: ControllerConfig, readonly logger: Logger) {
     super();
@@ -52,6 +59,7 @@ export class Controller extends EventEmitter {
     }, now());
     this.history = new HistoryLog(`${cfg.basePath}/history`, cfg.history, (e) => this.logger.warn({ err: e.message, pending: this.history.pending }, 'could not write the failover history yet; retrying at the next connection'));
     this.maintenanceZnode = new WatchedZnode(`${cfg.basePath}/maintenance`, (d) => this.applyMaintenance(d), (e) => this.logger.warn({ err: e.message }, 'could not read maintenance from the quorum; keeping the last read'));
+    this.scheduledZnode = new WatchedZnode(`${cfg.basePath}/scheduled-failover`, (d) => this.applyScheduled(d), (e) => this.logger.warn({ err: e.message }, 'could not read the scheduled switchover from the quorum; keeping the last read'));
     this.resources = new ResourceSet(i.resources, { ocfRoot: cfg.ocfRoot, stateDir: cfg.resourceStateDir });
     this.health = new HealthMonitor(i.health, i.resources.map((_, k) => this.resourceProbe(k)));
   }
@@ -96,6 +104,7 @@ export class Controller extends EventEmitter {
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.maintenanceTimer) clearTimeout(this.maintenanceTimer);
+    if (this.scheduledTimer) clearTimeout(this.scheduledTimer);
     this.health.stop();
     if (this.wakeTimer) clearTimeout(this.wakeTimer);
     await this.zk?.close().catch(() => undefined);
@@ -179,6 +188,7 @@ export class Controller extends EventEmitter {
     await zk.ensurePath(this.cfg.basePath, null, { acl: this.acl });
     // Maintenance first: a controller must not race before it knows whether the service is paused.
     await this.maintenanceZnode.follow(zk);
+    void this.scheduledZnode.follow(zk);
     void this.history.flush(zk, this.acl);
   }
 
@@ -218,6 +228,77 @@ export class Controller extends EventEmitter {
   async clearMaintenance(): Promise<void> {
     await this.client().delete(this.maintenanceZnode.path).catch((e: { code?: number }) => { if (e.code !== Err.NONODE) throw e; });
     this.applyMaintenance(null);
+  }
+
+  // ---- a scheduled switchover (`failover --at`) --------------------------------
+
+  private applyScheduled(data: Buffer | null): void {
+    const f = parseScheduledFailover(data);
+    if (data !== null && f === null) this.logger.warn({}, `${this.scheduledZnode.path} does not parse: ignored`);
+    this.scheduled = f;
+    if (this.scheduledTimer) { clearTimeout(this.scheduledTimer); this.scheduledTimer = null; }
+    if (f === null) return;
+    const ms = Math.min(Math.max(0, Date.parse(f.at) - Date.now()), 2 ** 31 - 1);
+    this.scheduledTimer = setTimeout(() => void this.runScheduled(f), ms);
+  }
+
+  /**
+   * Due: the active's controller carries it out (the others do nothing); it takes the znode away
+   * first, so that it runs once. Found more than SCHEDULE_MISS_MS late (no active at the time, its
+   * controller down), it is dropped, not run by surprise.
+   */
+  private async runScheduled(f: ScheduledFailover): Promise<void> {
+    if (this.stopped || !this.core.isActive(now())) return;
+    const late = Date.now() - Date.parse(f.at);
+    if (late < -50) { this.applyScheduled(Buffer.from(JSON.stringify(f))); return; } // a clamped timer
+    const zk = this.zk;
+    if (zk === null || zk.state !== 'connected') return;
+    try { await zk.delete(this.scheduledZnode.path); } catch (e) {
+      if ((e as { code?: number }).code === Err.NONODE) return; // cancelled, or another took it
+      this.logger.warn({ err: (e as Error).message }, 'the scheduled switchover is due but could not be claimed; it runs at the next connection');
+      return;
+    }
+    const missed = late > SCHEDULE_MISS_MS;
+    this.feedHistory({ type: 'scheduled-failover', action: missed ? 'missed' : 'started', due: f.at, to: f.to, by: f.by });
+    if (missed) { this.logger.warn({ due: f.at, lateMs: late }, 'a scheduled switchover found too late: dropped'); return; }
+    this.logger.info({ due: f.at, to: f.to, by: f.by }, 'scheduled switchover: starting');
+    const target = f.to === null ? null : this.cfg.instances.find((x) => x.id === f.to) ?? null;
+    if (target === null) { this.feed({ kind: 'cede', forMs: this.cfg.cedeMs }); return; }
+    // The target takes it the way `quorate failover --to` does: it asks us to cede and races.
+    const r = await adminRequest(this.cfg, target, 'POST', '/v1/failover', { force: false }, 5000).catch((e: Error) => ({ status: 0, json: { error: e.message } }));
+    if (r.status < 200 || r.status >= 300) this.logger.error({ to: f.to, status: r.status }, `scheduled switchover to ${f.to} refused: ${String(r.json.error ?? '')}`);
+  }
+
+  /** Records a history event that the driver, not the core, witnessed. */
+  feedHistory(event: Extract<HistoryEvent, { type: 'scheduled-failover' }>): void {
+    this.effect({ kind: 'history', event });
+  }
+
+  /** Schedules a switchover for every controller to see (the active's carries it out at `at`). */
+  async scheduleFailover(f: ScheduledFailover): Promise<void> {
+    await this.client().create(this.scheduledZnode.path, JSON.stringify(f), { mode: CreateMode.PERSISTENT, acl: this.acl }).catch((e: { code?: number }) => {
+      if (e.code === Err.NODEEXISTS) {
+        const cur = this.scheduled;
+        throw Object.assign(new Error(`a switchover is already scheduled${cur ? ` at ${cur.at}${cur.to ? ` to ${cur.to}` : ''} by ${cur.by}` : ''}: cancel it first`), { status: 409 });
+      }
+      throw e;
+    });
+    this.applyScheduled(Buffer.from(JSON.stringify(f)));
+    this.feedHistory({ type: 'scheduled-failover', action: 'scheduled', due: f.at, to: f.to, by: f.by });
+  }
+
+  async cancelScheduledFailover(by: string): Promise<ScheduledFailover> {
+    const zk = this.client();
+    let cur: ScheduledFailover | null;
+    try { cur = parseScheduledFailover((await zk.getData(this.scheduledZnode.path)).data); } catch (e) {
+      if ((e as { code?: number }).code === Err.NONODE) throw Object.assign(new Error('no switchover is scheduled'), { status: 404 });
+      throw e;
+    }
+    await zk.delete(this.scheduledZnode.path).catch((e: { code?: number }) => { if (e.code !== Err.NONODE) throw e; });
+    this.applyScheduled(null);
+    const f = cur ?? { at: new Date().toISOString(), to: null, by, createdAt: new Date().toISOString() };
+    this.feedHistory({ type: 'scheduled-failover', action: 'cancelled', due: f.at, to: f.to, by });
+    return f;
   }
 
   readHistory(opts: { since?: Date; limit?: number }): Promise<HistoryEntry[]> {

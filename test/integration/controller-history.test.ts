@@ -68,6 +68,62 @@ describe('failover history in a quorum of three', () => {
   }, 120_000);
 });
 
+describe('a scheduled switchover and status --watch', () => {
+  let c: HaCluster;
+  beforeAll(async () => { c = await startHaCluster(2); }, 120_000);
+  afterAll(async () => { await c?.stopAll(); });
+
+  it('failover --at: shown in status, refused twice, cancelled; a near one carried out by the active at its time and recorded', async () => {
+    const act = await c.settledActive();
+    const to = c.instances.find((i) => i.id !== act)!.id;
+    // One an hour ahead: status shows it, a second is refused, --cancel cancels it.
+    const later = new Date(Date.now() + 3_600_000).toISOString();
+    const s = await c.cli(['failover', '--config', c.cfgPath, '--service', 'orders', '--at', later, '--to', to]);
+    expect(s.code, s.stderr).toBe(0);
+    expect(s.stdout).toMatch(new RegExp(`^switchover scheduled at ${later} to ${to};`, 'm'));
+    const again = await c.cli(['failover', '--config', c.cfgPath, '--service', 'orders', '--at', new Date(Date.now() + 7_200_000).toISOString()]);
+    expect(again.code, again.stdout + again.stderr).toBe(1);
+    expect(again.stderr).toMatch(new RegExp(`already scheduled at ${later} to ${to} by .*: cancel it first`));
+    const st = await c.cli(['status', '--config', c.cfgPath, '--service', 'orders']);
+    expect(st.stdout).toMatch(new RegExp(`^switchover scheduled at ${later} to ${to} by `, 'm'));
+    const cancel = await c.cli(['failover', '--config', c.cfgPath, '--service', 'orders', '--cancel']);
+    expect(cancel.code, cancel.stderr).toBe(0);
+    expect(cancel.stdout).toMatch(new RegExp(`^cancelled the switchover scheduled at ${later} to ${to}`, 'm'));
+    const none = await c.cli(['failover', '--config', c.cfgPath, '--service', 'orders', '--cancel']);
+    expect(none.code).toBe(1);
+    expect(none.stderr).toMatch(/no switchover is scheduled/);
+    const past = await c.cli(['failover', '--config', c.cfgPath, '--service', 'orders', '--at', '2020-01-01T00:00:00Z']);
+    expect(past.stderr).toMatch(/is not in the future/);
+    expect(await c.actives()).toEqual([act]);
+
+    // One a few seconds ahead: carried out at its time, to its target.
+    const soon = new Date(Date.now() + 15_000).toISOString(); // the CLI alone takes seconds on a loaded machine
+    const s2 = await c.cli(['failover', '--config', c.cfgPath, '--service', 'orders', '--at', soon, '--to', to]);
+    expect(s2.code, s2.stderr).toBe(0);
+    expect(await c.settledActive(60_000, act)).toBe(to);
+    const h = await waitFor('the switchover in the history', async () => {
+      const e = (await history(c)).filter((x) => x.type === 'scheduled-failover') as unknown as { action: string; at: string; due: string }[];
+      return e.some((x) => x.action === 'started') ? e : null;
+    });
+    expect(h.map((x) => x.action)).toEqual(['scheduled', 'cancelled', 'scheduled', 'started']);
+    const started = h.find((x) => x.action === 'started')!;
+    expect(started.due).toBe(soon);
+    expect(Date.parse(started.at)).toBeGreaterThanOrEqual(Date.parse(soon) - 50); // not before its time
+    expect((await c.status(to)).scheduledFailover).toBeNull();
+  }, 120_000);
+
+  it('status --watch refreshes the table', async () => {
+    await c.settledActive();
+    const w = await c.cli(['status', '--config', c.cfgPath, '--service', 'orders', '--watch', '0.3', '--iterations', '3']);
+    expect(w.code, w.stderr).toBe(0);
+    expect(w.stdout.match(/^INSTANCE +ROLE/gm)).toHaveLength(3);
+    expect(w.stdout.match(/every 0.3 s, Ctrl-C to stop/g)).toHaveLength(3);
+    const bad = await c.cli(['status', '--config', c.cfgPath, '--service', 'orders', '--watch', 'often']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/--watch: "often" is not a number of seconds/);
+  }, 30_000);
+});
+
 describe('maintenance kept in the quorum', () => {
   let c: HaCluster;
   beforeAll(async () => { c = await startHaCluster(2, { proxied: true }); }, 120_000);

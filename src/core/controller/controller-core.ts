@@ -88,7 +88,9 @@ export type HistoryEvent =
   | { type: 'ceded'; forMs: number; reason: string }
   | { type: 'failover-target'; forced: boolean }
   | { type: 'paused' }
-  | { type: 'resumed' };
+  | { type: 'resumed' }
+  /** A switchover scheduled with `failover --at` (recorded by the driver that handled it): when it was due, to whom. */
+  | { type: 'scheduled-failover'; action: 'scheduled' | 'cancelled' | 'started' | 'missed'; due: string; to: string | null; by: string };
 
 export type Phase =
   | 'starting' | 'standby' | 'contending' | 'watching'
