@@ -76,6 +76,16 @@ export const CLIENT_LIMITS = {
   auth_credentials_max: 64,
 } as const;
 
+/** Bounds of the quorum servers' AdminServer port (read-only HTTP): an operator's tool or a monitor, not a crowd. */
+export const ADMIN_HTTP_LIMITS = {
+  connections_max: 64,
+  requests_per_connection_max: 1000,
+  header_bytes_max: 8 * 1024,
+  url_bytes_max: 2048,
+  headers_ms_max: 10_000,
+  request_ms_max: 30_000,
+} as const;
+
 export const ZK_DEFAULTS = {
   tick_ms: 2000,
   init_limit_ticks: 10,
@@ -111,6 +121,9 @@ function assertLimits(): void {
   }
   if (L.peer_frame_bytes_max < L.txn_bytes_max + 64) {
     throw new Error('limits: a peer frame must carry the largest transaction');
+  }
+  if (ADMIN_HTTP_LIMITS.headers_ms_max > ADMIN_HTTP_LIMITS.request_ms_max) {
+    throw new Error('limits: an HTTP request cannot take less time than its headers');
   }
   if (L.requests_in_flight_per_connection_max > L.requests_in_flight_max) {
     throw new Error('limits: per-connection requests in flight cannot exceed the server-wide cap');

@@ -67,8 +67,11 @@ const serverShape = {
   clientPort: port().optional(),
   /** The client protocol over TLS (quorum.clientTls), as ZooKeeper's secureClientPort. */
   secureClientPort: port().optional(),
+  /** ZooKeeper's AdminServer (JSON commands over HTTP) and Prometheus text, each on a port of its own, bound to the client address unless adminHost/metricsHost say otherwise. */
   adminPort: port().optional(),
+  adminHost: host().optional(),
   metricsPort: port().optional(),
+  metricsHost: host().optional(),
 };
 const sessionShape = {
   minTimeoutMs: intIn(B.session_timeout_ms_min, B.session_timeout_ms_max, 'milliseconds').optional(),
@@ -101,7 +104,9 @@ const quorumShape = {
   clientHost: host().optional(),
   clientPort: port().optional(),
   adminPort: port().optional(),
+  adminHost: host().optional(),
   metricsPort: port().optional(),
+  metricsHost: host().optional(),
   standaloneEnabled: bool().optional(),
   reconfigEnabled: bool().optional(),
   /** Mutual TLS on the peer and election ports (ZooKeeper's sslQuorum): each server's certificate names its host. */
@@ -367,28 +372,9 @@ function parse(text: string, file: string): Parsed {
   }
   const result = clusterFileSchema.safeParse(data, { reportInput: true });
   if (!result.success) throw ConfigError.fromIssues(zodIssues(result.error.issues, file, data, lineOf));
-  const conflicts = [...unservedPorts(result.data, lineOf, file), ...placementProblems(result.data, lineOf, file)];
+  const conflicts = placementProblems(result.data, lineOf, file);
   if (conflicts.length > 0) throw ConfigError.fromIssues(conflicts);
   return { cluster: result.data, lineOf };
-}
-
-/**
- * Keys that ask for a port Quorate does not serve yet: refused, not ignored, so nobody points a
- * dashboard or a firewall rule at a port that is not there.
- */
-function unservedPorts(c: ClusterFile, lineOf: (p: (string | number)[]) => number | undefined, file: string): ConfigIssue[] {
-  const issues: ConfigIssue[] = [];
-  const what = { adminPort: 'an AdminServer (HTTP admin) port', metricsPort: 'a metrics port' } as const;
-  const check = (o: { adminPort?: number; metricsPort?: number } | undefined, at: (string | number)[]) => {
-    for (const k of ['adminPort', 'metricsPort'] as const) {
-      if (o?.[k] === undefined) continue;
-      const p = [...at, k];
-      issues.push({ file, keyPath: formatKeyPath(p), line: lineOf(p), reason: `quorum servers do not serve ${what[k]} yet: remove the key (the four-letter words on the client port say what mntr and srvr say)` });
-    }
-  };
-  check(c.quorum, ['quorum']);
-  (c.quorum?.servers ?? []).forEach((s, i) => check(s, ['quorum', 'servers', i]));
-  return issues;
 }
 
 function offsetOf(doc: Document, keyPath: readonly (string | number)[]): number | undefined {
@@ -507,8 +493,12 @@ export function loadClusterFile(file: string, serverId: number): LoadedClusterFi
     if (clientHost !== undefined) out.clientHost = clientHost;
     const adminPort = s.adminPort ?? q.adminPort;
     if (adminPort !== undefined) out.adminPort = adminPort;
+    const adminHost = s.adminHost ?? q.adminHost;
+    if (adminHost !== undefined) out.adminHost = adminHost;
     const metricsPort = s.metricsPort ?? q.metricsPort;
     if (metricsPort !== undefined) out.metricsPort = metricsPort;
+    const metricsHost = s.metricsHost ?? q.metricsHost;
+    if (metricsHost !== undefined) out.metricsHost = metricsHost;
     return out;
   });
 
@@ -522,6 +512,9 @@ export function loadClusterFile(file: string, serverId: number): LoadedClusterFi
     skipAcl: ['quorum', 'skipAcl'], superDigest: ['quorum', 'superDigest'], forceSync: ['quorum', 'forceSync'],
     packetBytesMax: ['quorum', 'packetBytesMax'], standaloneEnabled: ['quorum', 'standaloneEnabled'],
     reconfigEnabled: ['quorum', 'reconfigEnabled'], adminPort: ['quorum', 'adminPort'], metricsPort: ['quorum', 'metricsPort'],
+    adminHost: ['quorum', 'adminHost'], metricsHost: ['quorum', 'metricsHost'],
+    // zoo.cfg's alone (admin.commandURL, admin.idleTimeout, metricsProvider.exportJvmInfo): never set from a cluster file.
+    adminCommandUrl: ['quorum', 'adminPort'], adminIdleTimeoutMs: ['quorum', 'adminPort'], metricsProcess: ['quorum', 'metricsPort'],
   };
   const source: ConfigSource = {
     file,
@@ -558,7 +551,9 @@ export function loadClusterFile(file: string, serverId: number): LoadedClusterFi
       reconfigEnabled: q.reconfigEnabled,
       servers,
       adminPort: q.adminPort,
+      adminHost: q.adminHost,
       metricsPort: q.metricsPort,
+      metricsHost: q.metricsHost,
     },
     source,
   );

@@ -33,10 +33,33 @@ export interface QuorumServer {
   /** Client port bind address and port, when known (ZooKeeper 3.5's `;host:port`). */
   clientHost?: string;
   clientPort?: number;
-  /** Admin and metrics HTTP ports, when the source names them (cluster file only). */
+  /** This server's AdminServer and Prometheus ports and their bind addresses (cluster file only). */
   adminPort?: number;
+  adminHost?: string;
   metricsPort?: number;
+  metricsHost?: string;
 }
+
+/** Prometheus text at /metrics on a port of its own (zoo.cfg: metricsProvider.*). */
+export interface MetricsPortConfig {
+  host: string;
+  port: number;
+  /** The process's own figures too (process_*, nodejs_*): zoo.cfg's metricsProvider.exportJvmInfo. */
+  processMetrics: boolean;
+}
+
+/** ZooKeeper's AdminServer: its read-only commands as JSON over HTTP (zoo.cfg: admin.*). */
+export interface AdminServerConfig {
+  host: string;
+  port: number;
+  /** Where the commands are (admin.commandURL): GET <commandUrl> lists them, <commandUrl>/<name> runs one. */
+  commandUrl: string;
+  /** admin.idleTimeout: an idle keep-alive connection is closed after this. */
+  idleTimeoutMs: number;
+}
+
+/** ZooKeeper's defaults for the two HTTP ports. */
+export const HTTP_PORT_DEFAULTS = { admin_port: 8080, admin_command_url: '/commands', admin_idle_timeout_ms: 30_000, metrics_port: 7000 } as const;
 
 export interface QuorumServerConfig {
   clusterId: string;
@@ -79,8 +102,10 @@ export interface QuorumServerConfig {
   /** Bind address of the TLS client port when not clientHost (zoo.cfg: secureClientPortAddress). */
   secureClientHost?: string;
   clientTls: { cert: string; key: string; ca: string | null; clientAuth: 'none' | 'want' | 'need'; minVersion?: 'TLSv1.2' | 'TLSv1.3' } | null;
-  adminPort?: number;
-  metricsPort?: number;
+  /** null: no metrics port. */
+  metrics: MetricsPortConfig | null;
+  /** null: no AdminServer. */
+  admin: AdminServerConfig | null;
 }
 
 /** Bounds on every setting (units last, as in limits.ts). */
@@ -107,6 +132,9 @@ export const QUORUM_CONFIG_BOUNDS = {
   max_client_cnxns_max: ZK_LIMITS.connections_max,
   port_min: 1,
   port_max: 65_535,
+  admin_idle_timeout_ms_min: 100,
+  admin_idle_timeout_ms_max: 3_600_000,
+  admin_command_url_bytes_max: 200,
 } as const;
 
 export const CLUSTER_ID_PATTERN = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
@@ -139,8 +167,18 @@ export interface QuorumConfigInput {
   standaloneEnabled?: boolean | undefined;
   reconfigEnabled?: boolean | undefined;
   servers?: readonly QuorumServer[] | undefined;
+  /** Set: an AdminServer on this port (a server entry's own adminPort wins). */
   adminPort?: number | undefined;
+  /** Defaults to the client address. */
+  adminHost?: string | undefined;
+  adminCommandUrl?: string | undefined;
+  adminIdleTimeoutMs?: number | undefined;
+  /** Set: Prometheus on this port (a server entry's own metricsPort wins). */
   metricsPort?: number | undefined;
+  /** Defaults to the client address. */
+  metricsHost?: string | undefined;
+  /** The process's own figures too (default true, as ZooKeeper's exportJvmInfo). */
+  metricsProcess?: boolean | undefined;
 }
 
 export type InputField = Exclude<keyof QuorumConfigInput, 'servers'>;
@@ -193,6 +231,15 @@ export function buildQuorumConfig(input: QuorumConfigInput, source: ConfigSource
   port('clientPort', input.clientPort);
   port('adminPort', input.adminPort);
   port('metricsPort', input.metricsPort);
+  int('adminIdleTimeoutMs', input.adminIdleTimeoutMs, B.admin_idle_timeout_ms_min, B.admin_idle_timeout_ms_max, 'milliseconds');
+  for (const field of ['adminHost', 'metricsHost'] as const) {
+    const h = input[field];
+    if (h !== undefined && !isHost(h)) fail(field, `expected a host name or IP address to bind, got ${showValue(h)}`);
+  }
+  const url = input.adminCommandUrl;
+  if (url !== undefined && !/^\/[A-Za-z0-9._~\/-]*$/.test(url) || (url?.length ?? 0) > B.admin_command_url_bytes_max) {
+    fail('adminCommandUrl', `expected a URL path starting with "/" (letters, digits, "._~-/", at most ${B.admin_command_url_bytes_max} characters), got ${showValue(url)}`);
+  }
   if (input.dataDir.trim() === '' || input.dataDir.includes('\0')) fail('dataDir', `expected a directory path, got ${showValue(input.dataDir)}`);
   if (input.dataLogDir !== undefined && (input.dataLogDir.trim() === '' || input.dataLogDir.includes('\0'))) {
     fail('dataLogDir', `expected a directory path, got ${showValue(input.dataLogDir)}`);
@@ -243,11 +290,22 @@ export function buildQuorumConfig(input: QuorumConfigInput, source: ConfigSource
     peerTls: null,
     secureClientPort: null,
     clientTls: null,
+    metrics: null,
+    admin: null,
   };
   const adminPort = self?.adminPort ?? input.adminPort;
   const metricsPort = self?.metricsPort ?? input.metricsPort;
-  if (adminPort !== undefined) quorum.adminPort = adminPort;
-  if (metricsPort !== undefined) quorum.metricsPort = metricsPort;
+  // Where clients may reach this server, so may its monitors: the client address unless told otherwise.
+  if (adminPort !== undefined) {
+    quorum.admin = {
+      host: self?.adminHost ?? input.adminHost ?? quorum.clientHost, port: adminPort,
+      commandUrl: (input.adminCommandUrl ?? HTTP_PORT_DEFAULTS.admin_command_url).replace(/\/+$/, '') || '/',
+      idleTimeoutMs: input.adminIdleTimeoutMs ?? HTTP_PORT_DEFAULTS.admin_idle_timeout_ms,
+    };
+  }
+  if (metricsPort !== undefined) {
+    quorum.metrics = { host: self?.metricsHost ?? input.metricsHost ?? quorum.clientHost, port: metricsPort, processMetrics: input.metricsProcess ?? true };
+  }
 
   // Relations.
   if (quorum.minSessionTimeoutMs > quorum.maxSessionTimeoutMs) {
@@ -261,6 +319,15 @@ export function buildQuorumConfig(input: QuorumConfigInput, source: ConfigSource
     for (let i = 1; i < own.length; i++) {
       const clash = own.slice(0, i).find(([, p]) => p !== undefined && p === own[i][1]);
       if (clash) fail(own[i][0], `port ${own[i][1]} is also the ${clash[0]}`);
+    }
+  } else if (self !== undefined) {
+    // Ports given for this server outside its entry (zoo.cfg's admin.serverPort, metricsProvider.httpPort): its entry's ports are checked with it.
+    const taken: [string, number | undefined][] = [['peerPort', self.peerPort], ['electionPort', self.electionPort], ['clientPort', quorum.clientPort]];
+    for (const [field, own, p] of [['adminPort', self.adminPort, adminPort], ['metricsPort', self.metricsPort, metricsPort]] as const) {
+      if (p === undefined) continue;
+      const clash = own === undefined ? taken.find(([, q]) => q === p) : undefined;
+      if (clash) fail(field, `port ${p} is also server ${self.id}'s ${clash[0]}`);
+      taken.push([field, p]);
     }
   }
   const voters = servers.filter((s) => s.role === 'participant').length;
@@ -294,7 +361,10 @@ function checkServers(
       return void bad('id', `server id ${s.id} is used twice (also by entry ${byId.get(s.id)! + 1} of the list)`);
     } else byId.set(s.id, i);
     if (!isHost(s.host)) bad('host', `expected a host name or IP address, got ${showValue(s.host)}`);
-    if (s.clientHost !== undefined && !isHost(s.clientHost)) bad('clientHost', `expected a host name or IP address, got ${showValue(s.clientHost)}`);
+    for (const field of ['clientHost', 'adminHost', 'metricsHost'] as const) {
+      const h = s[field];
+      if (h !== undefined && !isHost(h)) bad(field, `expected a host name or IP address, got ${showValue(h)}`);
+    }
     if (s.role !== 'participant' && s.role !== 'observer') bad('role', `expected participant or observer, got ${showValue(s.role)}`);
     for (const field of ['peerPort', 'electionPort', 'clientPort', 'adminPort', 'metricsPort'] as const) {
       const p = s[field];

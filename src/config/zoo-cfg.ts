@@ -13,6 +13,7 @@ import { ConfigError, formatIssue, showValue, type ConfigIssue } from './errors.
 import {
   buildQuorumConfig,
   plainPeersProblem,
+  HTTP_PORT_DEFAULTS,
   QUORUM_CONFIG_BOUNDS as B,
   ZK_ONLY_FOUR_LETTER_WORDS,
   type InputField,
@@ -43,7 +44,15 @@ const FIELD_OF: Record<string, InputField> = {
   '4lw.commands.whitelist': 'fourLetterWords', skipACL: 'skipAcl', forceSync: 'forceSync', 'jute.maxbuffer': 'packetBytesMax',
   standaloneEnabled: 'standaloneEnabled', reconfigEnabled: 'reconfigEnabled', 'DigestAuthenticationProvider.superDigest': 'superDigest',
   'quorate.clusterId': 'clusterId',
+  'admin.serverPort': 'adminPort', 'admin.serverAddress': 'adminHost', 'admin.commandURL': 'adminCommandUrl', 'admin.idleTimeout': 'adminIdleTimeoutMs',
+  'metricsProvider.httpPort': 'metricsPort', 'metricsProvider.httpHost': 'metricsHost', 'metricsProvider.exportJvmInfo': 'metricsProcess',
 };
+/** zoo.cfg keys of the AdminServer and of the metrics provider, which count only when it is on. */
+const ADMIN_FIELDS = ['adminPort', 'adminHost', 'adminCommandUrl', 'adminIdleTimeoutMs'] as const;
+const METRICS_FIELDS = ['metricsPort', 'metricsHost', 'metricsProcess'] as const;
+export const PROMETHEUS_PROVIDER = 'org.apache.zookeeper.metrics.prometheus.PrometheusMetricsProvider';
+/** ZooKeeper's providers that serve no port: its default (mntr only) and the null one. */
+const PORTLESS_PROVIDERS = new Set(['org.apache.zookeeper.metrics.impl.DefaultMetricsProvider', 'org.apache.zookeeper.metrics.impl.NullMetricsProvider']);
 /** ZooKeeper reads these as system properties, so operators also write them with the prefix. */
 const SYSTEM_PROPERTY_KEYS = new Set(['snapCount', 'forceSync', 'skipACL', '4lw.commands.whitelist', 'jute.maxbuffer', 'DigestAuthenticationProvider.superDigest']);
 
@@ -74,7 +83,7 @@ const isOff = (v: string) => /^(false|no|off|0)$/i.test(v.trim());
  * server (null when it asks for nothing: off, or inert on its own). A warning is not enough where
  * the operator believes they are protected, or points a tool at a port that is not there.
  */
-function unprovided(key: string, value: string, entries: PropertyEntry[]): string | null {
+function unprovided(key: string, value: string): string | null {
   const instead = 'remove it to run without it knowingly, or keep this ensemble on ZooKeeper until Quorate provides it';
   if (key === 'portUnification' && !isOff(value)) return `plain and TLS on one port (portUnification) is not provided by Quorate: give secureClientPort its own port, or ${instead}`;
   if (key === 'ssl.keyStore.password' || key === 'ssl.quorum.keyStore.password') return `encrypted private keys are not read by Quorate: store the key decrypted with mode 0600 and remove ${key}`;
@@ -82,12 +91,12 @@ function unprovided(key: string, value: string, entries: PropertyEntry[]): strin
   if (key === 'sessionRequireClientSASLAuth' || key.startsWith('enforce.auth.')) return isOff(value) ? null : `required client authentication (${key}) is not provided by Quorate: ${instead}`;
   if (key.startsWith('authProvider.')) return `auth provider ${value} is not provided by Quorate (digest is built in): ${instead}`;
   if (key === 'superUser' || key.startsWith('X509AuthenticationProvider.') || key.startsWith('kerberos.')) return `${key} asks for an identity scheme Quorate does not provide: ${instead}`;
-  if (key === 'admin.enableServer') return isOff(value) ? null : `Quorate does not serve ZooKeeper's AdminServer yet: set admin.enableServer=false, or ${instead}`;
-  if (key.startsWith('admin.')) {
-    const off = entries.some((x) => x.key === 'admin.enableServer' && isOff(x.value));
-    return off ? null : `Quorate does not serve ZooKeeper's AdminServer yet (ZooKeeper enables it by default): add admin.enableServer=false, or ${instead}`;
+  if (/^admin\.(forceHttps|portUnification|needClientAuth)$/.test(key) && !isOff(value)) {
+    return `HTTPS on the AdminServer (${key}) is not provided by Quorate: bind it to a management address (admin.serverAddress) or firewall it, and ${instead}`;
   }
-  if (key === 'metricsProvider.className') return `Quorate does not serve a metrics provider's port yet: ${instead}`;
+  if (key.startsWith('metricsProvider.https') || key.startsWith('metricsProvider.ssl')) {
+    return `HTTPS on the metrics port (${key}) is not provided by Quorate: bind it to a management address (metricsProvider.httpHost) or firewall it, and ${instead}`;
+  }
   return null;
 }
 
@@ -129,6 +138,8 @@ export function loadZooCfg(file: string): LoadedZooCfg {
 
   const entries = dedupe(parseProperties(readConfigText(file)), file, warn);
   const input: Partial<QuorumConfigInput> & { servers: QuorumServer[] } = { servers: [] };
+  let adminEnable: PropertyEntry | undefined;
+  let metricsClass: PropertyEntry | undefined;
   const setBy = new Map<InputField, PropertyEntry>();
   const serverLines: { entry: PropertyEntry; file: string }[] = [];
   let dynamicFile: PropertyEntry | undefined;
@@ -147,6 +158,13 @@ export function loadZooCfg(file: string): LoadedZooCfg {
     } else if (/^server\.[^.]+$/.test(key)) serverLines.push({ entry: e, file });
     else if (/^(group|weight)\.[^.]+$/.test(key)) fail(file, e, 'hierarchical quorums (group.N, weight.N) are not supported: Quorate counts a plain majority of participants; remove them or stay on ZooKeeper');
     else if (key === 'dynamicConfigFile') dynamicFile = e;
+    else if (key === 'admin.enableServer') {
+      if (/^(true|false)$/i.test(e.value)) adminEnable = e;
+      else fail(file, e, `expected true or false, got ${showValue(e.value)}`);
+    } else if (key === 'metricsProvider.className') {
+      if (e.value === PROMETHEUS_PROVIDER || PORTLESS_PROVIDERS.has(e.value)) metricsClass = e;
+      else fail(file, e, `unknown metrics provider ${showValue(e.value)}: Quorate serves ${PROMETHEUS_PROVIDER} (Prometheus text on metricsProvider.httpPort), or none`);
+    }
     else if (isZooCfgTlsKey(key)) tlsEntries.set(key, e);
     else if (key === 'quorate.insecurePeers') {
       if (/^(true|false)$/i.test(e.value.trim())) insecurePeers = e.value.trim().toLowerCase() === 'true';
@@ -157,12 +175,13 @@ export function loadZooCfg(file: string): LoadedZooCfg {
       if (v === 'participant' || v === 'observer') peerType = { entry: e, role: v };
       else fail(file, e, `expected participant or observer, got ${showValue(e.value)}`);
     } else if (UNUSED_KEYS.has(key) || UNUSED_PREFIXES.some((p) => key.startsWith(p))) {
-      const refused = unprovided(key, e.value, entries);
+      const refused = unprovided(key, e.value);
       if (refused !== null) { fail(file, e, refused); continue; }
       const security = SECURITY.test(key) ? ' (a security setting: it is NOT in effect under Quorate)' : '';
       warn(file, e, `key ${key} is a ZooKeeper setting Quorate does not use; ignored${security}`);
     } else fail(file, e, 'unknown key: neither a ZooKeeper setting nor a Quorate one');
   }
+  httpPortsFrom(input, setBy, adminEnable, metricsClass, (e, reason) => warn(file, e, reason));
   if (dynamicFile !== undefined) {
     const dyn = path.resolve(baseDir, dynamicFile.value);
     for (const s of serverLines) fail(file, s.entry, `must be in the dynamic config file ${dynamicFile.value} (dynamicConfigFile is set)`);
@@ -243,6 +262,37 @@ export function loadZooCfg(file: string): LoadedZooCfg {
 
 type Report = (file: string, e: { key: string; line?: number }, reason: string) => void;
 
+/**
+ * Whether the AdminServer and the Prometheus port run, from ZooKeeper's keys. The AdminServer runs
+ * when admin.enableServer=true or admin.serverPort is set (ZooKeeper also runs it, on 8080, when
+ * neither is: a port nobody asked for is not opened here); Prometheus when metricsProvider.className
+ * names its provider (port 7000 by default, as ZooKeeper). The other keys of a port that does not
+ * run are ignored with a warning, as ZooKeeper ignores them.
+ */
+function httpPortsFrom(
+  input: Partial<QuorumConfigInput>,
+  setBy: Map<InputField, PropertyEntry>,
+  adminEnable: PropertyEntry | undefined,
+  metricsClass: PropertyEntry | undefined,
+  warn: (e: PropertyEntry, reason: string) => void,
+): void {
+  const adminOn = adminEnable !== undefined ? !isOff(adminEnable.value) : setBy.has('adminPort');
+  if (adminOn) input.adminPort ??= HTTP_PORT_DEFAULTS.admin_port;
+  const metricsOn = metricsClass?.value === PROMETHEUS_PROVIDER;
+  if (metricsOn) input.metricsPort ??= HTTP_PORT_DEFAULTS.metrics_port;
+  const drop = (fields: readonly InputField[], why: string) => {
+    for (const field of fields) {
+      const e = setBy.get(field);
+      if (e === undefined) continue;
+      warn(e, `ignored: ${why}`);
+      delete (input as Record<string, unknown>)[field];
+      setBy.delete(field);
+    }
+  };
+  if (!adminOn) drop(ADMIN_FIELDS, 'admin.enableServer is false');
+  if (!metricsOn) drop(METRICS_FIELDS, metricsClass === undefined ? `no metricsProvider.className (${PROMETHEUS_PROVIDER} serves this port)` : `metricsProvider.className is ${metricsClass.value}, which serves no port`);
+}
+
 /** Properties keep the last of duplicate keys; say so rather than guess. */
 function dedupe(entries: PropertyEntry[], file: string, warn: Report): PropertyEntry[] {
   const last = new Map<string, PropertyEntry>();
@@ -260,9 +310,9 @@ function convert(field: InputField, e: PropertyEntry, file: string, fail: Report
     case 'dataDir': case 'dataLogDir':
       if (v === '') fail(file, e, 'expected a directory path, got ""');
       return v;
-    case 'clientHost': case 'clusterId': case 'superDigest':
+    case 'clientHost': case 'clusterId': case 'superDigest': case 'adminHost': case 'metricsHost': case 'adminCommandUrl':
       return v;
-    case 'skipAcl': case 'forceSync': case 'standaloneEnabled': case 'reconfigEnabled': {
+    case 'skipAcl': case 'forceSync': case 'standaloneEnabled': case 'reconfigEnabled': case 'metricsProcess': {
       const b = ({ yes: true, true: true, no: false, false: false } as Record<string, boolean>)[v.toLowerCase()];
       if (b === undefined) fail(file, e, `expected yes, no, true or false, got ${showValue(v)}`);
       return b;

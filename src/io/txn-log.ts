@@ -60,6 +60,8 @@ export interface TxnLogStats {
   inlineWrites: number;
   /** Durable writes or fsyncs slower than ZK_LIMITS.inline_write_slow_ms. */
   slowDurableWrites: number;
+  /** Durable writes or fsyncs slower than fsyncWarningMs, each logged (ZooKeeper's fsync_threshold_exceed_count). */
+  fsyncsOverWarning: number;
 }
 
 interface FileEntry { file: string; startZxid: bigint; end: number }
@@ -80,7 +82,9 @@ interface Waiter { target: bigint; resolve: (zxid: bigint) => void; reject: (err
  * directory fsync; the old file's unused zeros are trimmed in the background.
  */
 export class TxnLog {
-  readonly stats: TxnLogStats = { appends: 0, batches: 0, fsyncs: 0, bytesWritten: 0, sparesUsed: 0, spareSyncs: 0, filesCreatedInline: 0, inlineWrites: 0, slowDurableWrites: 0 };
+  readonly stats: TxnLogStats = { appends: 0, batches: 0, fsyncs: 0, bytesWritten: 0, sparesUsed: 0, spareSyncs: 0, filesCreatedInline: 0, inlineWrites: 0, slowDurableWrites: 0, fsyncsOverWarning: 0 };
+  /** Told how long each durable write or fdatasync took (ZooKeeper's fsynctime), while metrics are served. */
+  durableOpObserver: ((ms: number) => void) | null = null;
   private files: FileEntry[] = [];
   private cur: Current | null = null;
   private pending: Pending[] = [];
@@ -481,7 +485,9 @@ export class TxnLog {
     this.stats.fsyncs++;
     this.inline.note(ms);
     this.stats.slowDurableWrites = this.inline.slowWrites;
+    this.durableOpObserver?.(ms);
     if (ms > this.fsyncWarningMs) {
+      this.stats.fsyncsOverWarning++;
       this.opts.logger.warn({ file: join(this.dir, file), durationMs: Math.round(ms), txns, bytes }, 'fsync of transaction log was slow');
     }
   }

@@ -14,6 +14,7 @@ import {
 } from '../proto/zk-records.js';
 import type { Outbound } from '../core/zk/server-core.js';
 import type { Logger } from './log.js';
+import { isLoopback } from './ports.js';
 import { rotateServerCertificate } from './tls-identity.js';
 
 
@@ -71,9 +72,40 @@ interface PortConn {
   fourLetterWord: boolean;
   /** The verified client certificate's subject (TLS port), as ZooKeeper's x509 scheme names it. */
   x509: string | null;
+  /** Came in on the TLS client port. */
+  secure: boolean;
+  /** What ZooKeeper's `cons` tells of a connection: when it was opened (wall ms), its last reply, its latencies. */
+  establishedMs: number;
+  lastOpType: number | null;
+  lastCxid: number;
+  lastZxid: bigint;
+  /** performance.now() of the last timed reply; 0 before one. */
+  lastResponseAt: number;
+  lastLatencyMs: number;
+  latency: LatencyStats;
 }
 
 export interface LatencyStats { min: number; max: number; total: number; count: number }
+
+/** Where request latencies go besides the server-wide figures (a Prometheus summary); set only while metrics are served. */
+export interface LatencyObserver { observe(ms: number): void }
+
+/** What `cons` shows of one connection (see PortConn). */
+export interface ConnectionInfo {
+  remote: string;
+  received: number;
+  sent: number;
+  secure: boolean;
+  /** ZooKeeper's NIO interest ops: 1 while reading, +4 while replies wait to be written. */
+  interestOps: number;
+  establishedMs: number;
+  lastOpType: number | null;
+  lastCxid: number;
+  lastZxid: bigint;
+  lastResponseAt: number;
+  lastLatencyMs: number;
+  latency: LatencyStats;
+}
 
 export class ClientPort {
   private server: net.Server | null = null;
@@ -82,6 +114,15 @@ export class ClientPort {
   private readonly perIp = new Map<string, number>();
   private nextConnId = 1;
   readonly latency: LatencyStats = { min: 0, max: 0, total: 0, count: 0 };
+  /** Reply frames' sizes in bytes, as ZooKeeper's client_response_stats (-1 before the first). */
+  readonly responseBytes = { last: -1, min: -1, max: -1 };
+  /**
+   * Connections refused over the caps (ZooKeeper's connection_rejected); closed for a frame that
+   * could not be read (ours); accepted without a verified client certificate, from loopback or not
+   * (ZooKeeper's non_mtls_local_conn_count and non_mtls_remote_conn_count).
+   */
+  readonly counters = { rejected: 0, badFrames: 0, nonMtlsLocal: 0, nonMtlsRemote: 0 };
+  private latencyObservers: { read: LatencyObserver; update: LatencyObserver } | null = null;
   private readonly writer = new JuteWriter(64 * 1024);
   /** False while the server cannot serve (storage failed): new sessions are refused, four-letter words still answer. */
   private accepting = true;
@@ -129,9 +170,20 @@ export class ClientPort {
     this.secureServer = null;
   }
 
-  connectionInfo(connId: number): { remote: string; received: number; sent: number } | undefined {
+  connectionInfo(connId: number): ConnectionInfo | undefined {
     const c = this.conns.get(connId);
-    return c && { remote: c.remote, received: c.received, sent: c.sent };
+    if (c === undefined) return undefined;
+    return {
+      remote: c.remote, received: c.received, sent: c.sent, secure: c.secure,
+      interestOps: (c.paused ? 0 : 1) | (c.socket.writableLength > 0 ? 4 : 0),
+      establishedMs: c.establishedMs, lastOpType: c.lastOpType, lastCxid: c.lastCxid, lastZxid: c.lastZxid,
+      lastResponseAt: c.lastResponseAt, lastLatencyMs: c.lastLatencyMs, latency: { ...c.latency },
+    };
+  }
+
+  /** Reads' and updates' latencies also go to these (null: no longer). */
+  observeLatency(observers: { read: LatencyObserver; update: LatencyObserver } | null): void {
+    this.latencyObservers = observers;
   }
 
   private accept(socket: net.Socket): void {
@@ -140,6 +192,7 @@ export class ClientPort {
     const log = this.opts.logger;
     if ((this.opts.connectionsPerIpMax > 0 && count >= this.opts.connectionsPerIpMax) || this.conns.size >= this.opts.connectionsMax) {
       log.warn({ ip, connections: count }, 'too many connections: refusing (maxClientCnxns)');
+      this.counters.rejected++;
       socket.destroy();
       return;
     }
@@ -147,8 +200,12 @@ export class ClientPort {
     const c: PortConn = {
       id: this.nextConnId++, socket, ip, remote: `${ip}:${socket.remotePort}`, buf: Buffer.alloc(0),
       handshaken: false, firstBytesChecked: false, paused: false, closed: false, handshakeTimer: null, started: [], received: 0, sent: 0, fourLetterWord: false,
-      x509: x509Subject(socket),
+      x509: x509Subject(socket), secure: socket instanceof tls.TLSSocket, establishedMs: Date.now(),
+      lastOpType: null, lastCxid: 0, lastZxid: -1n, lastResponseAt: 0, lastLatencyMs: 0, latency: { min: 0, max: 0, total: 0, count: 0 },
     };
+    if (c.x509 === null) {
+      if (isLoopback(ip)) this.counters.nonMtlsLocal++; else this.counters.nonMtlsRemote++;
+    }
     this.conns.set(c.id, c);
     socket.setNoDelay(true);
     c.handshakeTimer = setTimeout(() => this.destroy(c, 'no connect request in time'), this.opts.connectHandshakeMsMax);
@@ -221,6 +278,7 @@ export class ClientPort {
       const len = buf.readInt32BE(off);
       if (len < 0 || len > max) {
         this.opts.logger.warn({ conn: c.id, remote: c.remote, len, max }, 'frame length out of bounds: closing connection (jute.maxbuffer)');
+        this.counters.badFrames++;
         this.destroy(c, 'bad frame length');
         return handed;
       }
@@ -233,6 +291,7 @@ export class ClientPort {
       } catch (e) {
         if (!(e instanceof JuteError)) throw e;
         this.opts.logger.warn({ conn: c.id, remote: c.remote, err: e.message }, 'malformed request: closing connection');
+        this.counters.badFrames++;
         this.destroy(c, 'malformed frame');
         return handed;
       }
@@ -311,26 +370,36 @@ export class ClientPort {
     c.sent++;
     if (o.kind === 'connect') {
       encodeConnectResponse(w, o.resp);
+      c.lastOpType = OpCode.createSession;
     } else if (o.kind === 'event') {
       writeReplyHeader(w, { xid: -1, zxid: -1n, err: 0 });
       writeWatcherEvent(w, o.event);
     } else {
       writeReplyHeader(w, { xid: o.xid, zxid: o.zxid, err: o.err });
       if (o.body && o.err === 0) encodeResponse(w, o.body);
+      c.lastOpType = o.opType;
+      c.lastCxid = o.xid;
+      c.lastZxid = o.zxid;
       if (o.opType !== OpCode.ping && o.opType !== OpCode.auth) {
         const t0 = c.started.shift();
-        if (t0 !== undefined) this.recordLatency(performance.now() - t0);
+        if (t0 !== undefined) {
+          const now = performance.now();
+          const ms = now - t0;
+          recordLatency(this.latency, ms);
+          recordLatency(c.latency, ms);
+          c.lastLatencyMs = ms;
+          c.lastResponseAt = now;
+          const obs = this.latencyObservers;
+          if (obs !== null) (isUpdate(o.opType) ? obs.update : obs.read).observe(ms);
+        }
       }
     }
     w.finishFrame(at);
-  }
-
-  private recordLatency(ms: number): void {
-    const L = this.latency;
-    if (L.count === 0 || ms < L.min) L.min = ms;
-    if (ms > L.max) L.max = ms;
-    L.total += ms;
-    L.count++;
+    const bytes = w.length - at;
+    const R = this.responseBytes;
+    R.last = bytes;
+    if (R.min < 0 || bytes < R.min) R.min = bytes;
+    if (bytes > R.max) R.max = bytes;
   }
 
   /** Close a connection once what was already queued for it is flushed. */
@@ -359,6 +428,25 @@ export class ClientPort {
   }
 
   get connectionCount(): number { return this.conns.size; }
+}
+
+function recordLatency(L: LatencyStats, ms: number): void {
+  if (L.count === 0 || ms < L.min) L.min = ms;
+  if (ms > L.max) L.max = ms;
+  L.total += ms;
+  L.count++;
+}
+
+/** Requests that change the tree or the sessions: ZooKeeper times them as updatelatency, the rest as readlatency. */
+function isUpdate(op: number): boolean {
+  switch (op) {
+    case OpCode.create: case OpCode.create2: case OpCode.createContainer: case OpCode.createTTL: case OpCode.delete:
+    case OpCode.deleteContainer: case OpCode.setData: case OpCode.setACL: case OpCode.check: case OpCode.multi:
+    case OpCode.reconfig: case OpCode.closeSession: case OpCode.createSession:
+      return true;
+    default:
+      return false;
+  }
 }
 
 function listenOn(srv: net.Server, port: number, host: string): Promise<void> {

@@ -37,6 +37,12 @@ export class QuorumServer extends ServerBase {
   private readonly addresses = new Map<number, { quorum: PeerAddress; election: PeerAddress }>();
   /** /zookeeper/config's text: the configuration's servers, or the last membership activated here. */
   private membershipText = '';
+  /** performance.now() when the running election began (null: none running), for election_time. */
+  private electionStartedAt: number | null = null;
+  /** performance.now() when this server became an established leader (null: it is not one). */
+  private leadingSince: number | null = null;
+  /** ZooKeeper's looking_count, commit_count and proposal_count, and the sizes of what was proposed. */
+  private readonly counts = { looking: 0, commits: 0, proposals: 0, proposalBytes: { last: -1, min: -1, max: -1 } };
 
   private constructor(opts: QuorumServerOptions) {
     super(opts);
@@ -74,7 +80,19 @@ export class QuorumServer extends ServerBase {
   }
 
   protected override quorumInfo(): ServerSnapshotForWords['quorum'] {
-    return { serverId: this.cfg.serverId, epoch: this.peer.currentEpoch, leader: this.serving ? this.peer.leaderId : null, lastLoggedZxid: this.peer.log.last, learners: this.peer.learners };
+    const leader = this.serving ? this.peer.leaderId : null;
+    const members = [...(parseMembershipOrNull(this.membershipText)?.members.values() ?? [])].sort((a, b) => a.id - b.id);
+    const phase = this.serving ? 'broadcast' : this.state === 'looking' ? 'election' : 'synchronization';
+    return {
+      serverId: this.cfg.serverId, epoch: this.peer.currentEpoch, leader, lastLoggedZxid: this.peer.log.last, learners: this.peer.learners,
+      peerState: `${this.state} - ${phase}`,
+      voterIds: [...this.peer.voters],
+      leaderUptimeMs: this.leadingSince === null ? null : performance.now() - this.leadingSince,
+      proposalBytes: { ...this.counts.proposalBytes },
+      lookingCount: this.counts.looking, commitCount: this.counts.commits, proposalCount: this.counts.proposals,
+      members: members.map((m) => ({ id: m.id, host: m.host, peerPort: m.peerPort, electionPort: m.electionPort, role: m.role, clientHost: m.clientHost, clientPort: m.clientPort })),
+      leaderHost: leader === null ? null : this.addresses.get(leader)?.quorum.host ?? null,
+    };
   }
 
   protected override extraCoreOptions(): Partial<ServerCoreOptions> {
@@ -104,6 +122,7 @@ export class QuorumServer extends ServerBase {
 
   private async recover(): Promise<void> {
     const logger = this.opts.logger;
+    const t0 = performance.now();
     const { tree, snapshotZxid } = await this.openStorage();
     // The tree holds only what was committed; what the log holds after it is accepted, and is
     // applied when a leader says it is committed.
@@ -121,6 +140,7 @@ export class QuorumServer extends ServerBase {
     this.learnAddresses(this.membershipText);
     this.showMembership();
     this.peer = new QuorumPeer(this.peerConfig(), { acceptedEpoch, currentEpoch, snapshotZxid: tree.lastZxid, log, config });
+    this.recoveredIn(performance.now() - t0);
     logger.info({
       zxid: hexZxid(last), snapshotZxid, committedZxid: hexZxid(tree.lastZxid), logged: log.length, acceptedEpoch, currentEpoch,
       nodes: tree.nodes.size, sessions: tree.sessions.size, cut: this.log.recovery.cut,
@@ -213,7 +233,9 @@ export class QuorumServer extends ServerBase {
     const out = this.core.drain();
     const now = nowMs();
     for (const t of out.log) {
-      const zxid = this.peer.propose(encodeLoggedTxn(t), now);
+      const payload = encodeLoggedTxn(t);
+      this.proposed(payload.length);
+      const zxid = this.peer.propose(payload, now);
       if (zxid !== t.hdr.zxid) this.opts.logger.warn({ zxid: hexZxid(t.hdr.zxid), proposed: zxid === null ? null : hexZxid(zxid) }, 'a transaction was not proposed: this server is no longer an established leader');
     }
     this.clientPort.deliver(out.send);
@@ -225,6 +247,14 @@ export class QuorumServer extends ServerBase {
       else this.peer.sendToLearner(m.serverId, encodeFromLeader(m.msg));
     }
     return out.log.length + out.send.length + out.close.length + out.toLeader.length + out.toLearners.length > 0;
+  }
+
+  private proposed(bytes: number): void {
+    const c = this.counts;
+    c.proposals++;
+    c.proposalBytes.last = bytes;
+    if (c.proposalBytes.min < 0 || bytes < c.proposalBytes.min) c.proposalBytes.min = bytes;
+    if (bytes > c.proposalBytes.max) c.proposalBytes.max = bytes;
   }
 
   private drainPeer(): boolean {
@@ -250,6 +280,7 @@ export class QuorumServer extends ServerBase {
       case 'close': this.quorumPort.close(e.conn); return;
       case 'persist': this.persist(e.seq, e.op); return;
       case 'commit':
+        if (this.state === 'leading') this.counts.commits++;
         if (!this.core.committedOwn(e.zxid)) this.core.committedTxn(decodeLoggedTxn(Buffer.from(e.payload)));
         this.txnsSinceSnapshot++;
         this.maybeSnapshot();
@@ -271,6 +302,7 @@ export class QuorumServer extends ServerBase {
         }
         return;
       case 'state': {
+        this.timeRoles(e.state, e.serving);
         this.state = e.state;
         this.serving = e.serving;
         const role = !e.serving ? 'down' : e.state === 'leading' ? 'leader' : 'learner';
@@ -291,6 +323,20 @@ export class QuorumServer extends ServerBase {
         this.opts.logger.error({ role: this.state, epoch: this.peer.currentEpoch }, `peer protocol violation: ${e.reason}`);
         return;
     }
+  }
+
+  /** election_time, looking_count, uptime and leader_uptime, from the peer's state changes. */
+  private timeRoles(state: PeerState, serving: boolean): void {
+    const t = performance.now();
+    if (state === 'looking') {
+      if (this.electionStartedAt === null) this.counts.looking++;
+      this.electionStartedAt ??= t;
+    } else if (this.electionStartedAt !== null) {
+      this.metrics?.electionTime.observe(t - this.electionStartedAt);
+      this.electionStartedAt = null;
+    }
+    if (serving && !this.serving) this.servingSince = t;
+    this.leadingSince = state === 'leading' && serving ? (this.leadingSince ?? t) : null;
   }
 
   /** Storage operations, carried out one after another and reported durable in order. */
@@ -324,6 +370,7 @@ export class QuorumServer extends ServerBase {
           case 'truncate': await this.log.truncateAfter(op.after); break;
           case 'snapshot':
             await this.snaps.write(op.zxid, Buffer.from(op.snapshot));
+            this.lastSnapshot = { zxid: op.zxid, timestampSec: Math.floor(Date.now() / 1000) };
             await this.log.discardAll(op.zxid);
             break;
           case 'config': await writeMembership(this.dataDir.dir, { ...op.config, text: this.membershipText }); break;

@@ -9,6 +9,7 @@ import { EventEmitter } from 'node:events';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import v8 from 'node:v8';
 import { ServerCore, type ServerCoreOptions } from '../core/zk/server-core.js';
 import { DataTree } from '../core/zk/data-tree.js';
 import type { QuorumServerConfig } from '../config/quorum-config.js';
@@ -19,7 +20,10 @@ import type { Logger } from '../io/log.js';
 import { SnapshotStore } from '../io/snapshot-store.js';
 import { StorageError, TxnLog } from '../io/txn-log.js';
 import { ClientPort } from '../io/zk-client-port.js';
+import { serveMetrics, type MetricsServer } from '../io/metrics-http.js';
 import { fourLetterWordText, type ServerSnapshotForWords } from './four-letter-words.js';
+import { AdminServer } from './admin-server.js';
+import { QuorumMetrics } from './quorum-metrics.js';
 import { QUORATE_VERSION } from '../version.js';
 
 export interface ServerOptions {
@@ -53,10 +57,27 @@ export abstract class ServerBase extends EventEmitter {
   private snapshotInFlight: Promise<void> | null = null;
   protected failed: StorageError | null = null;
   protected stopped = false;
+  /** Prometheus (cfg.metrics): its summaries are fed from the request path and the log; null when not served. */
+  protected readonly metrics: QuorumMetrics | null;
+  private metricsServer: MetricsServer | null = null;
+  private adminServer: AdminServer | null = null;
+  /** performance.now() when this server last started serving clients in its role (ZooKeeper's uptime). */
+  protected servingSince = performance.now();
+  /** The newest snapshot on disk, for the AdminServer's last_snapshot. */
+  protected lastSnapshot: { zxid: bigint; timestampSec: number } | null = null;
 
   protected constructor(protected readonly opts: ServerOptions) {
     super();
+    const m = opts.config.metrics;
+    const c = opts.config;
+    this.metrics = m === null ? null : new QuorumMetrics(() => this.wordsSnapshot(), {
+      processMetrics: m.processMetrics, quorum: c.servers.length > 1, tls: c.peerTls !== null || c.clientTls !== null,
+    });
   }
+
+  /** The metrics and AdminServer ports as bound (0 asked: the one the kernel gave); null when not served. */
+  get metricsPort(): number | null { return this.metricsServer?.port ?? null; }
+  get adminPort(): number | null { return this.adminServer?.port ?? null; }
 
   protected get cfg(): QuorumServerConfig { return this.opts.config; }
 
@@ -87,6 +108,7 @@ export abstract class ServerBase extends EventEmitter {
     });
     this.snaps = await SnapshotStore.open(this.dataDir.snapDir, { logger });
     const snap = await this.snaps.loadLatest();
+    if (snap !== null) this.lastSnapshot = { zxid: snap.zxid, timestampSec: Math.floor(fs.statSync(snap.path).mtimeMs / 1000) };
     const tree = snap ? deserializeTree(snap.payload) : new DataTree();
     this.core = this.makeCore(tree);
     this.log = await TxnLog.open(this.dataDir.logDir, {
@@ -99,9 +121,16 @@ export abstract class ServerBase extends EventEmitter {
     return { tree, snapshotZxid: snap?.zxid ?? null };
   }
 
+  /** ZooKeeper's dbinittime: from opening storage to the tree rebuilt from the snapshot and the log. */
+  protected recoveredIn(ms: number): void {
+    this.metrics?.dbInitTime.observe(ms);
+  }
+
   protected makeCore(tree: DataTree): ServerCore {
     const cfg = this.cfg;
-    return new ServerCore({
+    // A core replaced (a learner installing its leader's snapshot) hands its counts on: they count this server's life.
+    const before = (this.core as ServerCore | undefined)?.stats;
+    const core = new ServerCore({
       serverId: cfg.serverId,
       minSessionTimeoutMs: cfg.minSessionTimeoutMs,
       maxSessionTimeoutMs: cfg.maxSessionTimeoutMs,
@@ -114,6 +143,8 @@ export abstract class ServerBase extends EventEmitter {
       authIdsPerConnectionMax: ZK_LIMITS.auth_ids_per_connection_max,
       ...this.extraCoreOptions(),
     }, nowMs(), tree);
+    if (before !== undefined) Object.assign(core.stats, before);
+    return core;
   }
 
   /** What a subclass adds to the ServerCore's options (a quorum's reconfig). */
@@ -153,6 +184,13 @@ export abstract class ServerBase extends EventEmitter {
       outstanding: () => this.core.outstanding,
     });
     this.port = await this.clientPort.listen();
+    this.servingSince = performance.now();
+    try {
+      await this.listenHttp();
+    } catch (e) {
+      await this.stop();
+      throw e;
+    }
     let lastTick = performance.now();
     this.ticker = setInterval(() => {
       const now = performance.now();
@@ -167,6 +205,25 @@ export abstract class ServerBase extends EventEmitter {
       this.core.tick(nowMs());
       this.pump();
     }, tickMs);
+  }
+
+  /** The Prometheus and AdminServer ports, when configured; a port that cannot be opened stops the start. */
+  private async listenHttp(): Promise<void> {
+    const { metrics: m, admin: a } = this.cfg;
+    const logger = this.opts.logger;
+    if (this.metrics !== null && m !== null) {
+      const metrics = this.metrics;
+      this.clientPort.observeLatency({ read: metrics.readLatency, update: metrics.updateLatency });
+      this.log.durableOpObserver = (ms) => metrics.fsyncTime.observe(ms);
+      this.metricsServer = await serveMetrics(metrics.registry, m.host, m.port, logger)
+        .catch((e: Error) => { throw new Error(`${e.message} (the metrics port: metricsProvider.httpPort in a zoo.cfg, metricsPort in a cluster file)`); });
+      logger.info({ host: m.host, port: this.metricsServer.port }, 'Prometheus metrics served at /metrics');
+    }
+    if (a !== null) {
+      this.adminServer = await AdminServer.start(a, () => this.wordsSnapshot(), logger)
+        .catch((e: Error) => { throw new Error(`${e.message} (the AdminServer port: admin.serverPort in a zoo.cfg, adminPort in a cluster file)`); });
+      logger.info({ host: a.host, port: this.adminServer.port, commandUrl: a.commandUrl }, 'AdminServer serving its commands');
+    }
   }
 
   protected maybeSnapshot(): void {
@@ -204,6 +261,8 @@ export abstract class ServerBase extends EventEmitter {
         const payload = writer.finish();
         const encodedMs = Math.round(performance.now() - t0);
         const info = await this.snaps.write(zxid, payload);
+        this.lastSnapshot = { zxid, timestampSec: Math.floor(Date.now() / 1000) };
+        this.metrics?.snapshotTime.observe(performance.now() - t0);
         this.opts.logger.info({
           zxid, file: info.file, bytes: payload.length, nodes: writer.nodesWritten, steps, encodedMs, ms: Math.round(performance.now() - t0),
         }, 'snapshot written');
@@ -262,9 +321,15 @@ export abstract class ServerBase extends EventEmitter {
       mode: this.mode(), zxid: core.lastZxid, nodeCount: tree.nodes.size, ephemeralsCount: ephemerals,
       dataBytes: tree.dataBytes, watches: tree.watches.stats(), latency: this.clientPort.latency,
       packetsReceived: core.stats.packetsReceived, packetsSent: core.stats.packetsSent, outstanding: core.outstanding,
-      connections: core.connections().map((c) => {
+      connections: core.connections().flatMap((c) => {
         const info = this.clientPort.connectionInfo(c.connId);
-        return { remote: info?.remote ?? c.ip, sessionId: c.sessionId, queued: c.queued, received: info?.received ?? 0, sent: info?.sent ?? 0 };
+        if (info === undefined) return [];
+        return [{
+          remote: info.remote, sessionId: c.sessionId, queued: c.queued, received: info.received, sent: info.sent,
+          secure: info.secure, interestOps: info.interestOps, establishedMs: info.establishedMs, sessionTimeoutMs: c.sessionTimeoutMs,
+          lastOpType: info.lastOpType, lastCxid: info.lastCxid, lastZxid: info.lastZxid,
+          lastResponseMs: info.lastResponseAt === 0 ? 0 : performance.timeOrigin + info.lastResponseAt, lastLatencyMs: info.lastLatencyMs, latency: info.latency,
+        }];
       }),
       sessionCount: core.sessions.sessions.size,
       conf: {
@@ -276,12 +341,24 @@ export abstract class ServerBase extends EventEmitter {
       env: {
         'zookeeper.version': `3.8.0-quorate-${QUORATE_VERSION}`, 'quorate.version': QUORATE_VERSION, 'host.name': os.hostname(),
         'node.version': process.version, 'os.name': os.type(), 'os.arch': os.arch(), 'os.version': os.release(),
-        'user.name': os.userInfo().username, 'user.dir': process.cwd(), 'process.pid': String(process.pid),
+        'user.name': os.userInfo().username, 'user.home': os.homedir(), 'user.dir': process.cwd(), 'process.pid': String(process.pid),
+        // ZooKeeper shows its JVM heap here; ours is V8's.
+        ...heapFigures(),
       },
       dataDirBytes: dirBytes(this.dataDir.snapDir), logDirBytes: dirBytes(this.dataDir.logDir),
-      openFds: countOpenFds(), maxFds: null,
+      openFds: countOpenFds(), maxFds: maxOpenFds(),
       quorum: this.quorumInfo(),
       tlsCertDaysLeft: this.tlsCertDaysLeft(),
+      uptimeMs: performance.now() - this.servingSince,
+      authFailed: core.stats.authFailed,
+      responseBytes: { ...this.clientPort.responseBytes },
+      connectionsRejected: this.clientPort.counters.rejected,
+      nonMtlsLocal: this.clientPort.counters.nonMtlsLocal,
+      nonMtlsRemote: this.clientPort.counters.nonMtlsRemote,
+      sessionsExpired: core.stats.sessionsExpired,
+      badFrameCloses: this.clientPort.counters.badFrames,
+      fsyncsOverWarning: this.log.stats.fsyncsOverWarning,
+      lastSnapshot: this.lastSnapshot,
     };
   }
 
@@ -300,6 +377,9 @@ export abstract class ServerBase extends EventEmitter {
     if (this.stopped) return;
     this.stopped = true;
     if (this.ticker) clearInterval(this.ticker);
+    await this.adminServer?.close();
+    await this.metricsServer?.close();
+    this.metrics?.stop();
     await this.stopExtra();
     await this.clientPort?.close();
     await this.snapshotInFlight?.catch(() => undefined);
@@ -318,4 +398,22 @@ function dirBytes(dir: string): number {
 
 function countOpenFds(): number | null {
   try { return fs.readdirSync('/proc/self/fd').length; } catch { return null; }
+}
+
+/** The soft limit on open files (ZooKeeper's max_file_descriptor_count), from /proc/self/limits; null where that is unknown. */
+function maxOpenFds(): number | null {
+  try {
+    const m = /^Max open files\s+(\d+)/m.exec(fs.readFileSync('/proc/self/limits', 'utf8'));
+    return m === null ? null : Number(m[1]);
+  } catch {
+    return null;
+  }
+}
+
+/** As ZooKeeper's envi shows its heap: "<n>MB". */
+function heapFigures(): Record<string, string> {
+  const h = process.memoryUsage();
+  const limit = v8.getHeapStatistics().heap_size_limit;
+  const mb = (b: number) => `${Math.round(b / 2 ** 20)}MB`;
+  return { 'os.memory.free': mb(h.heapTotal - h.heapUsed), 'os.memory.max': mb(limit), 'os.memory.total': mb(h.heapTotal) };
 }

@@ -30,6 +30,7 @@ export class StandaloneServer extends ServerBase {
 
   private async recover(): Promise<void> {
     const logger = this.opts.logger;
+    const t0 = performance.now();
     const { tree, snapshotZxid } = await this.openStorage();
     let replayed = 0;
     for await (const rec of this.log.read(tree.lastZxid)) {
@@ -42,6 +43,7 @@ export class StandaloneServer extends ServerBase {
         'the log after the snapshot lacks transactions that removed ephemerals: run `quorate quorum verify` on the data dir');
     }
     this.txnsSinceSnapshot = replayed;
+    this.recoveredIn(performance.now() - t0);
     logger.info({
       zxid: this.core.lastZxid, snapshotZxid, replayed, nodes: tree.nodes.size,
       sessions: tree.sessions.size, cut: this.log.recovery.cut,

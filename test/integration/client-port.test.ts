@@ -62,7 +62,7 @@ describe('four-letter words', () => {
     expect(text).toContain('zk_server_state\tstandalone\n');
     expect(text).toMatch(/zk_znode_count\t\d+\n/);
     expect(text).toMatch(/zk_version\t/);
-    for (const line of text.trim().split('\n')) expect(line, `mntr line ${JSON.stringify(line)}`).toMatch(/^zk_[a-z_]+\t\S+$/);
+    for (const line of text.trim().split('\n')) expect(line, `mntr line ${JSON.stringify(line)}`).toMatch(/^(zk|quorate)_[a-z_]+\t\S+$/);
   });
 
   it('conf, cons, envi, wchs, dirs, isro', async () => {

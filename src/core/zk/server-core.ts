@@ -101,7 +101,7 @@ export class ServerCore {
   /** Learner: re-attaching connections waiting for the leader's revalidation, by session. */
   private readonly revalidating = new Map<bigint, number>();
   /** Counters for the four-letter words. */
-  readonly stats = { packetsReceived: 0, packetsSent: 0, requestsProcessed: 0 };
+  readonly stats = { packetsReceived: 0, packetsSent: 0, requestsProcessed: 0, sessionsExpired: 0, authFailed: 0 };
 
   constructor(private readonly opts: ServerCoreOptions, nowMs: number, tree: DataTree = new DataTree()) {
     this.tree = tree;
@@ -339,6 +339,7 @@ export class ServerCore {
 
   private addAuth(c: Conn, req: Extract<ZkRequest, { type: typeof OpCode.auth }>): void {
     if (req.scheme !== 'digest') {
+      this.stats.authFailed++;
       this.reply(c, Xid.auth, this.tree.lastZxid, Err.AUTHFAILED, OpCode.auth);
       this.event(c, { type: -1, state: KeeperState.AuthFailed, path: '' });
       this.closeConn(c, `addauth with unsupported scheme "${req.scheme}"`);
@@ -631,6 +632,7 @@ export class ServerCore {
       return;
     }
     for (const s of this.sessions.expired(nowMs)) {
+      this.stats.sessionsExpired++;
       s.closing = true;
       const zxid = this.nextZxid();
       this.propose({ sessionId: s.id, cxid: 0, zxid, timeMs: nowMs }, { type: 'closeSession' }, null);
@@ -668,8 +670,11 @@ export class ServerCore {
 
   // ---- introspection for the four-letter words ----
 
-  connections(): { connId: number; ip: string; sessionId: bigint | null; queued: number }[] {
-    return [...this.conns.values()].map((c) => ({ connId: c.id, ip: c.ip, sessionId: c.sessionId, queued: c.queue.length }));
+  connections(): { connId: number; ip: string; sessionId: bigint | null; sessionTimeoutMs: number | null; queued: number }[] {
+    return [...this.conns.values()].map((c) => ({
+      connId: c.id, ip: c.ip, sessionId: c.sessionId, queued: c.queue.length,
+      sessionTimeoutMs: c.sessionId === null ? null : this.sessions.get(c.sessionId)?.timeoutMs ?? null,
+    }));
   }
 }
 

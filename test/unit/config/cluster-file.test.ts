@@ -37,7 +37,8 @@ describe('conf/cluster.yaml', () => {
       expect(warnings).toEqual([]);
       expect(quorum.serverId).toBe(id);
       expect(quorum.clientPort).toBe(2180 + id);
-      expect(quorum.adminPort).toBeUndefined();
+      expect(quorum.admin).toBeNull();
+      expect(quorum.metrics).toBeNull();
       expect(quorum.dataDir).toBe(`/var/lib/quorate/quorum-${id}`);
       expect(quorum.dataLogDir).toBe(quorum.dataDir);
       expect(quorum.servers.map((s) => s.id)).toEqual([1, 2, 3]);
@@ -59,7 +60,8 @@ describe('loadClusterFile', () => {
     });
     expect([...quorum.fourLetterWords]).toEqual(['srvr']);
     expect(quorum.servers[2].role).toBe('observer');
-    expect(quorum.adminPort).toBeUndefined();
+    expect(quorum.admin).toBeNull();
+    expect(quorum.metrics).toBeNull();
   });
 
   it('runs standalone without servers, and takes relative paths from the file', () => {
@@ -135,10 +137,39 @@ describe('loadClusterFile', () => {
     expect(err.reason).toContain('no server has id 4');
   });
 
-  it('refuses an admin or metrics port for the quorum servers: nothing would serve it yet', () => {
-    const err = failure(() => loadClusterFile(write(BASE.replace('electionPort: 3889 }', 'electionPort: 3889, metricsPort: 7000 }').replace('electionPort: 3890,', 'electionPort: 3890, adminPort: 7001,')), 1));
-    expect(err.issues.map((i) => `${i.line} ${i.keyPath}`)).toEqual(['6 quorum.servers[1].metricsPort', '7 quorum.servers[2].adminPort']);
-    expect(err.reason).toMatch(/^quorum servers do not serve a metrics port yet: remove the key/);
+  it('gives each server its AdminServer and metrics ports, bound to its client address unless adminHost/metricsHost say otherwise', () => {
+    const text = BASE
+      .replace('electionPort: 3888 }', 'electionPort: 3888, metricsPort: 7001, adminPort: 8081, clientHost: 127.0.0.1 }')
+      .replace('electionPort: 3889 }', 'electionPort: 3889, metricsPort: 7002, adminPort: 8082, metricsHost: 127.0.0.2, adminHost: 127.0.0.3 }');
+    const one = loadClusterFile(write(text), 1).quorum;
+    expect(one.metrics).toEqual({ host: '127.0.0.1', port: 7001, processMetrics: true });
+    expect(one.admin).toEqual({ host: '127.0.0.1', port: 8081, commandUrl: '/commands', idleTimeoutMs: 30_000 });
+    const two = loadClusterFile(write(text), 2).quorum;
+    expect(two.metrics).toEqual({ host: '127.0.0.2', port: 7002, processMetrics: true });
+    expect(two.admin?.host).toBe('127.0.0.3');
+    expect(two.admin?.port).toBe(8082);
+    const three = loadClusterFile(write(text), 3).quorum;
+    expect(three.metrics).toBeNull();
+    expect(three.admin).toBeNull();
+  });
+
+  it('takes quorum-wide adminPort/metricsPort for every server, and refuses one that two servers on a host would share', () => {
+    const solo = loadClusterFile(write('cluster: solo\nquorum:\n  dataDir: d\n  clientHost: 127.0.0.1\n  adminPort: 8080\n  metricsPort: 7000\n  metricsHost: 0.0.0.0\n'), 1).quorum;
+    expect(solo.admin).toMatchObject({ host: '127.0.0.1', port: 8080 });
+    expect(solo.metrics).toMatchObject({ host: '0.0.0.0', port: 7000 });
+    const err = failure(() => loadClusterFile(write(BASE.replace('quorum:\n', 'quorum:\n  metricsPort: 7000\n')), 1));
+    expect(err.issues.map((i) => `${i.keyPath}: ${i.reason}`)).toContain('quorum.servers[1]: port 7000 on host 127.0.0.1 is already quorum.servers[0] (line 6): two processes on one host cannot share a port');
+  });
+
+  it('names a bad AdminServer or metrics key, and suggests the right one for a typo', () => {
+    const bad = failure(() => loadClusterFile(write(BASE.replace('electionPort: 3889 }', 'electionPort: 3889, metricsPort: 70000 }')), 1));
+    expect(`${bad.line} ${bad.keyPath}: ${bad.reason}`).toBe('6 quorum.servers[1].metricsPort: expected a port number 1-65535, got 70000');
+    const typo = failure(() => loadClusterFile(write(BASE.replace('electionPort: 3889 }', 'electionPort: 3889, metricPort: 7000 }')), 1));
+    expect(`${typo.keyPath}: ${typo.reason}`).toBe('quorum.servers[1].metricPort: unknown key; did you mean metricsPort?');
+    const host = failure(() => loadClusterFile(write(BASE.replace('quorum:\n', 'quorum:\n  adminHots: 127.0.0.1\n')), 1));
+    expect(`${host.keyPath}: ${host.reason}`).toBe('quorum.adminHots: unknown key; did you mean adminHost?');
+    const clash = failure(() => loadClusterFile(write(BASE.replace('electionPort: 3888 }', 'electionPort: 3888, adminPort: 2888 }')), 1));
+    expect(`${clash.keyPath}: ${clash.reason}`).toBe('quorum.servers[0].adminPort: port 2888 on host 127.0.0.1 is already quorum.servers[0].peerPort (line 5): two processes on one host cannot share a port');
   });
 
   it('refuses plain TCP between quorum servers on addresses other than loopback unless insecure: true', () => {

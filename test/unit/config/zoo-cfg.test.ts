@@ -86,8 +86,7 @@ describe('loadZooCfg', () => {
     const ok = setup('dataDir=$DIR/data\nadmin.enableServer=false\nadmin.serverPort=8080\nglobalOutstandingLimit=1000\nsslQuorum=false\n');
     const { warnings } = loadZooCfg(ok.file);
     expect(warnings).toEqual([
-      `${ok.file}:2: admin.enableServer: key admin.enableServer is a ZooKeeper setting Quorate does not use; ignored`,
-      `${ok.file}:3: admin.serverPort: key admin.serverPort is a ZooKeeper setting Quorate does not use; ignored`,
+      `${ok.file}:3: admin.serverPort: ignored: admin.enableServer is false`,
       `${ok.file}:4: globalOutstandingLimit: key globalOutstandingLimit is a ZooKeeper setting Quorate does not use; ignored`,
     ]);
   });
@@ -101,9 +100,9 @@ describe('loadZooCfg', () => {
       ['authProvider.1=org.apache.zookeeper.server.auth.SASLAuthenticationProvider', /auth provider .*SASLAuthenticationProvider is not provided/],
       ['sessionRequireClientSASLAuth=true', /required client authentication/],
       ['X509AuthenticationProvider.superUser=CN=admin', /asks for an identity scheme Quorate does not provide/],
-      ['admin.serverPort=8081', /does not serve ZooKeeper's AdminServer yet \(ZooKeeper enables it by default\): add admin.enableServer=false/],
-      ['admin.enableServer=true', /set admin.enableServer=false/],
-      ['metricsProvider.className=org.apache.zookeeper.metrics.prometheus.PrometheusMetricsProvider', /metrics provider/],
+      ['admin.forceHttps=true', /HTTPS on the AdminServer \(admin.forceHttps\) is not provided by Quorate/],
+      ['admin.portUnification=true', /HTTPS on the AdminServer \(admin.portUnification\) is not provided/],
+      ['metricsProvider.httpsPort=7443', /HTTPS on the metrics port \(metricsProvider.httpsPort\) is not provided/],
     ];
     for (const [line, re] of cases) {
       const { file } = setup(`dataDir=$DIR/data\nclientPort=2181\n${line}\n`);
@@ -112,6 +111,57 @@ describe('loadZooCfg', () => {
       expect(err.keyPath, line).toBe(line.split('=')[0]);
       expect(err.reason, line).toMatch(re);
     }
+  });
+
+  it('serves Prometheus with ZooKeeper\'s metricsProvider keys (port 7000 by default, bound to the client address unless httpHost says otherwise)', () => {
+    const prom = 'metricsProvider.className=org.apache.zookeeper.metrics.prometheus.PrometheusMetricsProvider\n';
+    const base = 'dataDir=$DIR/data\nclientPort=2181\nclientPortAddress=127.0.0.1\n';
+    expect(loadZooCfg(setup(base + prom).file).quorum.metrics).toEqual({ host: '127.0.0.1', port: 7000, processMetrics: true });
+    const set = loadZooCfg(setup(base + prom + 'metricsProvider.httpPort=7071\nmetricsProvider.httpHost=0.0.0.0\nmetricsProvider.exportJvmInfo=false\n').file);
+    expect(set.warnings).toEqual([]);
+    expect(set.quorum.metrics).toEqual({ host: '0.0.0.0', port: 7071, processMetrics: false });
+    // Without the Prometheus provider ZooKeeper serves no port, and neither do we: its keys are named in a warning.
+    const off = setup(base + 'metricsProvider.httpPort=7071\n');
+    const loaded = loadZooCfg(off.file);
+    expect(loaded.quorum.metrics).toBeNull();
+    expect(loaded.warnings).toEqual([`${off.file}:4: metricsProvider.httpPort: ignored: no metricsProvider.className (org.apache.zookeeper.metrics.prometheus.PrometheusMetricsProvider serves this port)`]);
+    expect(loadZooCfg(setup(base + 'metricsProvider.className=org.apache.zookeeper.metrics.impl.DefaultMetricsProvider\n').file).quorum.metrics).toBeNull();
+    const unknown = failure(() => loadZooCfg(setup(base + 'metricsProvider.className=com.example.Statsd\n').file));
+    expect(`${unknown.line} ${unknown.keyPath}: ${unknown.reason}`).toMatch(/^4 metricsProvider\.className: unknown metrics provider "com\.example\.Statsd": Quorate serves org\.apache\.zookeeper\.metrics\.prometheus\.PrometheusMetricsProvider/);
+  });
+
+  it('serves the AdminServer when admin.enableServer=true or admin.serverPort is set (ZooKeeper\'s 8080 and /commands by default), never unasked', () => {
+    const base = 'dataDir=$DIR/data\nclientPort=2181\nclientPortAddress=127.0.0.1\n';
+    expect(loadZooCfg(setup(base).file).quorum.admin).toBeNull();
+    expect(loadZooCfg(setup(base + 'admin.enableServer=true\n').file).quorum.admin).toEqual({ host: '127.0.0.1', port: 8080, commandUrl: '/commands', idleTimeoutMs: 30_000 });
+    const set = loadZooCfg(setup(base + 'admin.serverPort=9090\nadmin.serverAddress=0.0.0.0\nadmin.commandURL=/zk/commands/\nadmin.idleTimeout=5000\n').file);
+    expect(set.warnings).toEqual([]);
+    expect(set.quorum.admin).toEqual({ host: '0.0.0.0', port: 9090, commandUrl: '/zk/commands', idleTimeoutMs: 5000 });
+    expect(loadZooCfg(setup(base + 'admin.enableServer=false\nadmin.serverPort=9090\n').file).quorum.admin).toBeNull();
+    const notBool = failure(() => loadZooCfg(setup(base + 'admin.enableServer=yes\n').file));
+    expect(`${notBool.line} ${notBool.keyPath}: ${notBool.reason}`).toBe('4 admin.enableServer: expected true or false, got "yes"');
+  });
+
+  it('names the key of a bad AdminServer or metrics setting', () => {
+    const base = 'dataDir=$DIR/data\nclientPort=2181\n';
+    const prom = 'metricsProvider.className=org.apache.zookeeper.metrics.prometheus.PrometheusMetricsProvider\n';
+    const cases: [string, string][] = [
+      ['admin.serverPort=80800', '3 admin.serverPort: expected a port number 1-65535, got 80800'],
+      ['admin.serverPort=http', '3 admin.serverPort: expected an integer, got "http"'],
+      ['admin.serverPort=2181', '3 admin.serverPort: port 2181 is also the clientPort'],
+      [`${prom}metricsProvider.httpPort=0`, '4 metricsProvider.httpPort: expected a port number 1-65535, got 0'],
+      [`${prom}metricsProvider.httpHost=not a host`, '4 metricsProvider.httpHost: expected a host name or IP address to bind, got "not a host"'],
+      [`${prom}metricsProvider.exportJvmInfo=maybe`, '4 metricsProvider.exportJvmInfo: expected yes, no, true or false, got "maybe"'],
+      ['admin.enableServer=true\nadmin.commandURL=commands', '4 admin.commandURL: expected a URL path starting with "/" (letters, digits, "._~-/", at most 200 characters), got "commands"'],
+      ['admin.enableServer=true\nadmin.idleTimeout=0', '4 admin.idleTimeout: expected milliseconds 100-3600000, got 0'],
+    ];
+    for (const [lines, expected] of cases) {
+      const err = failure(() => loadZooCfg(setup(`${base}${lines}\n`).file));
+      expect(`${err.line} ${err.keyPath}: ${err.reason}`, lines).toBe(expected);
+    }
+    // In an ensemble, a port given outside the server line must not be one of this server's own.
+    const ens = failure(() => loadZooCfg(setup(`${ENSEMBLE}admin.serverPort=2889\n`, { myid: '2' }).file));
+    expect(`${ens.line} ${ens.keyPath}: ${ens.reason}`).toBe('9 admin.serverPort: port 2889 is also server 2\'s peerPort');
   });
 
   it('refuses plain TCP between servers on addresses other than loopback unless quorate.insecurePeers=true', () => {
