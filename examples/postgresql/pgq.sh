@@ -140,6 +140,25 @@ STATE_SQL="SELECT pg_is_in_recovery(),
   (SELECT coalesce(max(substr(name, 1, 8)), '00000001') FROM pg_ls_waldir() WHERE name ~ '^[0-9A-F]{8}[.]history\$'),
   (SELECT system_identifier FROM pg_control_system())"
 
+# STATE_SQL on another server. On failure prints "down" when no connection
+# could be made (refused, or no answer to connect), else why. A server still
+# starting up (a demoted primary restarting as a standby) is waited for: it
+# may be the only one that knows the newest timeline.
+peer_state() {
+  local id=$1 n out
+  for n in $(seq 1 12); do
+    out=$(PGPASSFILE=${PGQ_PASSFILE:-${PGPASSFILE:-}} PGCONNECT_TIMEOUT=2 timeout 5 "$PGQ_BINDIR/psql" -X -A -t -q -v ON_ERROR_STOP=1 -F '|' \
+      "host=${NODE_HOST[$id]} port=${NODE_PORT[$id]} user=$PGQ_MONITOR_USER dbname=$PGQ_DBNAME" -c "$STATE_SQL" 2> "$ERRF") && { printf '%s' "$out"; return 0; }
+    grep -q -E 'the database system is (starting up|not yet accepting connections)' "$ERRF" || break
+    sleep 0.5
+  done
+  if grep -q -E 'Connection refused|timeout expired|No route to host|could not translate host name|the database system is shutting down' "$ERRF"; then printf down
+  elif [ -s "$ERRF" ]; then printf '%s' "$(errtext)"
+  else printf 'no answer within 5 s'
+  fi
+  return 1
+}
+
 lsn_num() { local h=${1%/*} l=${1#*/}; printf '%d' $(( (16#$h << 32) | 16#$l )); }
 
 postmaster_pid() { head -n 1 "$PGQ_PGDATA/postmaster.pid" 2> /dev/null; }
@@ -266,7 +285,12 @@ cmd_to_active() {
   bestpos=$mypos
   for id in "${NODE_IDS[@]}"; do
     [ "$id" = "$PGQ_INSTANCE" ] && continue
-    pst=$(psql_node "$id" -c "$STATE_SQL") || continue
+    if ! pst=$(peer_state "$id"); then
+      # Down, or the previous active this controller just fenced: it cannot be asked. A server
+      # that took the connection but did not answer may know a timeline this one does not.
+      [ "$pst" = down ] || [ "$id" = "${QUORATE_PREVIOUS:-}" ] && continue
+      die 1 "refusing to promote: $id (${NODE_HOST[$id]}:${NODE_PORT[$id]}) is up but did not say its timeline and WAL position ($pst)"
+    fi
     IFS='|' read -r prec ppos ptli psys <<< "$pst"
     [ "$psys" = "$PGQ_SYSTEM_ID" ] || die 1 "refusing to promote: $id (${NODE_HOST[$id]}:${NODE_PORT[$id]}) has system identifier $psys, not $PGQ_SYSTEM_ID: check PGQ_NODES"
     [ "$prec" = f ] && die 1 "refusing to promote: $id is a primary (${NODE_HOST[$id]}:${NODE_PORT[$id]}); it must be stopped or fenced first"
@@ -296,6 +320,32 @@ cmd_to_active() {
     sleep 0.1
   done
   die 1 "pg_ctl promote returned but PostgreSQL is still in recovery after 10 s"
+}
+
+# pg_rewind reads each server's timeline from the last checkpoint in its
+# control file. A primary promoted a moment ago has not finished its first
+# checkpoint: its control file still names the timeline it left, and pg_rewind
+# then takes the wrong common ancestor (or says no rewind is needed) and leaves
+# a minimum recovery point on a timeline the new primary's history does not
+# contain, so the rewound server cannot start. Checkpoint it first (Patroni
+# does the same); needs pg_checkpoint for PGQ_REWIND_USER.
+source_checkpointed() {
+  local id=$1 i out cp cur
+  for i in $(seq 1 20); do
+    out=$(PGPASSFILE=${PGQ_PASSFILE:-${PGPASSFILE:-}} PGCONNECT_TIMEOUT=2 timeout 30 "$PGQ_BINDIR/psql" -X -A -t -q -v ON_ERROR_STOP=1 -F '|' \
+      "host=${NODE_HOST[$id]} port=${NODE_PORT[$id]} user=$PGQ_REWIND_USER dbname=$PGQ_DBNAME" \
+      -c "SELECT timeline_id, ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int FROM pg_control_checkpoint()" 2> "$ERRF") \
+      || { log "cannot read the checkpoint timeline of $id: $(errtext)"; return 1; }
+    IFS='|' read -r cp cur <<< "$out"
+    [ "$cp" = "$cur" ] && return 0
+    [ "$i" = 1 ] && log "$id's last checkpoint is on timeline $cp, its WAL on $cur: asking it for a CHECKPOINT before pg_rewind"
+    PGPASSFILE=${PGQ_PASSFILE:-${PGPASSFILE:-}} PGCONNECT_TIMEOUT=2 timeout 60 "$PGQ_BINDIR/psql" -X -q -v ON_ERROR_STOP=1 \
+      "host=${NODE_HOST[$id]} port=${NODE_PORT[$id]} user=$PGQ_REWIND_USER dbname=$PGQ_DBNAME" -c CHECKPOINT 2> "$ERRF" > /dev/null \
+      || log "CHECKPOINT on $id as $PGQ_REWIND_USER failed: $(errtext) (grant it pg_checkpoint); waiting for its own"
+    sleep 0.5
+  done
+  log "$id's checkpoint is still not on its timeline after 20 tries"
+  return 1
 }
 
 # pg_rewind needs the target shut down cleanly; after a crash it recovers it in
@@ -337,6 +387,30 @@ same_timeline_guard() {
   fi
 }
 
+# Two servers that each made a timeline with the same id (one promoted and
+# gone, or demoted, before the other learned of its timeline) disagree on
+# where the timeline before it ended. Streaming and pg_rewind compare only
+# timeline ids, so neither notices, and WAL of two histories would be mixed.
+# Our newest history file and the active's must agree wherever both name a
+# timeline's end; else only a new base backup is safe. Prints the conflict.
+lineage_conflict() {
+  local id=$1 mine name content
+  mine=$(ls "$PGQ_PGDATA/pg_wal" 2> /dev/null | grep -E '^[0-9A-F]{8}[.]history$' | sort | tail -n 1)
+  [ -n "$mine" ] || return 0
+  # Not reachable: whatever comes next (pg_rewind, streaming) fails on its own.
+  name=$(psql_node "$id" -c "SELECT max(name) FROM pg_ls_waldir() WHERE name ~ '^[0-9A-F]{8}[.]history\$'") || return 0
+  [ -n "$name" ] || return 0
+  content=$(PGPASSFILE=${PGQ_PASSFILE:-${PGPASSFILE:-}} PGCONNECT_TIMEOUT=2 timeout 5 "$PGQ_BINDIR/psql" -X -A -t -q -v ON_ERROR_STOP=1 \
+    "host=${NODE_HOST[$id]} port=${NODE_PORT[$id]} user=$PGQ_REWIND_USER dbname=$PGQ_DBNAME" \
+    -c "SELECT convert_from(pg_read_binary_file('pg_wal/$name'), 'UTF8')" 2> "$ERRF") \
+    || { log "cannot compare timeline histories: pg_wal/$name on $id as $PGQ_REWIND_USER: $(errtext) (grant it pg_read_binary_file)"; return 0; }
+  printf '%s\n' "$content" | awk -F'\t' -v here="$mine" -v there="$name" -v id="$id" '
+    NR == FNR { if ($1 ~ /^[0-9]+$/) end[$1] = $2; next }
+    $1 ~ /^[0-9]+$/ && ($1 in end) && end[$1] != $2 {
+      printf "timeline %s ended at %s in this server'"'"'s %s but at %s in %s'"'"'s %s: a timeline id made twice", $1, $2, here, end[$1], id, there; exit
+    }' - "$PGQ_PGDATA/pg_wal/$mine"
+}
+
 # Stop, find the active, rewind from it, start as its standby. No active found
 # within `ms`: start as a standby anyway (read-only, safe), and let the sidecar
 # make it follow once there is one.
@@ -346,8 +420,17 @@ rejoin() {
   active=$(find_active "$ms")
   if [ -n "$active" ]; then
     same_timeline_guard "$active"
-    rewind_from "$active" || die 1 "pg_rewind from $active failed three times: $PGQ_PGDATA needs a new base backup (pg_basebackup) before it can rejoin; PostgreSQL left stopped"
-    set_upstream_offline "$active"
+    local conflict
+    conflict=$(lineage_conflict "$active")
+    [ -z "$conflict" ] || die 1 "refusing to rejoin $active: $conflict; rebuild this server: pg_basebackup from $active, then pgq.sh start. PostgreSQL left stopped"
+    if source_checkpointed "$active"; then
+      rewind_from "$active" || die 1 "pg_rewind from $active failed three times: $PGQ_PGDATA needs a new base backup (pg_basebackup) before it can rejoin; PostgreSQL left stopped"
+      set_upstream_offline "$active"
+    else
+      # Read-only meanwhile; the sidecar rewinds it once it cannot stream from the active.
+      log "not rewinding from $active yet: starting as a standby without a new upstream"
+      touch "$PGQ_PGDATA/standby.signal" || die 1 "cannot write $PGQ_PGDATA/standby.signal"
+    fi
   else
     log "no active instance answered within $ms ms: starting as a standby without a new upstream"
     touch "$PGQ_PGDATA/standby.signal" || die 1 "cannot write $PGQ_PGDATA/standby.signal"
@@ -388,6 +471,13 @@ follow_now() {
   [ -n "$active" ] || { log "no active instance to follow yet"; return 0; }
   cur=$(psql_local -c 'SHOW primary_conninfo') || die 1 "PostgreSQL does not answer: $(errtext)"
   if [[ " $cur " == *" host=${NODE_HOST[$active]} port=${NODE_PORT[$active]} "* ]]; then return 0; fi
+  local conflict
+  conflict=$(lineage_conflict "$active")
+  if [ -n "$conflict" ]; then
+    # Serving reads of a history the cluster does not have is wrong too.
+    stop_pg
+    die 1 "refusing to follow $active: $conflict; rebuild this server: pg_basebackup from $active, then pgq.sh start. PostgreSQL stopped"
+  fi
   set_upstream_online "$active"
 }
 
