@@ -12,7 +12,8 @@
 // Each round starts from a settled cluster (the previous round's old primary
 // back as a standby). No bar: the figures are what they are; the run fails
 // only if a round breaks a property (two primaries seen, a write the new
-// primary acknowledged lost, a loss with synchronous replication).
+// primary acknowledged lost, a loss with synchronous replication, timeline
+// histories that differ between servers).
 import os from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { failoverRound, postgresMissing, startPgCluster, type PgCluster, type RoundResult } from '../test/helpers/recipe-postgresql.js';
@@ -78,6 +79,7 @@ export async function main(argv: string[]): Promise<number> {
         if (r.maxPrimariesSeen > 1) problems.push(`${mode} round ${k + 1}: ${r.maxPrimariesSeen} primaries seen at once`);
         if (r.lostAckedByNew.length > 0) problems.push(`${mode} round ${k + 1}: writes the new primary acknowledged were lost: ${r.lostAckedByNew.join(', ')}`);
         if (mode === 'sync' && r.lost.length > 0) problems.push(`sync round ${k + 1}: ${r.lost.length} acknowledged writes lost`);
+        if (r.historyConflicts.length > 0) problems.push(`${mode} round ${k + 1}: timeline histories differ between servers: ${r.historyConflicts.join('; ')}`);
         if (r.rewindLine === null) problems.push(`${mode} round ${k + 1}: the old primary rejoined without a pg_rewind line in its pgq.log`);
       }
     }

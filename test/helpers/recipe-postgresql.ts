@@ -126,6 +126,11 @@ export interface PgCluster {
   kill9(id: string, what: 'sidecar' | 'controller'): Promise<void>;
   start(id: string, what: 'sidecar' | 'controller'): Promise<void>;
   pgqLog(id: string): string;
+  /**
+   * Timeline history files that differ between servers under one name: two servers that made
+   * the same timeline id with different histories, which streaming and pg_rewind both trust.
+   */
+  historyConflicts(): string[];
   /** What every controller, sidecar and pgq.sh said, for a failure's report. */
   dump(): string;
   stopAll(): Promise<void>;
@@ -251,6 +256,23 @@ export async function startPgCluster(opts: PgClusterOptions = {}): Promise<PgClu
       n[what] = what === 'sidecar'
         ? await startProc(process.execPath, [SIDECAR, '--conf', n.confFile, '--port', String(n.sidecarPort), '--script', PGQ], n.sidecarPort, path.join(n.stateDir, 'sidecar.log'))
         : await startProc(process.execPath, [CLI, 'controller', '--config', cluster.cfgPath, '--service', 'pg', '--id', n.id], n.adminPort, path.join(n.stateDir, 'controller.log'));
+    },
+    historyConflicts() {
+      const seen = new Map<string, { id: string; text: string }>();
+      const out: string[] = [];
+      for (const n of nodes) {
+        const wal = path.join(n.dataDir, 'pg_wal');
+        let names: string[] = [];
+        try { names = fs.readdirSync(wal).filter((f) => /^[0-9A-F]{8}\.history$/.test(f)); } catch { continue; }
+        for (const f of names) {
+          let text: string;
+          try { text = fs.readFileSync(path.join(wal, f), 'utf8'); } catch { continue; }
+          const first = seen.get(f);
+          if (first === undefined) seen.set(f, { id: n.id, text });
+          else if (first.text !== text) out.push(`${f} differs between ${first.id} (${JSON.stringify(first.text)}) and ${n.id} (${JSON.stringify(text)})`);
+        }
+      }
+      return out;
     },
     pgqLog(id) {
       try { return fs.readFileSync(path.join(cluster.node(id).stateDir, 'pgq.log'), 'utf8'); } catch { return ''; }
@@ -463,6 +485,8 @@ export interface RoundResult {
   rejoinMs: number;
   /** The new primary's to-active first took WAL from another standby that was further ahead. */
   caughtUpFromStandby: boolean;
+  /** historyConflicts() once the round settled (must be none). */
+  historyConflicts: string[];
   ackedBeforeKill: number;
   /** Acknowledged by the old primary's backends after the kill (the postmaster was dead, they were not yet). */
   ackedByOldAfterKill: number;
@@ -561,6 +585,7 @@ export async function failoverRound(c: PgCluster, round: number, opts: { synchro
       ackedBeforeKill: writer.acks.filter((a) => a.at <= tKill).length,
       ackedByOldAfterKill: writer.acks.filter((a) => a.at > tKill && a.port === old.pgPort).length,
       ackedByNew: writer.acks.filter((a) => a.port === c.node(newPrimary).pgPort).length,
+      historyConflicts: c.historyConflicts(),
       lost, lostAckedAfterKill, lostAckedByNew, maxPrimariesSeen, samples, rewindLine, standbysCaughtUp,
     };
   } finally {

@@ -46,6 +46,7 @@ describe.skipIf(missing !== null && missingTool(false))('PostgreSQL recipe: kill
     expect(r.lost.length).toBeLessThanOrEqual(r.ackedBeforeKill + r.ackedByOldAfterKill);
     expect(r.rewindLine).not.toBeNull();
     expect(r.standbysCaughtUp).toBe(true);
+    expect(r.historyConflicts).toEqual([]);
     // Settled again: one primary, both standbys streaming from it, the old one on the new timeline.
     expect(await c!.settled(20_000)).toBe(r.newPrimary);
     const old = await c!.state(r.oldPrimary);
@@ -64,6 +65,7 @@ describe.skipIf(missing !== null && missingTool(false))('PostgreSQL recipe: kill
     expect(r.lost).toEqual([]);
     expect(r.rewindLine).not.toBeNull();
     expect(r.standbysCaughtUp).toBe(true);
+    expect(r.historyConflicts).toEqual([]);
     expect(await c!.settled(20_000)).toBe(r.newPrimary);
   }, 100_000);
 
@@ -113,5 +115,6 @@ describe.skipIf(missing !== null && missingTool(false))('PostgreSQL recipe: kill
     expect(said).toMatch(new RegExp(`pg_rewind from ${next} done`));
     expect(await c!.actives()).toEqual([next]);
     expect(await c!.settled(20_000)).toBe(next);
+    expect(c!.historyConflicts()).toEqual([]);
   }, 90_000);
 });
