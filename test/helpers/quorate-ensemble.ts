@@ -29,9 +29,10 @@ export interface Links {
 
 /**
  * `joiners`: servers started outside the membership, each with a configuration naming the members
- * and itself (as a server to be added by reconfig is started); `cfg`: more zoo.cfg keys for all.
+ * and itself (as a server to be added by reconfig is started); `cfg`: more zoo.cfg keys for all;
+ * `cfgFor`: for server i alone (its own HTTP ports).
  */
-export async function startEnsemble(n: number, opts: { observers?: number; tickTime?: number; proxied?: boolean; joiners?: number; cfg?: Record<string, string> } = {}): Promise<Ensemble & { links: Links | null; serverLine(i: number): string }> {
+export async function startEnsemble(n: number, opts: { observers?: number; tickTime?: number; proxied?: boolean; joiners?: number; cfg?: Record<string, string>; cfgFor?: (i: number) => Record<string, string> | Promise<Record<string, string>> } = {}): Promise<Ensemble & { links: Links | null; serverLine(i: number): string }> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'quorate-ensemble-'));
   const members = n + (opts.observers ?? 0);
   const total = members + (opts.joiners ?? 0);
@@ -61,7 +62,7 @@ export async function startEnsemble(n: number, opts: { observers?: number; tickT
     fs.writeFileSync(path.join(sdir, 'data', 'myid'), `${i + 1}\n`);
     return startQuorateServer({
       dir: sdir, clientPort: p.client,
-      cfg: { tickTime: String(opts.tickTime ?? 200), initLimit: '10', syncLimit: '5', ...opts.cfg, ...linesFor(i) },
+      cfg: { tickTime: String(opts.tickTime ?? 200), initLimit: '10', syncLimit: '5', ...opts.cfg, ...(await opts.cfgFor?.(i)), ...linesFor(i) },
     });
   }));
   const links: Links | null = !opts.proxied ? null : {
