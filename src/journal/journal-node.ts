@@ -85,7 +85,7 @@ export class JournalNode extends EventEmitter {
         node.metricsServer = await serveMetrics(node.metrics.registry, opts.config.host, opts.config.metricsPort, opts.logger);
       } catch (e) {
         await node.stop();
-        throw e;
+        throw new Error(`journal node ${opts.config.nodeId}'s metricsPort: ${(e as Error).message}`, { cause: e });
       }
       opts.logger.info({ host: opts.config.host, metricsPort: node.metricsServer.port }, 'journal node metrics at GET /metrics');
     }

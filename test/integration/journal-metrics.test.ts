@@ -4,12 +4,20 @@
 // node that promised a newer epoch to a writer that never got a majority
 // refuses the current writer (fenced), cannot copy its edits, and shows how
 // far behind it is; a node killed -9 and restarted catches up, and its
-// catch-up steps and copied edits are counted.
+// catch-up steps and copied edits are counted; a metrics port already taken
+// stops the node with the reason.
+import { execFile } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { JournalNodeClient } from '../../src/client/journal/node-client.js';
 import { QuorumJournalWriter } from '../../src/client/journal/quorum-writer.js';
 import { JOURNAL_REFUSAL_REASONS } from '../../src/journal/journal-metrics.js';
+import { CLI } from '../helpers/cli-process.js';
 import { startJournalNodes, type JournalCluster } from '../helpers/journal-nodes.js';
+import { freePort } from '../helpers/ports.js';
 import { scrape, type Scrape } from '../helpers/prom-text.js';
 
 const recs = (n: number, tag: string) => Array.from({ length: n }, (_, k) => Buffer.from(`${tag}-${k}`));
@@ -121,6 +129,24 @@ describe('journal node metrics', () => {
     await expect(n2.state('never-formatted')).rejects.toThrow(/not formatted/);
     await n2.close();
     expect((await metricsOf(2)).value('quorate_journal_refusals_total', { reason: 'not_formatted' })).toBe(before + 1);
+  });
+
+  it('a metricsPort already taken stops the node, naming the port and why', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'quorate-jm-'));
+    const taken = net.createServer();
+    await new Promise<void>((r) => taken.listen(0, '127.0.0.1', r));
+    const metricsPort = (taken.address() as net.AddressInfo).port;
+    try {
+      fs.writeFileSync(path.join(dir, 'c.yaml'), `cluster: t\njournal:\n  dataDir: ${dir}/j-{id}\n  nodes:\n    - { id: 1, host: 127.0.0.1, port: ${await freePort()}, metricsPort: ${metricsPort} }\n`);
+      const r = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
+        execFile(process.execPath, [CLI, 'journal', '--config', path.join(dir, 'c.yaml'), '--id', '1'], { timeout: 20_000 }, (err, _out, stderr) => resolve({ code: err === null ? 0 : (err.code as number | null), stderr }));
+      });
+      expect(r.code).toBe(1);
+      expect(r.stderr).toContain(`journal node 1's metricsPort: cannot serve metrics on 127.0.0.1:${metricsPort}: the port is in use`);
+    } finally {
+      taken.close();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('a node killed -9 and restarted catches up from its peers: steps and edits counted, lag back to 0', async () => {
