@@ -2,10 +2,10 @@
 // the rules file has Prometheus's shape (groups of rules with alert, expr,
 // for, a severity and annotations) and the alerts the README promises; every
 // metric either file names, and every label it selects or groups by, is one
-// our daemons register — the names are collected from the controller's and
-// the journal node's registries built here, so renaming a metric or a label
-// fails this test. Quorum names are Apache ZooKeeper's (the quorum servers
-// export those). promtool is not on the build hosts; this is the check.
+// our daemons register — the names are collected from the controller's, the
+// journal node's and the quorum server's registries built here (the quorum's
+// are Apache ZooKeeper's names), so renaming a metric or a label fails this
+// test. promtool is not on the build hosts; this is the check.
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Registry } from 'prom-client';
@@ -14,6 +14,7 @@ import YAML from 'yaml';
 import { ControllerMetrics } from '../../src/controller/controller-metrics.js';
 import { ControllerCore } from '../../src/core/controller/controller-core.js';
 import { JournalMetrics } from '../../src/journal/journal-metrics.js';
+import { QuorumMetrics } from '../../src/quorum/quorum-metrics.js';
 import { parsePromText } from '../helpers/prom-text.js';
 
 const CONF = path.resolve(__dirname, '../../conf');
@@ -21,10 +22,13 @@ const CONF = path.resolve(__dirname, '../../conf');
 /** Metric name -> the label names its samples can carry. */
 type Known = Map<string, Set<string>>;
 
-/** Every series name a registry can expose (histograms' _bucket, _sum, _count), with its labels and the registry's default labels. */
-async function namesOf(registry: Registry): Promise<Known> {
-  const text = parsePromText(await registry.metrics());
-  const defaults = Object.keys(text.all('process_cpu_user_seconds_total')[0]?.labels ?? {});
+/**
+ * Every series name a registry can expose (histograms' and summaries' _sum and _count too), with
+ * its labels and, when `scrape`, the registry's default labels (read from a scrape).
+ */
+async function namesOf(registry: Registry, scrape = true): Promise<Known> {
+  const text = scrape ? parsePromText(await registry.metrics()) : null;
+  const defaults = Object.keys(text?.all('process_cpu_user_seconds_total')[0]?.labels ?? {});
   const out: Known = new Map();
   for (const m of registry.getMetricsAsArray() as unknown as { name: string; type: string; labelNames?: string[] }[]) {
     const labels = new Set([...(m.labelNames ?? []), ...defaults]);
@@ -43,18 +47,20 @@ async function namesOf(registry: Registry): Promise<Known> {
   return out;
 }
 
-async function ourMetrics(): Promise<{ controller: Known; journal: Known }> {
+async function ourMetrics(): Promise<{ controller: Known; journal: Known; quorum: Known }> {
   const core = new ControllerCore({
     instance: 'a', address: 'a:8019', hasJournal: true, hasPreActiveHook: false, raceDelayMs: 0, noFailover: false,
     retryBackoffMs: 1000, retryBackoffMaxMs: 8000, promotionsPerWindow: 3, promotionWindowMs: 60_000,
   }, 0);
   const controller = new ControllerMetrics({ service: 'orders', instance: 'a' }, core, () => 0);
   const journal = new JournalMetrics({ journals: () => [] }, 1);
-  return { controller: await namesOf(controller.registry), journal: await namesOf(journal.registry) };
+  // A member of a replicated quorum with TLS registers every name it has (a leader's included); not scraped here: no server behind it.
+  const q = new QuorumMetrics(() => { throw new Error('not scraped in this test'); }, { processMetrics: true, quorum: true, tls: true });
+  const quorum = await namesOf(q.registry, false);
+  q.stop();
+  return { controller: await namesOf(controller.registry), journal: await namesOf(journal.registry), quorum };
 }
 
-/** The quorum servers' series the rules use: Apache ZooKeeper's names, as its PrometheusMetricsProvider exports them. */
-const ZOOKEEPER: Known = new Map([['quorum_size', new Set<string>()], ['synced_followers', new Set<string>()]]);
 /** What Prometheus adds to every target and series. */
 const TARGET_LABELS = ['job', 'instance'];
 const PROMETHEUS: Known = new Map([['up', new Set(TARGET_LABELS)]]);
@@ -140,9 +146,9 @@ describe('conf/prometheus-alerts.yml', () => {
     }
   });
 
-  it('names only metrics and labels our daemons (or ZooKeeper-named quorum servers, or Prometheus) have; its messages only labels the result keeps', async () => {
-    const { controller, journal } = await ourMetrics();
-    const known = merge(controller, journal, ZOOKEEPER, PROMETHEUS);
+  it('names only metrics and labels our daemons (or Prometheus) have; its messages only labels the result keeps', async () => {
+    const { controller, journal, quorum } = await ourMetrics();
+    const known = merge(controller, journal, quorum, PROMETHEUS);
     for (const r of doc.groups.flatMap((g) => g.rules)) {
       expect(problems(r.expr, known), r.alert).toEqual([]);
       // An aggregation keeps its grouping labels only; a plain selector keeps its series' labels.
@@ -202,9 +208,9 @@ describe('conf/grafana-dashboard.json', () => {
     expect(defined).toEqual(new Set(['datasource', 'service', 'journal']));
   });
 
-  it('queries only metrics and labels our controllers and journal nodes register', async () => {
-    const { controller, journal } = await ourMetrics();
-    const known = merge(controller, journal);
+  it('queries only metrics and labels our controllers, journal nodes and quorum servers register', async () => {
+    const { controller, journal, quorum } = await ourMetrics();
+    const known = merge(controller, journal, quorum);
     for (const p of panels) for (const t of p.targets!) expect(problems(t.expr, known), `${p.title}: ${t.expr}`).toEqual([]);
     // The variables' queries too.
     for (const v of dash.templating.list.filter((x) => x.type === 'query')) {
@@ -215,11 +221,11 @@ describe('conf/grafana-dashboard.json', () => {
     }
   });
 
-  it('shows both daemons: who is active and failovers; committed txid, lag and fsync', () => {
+  it('shows the three daemons: who is active and failovers; committed txid, lag and fsync; the quorum\'s leader', () => {
     const exprs = panels.flatMap((p) => p.targets!.map((t) => t.expr)).join('\n');
     for (const m of ['quorate_controller_active', 'quorate_controller_failover_seconds_bucket', 'quorate_controller_fence_attempts_total', 'quorate_controller_health_check_seconds_bucket',
       'quorate_controller_transitions_total', 'quorate_controller_lease_remaining_seconds', 'quorate_journal_committed_txid', 'quorate_journal_lag_txids', 'quorate_journal_fsync_seconds_bucket',
-      'quorate_journal_batch_records_sum', 'quorate_journal_refusals_total', 'quorate_journal_catch_up_edits_total']) {
+      'quorate_journal_batch_records_sum', 'quorate_journal_refusals_total', 'quorate_journal_catch_up_edits_total', 'synced_followers', 'quorum_size', 'readlatency']) {
       expect(exprs, m).toContain(m);
     }
   });
