@@ -164,6 +164,7 @@ export class Sidecar {
   private readonly others: PgNode[];
   private readonly agent: Agent | undefined;
   private timer: NodeJS.Timeout | null = null;
+  private peersTimer: NodeJS.Timeout | null = null;
   private stopped = false;
   /** The furthest WAL end an upstream reported, per upstream: it stays known after that upstream dies. */
   private upstreamEnd: { key: string; lsn: number } | null = null;
@@ -181,11 +182,15 @@ export class Sidecar {
     this.agent = c.tls === null ? undefined : new Agent({ connect: c.tls });
   }
 
-  start(): void { void this.loop(); }
+  start(): void {
+    void this.loop();
+    void this.peersLoop();
+  }
 
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.timer !== null) clearTimeout(this.timer);
+    if (this.peersTimer !== null) clearTimeout(this.peersTimer);
     // An interrupted pg_rewind can leave a data directory that needs a new base backup.
     await this.action;
   }
@@ -268,8 +273,16 @@ export class Sidecar {
     this.timer = setTimeout(() => void this.loop(), Math.max(0, this.c.followIntervalMs - (Date.now() - t0)));
   }
 
+  /** The peers' positions feed only the lag: on their own loop, so that a slow peer never delays following the active. */
+  private async peersLoop(): Promise<void> {
+    const t0 = Date.now();
+    try { await this.refreshPeers(); } catch (e) { this.log(`peers: ${(e as Error).message}`); }
+    if (this.stopped) return;
+    this.peersTimer = setTimeout(() => void this.peersLoop(), Math.max(0, this.c.followIntervalMs - (Date.now() - t0)));
+  }
+
   private async tick(): Promise<void> {
-    const [s] = await Promise.all([this.local(), this.refreshActives(), this.refreshPeers()]);
+    const [s] = await Promise.all([this.local(), this.refreshActives()]);
     const actives = this.actives;
     this.last.local = s;
     if (typeof s === 'string' || this.action !== null) { this.notFollowingSince = null; this.rogueLoops = 0; return; }
