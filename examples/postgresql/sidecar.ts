@@ -285,6 +285,8 @@ export class Sidecar {
     const [s] = await Promise.all([this.local(), this.refreshActives()]);
     const actives = this.actives;
     this.last.local = s;
+    // The grace period before a rewind counts from after an action ends: a loaded host may take
+    // seconds to re-point, and a needless rewind costs a restart.
     if (typeof s === 'string' || this.action !== null) { this.notFollowingSince = null; this.rogueLoops = 0; return; }
     const other = actives.length === 1 && actives[0] !== this.me.id ? this.c.nodes.find((n) => n.id === actives[0])! : null;
     if (!s.inRecovery) {
