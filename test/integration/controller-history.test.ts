@@ -37,7 +37,7 @@ describe('failover history in a quorum of three', () => {
     const a = await c.settledActive();
     const first = c.instances.find((i) => i.id === a)!;
     await first.service.kill9();
-    const b = await c.settledActive(30_000, a);
+    const b = await c.settledActive(60_000, a); // a quorum of three on a loaded 2-core CI machine
     await first.service.restart();
     const h1 = await waitFor('the failover in the history', async () => {
       const h = await history(c);
