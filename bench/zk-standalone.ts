@@ -9,12 +9,13 @@ import os from 'node:os';
 import { spawnSync } from 'node:child_process';
 import { performance } from 'node:perf_hooks';
 import type { ZkClient } from '../src/client/index.js';
-import { closeClients, connectClient, latencyPhase, prepareTree, throughputRound } from './lib/load.js';
+import { closeClients, connectClient, latencyPhase, PAYLOAD_64, prepareTree, throughputPhase, throughputRound } from './lib/load.js';
+import { CreateMode, Err, isZkError } from '../src/client/index.js';
 import { measureMemory, type MemoryResult } from './lib/memory.js';
 import { parseBenchArgs, type OptionSpec } from './lib/options.js';
 import { allProcsCpuMs, flushDirtyPages, procRssMb, startCpuMeter, topOtherProcs } from './lib/proc.js';
 import { bar, generatorCpuView, ratios, roundLine, summarizeServer, type Round, type ServerRound } from './lib/report.js';
-import { killAllServers, startServer, type BenchServer, type SecureSetup, type ServerKind } from './lib/servers.js';
+import { killAllServers, startServer, type BenchKind, type BenchServer, type SecureSetup } from './lib/servers.js';
 import { makeBenchTls, secureZooCfg } from './lib/tls.js';
 import { measureFsyncFloor } from './lib/stats.js';
 
@@ -34,12 +35,16 @@ const SPECS: OptionSpec[] = [
   { name: 'sessions', full: 1000, quick: 1000, integer: true, help: 'extra sessions held open for the memory figure' },
   { name: 'zk-heap-mb', full: 512, quick: 512, integer: true, help: 'ZooKeeper -Xmx in MB' },
   { name: 'budget-seconds', full: 570, quick: 115, help: 'kill everything and fail past this wall time' },
+  { name: 'scrape-ms', full: 1000, quick: 1000, integer: true, help: 'with --metrics: how often /metrics is scraped while measuring (Prometheus scrapes every 15 s by default)' },
+  { name: 'paired-rounds', full: 10, quick: 3, integer: true, help: 'with --metrics: rounds driving ours and ours-metrics at the same time, each with its own clients (the machine\'s other load hits both alike)' },
 ];
 const SWITCHES = {
   quick: 'short run (under 2 minutes; also BENCH_QUICK=1)',
   'no-memory': 'skip the memory phase',
   'ours-only': 'do not start ZooKeeper (no ratios, no throughput bar)',
   tls: 'every client over the TLS client port (secureClientPort, client certificates required), ours and ZooKeeper\'s alike',
+  metrics: 'also ours with its Prometheus port on and scraped (ours-metrics), measured in the same alternating rounds and in paired rounds: what metrics cost',
+  'metrics-control': 'with --metrics: start ours-metrics without its metrics port (an A/A run: what the method reads where nothing differs)',
   help: 'this text',
 };
 
@@ -106,7 +111,56 @@ function machine() {
   };
 }
 
-async function memoryPhase(kind: ServerKind, v: Record<string, number>): Promise<MemoryResult & { heap?: string }> {
+type PairedOp = 'create' | 'setData' | 'getData';
+
+/**
+ * ours and ours-metrics driven at the same moment, op by op in lockstep, each by its own
+ * clients: whatever else the machine does hits both alike, so the ratio of their ops/s (per
+ * round) is what metrics cost, without the drift between back-to-back phases.
+ */
+async function pairedRound(a: Target, b: Target, outstanding: number, durationMs: number, tag: string, bFirst: boolean): Promise<Record<PairedOp, number>> {
+  // Which one's requests go out first alternates by round: the generator serves both from one event loop.
+  const both = (f: (t: Target) => Promise<{ opsPerSec: number }>) => (bFirst ? Promise.all([f(b), f(a)]).then(([y, x]) => [x, y]) : Promise.all([f(a), f(b)]))
+    .then(([x, y]) => (x.opsPerSec === 0 ? NaN : y.opsPerSec / x.opsPerSec));
+  const made = new Map<Target, number[][]>([a, b].map((t) => [t, t.tp.map(() => new Array<number>(outstanding).fill(0))]));
+  const name = (c: number, w: number, i: number) => `/bench/tp/c${c}/${tag}w${w}-${i}`;
+  const create = await both((t) => throughputPhase(t.tp, outstanding, durationMs, (c, w) => {
+    const i = made.get(t)![c][w]++;
+    return () => t.tp[c].create(name(c, w, i), PAYLOAD_64, { mode: CreateMode.PERSISTENT });
+  }, t.server.pid));
+  await both((t) => {
+    const gone = t.tp.map(() => new Array<number>(outstanding).fill(0));
+    return throughputPhase(t.tp, outstanding, 60_000, (c, w) => {
+      if (gone[c][w] >= made.get(t)![c][w]) return null;
+      const i = gone[c][w]++;
+      return () => t.tp[c].delete(name(c, w, i)).catch((e) => { if (!isZkError(e, Err.NONODE)) throw e; });
+    }, t.server.pid);
+  });
+  const setData = await both((t) => throughputPhase(t.tp, outstanding, durationMs, (c, w) => () => t.tp[c].setData(`/bench/tp/s/c${c}_w${w}`, PAYLOAD_64, -1), t.server.pid));
+  const getData = await both((t) => throughputPhase(t.tp, outstanding, durationMs, (c, w) => () => t.tp[c].getData(`/bench/tp/s/c${c}_w${w}`), t.server.pid));
+  return { create, setData, getData };
+}
+
+/** Scrapes a server's /metrics every `everyMs` until stopped: what a Prometheus server would do, more often. */
+function startScraper(url: string, everyMs: number): () => { scrapes: number; failures: number; bytesLast: number; msMax: number } {
+  const r = { scrapes: 0, failures: 0, bytesLast: 0, msMax: 0 };
+  let busy = false;
+  const timer = setInterval(() => {
+    if (busy) return;
+    busy = true;
+    const t0 = performance.now();
+    fetch(url).then(async (res) => {
+      const text = await res.text();
+      if (res.status !== 200) throw new Error(`status ${res.status}`);
+      r.scrapes++;
+      r.bytesLast = text.length;
+      r.msMax = Math.max(r.msMax, Math.round(performance.now() - t0));
+    }).catch(() => { r.failures++; }).finally(() => { busy = false; });
+  }, everyMs);
+  return () => { clearInterval(timer); return r; };
+}
+
+async function memoryPhase(kind: BenchKind, v: Record<string, number>): Promise<MemoryResult & { heap?: string }> {
   log(`memory: fresh ${kind} server, ${v.znodes} znodes x 100 B, ${v.sessions} sessions`);
   const server = await startServer(kind, v['zk-heap-mb']);
   try {
@@ -122,7 +176,7 @@ export async function main(argv: string[]): Promise<number> {
   const args = parseBenchArgs('zk-standalone', argv, SPECS, SWITCHES);
   if (typeof args === 'number') return args;
   const { values: v, flags } = args;
-  const kinds: ServerKind[] = flags.has('ours-only') ? ['ours'] : ['ours', 'zookeeper'];
+  const kinds: BenchKind[] = [...(flags.has('metrics') ? ['ours', 'ours-metrics'] as const : ['ours'] as const), ...(flags.has('ours-only') ? [] : ['zookeeper'] as const)];
   const budget = setTimeout(() => {
     log(`time budget of ${v['budget-seconds']} s exceeded: killing servers`);
     killAllServers();
@@ -132,7 +186,8 @@ export async function main(argv: string[]): Promise<number> {
 
   const benchTls = flags.has('tls') ? makeBenchTls() : null;
   const secure: SecureSetup = benchTls === null ? null : (port) => ({ cfg: secureZooCfg(benchTls, port), tls: benchTls.client });
-  const targets = new Map<ServerKind, Target>();
+  const targets = new Map<BenchKind, Target>();
+  let stopScraper: ReturnType<typeof startScraper> | null = null;
   const loadAtStart = os.loadavg().map((x) => Math.round(x * 100) / 100);
   const runSource = source();
   try {
@@ -142,13 +197,18 @@ export async function main(argv: string[]): Promise<number> {
 
     for (const kind of kinds) {
       log(`starting ${kind}`);
-      const server = await startServer(kind, v['zk-heap-mb'], secure);
+      // --metrics-control: ours-metrics is a second plain ours, so the figures show the method's own spread.
+      const server = await startServer(kind === 'ours-metrics' && flags.has('metrics-control') ? 'ours' : kind, v['zk-heap-mb'], secure);
       log(`${kind}: pid ${server.pid}, ${server.secure?.connectString ?? server.connectString}${server.secure ? ' (TLS)' : ''}`);
       targets.set(kind, await openTarget(server, v.connections, v.outstanding));
       log(`${kind}: ${1 + v.connections} clients connected, tree prepared`);
+      if (server.metricsUrl !== undefined) {
+        stopScraper = startScraper(server.metricsUrl, v['scrape-ms']);
+        log(`${kind}: ${server.metricsUrl} scraped every ${v['scrape-ms']} ms`);
+      }
     }
     for (const kind of kinds) {
-      const s = kind === 'ours' ? v['warmup-ours'] : v['warmup-zk'];
+      const s = kind === 'zookeeper' ? v['warmup-zk'] : v['warmup-ours'];
       log(`warm-up ${kind}: ${s} s of mixed load`);
       await warmUp(targets.get(kind)!, s, v);
     }
@@ -156,7 +216,9 @@ export async function main(argv: string[]): Promise<number> {
     const rounds: Round[] = [];
     for (let r = 1; r <= v.rounds; r++) {
       const round: Round = { round: r };
-      for (const kind of kinds) {
+      // ours and ours-metrics swap places every other round, so neither always runs on the disk the other left.
+      const order = r % 2 === 0 ? kinds.map((k) => (k === 'ours' ? 'ours-metrics' : k === 'ours-metrics' ? 'ours' : k)).filter((k) => kinds.includes(k)) : kinds;
+      for (const kind of order) {
         log(`round ${r}/${v.rounds}: ${kind}`);
         const res = await measure(targets.get(kind)!, v, `r${r}`);
         round[kind] = res;
@@ -165,6 +227,16 @@ export async function main(argv: string[]): Promise<number> {
       rounds.push(round);
     }
 
+    const paired: Record<PairedOp, number>[] = [];
+    if (kinds.includes('ours-metrics')) {
+      for (let r = 1; r <= v['paired-rounds']; r++) {
+        const res = await pairedRound(targets.get('ours')!, targets.get('ours-metrics')!, v.outstanding, v.seconds * 1000, `p${r}`, r % 2 === 0);
+        paired.push(res);
+        log(`paired round ${r}/${v['paired-rounds']}: ours-metrics / ours ops/s create ${res.create.toFixed(3)} setData ${res.setData.toFixed(3)} getData ${res.getData.toFixed(3)}`);
+      }
+    }
+    const scraping = stopScraper?.() ?? null;
+    stopScraper = null;
     const rssAfterLoad: Record<string, number | null> = {};
     for (const [kind, t] of targets) {
       rssAfterLoad[kind] = procRssMb(t.server.pid);
@@ -185,6 +257,28 @@ export async function main(argv: string[]): Promise<number> {
 
     const ours = summarizeServer(rounds, 'ours');
     const zk = kinds.includes('zookeeper') ? summarizeServer(rounds, 'zookeeper') : null;
+    const oursMetrics = kinds.includes('ours-metrics') ? summarizeServer(rounds, 'ours-metrics') : null;
+    // Per round, ours-metrics / ours ran back to back: their ratio per round, then the median, cancels drift across rounds.
+    const perRound = (op: 'create' | 'setData' | 'getData' | 'delete') => rounds.flatMap((rd) => {
+      const a = rd['ours-metrics']?.throughput[op].opsPerSec;
+      const b = rd.ours?.throughput[op].opsPerSec;
+      return a === undefined || b === undefined || b === 0 ? [] : [a / b];
+    });
+    const med = (xs: number[]) => { const s = [...xs].sort((x, y) => x - y); return s.length === 0 ? null : Math.round(1000 * (s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2)) / 1000; };
+    const metricsCost = oursMetrics === null ? null : {
+      note: `ours-metrics / ours ops/s: the same server with its Prometheus port on and /metrics scraped every ${v['scrape-ms']} ms, measured right after ours in each round; below 1 is slower` +
+        (flags.has('metrics-control') ? '. CONTROL RUN (--metrics-control): ours-metrics ran WITHOUT metrics, so any difference is the method\'s spread' : ''),
+      control: flags.has('metrics-control'),
+      medianOfRoundRatios: { create: med(perRound('create')), setData: med(perRound('setData')), getData: med(perRound('getData')), delete: med(perRound('delete')) },
+      roundRatios: { create: perRound('create').map((x) => Math.round(x * 1000) / 1000), setData: perRound('setData').map((x) => Math.round(x * 1000) / 1000) },
+      ratiosOfMedians: ratios(oursMetrics, ours),
+      paired: {
+        note: 'both servers driven at the same time, each by its own connections x outstanding, op by op: ours-metrics / ours ops/s per round and their median',
+        median: { create: med(paired.map((p) => p.create)), setData: med(paired.map((p) => p.setData)), getData: med(paired.map((p) => p.getData)) },
+        rounds: paired.map((p) => ({ create: Math.round(p.create * 1000) / 1000, setData: Math.round(p.setData * 1000) / 1000, getData: Math.round(p.getData * 1000) / 1000 })),
+      },
+      scraping,
+    };
     const doc = {
       benchmark: 'zk-standalone',
       date: new Date().toISOString(),
@@ -204,6 +298,7 @@ export async function main(argv: string[]): Promise<number> {
       summary: {
         note: 'medians over rounds; ratios are ours / zookeeper (ops/s: above 1 is better; latencies: below 1 is better)',
         ours, zookeeper: zk, ratios: zk ? ratios(ours, zk) : null,
+        ...(oursMetrics === null ? {} : { oursMetrics, metricsCost }),
       },
       bar: bar(ours, zk, floor.p99Ms, rounds),
       memory,
@@ -218,6 +313,7 @@ export async function main(argv: string[]): Promise<number> {
     for (const [kind, t] of targets) log(`${kind} log tail:\n${t.server.logTail()}`);
     return 1;
   } finally {
+    stopScraper?.();
     for (const t of targets.values()) {
       await closeClients([t.lat, ...t.tp], 2000).catch(() => undefined);
       await t.server.stop().catch(() => undefined);

@@ -2,7 +2,7 @@
 // rounds), the ratios, the bar verdicts and the load generator's CPU view.
 import type { LatencyRound, ThroughputResult, ThroughputRound } from './load.js';
 import type { CpuReading } from './proc.js';
-import type { ServerKind } from './servers.js';
+import type { BenchKind } from './servers.js';
 import { median, ratio, round1, round3, type LatencySummary } from './stats.js';
 
 export interface ServerRound {
@@ -20,7 +20,7 @@ export interface ServerRound {
   rssMbAfter: number | null;
 }
 
-export type Round = { round: number } & Partial<Record<ServerKind, ServerRound>>;
+export type Round = { round: number } & Partial<Record<BenchKind, ServerRound>>;
 
 export type Summary = Record<string, number>;
 
@@ -28,7 +28,7 @@ const TP_OPS = ['create', 'setData', 'getData', 'delete'] as const;
 const LAT_OPS = ['create', 'setData', 'getData', 'delete'] as const;
 
 /** Medians over rounds of every throughput and latency figure of one server. */
-export function summarizeServer(rounds: Round[], kind: ServerKind): Summary {
+export function summarizeServer(rounds: Round[], kind: BenchKind): Summary {
   const rs = rounds.map((r) => r[kind]).filter((r): r is ServerRound => r !== undefined);
   const out: Summary = {};
   for (const op of TP_OPS) {
@@ -98,16 +98,16 @@ export function bar(ours: Summary, zk: Summary | null, startFloorP99Ms: number, 
 
 /** The load generator's CPU over every throughput phase, and the phases where it may have been the bottleneck. */
 export function generatorCpuView(rounds: Round[]) {
-  const phases: { round: number; server: ServerKind; op: string; r: ThroughputResult }[] = [];
+  const phases: { round: number; server: BenchKind; op: string; r: ThroughputResult }[] = [];
   for (const rd of rounds) {
-    for (const kind of ['ours', 'zookeeper'] as const) {
+    for (const kind of ['ours', 'ours-metrics', 'zookeeper'] as const) {
       const s = rd[kind];
       if (s) for (const op of TP_OPS) phases.push({ round: rd.round, server: kind, op, r: s.throughput[op] });
     }
   }
   const pct = phases.map((p) => p.r.generatorCpu.pctOneCore);
   const byServerOp: Record<string, { pctOneCore: number; pctAllCores: number; eventLoopUtilization: number }> = {};
-  for (const kind of ['ours', 'zookeeper'] as const) {
+  for (const kind of ['ours', 'ours-metrics', 'zookeeper'] as const) {
     for (const op of TP_OPS) {
       const ps = phases.filter((p) => p.server === kind && p.op === op);
       if (ps.length === 0) continue;
@@ -137,10 +137,10 @@ export function generatorCpuView(rounds: Round[]) {
 }
 
 /** One stderr line per round and server. */
-export function roundLine(kind: ServerKind, s: ServerRound): string {
+export function roundLine(kind: BenchKind, s: ServerRound): string {
   const t = s.throughput;
   const l = s.latency;
-  return `${kind.padEnd(9)} dirty ${s.settle.dirtyKbBefore} kB, fsync p99 ${s.fsyncFloor.p99Ms} | ops/s create ${t.create.opsPerSec} set ${t.setData.opsPerSec} get ${t.getData.opsPerSec} delete ${t.delete.opsPerSec}` +
+  return `${kind.padEnd(12)} dirty ${s.settle.dirtyKbBefore} kB, fsync p99 ${s.fsyncFloor.p99Ms} | ops/s create ${t.create.opsPerSec} set ${t.setData.opsPerSec} get ${t.getData.opsPerSec} delete ${t.delete.opsPerSec}` +
     ` | p50/p99 ms create ${l.create.p50Ms}/${l.create.p99Ms} set ${l.setData.p50Ms}/${l.setData.p99Ms} get ${l.getData.p50Ms}/${l.getData.p99Ms}` +
     ` | gen cpu ${t.create.generatorCpu.pctOneCore}/${t.setData.generatorCpu.pctOneCore}/${t.getData.generatorCpu.pctOneCore}%` +
     ` | others ${t.create.othersCpu?.pctAllCores}/${t.setData.othersCpu?.pctAllCores}/${t.getData.othersCpu?.pctAllCores}% of all`;

@@ -26,15 +26,19 @@ export const ZK_CLASSPATH = [
 ].map((j) => `/usr/share/java/${j}`).join(':');
 
 export type ServerKind = 'ours' | 'zookeeper';
+/** ours-metrics: ours with its Prometheus port on (zoo.cfg's metricsProvider.*), for what metrics cost (zk-standalone --metrics). */
+export type BenchKind = ServerKind | 'ours-metrics';
 
 export interface BenchServer {
-  kind: ServerKind;
+  kind: BenchKind;
   pid: number;
   port: number;
   connectString: string;
   dir: string;
   /** With --tls: the secure client port clients use instead, and the client side of TLS. */
   secure: { connectString: string; tls: ZkClientTls } | null;
+  /** ours-metrics: where its Prometheus text is. */
+  metricsUrl?: string;
   /** What the process was started with, for the report. */
   describe: string;
   /** Last lines of the server's stderr (and ZooKeeper's log file). */
@@ -86,7 +90,7 @@ export function splitFlags(env: string | undefined): string[] {
   return (env ?? '').split(/\s+/).filter((s) => s.length > 0);
 }
 
-export interface Launch { kind: ServerKind; dir: string; port: number; cmd: string; args: string[]; env?: NodeJS.ProcessEnv; logFile?: string; secure?: BenchServer['secure'] }
+export interface Launch { kind: BenchKind; dir: string; port: number; cmd: string; args: string[]; env?: NodeJS.ProcessEnv; logFile?: string; secure?: BenchServer['secure']; metricsUrl?: string }
 
 export async function launch(l: Launch): Promise<BenchServer> {
   installExitHooks();
@@ -109,7 +113,7 @@ export async function launch(l: Launch): Promise<BenchServer> {
     if (!exited()) {
       // SIGTERM first so that `node --cpu-prof` can write its profile; then the whole group, hard.
       try { child.kill('SIGTERM'); } catch { /* gone */ }
-      await waitExit(l.kind === 'ours' ? 8000 : 3000);
+      await waitExit(l.kind === 'zookeeper' ? 3000 : 8000);
       if (!exited()) killGroup(child, 'SIGKILL');
       await waitExit(5000);
     }
@@ -126,6 +130,7 @@ export async function launch(l: Launch): Promise<BenchServer> {
   }
   return {
     kind: l.kind, pid: child.pid!, port: l.port, connectString: `127.0.0.1:${l.port}`, dir: l.dir, secure: l.secure ?? null,
+    ...(l.metricsUrl === undefined ? {} : { metricsUrl: l.metricsUrl }),
     describe: [l.cmd, ...l.args].join(' '), logTail, alive: () => !exited(), stop,
     async kill9() {
       if (!exited()) killGroup(child, 'SIGKILL');
@@ -152,7 +157,8 @@ async function secureFor(setup: SecureSetup): Promise<{ cfg: Record<string, stri
   return { cfg: s.cfg, secure: { connectString: `127.0.0.1:${port}`, tls: s.tls } };
 }
 
-export async function startOurServer(setup: SecureSetup = null): Promise<BenchServer> {
+/** `metrics`: with its Prometheus port on, as zoo.cfg's metricsProvider.* turn it on. */
+export async function startOurServer(setup: SecureSetup = null, metrics = false): Promise<BenchServer> {
   if (!fs.existsSync(OUR_CLI)) throw new Error(`${OUR_CLI} is missing: run "npm run build"`);
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-quorate-'));
   const dataDir = path.join(dir, 'data');
@@ -160,9 +166,17 @@ export async function startOurServer(setup: SecureSetup = null): Promise<BenchSe
   const port = await freePort();
   const cfgPath = path.join(dir, 'zoo.cfg');
   const sec = await secureFor(setup);
-  writeZooCfg(cfgPath, { ...baseCfg(dataDir, port), ...sec.cfg });
+  const metricsPort = metrics ? await freePort() : null;
+  const metricsCfg: Record<string, string> = metricsPort === null ? {} : {
+    'metricsProvider.className': 'org.apache.zookeeper.metrics.prometheus.PrometheusMetricsProvider',
+    'metricsProvider.httpPort': String(metricsPort), 'metricsProvider.httpHost': '127.0.0.1',
+  };
+  writeZooCfg(cfgPath, { ...baseCfg(dataDir, port), ...sec.cfg, ...metricsCfg });
   const args = [...splitFlags(process.env.QUORATE_BENCH_NODE_FLAGS), OUR_CLI, 'quorum', '--zoo-cfg', cfgPath];
-  return launch({ kind: 'ours', dir, port, cmd: process.execPath, args, secure: sec.secure });
+  return launch({
+    kind: metrics ? 'ours-metrics' : 'ours', dir, port, cmd: process.execPath, args, secure: sec.secure,
+    ...(metricsPort === null ? {} : { metricsUrl: `http://127.0.0.1:${metricsPort}/metrics` }),
+  });
 }
 
 export function apacheZkAvailable(): boolean {
@@ -197,6 +211,6 @@ export function zkJvmArgs(dir: string, cfgPath: string, heapMb: number): { args:
   return { args, logFile };
 }
 
-export async function startServer(kind: ServerKind, zkHeapMb: number, secure: SecureSetup = null): Promise<BenchServer> {
-  return kind === 'ours' ? startOurServer(secure) : startApacheZk({ heapMb: zkHeapMb, secure });
+export async function startServer(kind: BenchKind, zkHeapMb: number, secure: SecureSetup = null): Promise<BenchServer> {
+  return kind === 'zookeeper' ? startApacheZk({ heapMb: zkHeapMb, secure }) : startOurServer(secure, kind === 'ours-metrics');
 }
