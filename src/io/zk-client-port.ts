@@ -90,22 +90,8 @@ export interface LatencyStats { min: number; max: number; total: number; count: 
 /** Where request latencies go besides the server-wide figures (a Prometheus summary); set only while metrics are served. */
 export interface LatencyObserver { observe(ms: number): void }
 
-/** What `cons` shows of one connection (see PortConn). */
-export interface ConnectionInfo {
-  remote: string;
-  received: number;
-  sent: number;
-  secure: boolean;
-  /** ZooKeeper's NIO interest ops: 1 while reading, +4 while replies wait to be written. */
-  interestOps: number;
-  establishedMs: number;
-  lastOpType: number | null;
-  lastCxid: number;
-  lastZxid: bigint;
-  lastResponseAt: number;
-  lastLatencyMs: number;
-  latency: LatencyStats;
-}
+/** What `cons` shows of one connection: PortConn's figures, and ZooKeeper's NIO interest ops (1 while reading, +4 while replies wait to be written). */
+export type ConnectionInfo = Pick<PortConn, 'remote' | 'received' | 'sent' | 'secure' | 'establishedMs' | 'lastOpType' | 'lastCxid' | 'lastZxid' | 'lastResponseAt' | 'lastLatencyMs' | 'latency'> & { interestOps: number };
 
 export class ClientPort {
   private server: net.Server | null = null;
