@@ -13,6 +13,7 @@ import { request } from 'undici';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { CLI, startCliProcess, type CliProcess } from '../helpers/cli-process.js';
 import { freePort, waitForPort } from '../helpers/ports.js';
+import { holdsFor } from '../helpers/wait.js';
 
 const TOKEN = 's3cret-admin-token-0123456789';
 const SERVICES = ['orders', 'gated', 'admin', 'lb'] as const;
@@ -168,9 +169,8 @@ afterEach((ctx) => {
 describe('controller hooks, admin API auth and the load-balancer endpoints (real processes)', () => {
   it('command hooks: one instance runs toActive with a numeric token; after its service dies, the other does, with a larger token and the first as previous', async () => {
     const first = await settledActive('orders');
-    // Settle a little longer: a second promotion must not follow.
-    await sleep(1500);
-    expect(await actives('orders')).toEqual([first]);
+    // A second promotion must not follow: the other instance stays standby for several health-check rounds.
+    await holdsFor(`${first} stays the only active of orders`, 1500, async () => JSON.stringify(await actives('orders')) === JSON.stringify([first]));
     const up1 = hookLines('orders').filter((l) => l.hook === 'toActive');
     expect(up1).toHaveLength(1);
     expect(up1[0]).toMatchObject({ role: 'active', epoch: '', previous: '', instance: first, service: 'orders' });
@@ -216,8 +216,8 @@ describe('controller hooks, admin API auth and the load-balancer endpoints (real
     const b = inst('gated', 'b');
     await startController(b);
     expect(await settledActive('gated')).toBe('b');
-    await sleep(1000);
-    expect(await actives('gated')).toEqual(['b']);
+    // a keeps racing and failing its pre-promote hook: b stays the only active meanwhile.
+    await holdsFor('b stays the only active of gated', 1000, async () => JSON.stringify(await actives('gated')) === JSON.stringify(['b']));
     const lines = hookLines('gated');
     expect(lines.filter((l) => l.hook === 'toActive' && l.instance === 'a')).toEqual([]);
     const bUp = lines.filter((l) => l.hook === 'toActive' && l.instance === 'b');

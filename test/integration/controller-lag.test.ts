@@ -4,6 +4,7 @@
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkC4, startHaCluster, type HaCluster } from '../helpers/ha-cluster.js';
+import { holdsFor, waitUntil } from '../helpers/wait.js';
 
 async function setLag(port: number, lag: number): Promise<void> {
   const r = await request(`http://127.0.0.1:${port}/lag`, { method: 'POST', body: JSON.stringify({ lag }) });
@@ -19,10 +20,15 @@ describe('controller: maxLagOnFailover', () => {
     const a = await c.settledActive();
     const [active, standby] = a === 'a' ? c.instances : [c.instances[1], c.instances[0]];
     await setLag(standby.servicePort, 500);
-    await new Promise((r) => setTimeout(r, 600));
+    await waitUntil('the standby\'s controller sees its service 500 behind', 10_000, async () => (await c.status(standby.id)).lag === 500);
     await active.service.kill9();
-    await new Promise((r) => setTimeout(r, 3000));
-    expect(await c.actives()).toEqual([]);
+    // The lock is gone (the dead service's controller released it) and the standby says why it does not race.
+    await waitUntil('the old active demoted and the standby not racing for lag', 15_000, async () => {
+      const [old, s] = [await c.status(active.id), await c.status(standby.id)];
+      return old.active === false && typeof s.notRacing === 'string' && s.notRacing.includes('500 behind');
+    });
+    // And it keeps not racing: several health-check rounds, nobody active.
+    await holdsFor('no instance active while the only standby lags', 2000, async () => (await c.actives()).length === 0);
     const s = await c.cli(['status', '--config', c.cfgPath, '--service', 'orders']);
     expect(s.stdout).toContain(`${standby.id}: not racing for the lock: its service is 500 behind, more than maxLagOnFailover 10`);
     const refused = await c.cli(['failover', '--config', c.cfgPath, '--service', 'orders', '--to', standby.id]);

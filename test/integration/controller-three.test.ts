@@ -5,16 +5,14 @@
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkC4, showLogsOnFailure, startHaCluster, type HaCluster } from '../helpers/ha-cluster.js';
+import { holdsFor, waitUntil } from '../helpers/wait.js';
 
 /** Healthy and standing by: watching the lock, or (noFailover: it never races) plain standby. */
 async function healthyStandby(c: HaCluster, id: string): Promise<void> {
-  const end = Date.now() + 20_000;
-  while (Date.now() < end) {
+  await waitUntil(`${id} a healthy standby`, 20_000, async () => {
     const s = await c.status(id);
-    if (s.health === 'healthy' && (s.phase === 'watching' || (s.noFailover === true && s.phase === 'standby'))) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`${id} is not a healthy standby`);
+    return s.health === 'healthy' && (s.phase === 'watching' || (s.noFailover === true && s.phase === 'standby'));
+  });
 }
 
 describe('controller: three instances, priorities and noFailover', () => {
@@ -34,9 +32,8 @@ describe('controller: three instances, priorities and noFailover', () => {
     expect(await c.settledActive(20_000, 'a')).toBe('b');
     await a.service.restart();
     await healthyStandby(c, 'a');
-    // No automatic failback to the higher priority.
-    await new Promise((r) => setTimeout(r, 1000));
-    expect(await c.actives()).toEqual(['b']);
+    // No automatic failback to the higher priority: a, healthy and watching, leaves b active.
+    await holdsFor('b stays active with a healthy higher-priority a back (no failback)', 1000, async () => JSON.stringify(await c.actives()) === JSON.stringify(['b']));
     // b dies too: a (healthy) wins; c never races.
     const b = c.instances[1];
     await b.service.kill9();
@@ -54,8 +51,7 @@ describe('controller: three instances, priorities and noFailover', () => {
     expect(refused.stderr).toMatch(/c refused: instance c is noFailover/);
     const sick = await request(`http://127.0.0.1:${c.instances[1].servicePort}/sick`, { method: 'POST' });
     await sick.body.dump();
-    const end = Date.now() + 10_000;
-    while (Date.now() < end && (await c.status('b')).health !== 'unhealthy') await new Promise((r) => setTimeout(r, 50));
+    await waitUntil('b\'s controller sees it unhealthy', 10_000, async () => (await c.status('b')).health === 'unhealthy');
     const r2 = await c.cli(['failover', '--config', c.cfgPath, '--service', 'orders', '--to', 'b']);
     expect(r2.code).toBe(1);
     expect(r2.stderr).toMatch(/b refused: instance b is unhealthy/);

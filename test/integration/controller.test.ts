@@ -7,6 +7,7 @@
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { expectC4, showLogsOnFailure, startHaCluster, type HaCluster } from '../helpers/ha-cluster.js';
+import { holdsFor } from '../helpers/wait.js';
 
 async function post(port: number, path: string, body: unknown = {}): Promise<number> {
   const r = await request(`http://127.0.0.1:${port}${path}`, { method: 'POST', body: JSON.stringify(body), headers: { 'content-type': 'application/json' }, signal: AbortSignal.timeout(5000) });
@@ -129,8 +130,8 @@ describe.each([2, 3])('controller: %i instances against our quorum', (n) => {
     try {
       await post(victim.servicePort, '/sick');
       await watchActives(c, async () => (await c.status(a)).health === 'unhealthy');
-      await new Promise((r) => setTimeout(r, 1000));
-      expect(await c.actives()).toEqual([a]);
+      // Five health-check intervals with an unhealthy active: paused, nobody moves the role.
+      await holdsFor('the paused, unhealthy active stays the only active', 1000, async () => JSON.stringify(await c.actives()) === JSON.stringify([a]));
     } finally {
       const r = await c.cli(['resume', '--config', c.cfgPath, '--service', 'orders']);
       expect(r.code, r.stdout).toBe(0);
@@ -152,8 +153,7 @@ describe.each([2, 3])('controller: %i instances against our quorum', (n) => {
       // The standbys first: made sick after the active, one could win the lock it releases in between.
       for (const i of [...c.instances].sort((x, y) => Number(x.id === a) - Number(y.id === a))) await post(i.servicePort, '/sick');
       const seen = await watchActives(c, async () => (await c.actives()).length === 0);
-      await new Promise((r) => setTimeout(r, 1500));
-      expect(await c.actives()).toEqual([]);
+      await holdsFor('no instance promoted while every one is unhealthy', 1500, async () => (await c.actives()).length === 0);
       expect(seen.size).toBeLessThanOrEqual(1);
       expect([...seen].every((x) => x === a)).toBe(true);
       const s = await c.cli(['status', '--config', c.cfgPath, '--service', 'orders']);

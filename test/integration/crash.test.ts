@@ -12,6 +12,7 @@ import { Err } from '../../src/proto/zk-constants.js';
 import { crc32, encodeRecord, RECORD_HEADER_BYTES } from '../../src/io/storage-format.js';
 import { CLI, startQuorateServer, type QuorateServer } from '../helpers/quorate-server.js';
 import { logLines } from '../helpers/raw-zk.js';
+import { seededRng } from '../helpers/seeded.js';
 
 const started: QuorateServer[] = [];
 async function server(cfg: Record<string, string> = {}): Promise<QuorateServer> {
@@ -28,6 +29,8 @@ afterAll(async () => {
 }, 30_000);
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** The kill times and the order of mixed operations: replay a failure with CRASH_SEED. */
+const { rng } = seededRng('CRASH_SEED');
 
 async function client(s: QuorateServer, timeoutMs = 30_000): Promise<ZkClient> {
   const zk = new ZkClient({ connectString: s.connectString, sessionTimeoutMs: timeoutMs, requestTimeoutMs: 10_000, connectTimeoutMs: 2000 });
@@ -155,7 +158,7 @@ describe('kill -9 during a write load', () => {
         }
       }
       const before = totalAcked;
-      await sleep(300 + Math.floor(Math.random() * 1200));
+      await sleep(300 + rng.int(1200));
       killed = true;
       await s.kill9();
       const ackedThisRound = totalAcked - before;
@@ -413,7 +416,7 @@ describe('snapshots with autopurge', () => {
     for (let i = 0; i < 300; i++) more.push(() => zk.delete(nodeOf(1000 + i * 3)).catch(noNodeIsFine));
     for (let i = 0; i < 100; i++) more.push(() => zk.create(`${parents[i % 20]}/seq-`, `s${i}`, { mode: CreateMode.PERSISTENT_SEQUENTIAL }));
     for (let i = 0; i < 20; i++) more.push(() => eph.create(`/s/p${i}/eph`, 'e', { mode: CreateMode.EPHEMERAL }));
-    more.sort(() => Math.random() - 0.5);
+    rng.shuffle(more);
     await pool(more, 50, (op) => op().then(() => undefined));
     const before = await listing(zk);
     expect(before.size).toBeGreaterThan(1800);
@@ -452,8 +455,7 @@ describe('snapshots with autopurge', () => {
     // Closing zk2 wrote a closeSession: the rest of the tree is unchanged. Kill -9 and compare again.
     const zk3 = await client(s);
     const before2 = await listing(zk3);
-    await zk3.close({ timeoutMs: 2000 });
-    await sleep(100);
+    await zk3.close({ timeoutMs: 2000 }); // resolves on the closeSession's reply: logged by then
     await s.kill9();
     await s.restart();
     const zk4 = await client(s);

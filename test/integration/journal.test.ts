@@ -200,7 +200,11 @@ describe('journal nodes (3 real processes)', () => {
       await w.append([enc('one')]);
       await w.append([enc('two')]);
       await w.close();
-      await new Promise((r) => setTimeout(r, 300)); // the advisory committed-txid files are written a little later
+      // The advisory committed-txid files are written a little later, off the request's path: wait for them on every node.
+      await until('every node\'s committed-txid file says 2', async () => {
+        const clients = c.nodes.map((n) => new JournalNodeClient(n, 2000));
+        try { return (await Promise.all(clients.map((k) => k.state('bad')))).every((st) => st.committedTxid === 2n); } finally { await Promise.all(clients.map((k) => k.close())); }
+      });
       const before = snapshot();
       const st = await new JournalNodeClient(c.nodes[0], 2000).state('bad');
       const epoch = st.promisedEpoch;
@@ -245,8 +249,7 @@ describe('journal nodes (3 real processes)', () => {
       const client = new JournalNodeClient(c.nodes[2], 2000);
       try {
         // It answers for the journal again (it said 404 until restart); the empty copy then catches up from its peers.
-        const caughtUp = async () => { for (let i = 0; i < 50; i++) { const st = await client.state('scratch'); if (st.committedTxid === 2n) return st; await new Promise((res) => setTimeout(res, 100)); } return client.state('scratch'); };
-        expect(await caughtUp()).toMatchObject({ committedTxid: 2n });
+        await until('node 3\'s empty copy caught up to txid 2', async () => (await client.state('scratch')).committedTxid === 2n);
       } finally { await client.close(); }
     }, 30_000);
 
