@@ -4,7 +4,7 @@
 import os from 'node:os';
 import { Command, Option } from 'commander';
 import { firstAnswering } from './maintenance-command.js';
-import { loadControllerConfig, type ControllerConfig, type InstanceConfig } from '../config/controller-config.js';
+import { loadControllerConfig, loadOtherServices, type ControllerConfig, type InstanceConfig, type ServiceConfigResult } from '../config/controller-config.js';
 import { AdminApi } from '../controller/admin-api.js';
 import { adminRequest } from '../controller/admin-client.js';
 import { gatherCluster, statusJson, type ClusterView } from '../controller/cluster-view.js';
@@ -25,23 +25,31 @@ function controllerProcess(opts: ControllerProcessOpts): { cfg: ControllerConfig
 
 async function startController(opts: ControllerProcessOpts): Promise<void> {
   const { cfg, spec, runDir } = controllerProcess(opts);
-  await startDaemonOrRun(spec, runDir, opts, () => runController(cfg, () => loadControllerConfig(opts.config, opts.service, opts.id)));
+  await startDaemonOrRun(spec, runDir, opts, () => runController(cfg, () => loadControllerConfig(opts.config, opts.service, opts.id), () => loadOtherServices(opts.config, opts.service)));
 }
 
-async function runController(cfg: ControllerConfig, reread: () => ControllerConfig): Promise<void> {
+/** `rereadOthers`: the cluster file's other services, shown by the status page; read at start and at each SIGHUP. */
+async function runController(cfg: ControllerConfig, reread: () => ControllerConfig, rereadOthers: () => ServiceConfigResult[]): Promise<void> {
   const logger = createLogger({ cluster: cfg.clusterId, service: cfg.service, id: cfg.instance.id, process: 'controller' });
   if (cfg.tls !== null) logCertificateExpiry(logger, 'controller.tls', cfg.tls.cert);
   if (cfg.journalTls !== null) logCertificateExpiry(logger, 'journal.tls', cfg.journalTls.cert);
   for (const w of cfg.warnings) logger.warn({ warning: w }, 'configuration warning');
   const controller = new Controller(cfg, logger);
   await controller.prepareResources();
-  const api = new AdminApi(controller);
+  let others: ServiceConfigResult[] = [];
+  const loadOthers = () => {
+    others = rereadOthers();
+    for (const o of others) if ('error' in o) logger.warn({ service: o.service, err: o.error }, 'the status page cannot show this service: its configuration does not load');
+  };
+  try { loadOthers(); } catch (e) { logger.warn({ err: (e as Error).message }, 'the status page shows this service only: the other services\' configurations do not load'); }
+  const api = new AdminApi(controller, () => others);
   const port = await api.listen(cfg.instance.adminPort, cfg.instance.host);
   logger.info({ adminPort: port, connectString: cfg.connectString, sessionTimeoutMs: cfg.sessionTimeoutMs }, 'controller started');
   controller.start();
   stopOnSignals(logger, async () => { await controller.stop(); await api.close(); });
   reloadOnSighup(logger, () => {
     const next = reread();
+    loadOthers();
     if (next.tls === null) { if (cfg.tls !== null) throw new Error('controller.tls was turned off: that needs a restart'); return; }
     api.reloadTls(next.tls, next.journalTls);
     logCertificateExpiry(logger, 'controller.tls', next.tls.cert);

@@ -359,11 +359,35 @@ export function loadControllerConfig(file: string, service: string, instanceId: 
     promotionWindowMs: svc.promotionWindowMs ?? CONTROLLER_DEFAULTS.promotion_window_ms,
     maxLagOnFailover: svc.maxLagOnFailover ?? null,
     failsafe: svc.failsafe ?? false,
-    basePath: `/quorate/${cluster.cluster}/${service}`,
+    basePath: serviceBasePath(cluster.cluster, service),
     ocfRoot: c.ocfRoot === undefined ? CONTROLLER_DEFAULTS.ocf_root : path.resolve(base, c.ocfRoot),
     history: { maxEntries: c.historyMaxEntries ?? CONTROLLER_DEFAULTS.history_max_entries, maxAgeMs: (c.historyMaxAgeDays ?? CONTROLLER_DEFAULTS.history_max_age_days) * 86_400_000 },
     resourceStateDir: path.join(cluster.runDir === undefined ? DEFAULT_RUN_DIR : path.resolve(base, cluster.runDir), 'resource-agents', `${service}-${instance.id}`),
     quorumSyncBoundMs,
     warnings,
   };
+}
+
+/** Where a service's lock, breadcrumb, maintenance and history live in the quorum. */
+export function serviceBasePath(cluster: string, service: string): string {
+  return `/quorate/${cluster}/${service}`;
+}
+
+/** A service of the cluster file as loaded for the operator's view (instance null: all its instances), or why it could not be. */
+export type ServiceConfigResult = { service: string; cfg: ControllerConfig } | { service: string; error: string };
+
+/**
+ * Every service of the cluster file but `own`, in the file's order, each loaded as the operator
+ * commands load it (a controller's status page shows them all). A service whose configuration is
+ * wrong gives its error, not a throw; a file that does not parse throws ConfigError.
+ */
+export function loadOtherServices(file: string, own: string): ServiceConfigResult[] {
+  const { cluster } = parseClusterFileWithLines(readConfigText(file), file);
+  return (cluster.services ?? []).filter((s) => s.name !== own).map((s): ServiceConfigResult => {
+    try {
+      return { service: s.name, cfg: loadControllerConfig(file, s.name, null) };
+    } catch (e) {
+      return { service: s.name, error: (e as Error).message };
+    }
+  });
 }

@@ -16,7 +16,8 @@ import { certificateExpiry, certificateNames, type CertificateExpiry, rotateServ
 import { maintenanceInForce, type Maintenance, type ScheduledFailover } from './maintenance.js';
 import { METRICS_PATH, sendMetrics } from '../io/metrics-http.js';
 import { adminRequest } from './admin-client.js';
-import { ClusterViewCache } from './cluster-view.js';
+import { ClusterViewCache, FreshCache } from './cluster-view.js';
+import { serviceBasePath, type ServiceConfigResult } from '../config/controller-config.js';
 import type { Controller } from './controller.js';
 import { STATUS_PAGE_HEADERS, statusPageAsset } from './status-page.js';
 import { controllerMetrics, type ControllerMetrics } from './controller-metrics.js';
@@ -25,18 +26,24 @@ const BODY_MAX = 16 * 1024;
 const FENCE_WAIT_MS = 10_000;
 /** GET /v1/cluster answers from a view at most this old (any number of open status pages cost one view per period). */
 const CLUSTER_VIEW_AGE_MS_MAX = 1000;
+/** Distinct GET /v1/history queries answered from the cache, and read from the quorum at once. */
+const HISTORY_QUERIES_MAX = 32;
 
 export class AdminApi {
   private server!: Server;
   /** performance.now() -> wall clock, for status times. */
   private readonly wallOffset = Date.now() - performance.now();
-  private readonly clusterViews = new ClusterViewCache(() => this.c.cfg, CLUSTER_VIEW_AGE_MS_MAX);
+  private readonly clusterViews: ClusterViewCache;
+  /** GET /v1/history answers by query, as briefly as the cluster view (each is a quorum read per entry). */
+  private readonly histories = new FreshCache<Record<string, unknown>>(CLUSTER_VIEW_AGE_MS_MAX, HISTORY_QUERIES_MAX);
 
   /** GET /metrics: Prometheus text, readable without a token as every GET here is. */
   readonly metrics: ControllerMetrics;
 
-  constructor(private readonly c: Controller) {
+  /** `others`: the cluster file's other services, as last loaded (at start and at each SIGHUP), for the status page. */
+  constructor(private readonly c: Controller, private readonly others: () => readonly ServiceConfigResult[] = () => []) {
     this.metrics = controllerMetrics(c);
+    this.clusterViews = new ClusterViewCache(() => this.c.cfg, CLUSTER_VIEW_AGE_MS_MAX, others);
   }
 
   listen(port: number, host: string): Promise<number> {
@@ -149,8 +156,11 @@ export class AdminApi {
           case '/v1/history': {
             const q = historyQuery(url.searchParams);
             if (typeof q === 'string') return this.send(res, 400, { error: q });
+            const service = this.historyService(url.searchParams.get('service'));
+            if (typeof service !== 'object') return this.send(res, 400, { error: service });
+            const key = `${service.name} ${q.since?.toISOString() ?? ''} ${q.limit ?? ''}`;
             try {
-              return this.send(res, 200, { service: this.c.cfg.service, entries: await this.c.readHistory(q) });
+              return this.send(res, 200, await this.histories.get(key, async () => ({ service: service.name, entries: await this.c.readHistory(q, service.basePath) })));
             } catch (e) {
               return this.send(res, 503, { error: `cannot read the history from the quorum: ${(e as Error).message}` });
             }
@@ -216,6 +226,17 @@ export class AdminApi {
     } catch (e) {
       return this.send(res, (e as { status?: number }).status ?? 500, { error: (e as Error).message });
     }
+  }
+
+  /** GET /v1/history's service: this one (by default) or another of the cluster file's, or what is wrong. */
+  private historyService(name: string | null): { name: string; basePath: string } | string {
+    const own = this.c.cfg;
+    if (name === null || name === own.service) return { name: own.service, basePath: own.basePath };
+    const known = [own.service, ...this.others().map((o) => o.service).filter((s) => s !== own.service)];
+    if (!this.others().some((o) => o.service === name)) {
+      return `service: ${JSON.stringify(name.slice(0, 100))} is not a service of cluster ${own.clusterId} (services: ${known.join(', ')})`;
+    }
+    return { name, basePath: serviceBasePath(own.clusterId, name) };
   }
 
   private async waitStandby(): Promise<boolean> {

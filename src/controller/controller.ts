@@ -301,8 +301,10 @@ export class Controller extends EventEmitter {
     return f;
   }
 
-  readHistory(opts: { since?: Date; limit?: number }): Promise<HistoryEntry[]> {
-    return this.history.read(this.client(), opts);
+  /** This service's history, or (`basePath`) another service's of the same cluster, read through our session (its limits are the cluster's). */
+  readHistory(opts: { since?: Date; limit?: number }, basePath: string = this.cfg.basePath): Promise<HistoryEntry[]> {
+    const log = basePath === this.cfg.basePath ? this.history : new HistoryLog(`${basePath}/history`, this.cfg.history, () => undefined);
+    return log.read(this.client(), opts);
   }
 
   /** With digest auth, our znodes are readable and writable by that identity only (ZooKeeper's CREATOR_ALL). */

@@ -1,11 +1,15 @@
 // The status page on a controller's admin port: GET / (and /ui) is static
-// HTML, /ui/app.js a script that polls GET /v1/cluster and GET /v1/history on
-// the same origin (relative URLs, so plain HTTP and TLS alike) and redraws in
-// place; /ui/app.css its style. No build step, no framework. Everything from a
-// controller or the quorum (instance ids, reasons, hosts) reaches the DOM as
-// textContent, never as markup; the content security policy allows this
-// origin's script and style only (no inline script, no eval, no frames).
-// Readable exactly as GET /v1/status is: the admin API asks no token of GETs.
+// HTML, /ui/app.js a script that polls GET /v1/cluster (every service of the
+// cluster file, this controller's first) and GET /v1/history?service=NAME for
+// each, on the same origin (relative URLs, so plain HTTP and TLS alike), and
+// redraws in place: a section per service (instances, lock and breadcrumb,
+// journal nodes, failover timeline), the quorum once; /ui/app.css its style.
+// No build step, no framework. Everything from a controller or the quorum
+// (service names, instance ids, reasons, hosts) reaches the DOM as textContent
+// or a data attribute, never as markup (the sections are clones of a static
+// <template>); the content security policy allows this origin's script and
+// style only (no inline script, no eval, no frames). Readable exactly as
+// GET /v1/status is: the admin API asks no token of GETs.
 
 /** Headers of every page asset. */
 export const STATUS_PAGE_HEADERS: Readonly<Record<string, string>> = {
@@ -27,21 +31,13 @@ const HTML = `<!doctype html>
 </head>
 <body>
 <header>
-  <h1>Quorate <span class="muted">service</span> <span id="service">…</span></h1>
-  <p class="meta">cluster <span id="cluster">-</span> · this page is served by <span id="served-by">-</span> · updated <span id="updated">never</span> <span id="conn" class="conn wait">connecting</span></p>
+  <h1>Quorate <span class="muted">cluster</span> <span id="cluster">…</span></h1>
+  <p class="meta">served by <span id="served-by">-</span> of <span id="service">-</span> · <span id="service-count">-</span> · updated <span id="updated">never</span> <span id="conn" class="conn wait">connecting</span></p>
 </header>
 <ul id="alerts"></ul>
 <main>
-<section>
-  <h2>Instances</h2>
-  <table id="instances">
-    <thead><tr><th>Instance</th><th>Role</th><th>Health</th><th>Lag</th><th>Epoch</th><th>Fencing token</th><th>Priority</th><th>Controller</th><th>Session</th><th>Last transition</th></tr></thead>
-    <tbody></tbody>
-  </table>
-  <p id="lock" class="line"></p>
-</section>
-<div class="columns">
-<section>
+<div id="services"></div>
+<section id="quorum-section">
   <h2>Quorum</h2>
   <p id="quorum-line" class="line"></p>
   <table id="quorum">
@@ -49,20 +45,32 @@ const HTML = `<!doctype html>
     <tbody></tbody>
   </table>
 </section>
-<section>
-  <h2>Journal</h2>
-  <p id="journal-line" class="line"></p>
-  <table id="journal">
-    <thead><tr><th>Node</th><th>Address</th><th>Promised epoch</th><th>Writer epoch</th><th>Committed txid</th></tr></thead>
+</main>
+<template id="service-template">
+<section class="service">
+  <h2><span class="muted">service</span> <span class="name"></span> <span class="own muted"></span></h2>
+  <p class="config-error alert bad" hidden></p>
+  <table class="instances">
+    <thead><tr><th>Instance</th><th>Role</th><th>Health</th><th>Lag</th><th>Epoch</th><th>Fencing token</th><th>Priority</th><th>Controller</th><th>Session</th><th>Last transition</th></tr></thead>
     <tbody></tbody>
   </table>
+  <p class="line lock"></p>
+  <div class="columns">
+    <div>
+      <h3>Journal</h3>
+      <p class="line journal-line"></p>
+      <table class="journal">
+        <thead><tr><th>Node</th><th>Address</th><th>Promised epoch</th><th>Writer epoch</th><th>Committed txid</th></tr></thead>
+        <tbody></tbody>
+      </table>
+    </div>
+    <div>
+      <h3>Failover history <span class="history-state muted"></span></h3>
+      <ol class="timeline"></ol>
+    </div>
+  </div>
 </section>
-</div>
-<section>
-  <h2>Failover history <span id="history-state" class="muted"></span></h2>
-  <ol id="timeline"></ol>
-</section>
-</main>
+</template>
 </body>
 </html>
 `;
@@ -88,6 +96,7 @@ const SCRIPT = String.raw`'use strict';
     var d = new Date(iso);
     return isNaN(d.getTime()) ? String(iso) : d.toLocaleString();
   }
+  function message(e) { return e && e.message ? e.message : String(e); }
 
   async function getJson(path) {
     var ac = new AbortController();
@@ -100,15 +109,36 @@ const SCRIPT = String.raw`'use strict';
     } finally { clearTimeout(timer); }
   }
 
+  // One section per service, by name (a Map, never a selector built from a name).
+  var sections = new Map();
+  function sectionOf(name) {
+    var s = sections.get(name);
+    if (s) return s;
+    var root = $('service-template').content.firstElementChild.cloneNode(true);
+    root.dataset.service = name;
+    root.querySelector('.name').textContent = name;
+    s = {
+      name: name, root: root, historyKey: null,
+      error: root.querySelector('.config-error'),
+      instances: root.querySelector('table.instances').tBodies[0],
+      lock: root.querySelector('.lock'),
+      journalLine: root.querySelector('.journal-line'),
+      journal: root.querySelector('table.journal').tBodies[0],
+      historyState: root.querySelector('.history-state'),
+      timeline: root.querySelector('.timeline'),
+    };
+    sections.set(name, s);
+    return s;
+  }
+
   function roleOf(x) {
     if (!x.reachable) return { text: 'unknown', key: 'unknown' };
     if (x.active) return { text: x.failsafe ? 'ACTIVE (failsafe)' : 'ACTIVE', key: 'active' };
     return { text: String(x.phase), key: String(x.phase) };
   }
 
-  function renderInstances(v) {
-    var body = $('instances').tBodies[0];
-    clear(body);
+  function renderInstances(s, v) {
+    clear(s.instances);
     (v.instances || []).forEach(function (x) {
       var tr = el('tr');
       var role = roleOf(x);
@@ -127,16 +157,17 @@ const SCRIPT = String.raw`'use strict';
       cell(tr, x.reachable ? String(x.session) + (x.sessionId ? ' ' + x.sessionId : '') : '');
       var lt = x.lastTransition;
       cell(tr, lt ? time(lt.at) + ' ' + lt.to + ': ' + lt.reason : '', 'reason');
-      body.appendChild(tr);
+      s.instances.appendChild(tr);
     });
     var lock = v.lock;
     var crumb = v.breadcrumb;
-    $('lock').textContent = 'lock: ' + (lock ? lock.instance + ' (token ' + lock.czxid + ')' : 'free') +
+    s.lock.textContent = v.error ? '' : 'lock: ' + (lock ? lock.instance + ' (token ' + lock.czxid + ')' : 'free') +
       '   breadcrumb: ' + (crumb ? crumb.instance + ' (epoch ' + (crumb.epoch === undefined || crumb.epoch === null ? '-' : crumb.epoch) + ')' : 'none');
   }
 
   function alertsOf(v) {
     var out = [];
+    if (v.error) { out.push(['bad', 'cannot show this service: ' + v.error]); return out; }
     var actives = (v.instances || []).filter(function (x) { return x.active; }).length;
     if (actives > 1) out.push(['bad', actives + ' instances say active']);
     if (actives === 0) out.push(['warn', 'no instance is active']);
@@ -150,14 +181,18 @@ const SCRIPT = String.raw`'use strict';
       if (x.notRacing && !x.active) out.push(['info', x.id + ': not racing for the lock: ' + x.notRacing]);
       if (x.scheduledFailover) out.push(['info', 'switchover scheduled at ' + time(x.scheduledFailover.at) + (x.scheduledFailover.to ? ' to ' + x.scheduledFailover.to : '') + ' by ' + x.scheduledFailover.by]);
     });
-    if (typeof v.quorum === 'string' && v.quorum.indexOf('UNREACHABLE') === 0) out.push(['bad', 'quorum ' + v.quorum]);
     return out;
   }
 
   function renderAlerts(list) {
     var ul = $('alerts');
     clear(ul);
-    list.forEach(function (a) { ul.appendChild(el('li', 'alert ' + a[0], a[1])); });
+    list.forEach(function (a) {
+      var li = el('li', 'alert ' + a[0]);
+      if (a[2] !== undefined) { li.dataset.service = a[2]; li.appendChild(el('span', 'service', a[2])); }
+      li.appendChild(document.createTextNode(a[1]));
+      ul.appendChild(li);
+    });
   }
 
   function renderQuorum(v) {
@@ -177,11 +212,11 @@ const SCRIPT = String.raw`'use strict';
     });
   }
 
-  function renderJournal(v) {
-    var body = $('journal').tBodies[0];
-    clear(body);
-    if (!v.journalNodes) { $('journal-line').textContent = 'this service has no journal'; return; }
-    $('journal-line').textContent = '';
+  function renderJournal(s, v) {
+    clear(s.journal);
+    if (v.error) { s.journalLine.textContent = '-'; return; }
+    if (!v.journalNodes) { s.journalLine.textContent = 'this service has no journal'; return; }
+    s.journalLine.textContent = '';
     v.journalNodes.forEach(function (n) {
       var tr = el('tr');
       tr.dataset.node = String(n.id);
@@ -195,8 +230,17 @@ const SCRIPT = String.raw`'use strict';
         cell(tr, n.writerEpoch, 'num');
         cell(tr, n.committedTxid, 'num');
       }
-      body.appendChild(tr);
+      s.journal.appendChild(tr);
     });
+  }
+
+  function renderService(s, v, own) {
+    s.root.dataset.own = own ? 'true' : 'false';
+    s.root.querySelector('.own').textContent = own ? '(this controller\'s)' : '';
+    s.error.hidden = !v.error;
+    s.error.textContent = v.error ? 'cannot show this service: ' + v.error : '';
+    renderInstances(s, v);
+    renderJournal(s, v);
   }
 
   function describe(e) {
@@ -215,13 +259,12 @@ const SCRIPT = String.raw`'use strict';
     }
   }
 
-  var historyKey = '';
-  function renderHistory(h) {
+  function renderHistory(s, h) {
     var entries = (h.entries || []).slice().reverse();
     var key = entries.map(function (e) { return e.seq; }).join(',');
-    if (key === historyKey) return;
-    historyKey = key;
-    var ol = $('timeline');
+    if (key === s.historyKey) return;
+    s.historyKey = key;
+    var ol = s.timeline;
     clear(ol);
     if (entries.length === 0) { ol.appendChild(el('li', 'empty', 'nothing recorded yet')); return; }
     entries.forEach(function (e) {
@@ -249,35 +292,60 @@ const SCRIPT = String.raw`'use strict';
     c.textContent = text;
   }
 
+  // The services of the last answer, this controller's first.
+  var shown = [];
+
   async function pollCluster() {
     try {
       var v = await getJson('v1/cluster');
+      // A controller that knows only its own service answers without services: show that one.
+      var list = Array.isArray(v.services) && v.services.length > 0 ? v.services : [v];
       $('service').textContent = String(v.service);
       $('cluster').textContent = String(v.cluster);
       $('served-by').textContent = String(v.servedBy);
-      document.title = 'Quorate: ' + v.service;
-      renderInstances(v);
-      renderAlerts(alertsOf(v));
+      $('service-count').textContent = list.length === 1 ? '1 service' : list.length + ' services';
+      document.title = 'Quorate: ' + v.cluster;
+      var container = $('services');
+      var names = [];
+      var alerts = [];
+      list.forEach(function (sv, k) {
+        var name = String(sv.service);
+        if (names.indexOf(name) >= 0) return;
+        names.push(name);
+        var s = sectionOf(name);
+        renderService(s, sv, k === 0);
+        // In the answer's order (appending moves a section already there).
+        container.appendChild(s.root);
+        alertsOf(sv).forEach(function (a) { alerts.push([a[0], a[1], name]); });
+      });
+      sections.forEach(function (s, name) {
+        if (names.indexOf(name) < 0) { s.root.remove(); sections.delete(name); }
+      });
+      if (typeof v.quorum === 'string' && v.quorum.indexOf('UNREACHABLE') === 0) alerts.unshift(['bad', 'quorum ' + v.quorum]);
+      renderAlerts(alerts);
       renderQuorum(v);
-      renderJournal(v);
+      shown = names;
       $('updated').textContent = time(v.gatheredAt);
       setConn(true, 'live');
     } catch (e) {
-      setConn(false, 'not updating: ' + (e && e.message ? e.message : String(e)));
+      setConn(false, 'not updating: ' + message(e));
     }
   }
 
-  async function pollHistory() {
+  async function pollHistory(name) {
+    var s = sections.get(name);
+    if (!s) return;
     try {
-      renderHistory(await getJson('v1/history?limit=' + HISTORY_LIMIT));
-      $('history-state').textContent = '(newest first, the last ' + HISTORY_LIMIT + ')';
+      renderHistory(s, await getJson('v1/history?service=' + encodeURIComponent(name) + '&limit=' + HISTORY_LIMIT));
+      s.historyState.textContent = '(newest first, the last ' + HISTORY_LIMIT + ')';
     } catch (e) {
-      $('history-state').textContent = '(not updating: ' + (e && e.message ? e.message : String(e)) + ')';
+      s.historyState.textContent = '(not updating: ' + message(e) + ')';
     }
   }
 
   async function loop() {
-    await Promise.all([pollCluster(), pollHistory()]);
+    await pollCluster();
+    await Promise.all(shown.map(pollHistory));
     setTimeout(loop, POLL_MS);
   }
   loop();
@@ -288,13 +356,15 @@ const CSS = `:root { --fg: #1d2330; --muted: #6b7385; --line: #dde1e8; --bg: #f6
 * { box-sizing: border-box; }
 body { margin: 0; padding: 1.2rem 1.6rem; font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: var(--fg); background: var(--bg); }
 h1 { font-size: 1.4rem; margin: 0; }
-h2 { font-size: 1.05rem; margin: 1.4rem 0 .5rem; }
+h2 { font-size: 1.1rem; margin: 0 0 .5rem; }
+h3 { font-size: .95rem; margin: .9rem 0 .4rem; }
 .muted { color: var(--muted); font-weight: normal; }
 .meta { margin: .2rem 0 0; color: var(--muted); }
 .conn { display: inline-block; padding: 0 .5em; border-radius: 1em; font-size: .85em; }
 .conn.ok { background: #dff3e4; color: var(--ok); }
 .conn.bad { background: #fde4e1; color: var(--bad); }
 .conn.wait { background: var(--line); }
+section.service, #quorum-section { margin: 1.2rem 0 0; padding: .9rem 1rem 1rem; background: #fff; border: 1px solid var(--line); border-radius: 6px; }
 table { border-collapse: collapse; width: 100%; background: #fff; border: 1px solid var(--line); }
 th, td { text-align: left; padding: .35rem .6rem; border-bottom: 1px solid var(--line); vertical-align: top; }
 th { font-weight: 600; color: var(--muted); font-size: .85em; background: #fafbfc; }
@@ -315,20 +385,22 @@ td.mode-unreachable { color: var(--bad); }
 .alert { padding: .35rem .7rem; margin: .25rem 0; border-radius: 4px; border-left: 4px solid var(--muted); background: #fff; }
 .alert.bad { border-color: var(--bad); color: var(--bad); }
 .alert.warn { border-color: var(--warn); color: var(--warn); }
-#timeline { list-style: none; margin: 0; padding: 0 0 0 1.2rem; border-left: 2px solid var(--line); }
-#timeline li { position: relative; margin: 0 0 .55rem; padding: .1rem 0 .1rem .4rem; }
-#timeline li.event::before { content: ""; position: absolute; left: -1.72rem; top: .45rem; width: .7rem; height: .7rem; border-radius: 50%; background: var(--muted); border: 2px solid var(--bg); }
-#timeline li.type-promoted::before { background: var(--ok); }
-#timeline li.type-demoted::before, #timeline li.type-promotion-failed::before, #timeline li.type-fence-failed::before { background: var(--bad); }
-#timeline li.type-fenced::before { background: var(--warn); }
-#timeline li.type-paused::before, #timeline li.type-resumed::before { background: var(--accent); }
-#timeline .when { color: var(--muted); margin-right: .6rem; font-variant-numeric: tabular-nums; }
-#timeline .instance { font-weight: 700; margin-right: .5rem; }
-#timeline .type { display: inline-block; padding: 0 .45em; margin-right: .5rem; border-radius: 3px; background: var(--line); font-size: .85em; }
-#timeline .type-promoted .type { background: #dff3e4; color: var(--ok); }
-#timeline .type-demoted .type, #timeline .type-promotion-failed .type, #timeline .type-fence-failed .type { background: #fde4e1; color: var(--bad); }
-#timeline .facts { color: var(--muted); margin-right: .5rem; font-size: .9em; }
-#timeline .empty { color: var(--muted); }
+.alert .service { font-weight: 700; margin-right: .5rem; }
+.alert .service::after { content: ":"; }
+.timeline { list-style: none; margin: 0; padding: 0 0 0 1.2rem; border-left: 2px solid var(--line); max-height: 24rem; overflow-y: auto; }
+.timeline li { position: relative; margin: 0 0 .55rem; padding: .1rem 0 .1rem .4rem; }
+.timeline li.event::before { content: ""; position: absolute; left: -1.72rem; top: .45rem; width: .7rem; height: .7rem; border-radius: 50%; background: var(--muted); border: 2px solid #fff; }
+.timeline li.type-promoted::before { background: var(--ok); }
+.timeline li.type-demoted::before, .timeline li.type-promotion-failed::before, .timeline li.type-fence-failed::before { background: var(--bad); }
+.timeline li.type-fenced::before { background: var(--warn); }
+.timeline li.type-paused::before, .timeline li.type-resumed::before { background: var(--accent); }
+.timeline .when { color: var(--muted); margin-right: .6rem; font-variant-numeric: tabular-nums; }
+.timeline .instance { font-weight: 700; margin-right: .5rem; }
+.timeline .type { display: inline-block; padding: 0 .45em; margin-right: .5rem; border-radius: 3px; background: var(--line); font-size: .85em; }
+.timeline .type-promoted .type { background: #dff3e4; color: var(--ok); }
+.timeline .type-demoted .type, .timeline .type-promotion-failed .type, .timeline .type-fence-failed .type { background: #fde4e1; color: var(--bad); }
+.timeline .facts { color: var(--muted); margin-right: .5rem; font-size: .9em; }
+.timeline .empty { color: var(--muted); }
 `;
 
 const ASSETS: Readonly<Record<string, { type: string; body: string }>> = {

@@ -42,6 +42,8 @@ export interface HaCluster {
   journal: CliProcess[];
   journalNodes: JournalNodeAddress[];
   instances: HaInstance[];
+  /** With extraServices: each further service of the cluster file and its instances (ids a, b, ...), in the file's order. */
+  others: HaService[];
   /** An instance's controller's GET /v1/status. */
   status(id: string): Promise<Record<string, unknown>>;
   /** Which instances' controllers answer /active with 200 right now. */
@@ -52,6 +54,14 @@ export interface HaCluster {
   journalHistory(): Promise<{ txid: bigint; instance: string; epoch: number; seq: number }[]>;
   cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }>;
   stopAll(): Promise<void>;
+}
+
+/** A further service of the same cluster file (with extraServices): its own instances and controllers, the same quorum and journal nodes. */
+export interface HaService {
+  name: string;
+  instances: HaInstance[];
+  actives(): Promise<string[]>;
+  settledActive(timeoutMs?: number, not?: string): Promise<string>;
 }
 
 export interface HaOptions {
@@ -80,6 +90,8 @@ export interface HaOptions {
   tlsEverywhere?: boolean;
   /** The service's failsafe setting (kept active by the journal while the quorum is unreachable). */
   failsafe?: boolean;
+  /** Further services in the same cluster file, each with n instances of the example service (with a journal of its name) and their controllers. */
+  extraServices?: string[];
 }
 
 export async function startHaCluster(n: number, opts: HaOptions = {}): Promise<HaCluster> {
@@ -102,6 +114,8 @@ export async function startHaCluster(n: number, opts: HaOptions = {}): Promise<H
   for (let i = 1; i <= 3; i++) journalNodes.push({ id: i, host: '127.0.0.1', port: await freePort() });
   const ids = Array.from({ length: n }, (_, k) => String.fromCharCode(97 + k));
   const ports = await Promise.all(ids.map(async () => ({ admin: await freePort(), service: await freePort() })));
+  const extra = opts.extraServices ?? [];
+  const extraPorts = await Promise.all(extra.map(() => Promise.all(ids.map(async () => ({ admin: await freePort(), service: await freePort() })))));
   const hook = (p: number) => `{ http: "http://127.0.0.1:${p}/role" }`;
   const cfgPath = path.join(dir, 'cluster.yaml');
   if (opts.digest !== undefined) fs.writeFileSync(path.join(dir, 'zk-digest'), `${opts.digest}\n`, { mode: 0o600 });
@@ -163,6 +177,26 @@ export async function startHaCluster(n: number, opts: HaOptions = {}): Promise<H
       `        health: [ { http: "http://127.0.0.1:${ports[k].service}/health", timeoutMs: 300${opts.maxLag !== undefined ? ', lagField: lag' : ''} } ]`,
       `        hooks: { toActive: ${hook(ports[k].service)}, toStandby: ${hook(ports[k].service)}, role: ${hook(ports[k].service)} }`,
     ]),
+    ...extra.flatMap((name, e) => [
+      `  - name: ${name}`,
+      '    journal: true',
+      `    fencing: ${opts.fencing ?? '[graceful, journal]'}`,
+      '    raceDelayMs: 200',
+      '    cedeMs: 3000',
+      '    promotionsPerWindow: 1000',
+      '    instances:',
+      ...ids.flatMap((id, k) => {
+        const p = extraPorts[e][k];
+        return [
+          `      - id: ${id}`,
+          '        host: 127.0.0.1',
+          `        adminPort: ${p.admin}`,
+          `        servicePort: ${p.service}`,
+          `        health: [ { http: "http://127.0.0.1:${p.service}/health", timeoutMs: 300 } ]`,
+          `        hooks: { toActive: ${hook(p.service)}, toStandby: ${hook(p.service)}, role: ${hook(p.service)} }`,
+        ];
+      }),
+    ]),
   ].join('\n') + '\n');
   if (apacheZk !== null) {
     // The chroot must exist before a client can use it.
@@ -184,11 +218,22 @@ export async function startHaCluster(n: number, opts: HaOptions = {}): Promise<H
     const controller = await startCliProcess(['controller', '--config', cfgPath, '--service', 'orders', '--id', id], ports[k].admin);
     instances.push({ id, adminPort: ports[k].admin, servicePort: ports[k].service, service, controller, proxy: proxies?.[k] ?? null });
   }
+  const others: HaService[] = [];
+  for (const [e, name] of extra.entries()) {
+    const list: HaInstance[] = [];
+    for (const [k, id] of ids.entries()) {
+      const p = extraPorts[e][k];
+      const service = await startCliProcess([], p.service, {}, [EXAMPLE, '--instance', id, '--port', String(p.service), '--journal-nodes', jn, '--journal', name, '--write-every-ms', '20']);
+      const controller = await startCliProcess(['controller', '--config', cfgPath, '--service', name, '--id', id], p.admin);
+      list.push({ id, adminPort: p.admin, servicePort: p.service, service, controller, proxy: null });
+    }
+    others.push({ name, instances: list, actives: () => activesOf(list), settledActive: (t, not) => settle(() => activesOf(list), t, not) });
+  }
   const scheme = opts.tls === undefined ? 'http' : 'https';
   // The test looks on as a controller host would: with the hosts' certificate (an admin API may require one).
   const tlsAgent = opts.tls === undefined ? undefined : new Agent({ connect: { ca: fs.readFileSync(opts.tls.caFile, 'utf8'), cert: fs.readFileSync(opts.tls.certFile, 'utf8'), key: fs.readFileSync(opts.tls.keyFile, 'utf8') } });
-  const actives = async () => {
-    const r = await Promise.all(instances.map(async (i) => {
+  const activesOf = async (list: HaInstance[]) => {
+    const r = await Promise.all(list.map(async (i) => {
       try {
         const res = await request(`${scheme}://127.0.0.1:${i.adminPort}/active`, { signal: AbortSignal.timeout(1000), dispatcher: tlsAgent });
         await res.body.dump();
@@ -197,23 +242,25 @@ export async function startHaCluster(n: number, opts: HaOptions = {}): Promise<H
     }));
     return r.filter((x): x is string => x !== null);
   };
+  const actives = () => activesOf(instances);
+  const settle = async (get: () => Promise<string[]>, timeoutMs = 20_000, not?: string) => {
+    const end = Date.now() + timeoutMs;
+    let last: string[] = [];
+    while (Date.now() < end) {
+      last = await get();
+      if (last.length === 1 && last[0] !== not) return last[0];
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    throw new Error(`no single active instance within ${timeoutMs} ms (active: ${last.join(', ') || 'none'})`);
+  };
   return {
-    dir, cfgPath, quorum, quorumServers, quorumPorts, apacheZk, ensemble, journal, journalNodes, instances, actives,
+    dir, cfgPath, quorum, quorumServers, quorumPorts, apacheZk, ensemble, journal, journalNodes, instances, others, actives,
     async status(id) {
       const i = instances.find((x) => x.id === id)!;
       const r = await request(`${scheme}://127.0.0.1:${i.adminPort}/v1/status`, { signal: AbortSignal.timeout(2000), dispatcher: tlsAgent });
       return (await r.body.json()) as Record<string, unknown>;
     },
-    async settledActive(timeoutMs = 20_000, not) {
-      const end = Date.now() + timeoutMs;
-      let last: string[] = [];
-      while (Date.now() < end) {
-        last = await actives();
-        if (last.length === 1 && last[0] !== not) return last[0];
-        await new Promise((r) => setTimeout(r, 25));
-      }
-      throw new Error(`no single active instance within ${timeoutMs} ms (active: ${last.join(', ') || 'none'})`);
-    },
+    settledActive: (timeoutMs, not) => settle(actives, timeoutMs, not),
     async journalHistory() {
       const out: { txid: bigint; instance: string; epoch: number; seq: number }[] = [];
       const ac = new AbortController();
@@ -231,7 +278,7 @@ export async function startHaCluster(n: number, opts: HaOptions = {}): Promise<H
       });
     }),
     async stopAll() {
-      for (const i of instances) { await i.controller.stop(); await i.service.stop(); }
+      for (const i of [...instances, ...others.flatMap((o) => o.instances)]) { await i.controller.stop(); await i.service.stop(); }
       await Promise.all(journal.map((j) => j.stop()));
       for (const q of quorumServers) await q.stop();
       await ensemble?.stopAll();
