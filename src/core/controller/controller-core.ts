@@ -25,11 +25,13 @@
 // expired); a lease renewed through the leader before the lock is read (C2);
 // the lock's ephemeralOwner is that session; the breadcrumb names this
 // instance with that lock's token (its promotion under this very lock got as
-// far as the breadcrumb); the service reports active, in the breadcrumb's
-// journal epoch when there is a journal; the service is healthy (C3). No new
-// journal epoch is taken: the service keeps writing in the epoch it was given
-// under this lock, and no other writer can be given a newer one without the
-// lock, which this session held throughout (C4). Anything short of that
+// far as the breadcrumb); the service reports active, with a journal as a
+// writer in the breadcrumb's epoch or a later one (a service takes its own
+// writer epoch when promoted: one older than the breadcrumb's was made active
+// before this lock's promotion); the service is healthy (C3). No new journal
+// epoch is taken: the service keeps writing in the epoch it took under this
+// lock, and no other writer can be given a newer one without the lock, which
+// this session held throughout (C4). Anything short of that
 // proof starts as after a crash: a service found active is demoted and a lock
 // of the old session is released, never trusted (C1).
 
@@ -495,7 +497,7 @@ export class ControllerCore {
           : crumb.instance !== this.s.instance ? `the breadcrumb names ${crumb.instance}`
           : crumb.token !== this.tokenString() ? `the breadcrumb's token ${crumb.token} is not this lock's (${this.tokenString()}): the promotion under this lock did not get that far`
           : this.s.hasJournal && serviceEpoch === null ? 'the service\'s role answer names no journal epoch, so it cannot be matched with the breadcrumb\'s'
-          : this.s.hasJournal && serviceEpoch !== crumb.epoch ? `the service writes in epoch ${serviceEpoch}, the breadcrumb says ${crumb.epoch}`
+          : this.s.hasJournal && (crumb.epoch === null || serviceEpoch! < crumb.epoch) ? `the service writes in epoch ${serviceEpoch}, older than the breadcrumb's ${crumb.epoch ?? '(none)'}: it was not made active under this lock`
           : null;
         if (why !== null) { this.giveUpResume(why); return; }
         this.previous = crumb;

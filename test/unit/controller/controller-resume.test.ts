@@ -172,6 +172,15 @@ describe('ControllerCore: a restart that cannot prove the role is its own starts
     });
   }
 
+  it('a service writing in a later epoch than the breadcrumb\'s (it took its own writer epoch when promoted) is resumed', () => {
+    const h = restarted();
+    provenLock(h, 9);
+    h.answer('readBreadcrumb', ok({ breadcrumb: { data: CRUMB, version: 4 } }));
+    h.answer('adoptActive', ok());
+    expect(h.phase()).toBe('active');
+    expect(h.core.currentEpoch).toBe(7);
+  });
+
   it('without a journal the service need not name an epoch', () => {
     const h = new Harness({ hasJournal: false, resume: { sessionId: SID, waitMs: TIMEOUT } });
     provenLock(h, null);
