@@ -62,7 +62,9 @@ describe('controller restart of the active instance', () => {
       await victim.controller.restart();
       const seen = await watchActives(c, async () => (await c.status(a)).active === true, SESSION_MS * 2);
       const back = Date.now() - t0;
-      expect([...seen]).toEqual([a]);
+      // No other instance was ever seen active; this one is again.
+      expect([...seen].filter((x) => x !== a)).toEqual([]);
+      expect(await c.actives()).toEqual([a]);
       const s = await c.status(a);
       expect(s.lastTransition).toMatchObject({ to: 'active', reason: expect.stringMatching(/^resumed after a restart/) });
       // Still within its session: the old one, re-attached.
@@ -96,6 +98,23 @@ describe('controller restart of the active instance', () => {
     await watchActives(c, async () => (await c.status(sb.id)).phase === 'watching', 20_000);
     expect(await c.actives()).toEqual([a]);
   }, 60_000);
+
+  it('controller stop --release hands off first: the service is made standby, the other takes over, the controller exits and its session file goes', async () => {
+    const a = await c.settledActive(30_000);
+    const victim = c.instances.find((i) => i.id === a)!;
+    const other = c.instances.find((i) => i.id !== a)!;
+    await watchActives(c, async () => (await c.status(other.id)).phase === 'watching', 20_000);
+    const r = await c.cli(['controller', 'stop', '--config', c.cfgPath, '--service', 'orders', '--id', a, '--run-dir', c.runDir!, '--release']);
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    expect(victim.controller.alive()).toBe(false);
+    expect(fs.existsSync(sessionFile(c, a))).toBe(false);
+    expect(await c.settledActive(SESSION_MS * 2, a)).toBe(other.id);
+    expect((await role(victim)).role).toBe('standby');
+    await victim.controller.restart();
+    await watchActives(c, async () => (await c.status(a)).phase === 'watching', 20_000);
+    expect(await c.actives()).toEqual([other.id]);
+    await expectC4(c);
+  }, 90_000);
 
   it('kill -9 and a restart after the session expired: fails over as before; the restarted controller does not trust the old lock', async () => {
     const a = await c.settledActive(30_000);
