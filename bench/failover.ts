@@ -7,11 +7,19 @@
 //     answers as active, and ms until a client writing to the key-value API
 //     (PUT /kv/<key>, retried every few ms) has its first write acknowledged
 //     by the new active; the killed one is restarted (it comes back standby);
+//   - restarts of the active's controller, --controller-restarts times
+//     (SIGTERM and kill -9 in turn, each restarted at once, well within the
+//     session timeout): the restarted controller re-attaches to its session
+//     (kept in its run directory) and resumes; counted: failovers caused (any
+//     moment another instance is active, or the service's writer epoch
+//     changes), and ms from the signal until it reports active again;
 //   - kill -9 of the active controller, --controller-kills times: the same,
-//     through the session's expiry; reported beside the negotiated timeout;
+//     through the session's expiry (restarted only once the other is active);
+//     reported beside the negotiated timeout;
 //   - a controller's resident memory and its CPU over --idle-seconds of quiet.
 // Bars: service-crash failover p99 (the longest of 20) under 1.5 s; controller
-// crash failover within the negotiated session timeout + 1 s.
+// crash failover within the negotiated session timeout + 1 s; controller
+// restarts cause no failover.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -25,6 +33,7 @@ import { round1, round3, summarize } from './lib/stats.js';
 
 const SPECS: OptionSpec[] = [
   { name: 'kills', full: 20, quick: 5, integer: true, help: 'kill -9 of the active service' },
+  { name: 'controller-restarts', full: 6, quick: 2, integer: true, help: 'restarts of the active\'s controller (SIGTERM and kill -9 in turn), each within the session timeout' },
   { name: 'controller-kills', full: 5, quick: 2, integer: true, help: 'kill -9 of the active controller (each waits for a session expiry)' },
   { name: 'idle-seconds', full: 10, quick: 3, help: 'quiet time over which the controllers\' CPU is measured' },
   { name: 'budget-seconds', full: 900, quick: 300, help: 'kill everything and fail past this wall time' },
@@ -88,7 +97,9 @@ export async function main(argv: string[]): Promise<number> {
   const start = (what: string, port: number, args: string[]) => launch({ kind: 'ours', dir: path.join(dir, what), port, cmd: process.execPath, args, env });
   const jnArg = jn.map((j) => `${j.id}@127.0.0.1:${j.port}`).join(',');
   const startService = (i: Instance) => start(`svc-${i.id}`, i.servicePort, [EXAMPLE, '--instance', i.id, '--port', String(i.servicePort), '--journal-nodes', jnArg, '--journal', 'orders', '--write-every-ms', '20']);
-  const startController = (i: Instance) => start(`ctl-${i.id}`, i.adminPort, [OUR_CLI, 'controller', '--config', cfg, '--service', 'orders', '--id', i.id]);
+  // With a run directory, as systemd and --daemon run it: the controller keeps its quorum session there.
+  const runDir = path.join(dir, 'run');
+  const startController = (i: Instance) => start(`ctl-${i.id}`, i.adminPort, [OUR_CLI, 'controller', '--config', cfg, '--service', 'orders', '--id', i.id, '--run-dir', runDir]);
   await start('quorum', clientPort, [OUR_CLI, 'quorum', '--config', cfg, '--id', '1']);
   for (const j of jn) await start(`journal-${j.id}`, j.port, [OUR_CLI, 'journal', '--config', cfg, '--id', String(j.id)]);
   for (const i of inst) i.service = await startService(i);
@@ -148,6 +159,50 @@ export async function main(argv: string[]): Promise<number> {
 
   const session = await get(`http://127.0.0.1:${first.adminPort}/v1/status`);
   const negotiated = Number(session?.body.sessionTimeoutMs ?? NaN);
+
+  log(`${o['controller-restarts']} restarts of the active's controller (SIGTERM and kill -9 in turn)`);
+  const restartMs: { how: 'SIGTERM' | 'kill -9'; ms: number }[] = [];
+  let failoversCaused = 0;
+  for (let k = 0; k < o['controller-restarts']; k++) {
+    const victim = first;
+    const other = inst.find((i) => i !== victim)!;
+    await waitHealthyStandby(other);
+    await sleep(300);
+    const epochBefore = (await get(`http://127.0.0.1:${victim.servicePort}/role`))?.body.epoch;
+    const how = k % 2 === 0 ? 'SIGTERM' as const : 'kill -9' as const;
+    // Watch the other instance the whole time: any moment it is active is a failover.
+    let watching = true;
+    let otherActive = false;
+    const watcher = (async () => {
+      while (watching) {
+        if ((await get(`http://127.0.0.1:${other.adminPort}/active`))?.status === 200) otherActive = true;
+        await sleep(10);
+      }
+    })();
+    const tk = performance.now();
+    if (how === 'SIGTERM') await victim.controller!.stop();
+    else await victim.controller!.kill9();
+    victim.controller = await startController(victim);
+    let back: number | null = null;
+    const end = performance.now() + negotiated + 30_000;
+    while (performance.now() < end && !otherActive) {
+      if ((await get(`http://127.0.0.1:${victim.adminPort}/active`))?.status === 200) { back = performance.now() - tk; break; }
+      await sleep(5);
+    }
+    watching = false;
+    await watcher;
+    const epochAfter = (await get(`http://127.0.0.1:${victim.servicePort}/role`))?.body.epoch;
+    const moved = otherActive || back === null || epochAfter !== epochBefore;
+    if (moved) {
+      failoversCaused++;
+      log(`controller restart ${k + 1} (${how}): FAILOVER (other active: ${otherActive}, back: ${back === null ? 'no' : 'yes'}, service epoch ${String(epochBefore)} -> ${String(epochAfter)})`);
+      first = await waitActive(inst, negotiated + 30_000);
+      for (const i of inst) if (i !== first) await waitHealthyStandby(i);
+      continue;
+    }
+    restartMs.push({ how, ms: back! });
+    log(`controller restart ${k + 1} (${how}): ${victim.id} active again after ${round1(back!)} ms, service epoch ${String(epochAfter)} unchanged`);
+  }
   log(`${o['controller-kills']} kills of the active controller (negotiated session timeout ${negotiated} ms)`);
   const controllerMs: number[] = [];
   for (let k = 0; k < o['controller-kills']; k++) {
@@ -177,6 +232,7 @@ export async function main(argv: string[]): Promise<number> {
   const svc = summarize(serviceMs);
   const wr = summarize(writeMs);
   const ctl = summarize(controllerMs);
+  const rs = summarize(restartMs.map((r) => r.ms));
   const report = {
     benchmark: 'failover',
     machine: { cpus: os.cpus().length, node: process.version },
@@ -184,14 +240,20 @@ export async function main(argv: string[]): Promise<number> {
     setup: 'quorum: ours, standalone, cluster-file defaults (tick 200 ms); controller defaults (session 6 s requested, TCP check every 200 ms); 3 journal nodes; example key-value service (a tick to its journal every 20 ms while active)',
     serviceCrash: { what: 'kill -9 of the active service until the other instance is active and its service answers active', samplesMs: serviceMs.map(round1), ...svc, longestMs: svc.maxMs },
     serviceCrashFirstWrite: { what: 'kill -9 of the active service until a client retrying PUT /kv/<key> on the other instance has a write acknowledged (durable on a journal majority)', samplesMs: writeMs.map(round1), ...wr },
+    controllerRestart: {
+      what: 'SIGTERM or kill -9 of the active\'s controller, restarted at once: from the signal until the restarted controller answers /active again (it re-attached to its session and resumed); a failover is any moment the other instance was active, or the service\'s writer epoch changed',
+      restarts: o['controller-restarts'], failoversCaused,
+      samples: restartMs.map((r) => ({ how: r.how, ms: round1(r.ms) })), ...rs,
+    },
     controllerCrash: { what: 'kill -9 of the active controller until the other is active (session expiry path)', negotiatedSessionTimeoutMs: negotiated, samplesMs: controllerMs.map(round1), ...ctl },
     controller: { rssMb, idleCpuPctOneCore: idleCpuPct },
     bars: {
       serviceCrashP99: { what: 'the longest of the service-crash failovers < 1500 ms', valueMs: svc.maxMs, pass: svc.maxMs < 1500 },
+      controllerRestartNoFailover: { what: 'controller restarts within the session timeout cause no failover', value: failoversCaused, pass: failoversCaused === 0 },
       controllerCrash: { what: 'the longest controller-crash failover <= negotiated session timeout + 1000 ms', valueMs: ctl.maxMs, limitMs: negotiated + 1000, pass: ctl.maxMs <= negotiated + 1000 },
     },
     seconds: round1((performance.now() - t0) / 1000),
   };
   process.stdout.write(JSON.stringify(report, null, 2) + '\n');
-  return report.bars.serviceCrashP99.pass && report.bars.controllerCrash.pass ? 0 : 1;
+  return report.bars.serviceCrashP99.pass && report.bars.controllerCrash.pass && report.bars.controllerRestartNoFailover.pass ? 0 : 1;
 }

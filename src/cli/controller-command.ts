@@ -15,26 +15,53 @@ import { UsageError, reloadOnSighup, reportAndExit, stopOnSignals } from './erro
 import { printProcessStatus, runDirFor, startDaemonOrRun, stopProcess, withStartFlags, withStatusFlags, withStopFlags, type DaemonFlags } from './daemon-verbs.js';
 import { controllerSpec, type DaemonSpec } from '../daemon/daemon-spec.js';
 import { loadRunDir } from '../config/cluster-file.js';
+import { sessionFileOf } from '../controller/session-file.js';
 
-interface ControllerProcessOpts extends DaemonFlags { config: string; service: string; id: string }
+interface ControllerProcessOpts extends DaemonFlags { config: string; service: string; id: string; release?: boolean }
 
-function controllerProcess(opts: ControllerProcessOpts): { cfg: ControllerConfig; spec: DaemonSpec; runDir: string } {
+function controllerProcess(opts: ControllerProcessOpts): { cfg: ControllerConfig; spec: DaemonSpec; runDir: string; chosenRunDir: string | null } {
   const cfg = loadControllerConfig(opts.config, opts.service, opts.id);
-  return { cfg, spec: controllerSpec(cfg, opts.config), runDir: runDirFor(opts.runDir, loadRunDir(opts.config)) };
+  const fromFile = loadRunDir(opts.config);
+  return { cfg, spec: controllerSpec(cfg, opts.config), runDir: runDirFor(opts.runDir, fromFile), chosenRunDir: opts.runDir ?? fromFile };
 }
 
 async function startController(opts: ControllerProcessOpts): Promise<void> {
-  const { cfg, spec, runDir } = controllerProcess(opts);
-  await startDaemonOrRun(spec, runDir, opts, () => runController(cfg, () => loadControllerConfig(opts.config, opts.service, opts.id), () => loadOtherServices(opts.config, opts.service)));
+  const { cfg, spec, runDir, chosenRunDir } = controllerProcess(opts);
+  // The quorum session is kept (for a restart to re-attach) only in a run directory someone chose:
+  // --run-dir (systemd's unit and --daemon give one) or the cluster file's runDir.
+  const sessionFile = chosenRunDir === null ? null : sessionFileOf(chosenRunDir, cfg.service, cfg.instance.id);
+  await startDaemonOrRun(spec, runDir, opts, () => runController(cfg, () => loadControllerConfig(opts.config, opts.service, opts.id), () => loadOtherServices(opts.config, opts.service), sessionFile));
+}
+
+/**
+ * `stop --release`: a clean hand-off before the stop. The controller cedes (to-standby, its own
+ * breadcrumb removed, the lock released: a standby elsewhere takes over without fencing it); once
+ * it reports standby it is stopped, and a standby's stop closes its session.
+ */
+async function releaseBeforeStop(cfg: ControllerConfig, timeoutMs: number): Promise<void> {
+  const i = cfg.instance;
+  const st = await adminCall(cfg, i, 'GET', '/v1/status').catch((e: Error) => { throw new Error(`--release: the controller of ${i.id} does not answer (${e.message}); not stopped`); });
+  const idle = (j: Record<string, unknown>) => j.phase === 'standby' || j.phase === 'watching' || j.phase === 'contending';
+  if (idle(st.json)) return;
+  const r = await adminCall(cfg, i, 'POST', '/v1/cede', { forMs: Math.max(timeoutMs, cfg.cedeMs) });
+  if (r.status >= 300) throw new Error(`--release: ${i.id} refused to cede: ${String(r.json.error)}; not stopped`);
+  const end = Date.now() + timeoutMs;
+  let last: Record<string, unknown> = r.json;
+  while (Date.now() < end) {
+    const s = await adminCall(cfg, i, 'GET', '/v1/status').catch(() => null);
+    if (s !== null) { last = s.json; if (idle(last) && last.active !== true) return; }
+    await new Promise((res) => setTimeout(res, 100));
+  }
+  throw new Error(`--release: ${i.id} did not reach standby within ${timeoutMs} ms (${String(last.phase)}: ${String(last.lastFailure ?? '')}); not stopped`);
 }
 
 /** `rereadOthers`: the cluster file's other services, shown by the status page; read at start and at each SIGHUP. */
-async function runController(cfg: ControllerConfig, reread: () => ControllerConfig, rereadOthers: () => ServiceConfigResult[]): Promise<void> {
+async function runController(cfg: ControllerConfig, reread: () => ControllerConfig, rereadOthers: () => ServiceConfigResult[], sessionFile: string | null): Promise<void> {
   const logger = createLogger({ cluster: cfg.clusterId, service: cfg.service, id: cfg.instance.id, process: 'controller' });
   if (cfg.tls !== null) logCertificateExpiry(logger, 'controller.tls', cfg.tls.cert);
   if (cfg.journalTls !== null) logCertificateExpiry(logger, 'journal.tls', cfg.journalTls.cert);
   for (const w of cfg.warnings) logger.warn({ warning: w }, 'configuration warning');
-  const controller = new Controller(cfg, logger);
+  const controller = new Controller(cfg, logger, { sessionFile });
   await controller.prepareResources();
   let others: ServiceConfigResult[] = [];
   const loadOthers = () => {
@@ -118,9 +145,14 @@ export function controllerCommands(): Command[] {
     .description('run the controller (the default verb); --daemon: in the background, returning once its admin API answers')))
     .action((opts: ControllerProcessOpts) => startController(opts).catch(reportAndExit));
   withStopFlags(instanceOpts(controller.command('stop')
-    .description('stop the controller started on this host with --daemon or by systemd (SIGTERM: it demotes its service and lets the lock go)')))
+    .description('stop the controller started on this host with --daemon or by systemd (SIGTERM: it leaves its service as it is; an active keeps its role and quorum session for a restart, or until the session expires and a standby takes over; --release hands off first)'))
+    .option('--release', 'hand the active role off first: the service is made standby and the lock released (a standby elsewhere takes over), then the controller stops'))
     .action(async (opts: ControllerProcessOpts) => {
-      try { const { spec, runDir } = controllerProcess(opts); process.exitCode = await stopProcess(spec, runDir, opts.timeoutMs); } catch (e) { reportAndExit(e); }
+      try {
+        const { cfg, spec, runDir } = controllerProcess(opts);
+        if (opts.release) await releaseBeforeStop(cfg, opts.timeoutMs ?? 30_000);
+        process.exitCode = await stopProcess(spec, runDir, opts.timeoutMs);
+      } catch (e) { reportAndExit(e); }
     });
   withStatusFlags(instanceOpts(controller.command('status')
     .description('this host\'s controller process: pid, uptime, role (exit 0 running, 3 stopped, 1 stale pid file, 4 not answering)')))

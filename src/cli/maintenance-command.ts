@@ -88,6 +88,7 @@ function historyLine(e: HistoryEntry): string {
     case 'failover-target': what = `target of a manual failover${e.forced ? ' (--force)' : ''}`; break;
     case 'paused': what = 'paused (maintenance)'; break;
     case 'resumed': what = 'resumed'; break;
+    case 'resumed-after-restart': what = `stayed active across a controller restart: ${e.reason}`; break;
     default: what = JSON.stringify(e);
   }
   return [e.at, e.instance.padEnd(8), [epoch, token].filter(Boolean).join(' ').padEnd(26), what].join('  ');

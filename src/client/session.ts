@@ -9,7 +9,8 @@
 // unknown). Expiry is learnt from the server (timeout <= 0 in the connect
 // reply), as in ZooKeeper: it is terminal and fails everything with
 // SESSIONEXPIRED. close() ends the session; later calls fail with
-// SESSIONEXPIRED ("client closed").
+// SESSIONEXPIRED ("client closed"). detach() leaves the session alive on the
+// quorum (for a re-attach by id and password) and ends this client.
 import { EventEmitter } from 'node:events';
 import { performance } from 'node:perf_hooks';
 import type { WatcherEvent, ZkRequest } from '../proto/zk-records.js';
@@ -370,6 +371,18 @@ export class ZkSession extends EventEmitter<ZkClientEvents> {
     for (const watcher of this.watches.drainAll()) this.callWatcher(watcher, ev);
     this.setState(state);
     this.emitEvent(ev);
+  }
+
+  /**
+   * Leave without ending the session: the socket closes and this client is done, but the session
+   * lives on in the quorum (its ephemerals with it) until its timeout passes, so that another
+   * client given its id and password (options.session) can re-attach to it. Idempotent.
+   */
+  detach(): void {
+    if (this.final) return;
+    this.closing = true;
+    this.closePromise ??= Promise.resolve();
+    this.finish('closed', (p) => sessionExpired('client detached', p));
   }
 
   /** End the session: closeSession (bounded by timeoutMs, default min(requestTimeoutMs, 5 s)), then the socket. Idempotent. */

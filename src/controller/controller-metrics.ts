@@ -21,7 +21,7 @@ const HEALTH_STATES: readonly HealthState[] = ['initializing', 'healthy', 'unhea
  */
 export const TRANSITION_REASONS = [
   'startup', 'racing', 'lock_held', 'lock_free', 'won_lock', 'promoted', 'promotion_failed', 'service_unhealthy',
-  'lease_expired', 'session_lost', 'lock_lost', 'ceded', 'other',
+  'lease_expired', 'session_lost', 'lock_lost', 'ceded', 'resumed', 'other',
 ] as const;
 export type TransitionReason = (typeof TRANSITION_REASONS)[number];
 
@@ -38,7 +38,8 @@ const REASON_PATTERNS: [RegExp, TransitionReason][] = [
   [/^the quorum session (expired|that held the lock is gone)|^new quorum session/, 'session_lost'],
   [/^the lock is no longer ours|^reading the lock failed/, 'lock_lost'],
   [/^asked to cede\b/, 'ceded'],
-  [/^service reports |^role query failed|^reconciling\b/, 'startup'],
+  [/^service reports |^role query failed|^reconciling\b|^the lock of the previous run's session is released/, 'startup'],
+  [/^resumed after a restart\b/, 'resumed'],
 ];
 
 export function transitionReasonClass(reason: string): TransitionReason {

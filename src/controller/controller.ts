@@ -4,6 +4,12 @@
 // session after expiry), a monotonic clock and timers; the operations the core
 // asks for run here: lock and breadcrumb znodes, fencing, the journal epoch,
 // the service's hooks, lease renewals (sync, which passes through the leader).
+// The session's id and password are kept in the run directory (session-file.ts)
+// from the moment it is made: a controller that exits holding the lock or the
+// active role (SIGTERM, kill -9, a crash) leaves its session open, and its
+// restart re-attaches to it and lets the core prove the role is still its own
+// (ControllerCore's header: a restart that moves nothing). A standby's exit
+// closes its session and removes the file.
 import { EventEmitter } from 'node:events';
 import path from 'node:path';
 import { Acls, ZkClient } from '../client/index.js';
@@ -19,6 +25,12 @@ import { HistoryLog, type HistoryEntry } from './history-log.js';
 import { maintenanceInForce, parseMaintenance, parseScheduledFailover, WatchedZnode, type Maintenance, type ScheduledFailover } from './maintenance.js';
 import { adminRequest } from './admin-client.js';
 import { queryRole, runHook, type HookResult } from './service-hooks.js';
+import { readSessionFile, removeSessionFile, writeSessionFile, type SavedSession, type SessionOwner } from './session-file.js';
+
+export interface ControllerOptions {
+  /** Where the quorum session is kept for a restart to re-attach (null: nowhere; a restart then fails over as after a crash). */
+  sessionFile?: string | null;
+}
 
 const now = () => performance.now();
 /** A scheduled switchover found due later than this (no active at the time) is dropped, not run by surprise. */
@@ -45,10 +57,29 @@ export class Controller extends EventEmitter {
   scheduled: ScheduledFailover | null = null;
   private readonly scheduledZnode: WatchedZnode;
   private scheduledTimer: NodeJS.Timeout | null = null;
+  private readonly sessionFile: string | null;
+  private readonly sessionOwner: SessionOwner;
+  /** The previous run's session, to re-attach to until it is found expired (or a session is made). */
+  private saved: SavedSession | null = null;
+  /** The session id in the session file (0n: none written). */
+  private savedId = 0n;
+  /** Resources found running at start are left alone until the core decides whether it resumes the active role. */
+  private straysDeferred = false;
 
-  constructor(readonly cfg: ControllerConfig, readonly logger: Logger) {
+  constructor(readonly cfg: ControllerConfig, readonly logger: Logger, opts: ControllerOptions = {}) {
     super();
     const i = cfg.instance;
+    this.sessionFile = opts.sessionFile ?? null;
+    this.sessionOwner = { cluster: cfg.clusterId, service: cfg.service, instance: i.id };
+    if (this.sessionFile !== null) {
+      const r = readSessionFile(this.sessionFile, this.sessionOwner);
+      if (r.kind === 'ignored') logger.warn({ sessionFile: this.sessionFile }, `the saved quorum session is not used: ${r.reason}; starting a new session (a restart of an active fails over)`);
+      if (r.kind === 'session') {
+        this.saved = r.session;
+        this.savedId = r.session.id;
+        logger.info({ sessionId: `0x${r.session.id.toString(16)}`, sessionFile: this.sessionFile }, 'found the quorum session of the previous run: re-attaching to it (the active role is resumed only if still ours)');
+      }
+    }
     this.lockPath = `${cfg.basePath}/lock`;
     this.crumbPath = `${cfg.basePath}/breadcrumb`;
     this.core = new ControllerCore({
@@ -56,6 +87,7 @@ export class Controller extends EventEmitter {
       raceDelayMs: cfg.raceDelayMs, noFailover: i.noFailover, retryBackoffMs: 1000, retryBackoffMaxMs: 30_000,
       promotionsPerWindow: cfg.promotionsPerWindow, promotionWindowMs: cfg.promotionWindowMs, maxLagOnFailover: cfg.maxLagOnFailover,
       failsafe: cfg.failsafe,
+      resume: this.saved === null ? null : { sessionId: this.saved.id, waitMs: cfg.sessionTimeoutMs },
     }, now());
     this.history = new HistoryLog(`${cfg.basePath}/history`, cfg.history, (e) => this.logger.warn({ err: e.message, pending: this.history.pending }, 'could not write the failover history yet; retrying at the next connection'));
     this.maintenanceZnode = new WatchedZnode(`${cfg.basePath}/maintenance`, (d) => this.applyMaintenance(d), (e) => this.logger.warn({ err: e.message }, 'could not read maintenance from the quorum; keeping the last read'));
@@ -72,6 +104,11 @@ export class Controller extends EventEmitter {
   async prepareResources(): Promise<void> {
     if (this.resources.size === 0) return;
     await this.resources.validate();
+    if (this.saved !== null) {
+      // This controller may resume the active role: its resources stay until the core has decided.
+      this.straysDeferred = true;
+      return;
+    }
     const stopped = await this.resources.stopStrays();
     if (stopped.length > 0) this.logger.warn({ resources: stopped }, 'resources were running on this instance before its controller started: stopped (they start again when it is promoted)');
   }
@@ -101,13 +138,51 @@ export class Controller extends EventEmitter {
     void this.connect();
   }
 
+  /**
+   * Stops the controller without touching its service. Holding the lock or the active role (and
+   * with a session file), it leaves its quorum session open: a restart within the session timeout
+   * re-attaches and resumes; otherwise the session expires and a standby takes over (fencing this
+   * instance) as after a crash. A standby's session is closed and its file removed. A clean
+   * hand-off first is `quorate controller stop --release` (or `quorate failover`).
+   */
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.maintenanceTimer) clearTimeout(this.maintenanceTimer);
     if (this.scheduledTimer) clearTimeout(this.scheduledTimer);
     this.health.stop();
     if (this.wakeTimer) clearTimeout(this.wakeTimer);
-    await this.zk?.close().catch(() => undefined);
+    const zk = this.zk;
+    const keep = this.core.keepsSessionOnExit() && this.sessionFile !== null && zk !== null && this.savedId !== 0n && zk.sessionId === this.savedId;
+    if (keep) {
+      const ms = zk.negotiatedTimeoutMs || this.cfg.sessionTimeoutMs;
+      this.logger.warn({ role: this.core.currentPhase, sessionId: `0x${zk.sessionId.toString(16)}`, timeoutMs: ms },
+        `stopping without a role change: the service is left as it is and the quorum session stays open; a restart within ${ms} ms resumes, otherwise a standby takes over when the session expires`);
+      zk.detach();
+      return;
+    }
+    await zk?.close().catch(() => undefined);
+    this.forgetSession();
+  }
+
+  /** The session is gone (closed or expired): its file goes too. */
+  private forgetSession(): void {
+    this.savedId = 0n;
+    if (this.sessionFile === null) return;
+    try { removeSessionFile(this.sessionFile); } catch (e) {
+      this.logger.warn({ sessionFile: this.sessionFile, err: (e as Error).message }, 'could not remove the session file (the session it names is gone: a restart finds it expired)');
+    }
+  }
+
+  /** Keeps the session's id and password for a restart (written before the core may take the lock in it). */
+  private saveSession(zk: ZkClient): void {
+    if (this.sessionFile === null || zk.sessionId === this.savedId) return;
+    try {
+      writeSessionFile(this.sessionFile, { id: zk.sessionId, passwd: zk.sessionPasswd }, this.sessionOwner);
+      this.savedId = zk.sessionId;
+    } catch (e) {
+      this.savedId = 0n;
+      this.logger.warn({ sessionFile: this.sessionFile, err: (e as Error).message }, 'could not keep the quorum session in the run directory: a restart of this controller will not resume its role (it fails over as after a crash)');
+    }
   }
 
   note(level: 'info' | 'warn', msg: string): void {
@@ -121,6 +196,16 @@ export class Controller extends EventEmitter {
     const effects = this.core.step(input, t);
     this.emit('step', input, effects, t);
     for (const e of effects) this.effect(e);
+    if (this.straysDeferred && this.core.currentPhase !== 'starting') {
+      this.straysDeferred = false;
+      // Not resumed: as at any start, only the active's controller runs resources (a demotion stops them itself).
+      if (this.core.currentPhase !== 'active' && this.core.currentPhase !== 'demoting') {
+        void this.resources.stopStrays().then(
+          (stopped) => { if (stopped.length > 0) this.logger.warn({ resources: stopped }, 'resources were running on this instance and it did not resume the active role: stopped'); },
+          (e: Error) => this.logger.error({ err: e.message }, `resources found running could not be stopped: ${e.message}`),
+        );
+      }
+    }
   }
 
   private effect(e: ControllerEffect): void {
@@ -149,11 +234,17 @@ export class Controller extends EventEmitter {
   private async connect(): Promise<void> {
     let backoff = 200;
     while (!this.stopped) {
-      const zk = new ZkClient({ connectString: this.cfg.connectString, sessionTimeoutMs: this.cfg.sessionTimeoutMs, logger: this.logger, tls: this.cfg.quorumTls });
+      const saved = this.saved;
+      const zk = new ZkClient({ connectString: this.cfg.connectString, sessionTimeoutMs: this.cfg.sessionTimeoutMs, logger: this.logger, tls: this.cfg.quorumTls, ...(saved !== null ? { session: saved } : {}) });
       this.zk = zk;
+      let established = false;
       zk.on('state', (s) => {
+        if (this.stopped) return;
         if (s === 'connected') {
-          this.logger.info({ sessionId: `0x${zk.sessionId.toString(16)}`, timeoutMs: zk.negotiatedTimeoutMs }, 'quorum session connected');
+          established = true;
+          this.saved = null;
+          this.logger.info({ sessionId: `0x${zk.sessionId.toString(16)}`, timeoutMs: zk.negotiatedTimeoutMs, reattached: saved !== null && zk.sessionId === saved.id }, 'quorum session connected');
+          this.saveSession(zk);
           // No format step: our znodes' parent is made (if missing) before the core may race for the lock.
           void this.prepareSession(zk).then(
             () => this.feed({ kind: 'session', state: 'connected', sessionId: zk.sessionId, timeoutMs: zk.negotiatedTimeoutMs }),
@@ -162,16 +253,21 @@ export class Controller extends EventEmitter {
         } else if (s === 'disconnected') {
           this.feed({ kind: 'session', state: 'disconnected' });
         } else if (s === 'expired') {
-          this.logger.warn({}, 'quorum session expired: starting a new one');
+          this.logger.warn({ sessionId: `0x${zk.sessionId.toString(16)}` }, saved !== null && !established ? 'the previous run\'s quorum session has expired: starting a new one' : 'quorum session expired: starting a new one');
+          this.saved = null;
+          this.forgetSession();
           this.feed({ kind: 'session', state: 'expired' });
           void zk.close().catch(() => undefined);
-          setTimeout(() => void this.connect(), 100);
+          // Expired while re-attaching: the connect below fails and its loop goes on.
+          if (established) setTimeout(() => void this.connect(), 100);
         }
       });
       try {
         await zk.connect();
         return;
       } catch (e) {
+        // The previous run's session expired: a new one at once (the 'expired' listener said so).
+        if (saved !== null && this.saved === null) { await zk.close().catch(() => undefined); continue; }
         // Never give up (Hadoop's ZKFC exits after 3 tries): reconnect with backoff, for ever.
         this.logger.warn({ err: (e as Error).message, retryInMs: backoff }, 'cannot reach the quorum; retrying');
         await zk.close().catch(() => undefined);
@@ -328,7 +424,13 @@ export class Controller extends EventEmitter {
       case 'queryRole': {
         if (i.hooks?.role == null) return { ok: true, role: 'unknown' };
         const r = await queryRole(i.hooks.role);
-        return r.ok ? { ok: true, role: r.role } : { ok: false, reason: r.reason };
+        return r.ok ? { ok: true, role: r.role, serviceEpoch: r.epoch } : { ok: false, reason: r.reason };
+      }
+      case 'adoptActive': {
+        // No hook: the service is active already. Its resources run again if one stopped meanwhile (starts are idempotent).
+        if (this.resources.size === 0) return { ok: true, detail: 'no resources' };
+        const r = await this.resources.startAll();
+        return r.ok ? { ok: true, detail: r.detail } : { ok: false, reason: r.reason };
       }
       case 'failsafeCheck': {
         if (i.hooks?.role == null || this.cfg.journalNodes === null) return { ok: false, reason: 'failsafe needs a role hook and a journal' };

@@ -254,6 +254,7 @@ const SCRIPT = String.raw`'use strict';
       case 'failover-target': return 'target of a manual failover' + (e.forced ? ' (forced)' : '');
       case 'paused': return 'paused (maintenance)';
       case 'resumed': return 'resumed';
+      case 'resumed-after-restart': return 'stayed active across a controller restart: ' + e.reason;
       case 'scheduled-failover': return 'switchover ' + e.action + ' (due ' + time(e.due) + (e.to ? ', to ' + e.to : '') + ', by ' + e.by + ')';
       default: return e.reason || e.detail || '';
     }

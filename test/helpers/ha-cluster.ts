@@ -30,6 +30,8 @@ export interface HaInstance {
 export interface HaCluster {
   dir: string;
   cfgPath: string;
+  /** With HaOptions.runDir: the controllers' run directory (pid and session files). */
+  runDir: string | null;
   /** Our quorum server (the first of them), or null with the Apache ZooKeeper backend. */
   quorum: CliProcess | null;
   /** Every quorum server (one unless quorumServers was given). */
@@ -92,6 +94,11 @@ export interface HaOptions {
   failsafe?: boolean;
   /** Further services in the same cluster file, each with n instances of the example service (with a journal of its name) and their controllers. */
   extraServices?: string[];
+  /**
+   * Controllers run with --run-dir (HaCluster.runDir), as systemd and --daemon run them: they keep
+   * their quorum session there, and a restart of the active's re-attaches and resumes.
+   */
+  runDir?: boolean;
 }
 
 export async function startHaCluster(n: number, opts: HaOptions = {}): Promise<HaCluster> {
@@ -212,10 +219,11 @@ export async function startHaCluster(n: number, opts: HaOptions = {}): Promise<H
   const journalTls = opts.tlsEverywhere && opts.tls
     ? { cert: fs.readFileSync(opts.tls.certFile, 'utf8'), key: fs.readFileSync(opts.tls.keyFile, 'utf8'), ca: fs.readFileSync(opts.tls.caFile, 'utf8') } : null;
   const instances: HaInstance[] = [];
+  const runDir = opts.runDir ? path.join(dir, 'run') : null;
   for (const [k, id] of ids.entries()) {
     const serviceTls = opts.tlsEverywhere && opts.tls ? ['--tls-cert', opts.tls.certFile, '--tls-key', opts.tls.keyFile, '--tls-ca', opts.tls.caFile] : [];
     const service = await startCliProcess([], ports[k].service, {}, [EXAMPLE, '--instance', id, '--port', String(ports[k].service), '--journal-nodes', jn, '--journal', 'orders', '--write-every-ms', '20', ...serviceTls]);
-    const controller = await startCliProcess(['controller', '--config', cfgPath, '--service', 'orders', '--id', id], ports[k].admin);
+    const controller = await startCliProcess(['controller', '--config', cfgPath, '--service', 'orders', '--id', id, ...(runDir !== null ? ['--run-dir', runDir] : [])], ports[k].admin);
     instances.push({ id, adminPort: ports[k].admin, servicePort: ports[k].service, service, controller, proxy: proxies?.[k] ?? null });
   }
   const others: HaService[] = [];
@@ -254,7 +262,7 @@ export async function startHaCluster(n: number, opts: HaOptions = {}): Promise<H
     throw new Error(`no single active instance within ${timeoutMs} ms (active: ${last.join(', ') || 'none'})`);
   };
   return {
-    dir, cfgPath, quorum, quorumServers, quorumPorts, apacheZk, ensemble, journal, journalNodes, instances, others, actives,
+    dir, cfgPath, runDir, quorum, quorumServers, quorumPorts, apacheZk, ensemble, journal, journalNodes, instances, others, actives,
     async status(id) {
       const i = instances.find((x) => x.id === id)!;
       const r = await request(`${scheme}://127.0.0.1:${i.adminPort}/v1/status`, { signal: AbortSignal.timeout(2000), dispatcher: tlsAgent });

@@ -18,6 +18,22 @@
 // fences this one's service at its next write, and it needs the lock (the
 // quorum) first. Promotion always needs the quorum: failsafe only keeps.
 // Ownership of the lock is its ephemeralOwner, never its data.
+// A restart that moves nothing (settings.resume): a controller restarted within
+// its session timeout re-attaches to the session its previous run left open
+// and resumes the active role without any hook when, and only when, it proves
+// the role is still its own: the session re-attached (not a new one, not
+// expired); a lease renewed through the leader before the lock is read (C2);
+// the lock's ephemeralOwner is that session; the breadcrumb names this
+// instance with that lock's token (its promotion under this very lock got as
+// far as the breadcrumb); the service reports active, with a journal as a
+// writer in the breadcrumb's epoch or a later one (a service takes its own
+// writer epoch when promoted: one older than the breadcrumb's was made active
+// before this lock's promotion); the service is healthy (C3). No new journal
+// epoch is taken: the service keeps writing in the epoch it took under this
+// lock, and no other writer can be given a newer one without the lock, which
+// this session held throughout (C4). Anything short of that
+// proof starts as after a crash: a service found active is demoted and a lock
+// of the old session is released, never trusted (C1).
 
 export type HealthState = 'initializing' | 'healthy' | 'unhealthy' | 'not-responding';
 export type ServiceRole = 'standby' | 'active' | 'unknown';
@@ -46,7 +62,9 @@ export type ControllerOp =
   /** Ask the service which role it has (at start). */
   | { type: 'queryRole' }
   /** Failsafe: the service's role and writer epoch, and the newest epoch a majority of journal nodes promised. */
-  | { type: 'failsafeCheck' };
+  | { type: 'failsafeCheck' }
+  /** A restart resumes the active role: make sure what the active runs beside its service (resources) runs; no hook. */
+  | { type: 'adoptActive'; epoch: number | null; token: string };
 
 export type OpResult =
   | { ok: true; lock?: { owner: bigint; czxid: bigint } | null; breadcrumb?: { data: Breadcrumb | null; version: number }; epoch?: number; role?: ServiceRole; detail?: string; serviceEpoch?: number | null; journalEpoch?: number }
@@ -89,6 +107,8 @@ export type HistoryEvent =
   | { type: 'failover-target'; forced: boolean }
   | { type: 'paused' }
   | { type: 'resumed' }
+  /** A restarted controller found its session, lock and active service still its own and went on: no role change. */
+  | { type: 'resumed-after-restart'; epoch: number | null; token: string | null; reason: string }
   /** A switchover scheduled with `failover --at` (recorded by the driver that handled it): when it was due, to whom. */
   | { type: 'scheduled-failover'; action: 'scheduled' | 'cancelled' | 'started' | 'missed'; due: string; to: string | null; by: string };
 
@@ -96,7 +116,7 @@ export type Phase =
   | 'starting' | 'standby' | 'contending' | 'watching'
   | 'promoting' | 'active' | 'demoting' | 'releasing';
 
-type Step = 'createLock' | 'readLock' | 'deleteStaleLock' | 'readBreadcrumb' | 'fence' | 'newEpoch' | 'writeBreadcrumb' | 'preActive' | 'toActive' | 'toStandby' | 'releaseLock' | 'deleteOwnBreadcrumb' | 'queryRole';
+type Step = 'resumeLock' | 'resumeBreadcrumb' | 'adoptActive' | 'releaseStale' | 'createLock' | 'readLock' | 'deleteStaleLock' | 'readBreadcrumb' | 'fence' | 'newEpoch' | 'writeBreadcrumb' | 'preActive' | 'toActive' | 'toStandby' | 'releaseLock' | 'deleteOwnBreadcrumb' | 'queryRole';
 
 export interface ControllerSettings {
   instance: string;
@@ -116,6 +136,13 @@ export interface ControllerSettings {
   maxLagOnFailover?: number | null;
   /** Keep the active while the quorum is unreachable, for as long as the journal backs it (needs hasJournal). */
   failsafe?: boolean;
+  /**
+   * The quorum session this controller's previous run left open (its id, from the run directory),
+   * which the driver re-attaches to: the core may resume the active role if it can prove it is still
+   * its own (see the header). Waits at most waitMs (the session timeout) for the proof, then starts
+   * as after a crash.
+   */
+  resume?: { sessionId: bigint; waitMs: number } | null;
 }
 
 /** What status shows and /active answers from. */
@@ -199,9 +226,23 @@ export class ControllerCore {
   private nextFailsafeAt = 0;
   private failsafeSince: number | null = null;
   private failsafeRefutedAt: number | null = null;
+  /** The service's answer to the role query at start (null until it came). */
+  private startRole: OpResult | null = null;
+  /**
+   * A restart that may resume the active role, until it is decided: the old session's id, until when
+   * to wait for the proof, whether that session re-attached, and why to give up once the step in
+   * flight answers (never a to-standby beside an in-flight step).
+   */
+  private resume: { sessionId: bigint; until: number; reattached: boolean; abort: string | null } | null = null;
+  /** The old session, given up on before it re-attached: if it still does, a lock it holds is released (never trusted). */
+  private staleSession: bigint | null = null;
 
   constructor(private readonly s: ControllerSettings, private now: number) {
     this.backoffMs = s.retryBackoffMs;
+    if (s.resume != null) {
+      if (s.resume.sessionId === 0n) throw new Error('resume: session id 0 is no session');
+      this.resume = { sessionId: s.resume.sessionId, until: now + s.resume.waitMs, reattached: false, abort: null };
+    }
   }
 
   // ---- reading -------------------------------------------------------------
@@ -213,6 +254,16 @@ export class ControllerCore {
   }
 
   get currentPhase(): Phase { return this.phase; }
+
+  /**
+   * Whether a controller that exits now (SIGTERM) should leave its quorum session open for its
+   * restart to re-attach: it holds (or may hold) the lock or the active role. A standby's has
+   * nothing to keep and is closed.
+   */
+  keepsSessionOnExit(): boolean {
+    return this.lockCzxid !== null || this.resume !== null || this.staleSession !== null
+      || this.phase === 'active' || this.phase === 'promoting' || this.phase === 'demoting' || this.phase === 'releasing';
+  }
   get currentEpoch(): number | null { return this.epoch; }
 
   /** Active as an outside observer should believe it at `now`: the role and a lease (or the journal, in failsafe) that holds now. */
@@ -295,14 +346,17 @@ export class ControllerCore {
     this.out.push({ kind: 'wakeAt', at });
   }
 
-  private transition(to: Phase, reason: string): void {
+  private transition(to: Phase, reason: string, resumed = false): void {
     if (this.phase === to) return;
     const from = this.phase;
     this.phase = to;
     if (to === 'active' || to === 'standby' || from === 'active') this.lastTransition = { at: this.now, to, reason };
     this.log('info', `${from} -> ${to}: ${reason}`);
     if (to === 'contending') this.contendSince = this.now;
-    if (to === 'active') {
+    if (to === 'active' && resumed) {
+      this.activeEpoch = this.epoch;
+      this.history({ type: 'resumed-after-restart', epoch: this.epoch, token: this.tokenString(), reason });
+    } else if (to === 'active') {
       this.activeEpoch = this.epoch;
       this.history({ type: 'promoted', epoch: this.epoch, token: this.tokenString(), previous: this.previousOther(), reason, durationMs: Math.round(this.now - (this.contendSince ?? this.now)) });
     }
@@ -330,10 +384,19 @@ export class ControllerCore {
         this.leaseSentAt = null;
         if (this.phase === 'watching' || this.phase === 'contending') { this.pending = null; this.transition('standby', 'new quorum session'); }
       }
+      if (this.staleSession !== null && this.staleSession !== input.sessionId) this.staleSession = null;
       this.session = 'connected';
       this.sessionId = input.sessionId;
       this.timeoutMs = input.timeoutMs;
       this.nextRenewAt = this.now;
+      if (this.resume !== null) {
+        if (input.sessionId === this.resume.sessionId) {
+          if (!this.resume.reattached) this.log('info', `re-attached to the quorum session of the previous run (0x${input.sessionId.toString(16)})`);
+          this.resume.reattached = true;
+        } else {
+          this.giveUpResume(`the previous run's quorum session (0x${this.resume.sessionId.toString(16)}) is gone: a new session was made`);
+        }
+      }
       return;
     }
     this.session = input.state;
@@ -342,8 +405,122 @@ export class ControllerCore {
       this.lockCzxid = null;
       this.sessionId = null;
       this.leaseSentAt = null;
+      this.staleSession = null;
+      if (this.resume !== null) this.giveUpResume(`the previous run's quorum session (0x${this.resume.sessionId.toString(16)}) expired`);
     }
     this.renewals.clear();
+  }
+
+  /**
+   * The restart cannot prove the active role is still ours: start as after a crash. A service
+   * found active is demoted (to-standby, then our lock released if we hold it); a lock of the old
+   * session is released; otherwise standby. With a step in flight, this waits for its answer.
+   */
+  private giveUpResume(reason: string): void {
+    const rs = this.resume;
+    if (rs === null) return;
+    if (this.pending !== null && this.pending.step !== 'queryRole') { rs.abort ??= reason; return; }
+    this.resume = null;
+    // Unless the old session is known dead (it expired, or a new one was made), it may hold the lock
+    // (or come back late holding it): a standby releases it before anything else.
+    const oldDead = this.session === 'expired' || (this.sessionId !== null && this.sessionId !== rs.sessionId);
+    if (!oldDead && this.lockCzxid === null) this.staleSession = rs.sessionId;
+    this.log('warn', `not resuming after the restart: ${reason}`);
+    if (this.startRole === null) return; // the role query's answer starts us as it does without a resume
+    const r = this.startRole;
+    if (r.ok && r.role === 'active') {
+      this.log('warn', 'the service reports active but this controller cannot prove it holds the lock: demoting it');
+      this.startDemotion(`reconciling after a restart: ${reason}`);
+    } else if (this.lockCzxid !== null) {
+      this.release(`the lock of the previous run's session is released, not trusted: ${reason}`);
+    } else {
+      this.transition('standby', r.ok ? `service reports ${r.role}` : `role query failed: ${r.reason}`);
+    }
+  }
+
+  /**
+   * Starting: the role query, then (resuming) the proof, one step at a time: the old session
+   * re-attached, a lease, the lock ours, a healthy service, the breadcrumb, adopt.
+   */
+  private evaluateStart(): void {
+    if (this.pending !== null) return;
+    if (this.startRole === null) { this.run('queryRole', { type: 'queryRole' }); return; }
+    const rs = this.resume;
+    if (rs === null) return;
+    if (rs.abort !== null) { this.giveUpResume(rs.abort); return; }
+    if (this.now >= rs.until) {
+      this.giveUpResume(`no proof within ${this.s.resume!.waitMs} ms (${!rs.reattached ? 'the old session did not re-attach' : !this.leaseValid(this.now) ? 'no lease' : `the service is ${this.health}`})`);
+      return;
+    }
+    this.wake(rs.until);
+    const r = this.startRole;
+    if (!r.ok || r.role !== 'active') {
+      // Nothing to resume; a lock the old session still holds must go: learn that from the session.
+      if (!rs.reattached) return;
+      this.giveUpResume(r.ok ? `the service reports ${r.role}` : `the role query failed: ${r.reason}`);
+      return;
+    }
+    if (!rs.reattached || this.session !== 'connected' || !this.leaseValid(this.now)) return;
+    if (this.lockCzxid === null) { this.run('resumeLock', { type: 'readLock', watch: true }); return; }
+    if (this.health === 'initializing') return;
+    if (this.health !== 'healthy') { this.giveUpResume(`the service is ${this.health}: ${this.healthReason}`); return; }
+    this.guarded('resumeBreadcrumb', { type: 'readBreadcrumb' }, (why) => this.giveUpResume(why));
+  }
+
+  /** Runs a step only while the lock is ours, the lease holds and the service is healthy (C1-C3); else `fail`. */
+  private guarded(step: Step, what: ControllerOp, fail: (why: string) => void): void {
+    if (this.lockCzxid === null) { fail('the lock went with the quorum session that held it'); return; }
+    if (!this.leaseValid(this.now)) { fail('the lease expired (no answer through the quorum leader within 2/3 of the session timeout)'); return; }
+    if (this.health !== 'healthy') { fail(`the service became ${this.health}`); return; }
+    this.run(step, what);
+  }
+
+  /** An answer to a step of the resume proof. */
+  private onResumeStep(step: Step, r: OpResult): void {
+    const rs = this.resume!;
+    if (rs.abort !== null) { this.giveUpResume(rs.abort); return; }
+    switch (step) {
+      case 'resumeLock': {
+        if (!r.ok) { this.giveUpResume(`reading the lock failed: ${r.reason}`); return; }
+        const lock = r.lock ?? null;
+        if (lock === null) { this.giveUpResume('there is no lock'); return; }
+        if (lock.owner !== rs.sessionId || this.sessionId !== rs.sessionId) { this.giveUpResume('another session holds the lock'); return; }
+        this.lockCzxid = lock.czxid;
+        this.log('info', `the lock (token ${lock.czxid}) is still held by this controller's session`);
+        return;
+      }
+      case 'resumeBreadcrumb': {
+        if (!r.ok) { this.giveUpResume(`reading the breadcrumb failed: ${r.reason}`); return; }
+        const crumb = r.breadcrumb!.data;
+        const serviceEpoch = this.startRole !== null && this.startRole.ok ? this.startRole.serviceEpoch ?? null : null;
+        const why = crumb === null ? 'there is no breadcrumb'
+          : crumb.instance !== this.s.instance ? `the breadcrumb names ${crumb.instance}`
+          : crumb.token !== this.tokenString() ? `the breadcrumb's token ${crumb.token} is not this lock's (${this.tokenString()}): the promotion under this lock did not get that far`
+          : this.s.hasJournal && serviceEpoch === null ? 'the service\'s role answer names no journal epoch, so it cannot be matched with the breadcrumb\'s'
+          : this.s.hasJournal && (crumb.epoch === null || serviceEpoch! < crumb.epoch) ? `the service writes in epoch ${serviceEpoch}, older than the breadcrumb's ${crumb.epoch ?? '(none)'}: it was not made active under this lock`
+          : null;
+        if (why !== null) { this.giveUpResume(why); return; }
+        this.previous = crumb;
+        this.breadcrumbVersion = r.breadcrumb!.version;
+        this.epoch = crumb!.epoch;
+        this.guarded('adoptActive', { type: 'adoptActive', epoch: this.epoch, token: this.tokenString()! }, (w) => this.giveUpResume(w));
+        return;
+      }
+      case 'adoptActive': {
+        if (!r.ok) { this.giveUpResume(`adopting the active role: ${r.reason}`); return; }
+        // The lease and the lock may have gone while it ran (C1, C2): the same checks as to-active.
+        if (this.lockCzxid === null || !this.leaseValid(this.now) || this.health !== 'healthy') {
+          this.giveUpResume(this.lockCzxid === null ? 'the lock went with the session' : !this.leaseValid(this.now) ? 'the lease expired while adopting' : `the service became ${this.health}`);
+          return;
+        }
+        this.resume = null;
+        this.backoffMs = this.s.retryBackoffMs;
+        this.transition('active', `resumed after a restart: the session, the lock (token ${this.tokenString()}) and the active service (epoch ${this.epoch ?? '-'}) are still this controller's`, true);
+        this.recheckLock = 'watch';
+        return;
+      }
+      default: return;
+    }
   }
 
   private onCede(forMs: number): void {
@@ -419,8 +596,21 @@ export class ControllerCore {
       this.startDemotion('asked to cede (manual failover)');
       return;
     }
+    if (step === 'resumeLock' || step === 'resumeBreadcrumb' || step === 'adoptActive') {
+      if (this.resume !== null && this.phase === 'starting') this.onResumeStep(step, r);
+      return;
+    }
     switch (step) {
+      case 'releaseStale':
+        // Deleted if (and only if) the old session held it; else, tried again while that session lives.
+        if (!r.ok && this.session !== 'expired') { this.log('warn', `could not release the lock of the previous run's session yet: ${r.reason}`); this.staleSession = this.sessionId; }
+        return;
       case 'queryRole':
+        this.startRole = r;
+        if (this.resume !== null) {
+          this.log('info', `the service reports ${r.ok ? r.role : `nothing (${r.reason})`}; proving the active role is still ours before resuming (at most until the previous session's timeout)`);
+          return;
+        }
         if (r.ok && r.role === 'active') {
           // A restarted controller finds its service active without the lock: demote it first.
           this.log('warn', 'the service reports active but this controller does not hold the lock: demoting it');
@@ -593,7 +783,7 @@ export class ControllerCore {
     this.renewLease();
     this.runFailsafe();
     const now = this.now;
-    if (this.phase === 'starting' && this.pending === null) { this.run('queryRole', { type: 'queryRole' }); return; }
+    if (this.phase === 'starting') { this.evaluateStart(); return; }
     if (this.phase === 'active' && !this.paused) {
       // Checked even while a lock read is in flight: a hung read must not hold off a demotion.
       const why = this.session === 'expired' ? 'the quorum session expired'
@@ -604,6 +794,13 @@ export class ControllerCore {
       if (why !== null) { this.pending = null; this.startDemotion(why, serviceDown && this.lockCzxid !== null); return; }
     }
     if (this.pending !== null) return;
+    if (this.staleSession !== null && this.session === 'connected' && this.sessionId === this.staleSession && (this.phase === 'standby' || this.phase === 'watching')) {
+      // The old session came back after we gave up on it: its lock (if it has one) must not stay.
+      this.staleSession = null;
+      this.log('warn', 'the previous run\'s quorum session re-attached late: releasing the lock if it holds it');
+      this.run('releaseStale', { type: 'releaseLock' });
+      return;
+    }
     if (this.phase === 'releasing') {
       // A release that could not be done: the session's end frees the lock; a connection lets us delete it.
       if (this.session === 'expired' || this.lockCzxid === null) { this.afterRelease(); return; }
