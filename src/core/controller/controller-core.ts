@@ -181,6 +181,8 @@ export class ControllerCore {
   private contendSince: number | null = null;
   /** The epoch this instance was active in since the last standby (null: not active since; a failed promotion is not a demotion). */
   private activeEpoch: number | null | undefined = undefined;
+  /** The fencing token this instance was made active under: its to-standby hook and history carry it even after the lock is gone (expired session, lock taken). */
+  private activeToken: string | null = null;
   private cededUntil = 0;
   private notBefore = 0;
   private backoffMs: number;
@@ -353,6 +355,7 @@ export class ControllerCore {
     if (to === 'active' || to === 'standby' || from === 'active') this.lastTransition = { at: this.now, to, reason };
     this.log('info', `${from} -> ${to}: ${reason}`);
     if (to === 'contending') this.contendSince = this.now;
+    if (to === 'active') this.activeToken = this.tokenString();
     if (to === 'active' && resumed) {
       this.activeEpoch = this.epoch;
       this.history({ type: 'resumed-after-restart', epoch: this.epoch, token: this.tokenString(), reason });
@@ -363,6 +366,7 @@ export class ControllerCore {
     if (to === 'standby' && this.activeEpoch !== undefined) {
       this.history({ type: 'demoted', epoch: this.activeEpoch, token: this.demotionToken, reason, standbyConfirmed: this.standbyConfirmed });
       this.activeEpoch = undefined;
+      this.activeToken = null;
     }
   }
 
@@ -548,7 +552,7 @@ export class ControllerCore {
     this.exitReason = reason;
     if (!this.cleanQuit) this.lastFailure = reason;
     this.standbyConfirmed = false;
-    this.demotionToken = this.tokenString();
+    this.demotionToken = this.tokenString() ?? this.activeToken;
     if (releaseFirst) {
       this.hookAfterRelease = true;
       this.release(reason);

@@ -506,7 +506,8 @@ describe('ControllerCore: active', () => {
     h.at(1500).step({ kind: 'lockChanged' });
     expect(h.ops()).toEqual([{ type: 'readLock', watch: true }]);
     h.answer('readLock', ok({ lock: { owner: OTHER, czxid: CZ + 100n } }));
-    expect(h.ops()).toEqual([{ type: 'hook', hook: 'toStandby', epoch: 7, token: null, previous: null }]);
+    // The lock is another's now, but the service was active under ours: its to-standby hook is told that token.
+    expect(h.ops()).toEqual([{ type: 'hook', hook: 'toStandby', epoch: 7, token: TOKEN, previous: null }]);
     expect(h.phase()).toBe('demoting');
     expect(h.core.isActive(h.now)).toBe(false);
     h.answer('toStandby', ok());
