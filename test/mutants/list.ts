@@ -88,11 +88,11 @@ export const MUTANTS: Mutant[] = [
     tests: ZAB_TESTS, sim: BARE_SIM,
   },
   {
-    id: 'zab-zxid-reused-after-election',
+    id: 'zab-zxid-reused',
     file: 'src/core/zab/leader-role.ts',
-    find: 'this.lastProposed = makeZxid(this.epoch!, (ctx.cfg.firstCounter ?? 1n) - 1n);',
-    replace: 'this.lastProposed = ctx.log.last > makeZxid(this.epoch!, 0) ? ctx.log.last - 1n : makeZxid(this.epoch!, (ctx.cfg.firstCounter ?? 1n) - 1n);',
-    why: 'a new leader proposes again at a zxid it already holds',
+    find: 'const zxid = this.lastProposed + 1n;',
+    replace: 'const zxid = this.lastProposed + (this.outstanding.size > 1 ? 0n : 1n);',
+    why: 'the leader hands out again the zxid of a proposal still in flight',
     tests: ZAB_TESTS, sim: BARE_SIM,
   },
   {

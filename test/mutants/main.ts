@@ -95,7 +95,7 @@ async function runMutant(scratch: string, m: Mutant, log: (s: string) => void): 
   const done = (status: Outcome['status'], by: string[]): Outcome => ({ id: m.id, file: m.file, status, by, seconds: Number(((performance.now() - t0) / 1000).toFixed(1)) });
   const srcPath = path.join(scratch, m.file);
   const distPath = path.join(scratch, 'dist', m.file.replace(/\.ts$/, '.js'));
-  const original = fs.readFileSync(path.join(ROOT, m.file), 'utf8');
+  const original = fs.readFileSync(srcPath, 'utf8');
   const n = occurrences(original, m.find);
   if (n !== 1) return done('ROTTED', [`find text occurs ${n} times in ${m.file}`]);
   const mutated = original.replace(m.find, () => m.replace);
