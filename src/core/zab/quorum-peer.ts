@@ -13,7 +13,7 @@ import { LeaderRole } from './leader-role.js';
 import { LogTail, type LogEntry } from './log-tail.js';
 import type { Notification, PeerMessage, PeerState, StorageOp } from './messages.js';
 import type { ClusterConfig, PeerContext, QuorumPeerConfig } from './peer-context.js';
-import { hexZxid } from './zxid.js';
+import { followsInLog, hexZxid } from './zxid.js';
 import { invariantFailed } from '../invariant.js';
 
 export type { ClusterConfig, QuorumPeerConfig } from './peer-context.js';
@@ -298,7 +298,11 @@ export class QuorumPeer implements PeerContext {
 
   commitUpTo(zxid: bigint): void {
     if (zxid <= this.committed) return;
+    let prev = this.committed;
     for (const e of this.log.range(this.committed, zxid)) {
+      // Commits apply in log order, each right after the one before: no hole, nothing twice.
+      if (!followsInLog(prev, e.zxid, this.cfg.firstCounter)) invariantFailed('zab.commit-in-order', { server: this.cfg.id, zxid: e.zxid, after: prev, committed: this.committed, upTo: zxid });
+      prev = e.zxid;
       this.out.push({ kind: 'commit', zxid: e.zxid, payload: e.payload });
       if (this.pending !== null && this.pending.zxid === e.zxid) {
         const c = this.pending.config;
