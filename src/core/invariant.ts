@@ -13,22 +13,14 @@
 /** Names every invariant asserted in src/core, so that a log line or a failed schedule says which rule broke. */
 export type InvariantName =
   | 'journal.write-at-promise'
-  | 'journal.writer-epoch-at-most-promise'
-  | 'journal.promise-never-lowered'
-  | 'journal.committed-never-lowered'
-  | 'journal.batch-contiguous'
   | 'zab.zxid-never-reused'
   | 'zab.commit-in-order'
-  | 'zab.commit-needs-quorum'
   | 'zab.epoch-durable-before-answer'
   | 'zk.one-shot-watch-removed'
   | 'zk.apply-in-zxid-order'
-  | 'zk.sequential-suffix-unique'
   | 'zk.closed-session-leaves-no-ephemeral'
   | 'controller.lease-before-side-effect'
-  | 'controller.lock-owner-by-ephemeral-owner'
-  | 'controller.active-only-healthy'
-  | 'controller.fenced-before-active';
+  | 'controller.active-only-healthy';
 
 export type InvariantHandler = (v: InvariantViolation) => void;
 

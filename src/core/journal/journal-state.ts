@@ -230,7 +230,6 @@ export class JournalState {
     }
     if (overlap < req.records.length) {
       this.writesAtPromise(req.epoch, `journal ${req.firstTxid}`);
-      if (req.firstTxid + BigInt(overlap) !== seg.endTxid + 1n) invariantFailed('journal.batch-contiguous', { journal: this.name, segment: seg, firstTxid: req.firstTxid, overlap });
       seg.endTxid = end;
       ops.push({ kind: 'append', segmentTxid: seg.startTxid, firstTxid: req.firstTxid + BigInt(overlap), records: req.records.slice(overlap) });
     }
@@ -337,7 +336,6 @@ export class JournalState {
     if (end < this.committed) {
       throw new JournalError(409, `journal ${this.name}: segment ${seg.startTxid} would be cut to ${end}, below the committed txid ${this.committed}`);
     }
-    if (end < this.committed) invariantFailed('journal.committed-never-lowered', { journal: this.name, segment: seg, cutTo: end, committedTxid: this.committed });
     seg.endTxid = end;
     ops.push({ kind: 'truncate', startTxid: seg.startTxid, endTxid: end });
   }

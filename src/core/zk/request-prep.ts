@@ -11,7 +11,6 @@ import { parentOf, pathProblem } from './path.js';
 import { txnBytesUpperBound, type Txn } from './txn.js';
 import { ZK_LIMITS } from '../../limits.js';
 import { applyReconfig, formatMembership, parseMembership, votersOf, type MemberLine, type Membership } from './membership.js';
-import { invariantFailed } from '../invariant.js';
 
 interface ChangeRecord {
   zxid: bigint;
@@ -295,8 +294,6 @@ export class RequestPrep {
       throw new PrepError(Err.NOCHILDRENFOREPHEMERALS);
     }
     const parentCVersion = (parent.cversion + 1) | 0;
-    // The next sequential suffix differs from this one (ZooKeeper's cversion wraps at 2^31, as here).
-    if (parentCVersion === parent.cversion) invariantFailed('zk.sequential-suffix-unique', { parent: parentPath, cversion: parent.cversion, path });
     const ephemeralOwner = isContainer ? CONTAINER_EPHEMERAL_OWNER
       : mode.ttl ? ttlEphemeralOwner(ttl)
         : mode.ephemeral ? ctx.sessionId : 0n;
