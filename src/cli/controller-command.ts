@@ -10,6 +10,7 @@ import { adminRequest } from '../controller/admin-client.js';
 import { gatherCluster, statusJson, type ClusterView } from '../controller/cluster-view.js';
 import { Controller } from '../controller/controller.js';
 import { createLogger } from '../io/log.js';
+import { exitOnInvariantViolation } from '../io/invariant-exit.js';
 import { logCertificateExpiry } from '../io/tls-identity.js';
 import { UsageError, reloadOnSighup, reportAndExit, stopOnSignals } from './errors.js';
 import { printProcessStatus, runDirFor, startDaemonOrRun, stopProcess, withStartFlags, withStatusFlags, withStopFlags, type DaemonFlags } from './daemon-verbs.js';
@@ -58,6 +59,7 @@ async function releaseBeforeStop(cfg: ControllerConfig, timeoutMs: number): Prom
 /** `rereadOthers`: the cluster file's other services, shown by the status page; read at start and at each SIGHUP. */
 async function runController(cfg: ControllerConfig, reread: () => ControllerConfig, rereadOthers: () => ServiceConfigResult[], sessionFile: string | null): Promise<void> {
   const logger = createLogger({ cluster: cfg.clusterId, service: cfg.service, id: cfg.instance.id, process: 'controller' });
+  exitOnInvariantViolation(logger);
   if (cfg.tls !== null) logCertificateExpiry(logger, 'controller.tls', cfg.tls.cert);
   if (cfg.journalTls !== null) logCertificateExpiry(logger, 'journal.tls', cfg.journalTls.cert);
   for (const w of cfg.warnings) logger.warn({ warning: w }, 'configuration warning');

@@ -5,6 +5,7 @@ import { Command } from 'commander';
 import { loadJournalConfig, loadRunDir, type JournalNodeConfig } from '../config/cluster-file.js';
 import { JournalNodeClient } from '../client/journal/node-client.js';
 import { createLogger } from '../io/log.js';
+import { exitOnInvariantViolation } from '../io/invariant-exit.js';
 import { logCertificateExpiry } from '../io/tls-identity.js';
 import { JournalNode } from '../journal/journal-node.js';
 import { journalNameProblem } from '../proto/journal-wire.js';
@@ -28,6 +29,7 @@ async function startNode(opts: JournalProcessOpts): Promise<void> {
 
 async function runNode(config: JournalNodeConfig, reread: () => JournalNodeConfig): Promise<void> {
   const logger = createLogger({ cluster: config.clusterId, id: config.nodeId, process: 'journal' });
+  exitOnInvariantViolation(logger);
   if (config.tls !== null) logCertificateExpiry(logger, 'journal.tls', config.tls.cert);
   const node = await JournalNode.start({ config, logger });
   stopOnSignals(logger, () => node.stop());

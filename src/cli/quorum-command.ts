@@ -5,6 +5,7 @@ import { loadZooCfg } from '../config/zoo-cfg.js';
 import type { QuorumServerConfig } from '../config/quorum-config.js';
 import { dumpDataDir, reportToJson, verifyDataDir, type DataDirReport } from '../io/data-dir-inspect.js';
 import { createLogger } from '../io/log.js';
+import { exitOnInvariantViolation } from '../io/invariant-exit.js';
 import { logCertificateExpiry } from '../io/tls-identity.js';
 import { decodeLoggedTxn, describeTxn, deserializeTree } from '../proto/txn-codec.js';
 import { QuorumServer } from '../quorum/quorum-server.js';
@@ -44,6 +45,7 @@ async function startCommand(opts: QuorumProcessOpts): Promise<void> {
 
 async function runServer(quorum: QuorumServerConfig, warnings: string[], reread: () => QuorumServerConfig): Promise<void> {
   const logger = createLogger({ cluster: quorum.clusterId, id: quorum.serverId, process: 'quorum' });
+  exitOnInvariantViolation(logger);
   if (quorum.peerTls !== null) logCertificateExpiry(logger, 'quorum.tls', quorum.peerTls.cert);
   for (const w of warnings) logger.warn({ warning: w }, 'configuration warning');
   // One server (or none listed) runs standalone, as ZooKeeper with standaloneEnabled; more form a quorum.

@@ -96,7 +96,14 @@ export function runJournalSimulation(o: JournalSimOptions): JournalSimResult {
     const { from, id, req } = item;
     n.serving = { from, id };
     const st = n.state!;
+    // What must not happen: a request below the node's promise (the promise as it stood before the
+    // request) changes anything. Checked here, apart from JournalState's own checks.
+    const promisedBefore = st.promisedEpoch;
     const finish = (ops: JournalStorageOp[], a: WriterAnswer) => {
+      if (req.kind !== 'getState' && req.kind !== 'newEpoch' && req.epoch < promisedBefore) {
+        fail(`J0: node ${n.id} accepted ${req.kind}${req.kind === 'journal' ? ` of txid ${req.firstTxid}` : ''} from ${from.name} at epoch ${req.epoch}, below its promise ${promisedBefore}`);
+      }
+      if (req.kind === 'newEpoch' && req.epoch <= promisedBefore) fail(`J0: node ${n.id} granted epoch ${req.epoch} to ${from.name}, not above its promise ${promisedBefore}`);
       n.pending.push(...ops);
       q.after(ops.length === 0 ? 0.01 : rng.chance(0.03) ? rng.range(5, 30) : rng.range(0.1, 1.5), () => {
         if (!n.up || n.life !== life) return;
@@ -169,6 +176,12 @@ export function runJournalSimulation(o: JournalSimOptions): JournalSimResult {
     const d = peer.durable.disk;
     const step = st.catchUpStep({ promisedEpoch: d.promisedEpoch, lastWriterEpoch: d.lastWriterEpoch, committedTxid: d.committedTxid, segments: d.segments.map((x) => ({ ...x })) });
     if (step === null) { done(); return; }
+    // What must not happen: edits of an open segment copied from a writer below our promise (they are that writer's batch, taken below the promise).
+    if (step.finalizeAt === null && step.writerEpoch < st.promisedEpoch) {
+      fail(`J0: node ${n.id} would copy in-progress segment ${step.startTxid} of writer epoch ${step.writerEpoch} from node ${peerId}, below its promise ${st.promisedEpoch}`);
+      done();
+      return;
+    }
     const records: Uint8Array[] = [];
     const to = step.toTxid < step.fromTxid + 7n ? step.toTxid : step.fromTxid + 7n;
     for (let t = step.fromTxid; t <= to; t++) records.push(new TextEncoder().encode(peer.durable.edits.get(t)!));

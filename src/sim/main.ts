@@ -84,7 +84,7 @@ function main(argv: string[]): number {
 function runJournalSeeds(cli: SimCli): number {
   const seeds = cli.seed !== undefined ? [cli.seed] : Array.from({ length: cli.seeds }, (_, i) => cli.firstSeed + i);
   const t0 = performance.now();
-  let failed = 0;
+  const failedSeeds: { seed: number; replay: string; violations: string[] }[] = [];
   const totals = { acked: 0, writers: 0, fenced: 0, crashes: 0, catchUps: 0, gapFills: 0 };
   for (const seed of seeds) {
     const nodes = cli.servers ?? (seed % 2 ? 3 : 5);
@@ -97,13 +97,19 @@ function runJournalSeeds(cli: SimCli): number {
     for (const k of Object.keys(totals) as (keyof typeof totals)[]) totals[k] += r.stats[k] ?? 0;
     if (cli.trace) for (const line of r.trace) process.stdout.write(line + '\n');
     if (!r.ok) {
-      failed++;
-      process.stderr.write(`seed ${seed} FAILED:\n  ${r.violations.join('\n  ')}\n  replay: npm run sim -- --journal --seed ${seed} --servers ${nodes} --fault-ms ${Math.min(cli.faultMs, 20_000)} --trace\n`);
+      const replay = `npm run sim -- --journal --seed ${seed} --servers ${nodes} --fault-ms ${Math.min(cli.faultMs, 20_000)} --trace`;
+      failedSeeds.push({ seed, replay, violations: r.violations });
+      process.stderr.write(`seed ${seed} FAILED:\n  ${r.violations.join('\n  ')}\n  replay: ${replay}\n`);
     }
   }
   const seconds = (performance.now() - t0) / 1000;
-  process.stdout.write(`${seeds.length} journal schedules, ${failed} failed, ${seconds.toFixed(2)} s (${Math.round(seeds.length / seconds * 60)}/min); ` +
-    `${totals.acked} batches acknowledged, ${totals.writers} writers (${totals.fenced} fenced), ${totals.crashes} node crashes, ${totals.catchUps} catch-up steps, ${totals.gapFills} gaps filled\n`);
+  const failed = failedSeeds.length;
+  if (cli.json) {
+    process.stdout.write(JSON.stringify({ runs: seeds.length, failed, seconds: Number(seconds.toFixed(2)), schedulesPerMinute: Math.round(seeds.length / seconds * 60), totals, failedSeeds }, null, 2) + '\n');
+  } else {
+    process.stdout.write(`${seeds.length} journal schedules, ${failed} failed, ${seconds.toFixed(2)} s (${Math.round(seeds.length / seconds * 60)}/min); ` +
+      `${totals.acked} batches acknowledged, ${totals.writers} writers (${totals.fenced} fenced), ${totals.crashes} node crashes, ${totals.catchUps} catch-up steps, ${totals.gapFills} gaps filled\n`);
+  }
   return failed > 0 ? 1 : 0;
 }
 

@@ -195,6 +195,11 @@ export function zkWorkload(clientCount: number, firstCounter: bigint): SimWorklo
     }
     if (out.kind === 'event') {
       if (c.watches.delete(out.event.path)) stats.watchesFired++;
+      else if (watchProblems.length < 10) {
+        // What must not happen: an event for a watch this connection never armed, or a one-shot
+        // watch firing again after it fired (it is gone once fired; only a new read re-arms it).
+        watchProblems.push(`watch event nobody armed: ${c.session} got type ${out.event.type} for ${out.event.path} with no data watch armed there on this connection (t=${e.q.now.toFixed(1)}ms)`);
+      }
       return;
     }
     if (out.kind !== 'reply') return;

@@ -35,6 +35,8 @@
 // proof starts as after a crash: a service found active is demoted and a lock
 // of the old session is released, never trusted (C1).
 
+import { invariantFailed } from '../invariant.js';
+
 export type HealthState = 'initializing' | 'healthy' | 'unhealthy' | 'not-responding';
 export type ServiceRole = 'standby' | 'active' | 'unknown';
 
@@ -117,6 +119,8 @@ export type Phase =
   | 'promoting' | 'active' | 'demoting' | 'releasing';
 
 type Step = 'resumeLock' | 'resumeBreadcrumb' | 'adoptActive' | 'releaseStale' | 'createLock' | 'readLock' | 'deleteStaleLock' | 'readBreadcrumb' | 'fence' | 'newEpoch' | 'writeBreadcrumb' | 'preActive' | 'toActive' | 'toStandby' | 'releaseLock' | 'deleteOwnBreadcrumb' | 'queryRole';
+/** The steps of a promotion (or a resume after a restart) that act on the world (fence, journal epoch, breadcrumb, hooks, resources). */
+const PROMOTION_STEPS: ReadonlySet<Step> = new Set<Step>(['fence', 'newEpoch', 'writeBreadcrumb', 'preActive', 'toActive', 'adoptActive']);
 
 export interface ControllerSettings {
   instance: string;
@@ -339,6 +343,8 @@ export class ControllerCore {
   }
 
   private run(step: Step, what: ControllerOp): void {
+    // C2/C3 where they are decided: a promotion's side effect goes out only under a lease that holds now, for a healthy service.
+    if (PROMOTION_STEPS.has(step) && (!this.leaseValid(this.now) || this.health !== 'healthy')) invariantFailed(this.health !== 'healthy' ? 'controller.active-only-healthy' : 'controller.lease-before-side-effect', { step, phase: this.phase, health: this.health, session: this.session, now: this.now, leaseSentAt: this.leaseSentAt, timeoutMs: this.timeoutMs });
     const op = this.nextOp++;
     this.pending = { op, step };
     this.out.push({ kind: 'run', op, what });

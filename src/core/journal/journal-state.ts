@@ -6,6 +6,7 @@
 // operations the driver must make durable, in order, before answering (J1).
 // newEpoch finalizes nothing: only recovery decides a segment's end.
 import type { PrepareRecoveryAnswer, SegmentState } from './recovery.js';
+import { invariantFailed } from '../invariant.js';
 
 export interface JournalSegment { startTxid: bigint; endTxid: bigint; inProgress: boolean; writerEpoch: number }
 
@@ -127,6 +128,15 @@ export class JournalState {
     }
   }
 
+  /**
+   * Invariant: whatever a request writes (edits, a segment's start or end, a recovery's choice), it
+   * writes at the promised epoch: after its checks and raise(), its epoch is the promise. A request
+   * below the promise that got this far went past the fence.
+   */
+  private writesAtPromise(epoch: number, what: string): void {
+    if (epoch !== this.promised) invariantFailed('journal.write-at-promise', { journal: this.name, what, epoch, promisedEpoch: this.promised, writerEpoch: this.writerEpoch });
+  }
+
   /** Writes need the writer's own epoch, not only one at the promise. */
   private checkWriter(epoch: number): void {
     this.checkEpoch(epoch);
@@ -171,6 +181,7 @@ export class JournalState {
       if (existing.endTxid >= existing.startTxid) throw new JournalError(409, `journal ${this.name}: segment ${txid} already holds edits up to ${existing.endTxid}`);
     }
     this.raise(epoch, ops);
+    this.writesAtPromise(epoch, `startSegment ${txid}`);
     if (existing !== undefined) {
       existing.writerEpoch = epoch;
     } else {
@@ -218,6 +229,7 @@ export class JournalState {
       throw new JournalError(400, `journal ${this.name}: committed txid ${req.committedTxid} is beyond what was written (${end})`);
     }
     if (overlap < req.records.length) {
+      this.writesAtPromise(req.epoch, `journal ${req.firstTxid}`);
       seg.endTxid = end;
       ops.push({ kind: 'append', segmentTxid: seg.startTxid, firstTxid: req.firstTxid + BigInt(overlap), records: req.records.slice(overlap) });
     }
@@ -251,6 +263,7 @@ export class JournalState {
       throw new JournalError(409, `journal ${this.name}: cannot finalize segment ${startTxid} at ${endTxid}: it holds edits up to ${seg.endTxid}`);
     }
     this.raise(epoch, ops);
+    this.writesAtPromise(epoch, `finalizeSegment ${startTxid}-${endTxid}`);
     seg.inProgress = false;
     ops.push({ kind: 'finalize', startTxid, endTxid });
     // A finalized segment is decided (its writer saw every batch acknowledged, or recovery chose it): readers may have all of it.
@@ -300,6 +313,7 @@ export class JournalState {
       seg.writerEpoch = chosen.writerEpoch!;
       ops.push({ kind: 'startSegment', startTxid: seg.startTxid, writerEpoch: seg.writerEpoch });
     }
+    this.writesAtPromise(epoch, `acceptRecovery ${chosen.startTxid}-${chosen.endTxid}`);
     this.acceptedRecovery = { segment: { ...chosen }, epoch };
     ops.push({ kind: 'accepted', segment: { ...chosen }, epoch });
     return { ops, fetchFrom: null, keepTo: chosen.endTxid };
@@ -423,6 +437,8 @@ export class JournalState {
       this.noteCommitted(now.endTxid, ops);
     } else if (step.finalizeAt === null) {
       this.raise(step.writerEpoch, ops);
+      // A copy of an in-progress segment is that writer's batches taken here: at or above the promise, as its own would be.
+      if (step.writerEpoch !== this.promised) invariantFailed('journal.write-at-promise', { journal: this.name, what: `catch-up copy of segment ${step.startTxid}`, writerEpoch: step.writerEpoch, promisedEpoch: this.promised });
       if (step.writerEpoch > this.writerEpoch) {
         this.writerEpoch = step.writerEpoch;
         ops.push({ kind: 'writerEpoch', epoch: step.writerEpoch });

@@ -10,7 +10,8 @@
 // A leader that has not heard from a quorum for syncLimit ticks steps down.
 import { isQuorum, type PeerContext } from './peer-context.js';
 import { PEER_PROTOCOL_VERSION, type LearnerType, type PeerMessage } from './messages.js';
-import { COUNTER_MAX, counterOf, hexZxid, makeZxid } from './zxid.js';
+import { COUNTER_MAX, counterOf, followsInLog, hexZxid, makeZxid } from './zxid.js';
+import { invariantFailed } from '../invariant.js';
 
 type LinkPhase = 'new' | 'info' | 'epochAcked' | 'syncing' | 'synced';
 
@@ -234,6 +235,8 @@ export class LeaderRole {
       return null;
     }
     const zxid = this.lastProposed + 1n;
+    // A zxid is never handed out twice: the next one is above everything in our log.
+    if (zxid <= ctx.log.last) invariantFailed('zab.zxid-never-reused', { leader: ctx.cfg.id, epoch: this.epoch, zxid, logLast: ctx.log.last });
     this.lastProposed = zxid;
     ctx.appendLog(zxid, payload);
     const acks = new Set<number>();
@@ -283,6 +286,8 @@ export class LeaderRole {
       if (!quorumOf(ctx.voters, acks)) return;
       const pending = ctx.pendingVotersAt(zxid);
       if (pending !== null && !quorumOf(pending, acks)) return;
+      // Commits go in zxid order, each right after the one before it in the log.
+      if (!followsInLog(ctx.lastCommitted, zxid, ctx.cfg.firstCounter)) invariantFailed('zab.commit-in-order', { leader: ctx.cfg.id, zxid, lastCommitted: ctx.lastCommitted, outstanding: this.outstanding.size });
       this.outstanding.delete(zxid);
       const payload = ctx.log.get(zxid)!.payload;
       ctx.commitUpTo(zxid);

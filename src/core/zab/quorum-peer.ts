@@ -13,7 +13,8 @@ import { LeaderRole } from './leader-role.js';
 import { LogTail, type LogEntry } from './log-tail.js';
 import type { Notification, PeerMessage, PeerState, StorageOp } from './messages.js';
 import type { ClusterConfig, PeerContext, QuorumPeerConfig } from './peer-context.js';
-import { hexZxid } from './zxid.js';
+import { followsInLog, hexZxid } from './zxid.js';
+import { invariantFailed } from '../invariant.js';
 
 export type { ClusterConfig, QuorumPeerConfig } from './peer-context.js';
 
@@ -67,6 +68,8 @@ export class QuorumPeer implements PeerContext {
   private conns = new Set<number>();
   private persistSeq = 0;
   private durableSeq = 0;
+  /** The storage operation that made the latest acceptedEpoch (or currentEpoch) durable: no promise goes out before it is. */
+  private epochSeq = 0;
   private waiting: { seq: number; gen: number; fn: () => void }[] = [];
   /** Bumped on every role change: callbacks of an older role are dropped. */
   private gen = 0;
@@ -255,6 +258,10 @@ export class QuorumPeer implements PeerContext {
   }
 
   send(conn: number, msg: PeerMessage): void {
+    // ACKEPOCH and LEADERINFO promise the epoch: a crash after they left must not forget it.
+    if ((msg.type === 'ackEpoch' || msg.type === 'leaderInfo') && this.durableSeq < this.epochSeq) {
+      invariantFailed('zab.epoch-durable-before-answer', { server: this.cfg.id, message: msg.type, acceptedEpoch: this.acceptedEp, currentEpoch: this.currentEp, durableSeq: this.durableSeq, epochSeq: this.epochSeq });
+    }
     if (this.conns.has(conn)) this.out.push({ kind: 'send', conn, msg });
   }
 
@@ -281,6 +288,7 @@ export class QuorumPeer implements PeerContext {
   setAcceptedEpoch(epoch: number): void {
     this.acceptedEp = epoch;
     this.persist({ kind: 'acceptedEpoch', epoch });
+    this.epochSeq = this.persistSeq;
   }
 
   setCurrentEpoch(epoch: number): void {
@@ -290,7 +298,11 @@ export class QuorumPeer implements PeerContext {
 
   commitUpTo(zxid: bigint): void {
     if (zxid <= this.committed) return;
+    let prev = this.committed;
     for (const e of this.log.range(this.committed, zxid)) {
+      // Commits apply in log order, each right after the one before: no hole, nothing twice.
+      if (!followsInLog(prev, e.zxid, this.cfg.firstCounter)) invariantFailed('zab.commit-in-order', { server: this.cfg.id, zxid: e.zxid, after: prev, committed: this.committed, upTo: zxid });
+      prev = e.zxid;
       this.out.push({ kind: 'commit', zxid: e.zxid, payload: e.payload });
       if (this.pending !== null && this.pending.zxid === e.zxid) {
         const c = this.pending.config;

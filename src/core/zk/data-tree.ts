@@ -8,6 +8,7 @@ import { OPEN_ACL_UNSAFE, READ_ACL_UNSAFE } from './acl.js';
 import { baseName, joinPath, parentOf } from './path.js';
 import type { Txn, TxnHeader } from './txn.js';
 import { WatchTable, type WatchFire } from './watches.js';
+import { invariantFailed } from '../invariant.js';
 
 export interface ZNode {
   data: Buffer | null;
@@ -177,6 +178,9 @@ export class DataTree {
         paths.sort();
         // Children before parents cannot occur (ephemerals have no children), but sort keeps replay deterministic.
         for (const p of paths) this.deleteNode(p, hdr.zxid, fires);
+        // A closed (or expired) session owns nothing: its ephemerals (a controller's lock) went with it.
+        const left = this.ephemerals.get(hdr.sessionId);
+        if (left !== undefined && left.size > 0) invariantFailed('zk.closed-session-leaves-no-ephemeral', { sessionId: hdr.sessionId, zxid: hdr.zxid, ephemerals: [...left] });
         this.sessions.delete(hdr.sessionId);
         this.ephemerals.delete(hdr.sessionId);
         return { err: Err.OK };

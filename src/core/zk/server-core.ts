@@ -19,6 +19,7 @@ import { SessionTracker } from './session-tracker.js';
 import type { LoggedTxn, Txn, TxnHeader } from './txn.js';
 import type { WatchFire } from './watches.js';
 import type { FromLeader, ToLeader } from './quorum-messages.js';
+import { invariantFailed } from '../invariant.js';
 
 /**
  * standalone: decides and logs everything itself. leader: decides every write (its own clients'
@@ -413,6 +414,8 @@ export class ServerCore {
     const fires: WatchFire[] = [];
     while (n < this.pendingTxns.length && this.pendingTxns[n].hdr.zxid <= zxid) {
       const t = this.pendingTxns[n++];
+      // Transactions apply once each, in zxid order: a zxid at or below the tree's was handed out twice.
+      if (t.hdr.zxid <= this.tree.lastZxid) invariantFailed('zk.apply-in-zxid-order', { zxid: t.hdr.zxid, treeZxid: this.tree.lastZxid, type: t.txn.type, sessionId: t.hdr.sessionId });
       fires.length = 0;
       const res = this.tree.apply(t.hdr, t.txn, fires);
       this.prep.applied(t.hdr.zxid);

@@ -4,6 +4,7 @@
 // sees every event below its path except NodeChildrenChanged; the others see
 // events on their exact path only. One trigger notifies a watcher once.
 import { EventType } from '../../proto/zk-constants.js';
+import { invariantFailed } from '../invariant.js';
 
 export const WatchBit = {
   DATA: 1,
@@ -80,6 +81,8 @@ export class WatchTable {
         if (hit === 0) continue;
         const oneShot = bits & exactBits;
         if (oneShot !== 0) this.setBits(m, path, watcher, bits & ~oneShot, bits);
+        // A one-shot watch is gone once it fired (a client re-arms it with a new read).
+        if (oneShot !== 0 && ((m.get(watcher) ?? 0) & oneShot) !== 0) invariantFailed('zk.one-shot-watch-removed', { path, watcher, type, bits, left: m.get(watcher) });
         if (!notified.has(watcher)) {
           notified.add(watcher);
           out.push({ watcher, type, path });

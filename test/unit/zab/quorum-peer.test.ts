@@ -162,3 +162,45 @@ describe('peer codec', () => {
     expect(() => decodePeerMessage(Buffer.concat([body, Buffer.from([0])]))).toThrow(/trailing/);
   });
 });
+
+describe('a follower', () => {
+  /** A follower of 3 in epoch 1, through LEADERINFO; `durable` makes every persist durable at once. */
+  function follower(durable: boolean): { p: QuorumPeer; conn: number; out: PeerEffect[] } {
+    const p = new QuorumPeer(cfg(1), fresh);
+    p.start(0);
+    p.vote(3, { leader: 3, zxid: 0n, peerEpoch: 0, round: 1, state: 'looking' }, 1);
+    p.vote(2, { leader: 3, zxid: 0n, peerEpoch: 0, round: 1, state: 'looking' }, 1);
+    p.tick(100);
+    const connect = p.drain().find((e) => e.kind === 'connect');
+    const conn = connect!.kind === 'connect' ? connect.conn : -1;
+    p.connected(conn, 101);
+    p.drain();
+    p.message(conn, { type: 'leaderInfo', epoch: 1, protocolVersion: PEER_PROTOCOL_VERSION }, 102);
+    const out = p.drain();
+    if (durable) for (const e of out) if (e.kind === 'persist') p.persisted(e.seq);
+    return { p, conn, out: [...out, ...p.drain()] };
+  }
+
+  it('promises the new epoch (ACKEPOCH) only once its acceptedEpoch is durable', () => {
+    const { p, out } = follower(false);
+    const persisted = out.find((e) => e.kind === 'persist');
+    expect(persisted?.kind === 'persist' && persisted.op).toEqual({ kind: 'acceptedEpoch', epoch: 1 });
+    expect(sends(out)).toEqual([]);
+    p.persisted(persisted!.kind === 'persist' ? persisted.seq : 0);
+    expect(sends(p.drain()).map((m) => m.type)).toEqual(['ackEpoch']);
+  });
+
+  it('refuses a proposal that does not follow its log (ZOOKEEPER-4925): a protocol violation, nothing appended', () => {
+    const { p, conn } = follower(true);
+    p.message(conn, { type: 'diff', zxid: makeZxid(1, 1) }, 103);
+    p.message(conn, { type: 'proposal', zxid: makeZxid(1, 1), payload: new Uint8Array([1]) }, 103);
+    p.message(conn, { type: 'newLeader', zxid: makeZxid(1, 0) }, 103);
+    p.message(conn, { type: 'upToDate', committed: 0n }, 104);
+    p.drain();
+    p.message(conn, { type: 'proposal', zxid: makeZxid(1, 3), payload: new Uint8Array([3]) }, 105);
+    const out = p.drain();
+    const v = out.find((e) => e.kind === 'violation');
+    expect(v?.kind === 'violation' && v.reason).toMatch(/does not follow our last 0x100000001/);
+    expect(out.some((e) => e.kind === 'persist' && e.op.kind === 'append')).toBe(false);
+  });
+});
