@@ -9,6 +9,7 @@
 import { fdatasyncSync, writeSync } from 'node:fs';
 import { mkdir, open, readdir, rename, rm, unlink, writeFile } from 'node:fs/promises';
 import { InlineWritePolicy } from './inline-write-policy.js';
+import { journalSyncChannel } from './journal-trace.js';
 import { join } from 'node:path';
 import type { JournalDisk, JournalSegment, JournalStorageOp } from '../core/journal/journal-state.js';
 import type { SegmentState } from '../core/journal/recovery.js';
@@ -231,16 +232,22 @@ export class JournalStore {
     const t0 = performance.now();
     const fd = c.fh.fd;
     let synced: number;
-    if (fd !== undefined && this.inline.canInline(records.length, buf.length)) {
-      for (let done = 0; done < buf.length;) done += writeSync(fd, buf, done, buf.length - done, c.pos + done);
+    const inline = fd !== undefined && this.inline.canInline(records.length, buf.length);
+    if (inline) {
+      for (let done = 0; done < buf.length;) done += writeSync(fd!, buf, done, buf.length - done, c.pos + done);
       synced = performance.now();
-      fdatasyncSync(fd);
+      fdatasyncSync(fd!);
     } else {
       await writeFully(c.fh, buf, c.pos);
       synced = performance.now();
       await c.fh.datasync();
     }
     const t1 = performance.now();
+    if (journalSyncChannel.hasSubscribers) {
+      const now = process.hrtime.bigint();
+      const ns = (ms: number) => now - BigInt(Math.round((t1 - ms) * 1e6));
+      journalSyncChannel.publish({ firstTxid: first, lastTxid: first + BigInt(records.length) - 1n, startNs: ns(t0), writtenNs: ns(synced), syncedNs: ns(t1), inline });
+    }
     this.inline.note(t1 - t0);
     this.onSynced?.((t1 - synced) / 1000);
     c.pos += buf.length;
