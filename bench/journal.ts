@@ -68,15 +68,20 @@ const batchOf = (size: number, bytes: number, tag: number): Buffer[] => Array.fr
   return b;
 });
 
-async function latencyPhase(w: QuorumJournalWriter, size: number, ops: number, bytes: number) {
+/** Latency with one batch in flight, and the CPU each append cost the writer and the nodes (together): figures a loaded machine disturbs less than latency. */
+async function latencyPhase(w: QuorumJournalWriter, size: number, ops: number, bytes: number, nodePids: number[] = []) {
   const samples: number[] = [];
   const batch = batchOf(size, bytes, 1);
+  const cpu0 = process.cpuUsage();
+  const nodes0 = nodePids.map((pid) => procCpuMs(pid) ?? NaN);
   for (let i = 0; i < ops; i++) {
     const s = performance.now();
     await w.append(batch);
     samples.push(performance.now() - s);
   }
-  return summarize(samples);
+  const cpu = process.cpuUsage(cpu0);
+  const nodesMs = nodePids.reduce((t, pid, i) => t + ((procCpuMs(pid) ?? NaN) - nodes0[i]), 0);
+  return { ...summarize(samples), writerCpuUsPerAppend: round1((cpu.user + cpu.system) / ops), nodesCpuUsPerAppend: round1((nodesMs * 1000) / ops) };
 }
 
 /** Batch-1 appends one at a time, each with its txid and its start and acknowledgement stamps. */
@@ -148,7 +153,7 @@ export async function main(argv: string[]): Promise<number> {
     for (const size of BATCH_SIZES) {
       const floor = measureFsyncFloor(1000);
       const majorityFloor = size === 1 ? await measureMajorityFsyncFloor(1000, nodes.length) : null;
-      const latency = await latencyPhase(w, size, size === 256 ? Math.max(100, o['latency-ops'] >> 2) : o['latency-ops'], o['edit-bytes']);
+      const latency = await latencyPhase(w, size, size === 256 ? Math.max(100, o['latency-ops'] >> 2) : o['latency-ops'], o['edit-bytes'], procs.map((p) => p.pid));
       const throughput = await throughputPhase(w, size, o.seconds, o.outstanding, o['edit-bytes']);
       await w.roll();
       round[`batch${size}`] = { fsyncFloor: { p50Ms: floor.p50Ms, p99Ms: floor.p99Ms }, ...(majorityFloor === null ? {} : { majorityFsyncFloor: { p50Ms: majorityFloor.majority.p50Ms, p99Ms: majorityFloor.majority.p99Ms, firstP50Ms: majorityFloor.first.p50Ms, lastP50Ms: majorityFloor.last.p50Ms } }), latency, throughput };
@@ -164,6 +169,8 @@ export async function main(argv: string[]): Promise<number> {
   for (const size of BATCH_SIZES) {
     summary[`batch${size}`] = {
       ackP50Ms: pick(size, (b) => b.latency.p50Ms), ackP99Ms: pick(size, (b) => b.latency.p99Ms),
+      writerCpuUsPerAppend: pick(size, (b) => (b.latency as unknown as { writerCpuUsPerAppend: number }).writerCpuUsPerAppend),
+      nodesCpuUsPerAppend: pick(size, (b) => (b.latency as unknown as { nodesCpuUsPerAppend: number }).nodesCpuUsPerAppend),
       appendsPerSec: pick(size, (b) => b.throughput.appendsPerSec), editsPerSec: pick(size, (b) => b.throughput.editsPerSec),
       mbPerSec: pick(size, (b) => b.throughput.mbPerSec), underLoadP99Ms: pick(size, (b) => b.throughput.underLoadP99Ms),
     };
