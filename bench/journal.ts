@@ -192,7 +192,7 @@ export async function main(argv: string[]): Promise<number> {
     machine: { cpus: os.cpus().length, node: process.version, tmpdir: os.tmpdir() },
     options: o,
     fsyncFloor: { p50Ms: floorP50, p99Ms: floorP99, what: '512-byte append + fdatasync, 1000 times, before each batch-1 latency phase (median over rounds)' },
-    majorityFsyncFloor: { p50Ms: majorityP50, p99Ms: majorityP99, what: `${nodes.length} threads, a file each, fdatasync at one signal: time to the ${Math.floor(nodes.length / 2) + 1}th return, 1000 times, before each batch-1 latency phase (median over rounds)` },
+    majorityFsyncFloor: { p50Ms: majorityP50, p99Ms: majorityP99, what: `${nodes.length} threads, a file each, fdatasync at one signal: time until a majority (${Math.floor(nodes.length / 2) + 1} of ${nodes.length}) returned, 1000 times, before each batch-1 latency phase (median over rounds)` },
     summary,
     target: {
       what: 'issue 15: batch-1 acknowledgement p50 <= 3 x fsync p50 and p99 <= 5 x fsync p99 (the floor of this run)',
