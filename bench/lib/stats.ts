@@ -78,3 +78,69 @@ export function measureFsyncFloor(iterations: number): LatencySummary & { iterat
   }
   return { iterations, file: path.join(os.tmpdir(), 'bench-fsync-*', 'floor.bin'), ...summarize(samples) };
 }
+
+/**
+ * The floor for a majority of `n` journal nodes on this one disk: `n` threads each with its own file
+ * append 512 bytes, then on one signal all fdatasync at once; per round, the time from the signal
+ * until the majority-th (2nd of 3) fdatasync returned, and the first and the last. Threads stand in
+ * for the node processes (fdatasync blocks only its caller); the wake-up on the signal is counted, as
+ * a node's wake-up on a request is.
+ */
+export async function measureMajorityFsyncFloor(iterations: number, n = 3): Promise<{ iterations: number; nodes: number; majority: LatencySummary; first: LatencySummary; last: LatencySummary }> {
+  const { Worker } = await import('node:worker_threads');
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-fsync-majority-'));
+  const warm = 50;
+  const sab = new SharedArrayBuffer(16 + 8 * n);
+  const ctl = new Int32Array(sab, 0, 4);
+  const ends = new BigInt64Array(sab, 16, n);
+  const code = `
+    const { workerData } = require('node:worker_threads');
+    const fs = require('node:fs');
+    const { sab, idx, file, rounds, n } = workerData;
+    const ctl = new Int32Array(sab, 0, 4);
+    const ends = new BigInt64Array(sab, 16, n);
+    const fd = fs.openSync(file, 'a');
+    const buf = Buffer.alloc(512, 0x61);
+    for (let r = 1; r <= rounds; r++) {
+      fs.writeSync(fd, buf);
+      Atomics.add(ctl, 2, 1); Atomics.notify(ctl, 2);
+      while (Atomics.load(ctl, 0) < r) Atomics.wait(ctl, 0, r - 1);
+      fs.fdatasyncSync(fd);
+      ends[idx] = process.hrtime.bigint();
+      Atomics.add(ctl, 1, 1); Atomics.notify(ctl, 1);
+    }
+    fs.closeSync(fd);`;
+  const workers = Array.from({ length: n }, (_, idx) => new Worker(code, { eval: true, workerData: { sab, idx, file: path.join(dir, `node-${idx}.bin`), rounds: warm + iterations, n } }));
+  let failure: Error | null = null;
+  for (const w of workers) w.on('error', (e) => { failure = e; });
+  // Bounded: a thread that died (its error arrives only once this loop yields) fails the round after 10 s.
+  const waitFor = (slot: number, target: number) => {
+    const giveUpAt = performance.now() + 10_000;
+    for (let c = Atomics.load(ctl, slot); c < target; c = Atomics.load(ctl, slot)) {
+      if (failure !== null || performance.now() > giveUpAt) throw new Error(`majority fsync floor: a thread stopped (${failure?.message ?? 'no answer within 10 s'})`);
+      Atomics.wait(ctl, slot, c, 1000);
+    }
+  };
+  const majority: number[] = [];
+  const first: number[] = [];
+  const last: number[] = [];
+  try {
+    for (let r = 1; r <= warm + iterations; r++) {
+      waitFor(2, r * n); // every thread wrote its 512 bytes and waits for the signal
+      Atomics.store(ctl, 1, 0);
+      const t0 = process.hrtime.bigint();
+      Atomics.store(ctl, 0, r);
+      Atomics.notify(ctl, 0);
+      waitFor(1, n);
+      if (r <= warm) continue;
+      const sorted = Array.from(ends, (e) => Number(e - t0) / 1e6).sort((a, b) => a - b);
+      first.push(sorted[0]);
+      majority.push(sorted[Math.floor(n / 2)]);
+      last.push(sorted[n - 1]);
+    }
+  } finally {
+    await Promise.all(workers.map((w) => w.terminate()));
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+  return { iterations, nodes: n, majority: summarize(majority), first: summarize(first), last: summarize(last) };
+}

@@ -9,6 +9,7 @@
 import { fdatasyncSync, writeSync } from 'node:fs';
 import { mkdir, open, readdir, rename, rm, unlink, writeFile } from 'node:fs/promises';
 import { InlineWritePolicy } from './inline-write-policy.js';
+import { journalSyncChannel } from './journal-trace.js';
 import { join } from 'node:path';
 import type { JournalDisk, JournalSegment, JournalStorageOp } from '../core/journal/journal-state.js';
 import type { SegmentState } from '../core/journal/recovery.js';
@@ -49,12 +50,23 @@ const NAME_RE = /^edits_(?:inprogress_([0-9a-f]{16})|([0-9a-f]{16})_([0-9a-f]{16
 
 interface OpenSegment { seg: JournalSegment; fh: StorageFile; pos: number }
 
+/**
+ * Where records start in a segment this process wrote: one (txid, offset) every INDEX_STEP_BYTES,
+ * so a read from txid t starts near t instead of at the segment's header. Peers' catch-up reads
+ * ask for the open segment's newest edits about every second; each scanned (and CRC-checked) the
+ * whole segment, milliseconds of a 2-core host's CPU at 20 MB segments, taken from the batches.
+ */
+const INDEX_STEP_BYTES = 64 * 1024;
+interface IndexEntry { txid: bigint; pos: number }
+
 /** Told how long each write of edits took to fdatasync (seconds), for metrics. */
 export type SyncObserver = (seconds: number) => void;
 
 export class JournalStore {
   private current: OpenSegment | null = null;
   private segments: JournalSegment[] = [];
+  /** Per segment start: the sparse record index of the segments appended to in this process (in txid order). */
+  private readonly indexes = new Map<bigint, IndexEntry[]>();
   private readonly inline = new InlineWritePolicy();
   /** The committed txid is advisory (readers stop there): written a little later, off the request's path. */
   private committedToWrite: bigint | null = null;
@@ -231,20 +243,49 @@ export class JournalStore {
     const t0 = performance.now();
     const fd = c.fh.fd;
     let synced: number;
-    if (fd !== undefined && this.inline.canInline(records.length, buf.length)) {
-      for (let done = 0; done < buf.length;) done += writeSync(fd, buf, done, buf.length - done, c.pos + done);
+    const inline = fd !== undefined && this.inline.canInline(records.length, buf.length);
+    if (inline) {
+      for (let done = 0; done < buf.length;) done += writeSync(fd!, buf, done, buf.length - done, c.pos + done);
       synced = performance.now();
-      fdatasyncSync(fd);
+      fdatasyncSync(fd!);
     } else {
       await writeFully(c.fh, buf, c.pos);
       synced = performance.now();
       await c.fh.datasync();
     }
     const t1 = performance.now();
+    if (journalSyncChannel.hasSubscribers) {
+      const now = process.hrtime.bigint();
+      const ns = (ms: number) => now - BigInt(Math.round((t1 - ms) * 1e6));
+      journalSyncChannel.publish({ firstTxid: first, lastTxid: first + BigInt(records.length) - 1n, startNs: ns(t0), writtenNs: ns(synced), syncedNs: ns(t1), inline });
+    }
     this.inline.note(t1 - t0);
     this.onSynced?.((t1 - synced) / 1000);
+    this.noteRecordAt(start, first, c.pos);
     c.pos += buf.length;
     c.seg.endTxid = first + BigInt(records.length) - 1n;
+  }
+
+  /** Indexes the record `txid` at `pos` when the last entry is INDEX_STEP_BYTES or more before it (and always the first). */
+  private noteRecordAt(start: bigint, txid: bigint, pos: number): void {
+    let index = this.indexes.get(start);
+    if (index === undefined) { index = []; this.indexes.set(start, index); }
+    const last = index[index.length - 1];
+    if (last === undefined || (pos - last.pos >= INDEX_STEP_BYTES && txid > last.txid)) index.push({ txid, pos });
+  }
+
+  /** Where to start reading segment `start` for txid `from`: a record at or before it, or the header. */
+  private readStart(start: bigint, from: bigint): number {
+    const index = this.indexes.get(start);
+    let pos = LOG_HEADER_BYTES;
+    if (index === undefined) return pos;
+    let lo = 0;
+    let hi = index.length - 1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1;
+      if (index[mid].txid <= from) { pos = index[mid].pos; lo = mid + 1; } else hi = mid - 1;
+    }
+    return pos;
   }
 
   private async finalize(start: bigint, end: bigint): Promise<void> {
@@ -269,6 +310,8 @@ export class JournalStore {
     }
     await c.fh.truncate(pos);
     await c.fh.datasync();
+    const index = this.indexes.get(start);
+    if (index !== undefined) while (index.length > 0 && index[index.length - 1].pos >= pos) index.pop();
     c.pos = pos;
     c.seg.endTxid = end;
   }
@@ -281,6 +324,7 @@ export class JournalStore {
     const i = this.segments.findIndex((s) => s.startTxid === start && !s.inProgress);
     if (i < 0) throw new StorageError(`journal ${this.dir}: no finalized segment ${start} to purge`, 'QUORATE_JOURNAL_STATE');
     this.segments.splice(i, 1);
+    this.indexes.delete(start);
     await unlink(join(this.dir, finalizedName(start, end)));
     await fsyncDir(this.dir);
   }
@@ -300,7 +344,7 @@ export class JournalStore {
       try {
         const size = (await fh.stat()).size;
         const w = new FileWindow(fh, size);
-        for (let pos = LOG_HEADER_BYTES; pos < size;) {
+        for (let pos = this.readStart(seg.startTxid, fromTxid); pos < size;) {
           const step = await readRecordAt(w, pos);
           if (step.kind !== 'record' || step.zxid > seg.endTxid) break;
           pos = step.next;

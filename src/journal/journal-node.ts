@@ -24,6 +24,7 @@ import {
   WireError, checksumOfBody, decodeBatch, describeZodError, encodeBatch, journalNameProblem, segmentToJson, toJson, type JournalPostOp,
 } from '../proto/journal-wire.js';
 import { serveMetrics, type MetricsServer } from '../io/metrics-http.js';
+import { journalBatchChannel, type JournalBatchTrace } from '../io/journal-trace.js';
 import { HostedJournal } from './hosted-journal.js';
 import { JournalCatchUp } from './journal-catch-up.js';
 import { JournalMetrics, refusalReasonOf, type JournalRefusalReason } from './journal-metrics.js';
@@ -153,6 +154,7 @@ export class JournalNode extends EventEmitter {
   // ---- HTTP ----------------------------------------------------------------
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const receivedNs = journalBatchChannel.hasSubscribers ? process.hrtime.bigint() : 0n;
     try {
       const url = new URL(req.url ?? '/', 'http://journal');
       const method = req.method ?? 'GET';
@@ -188,15 +190,20 @@ export class JournalNode extends EventEmitter {
       if (op === 'journal') {
         const q = parse(JournalBatchQuery, query, 'query');
         const body = await readBody(req, JOURNAL_LIMITS.batch_bytes_max);
+        const trace = receivedNs === 0n ? undefined : { turnNs: 0n, bodyNs: process.hrtime.bigint() };
         let records: Buffer[];
         try { records = decodeBatch(body); } catch (e) { throw new HttpError(e instanceof WireError ? 400 : 500, (e as Error).message); }
         const sum = checksumOfBody(body);
         if (sum !== q.checksum) throw new HttpError(400, `the batch's checksum is ${sum}, the request says ${q.checksum}: the body was damaged`);
         // Even a batch refused says how far a majority has got: what a lagging node is behind.
         this.journals.get(name)?.noteCommittedElsewhere(q.committed);
-        await this.journalBatch(name, { epoch: q.epoch, segmentTxid: q.segment, firstTxid: q.first, committedTxid: q.committed, checksum: q.checksum, records });
+        await this.journalBatch(name, { epoch: q.epoch, segmentTxid: q.segment, firstTxid: q.first, committedTxid: q.committed, checksum: q.checksum, records, trace });
         this.metrics.batch(name, records.length, body.length);
-        return this.send(res, 200, {});
+        this.send(res, 200, {});
+        if (trace !== undefined) {
+          journalBatchChannel.publish({ node: this.config.nodeId, firstTxid: q.first, records: records.length, receivedNs, bodyNs: trace.bodyNs, turnNs: trace.turnNs, repliedNs: process.hrtime.bigint() } satisfies JournalBatchTrace);
+        }
+        return;
       }
       if (!(op in JournalBodies)) throw new HttpError(404, `no such endpoint: POST ${url.pathname}`);
       if (Object.keys(query).length > 0) throw new HttpError(400, `POST .../${op} takes no query parameters`);
@@ -326,9 +333,10 @@ export class JournalNode extends EventEmitter {
     }
   }
 
-  private async journalBatch(name: string, req: { epoch: number; segmentTxid: bigint; firstTxid: bigint; committedTxid: bigint; checksum: string; records: Buffer[] }): Promise<void> {
+  private async journalBatch(name: string, req: { epoch: number; segmentTxid: bigint; firstTxid: bigint; committedTxid: bigint; checksum: string; records: Buffer[]; trace?: { turnNs: bigint } }): Promise<void> {
     const j = this.hosted(name);
     await j.grouped(req, async (reqs) => {
+      for (const r of reqs) if (r.trace !== undefined) r.trace.turnNs = process.hrtime.bigint();
       const results: (Error | null)[] = [];
       let ops: JournalStorageOp[] = [];
       let written: number[] = [];

@@ -5,6 +5,7 @@
 // Batches are sent as idempotent so undici pipelines them on one connection,
 // in order; the node recognises a retried batch by (epoch, first txid, checksum).
 import { Client } from 'undici';
+import { RequestDeadlines } from '../../io/deadline.js';
 import { z } from 'zod';
 import type { JournalSegment } from '../../core/journal/journal-state.js';
 import type { PrepareRecoveryAnswer, SegmentState } from '../../core/journal/recovery.js';
@@ -35,6 +36,8 @@ export interface EditsAnswer { firstTxid: bigint; committedTxid: bigint; writerE
 
 export class JournalNodeClient {
   private readonly client: Client;
+  /** One timer for every request's whole-request deadline (AbortSignal.timeout per request cost a quarter of batch-1 throughput). */
+  private readonly deadlines = new RequestDeadlines();
   readonly label: string;
 
   constructor(readonly node: JournalNodeAddress, private readonly timeoutMs: number, opts: { pipelining?: number; tls?: JournalTls | null } = {}) {
@@ -53,6 +56,7 @@ export class JournalNodeClient {
 
   private async call(method: 'GET' | 'POST', path: string, body?: Buffer | string, extraWaitMs = 0): Promise<{ headers: Record<string, string | string[] | undefined>; body: Buffer }> {
     let res;
+    const deadline = this.deadlines.start(this.timeoutMs + extraWaitMs);
     try {
       res = await this.client.request({
         method,
@@ -66,9 +70,10 @@ export class JournalNodeClient {
         bodyTimeout: this.timeoutMs,
         // undici's timeouts start when a request reaches the head of the pipeline; behind a node that
         // stopped answering, queued requests would wait on: one deadline covers the whole request.
-        signal: AbortSignal.timeout(this.timeoutMs + extraWaitMs),
+        signal: deadline.signal,
       });
     } catch (e) {
+      deadline.done();
       const err = e as Error & { code?: string };
       const timedOut = err.code === 'UND_ERR_HEADERS_TIMEOUT' || err.code === 'UND_ERR_CONNECT_TIMEOUT' || err.name === 'TimeoutError' || err.name === 'AbortError';
       const why = timedOut ? `did not answer within ${this.timeoutMs + extraWaitMs} ms` : `unreachable (${err.code ?? err.message})`;
@@ -79,6 +84,8 @@ export class JournalNodeClient {
       data = Buffer.from(await res.body.arrayBuffer());
     } catch (e) {
       throw new JournalNodeError(this.node.id, 0, `${this.label}: the answer broke off (${(e as Error).message})`);
+    } finally {
+      deadline.done();
     }
     if (res.statusCode >= 400) {
       const parsed = ErrorAnswer.safeParse(safeJson(data));
