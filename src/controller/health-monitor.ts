@@ -8,11 +8,15 @@
 // keeps its keep-alive connection (holdConnection, on by default). When that
 // connection closes, the check runs again at once: a refused connection then
 // is unhealthy at once (the aggregator's rule), while a service that merely
-// closes idle connections answers that early check and stays healthy. Only a
-// close after a passing check does this, and at most once between two
-// scheduled checks (a service that closes every connection costs one extra
-// connect per interval, not a loop); a check that timed out or failed keeps
-// its schedule, so timeouts are counted as before.
+// closes idle connections answers that early check and stays healthy. An
+// early check holds its connection too: a process being killed closes its
+// connections one by one, and a connect that lands before its listening
+// socket is closed is reset a moment later, which runs the next early check.
+// Only a close after a passing check does this, at most EARLY_CHECKS_MAX
+// times between two scheduled checks (a service that closes every
+// connection costs that many extra connects per interval, not a loop); a
+// check that timed out or failed keeps its schedule, so timeouts are counted
+// as before.
 import { EventEmitter } from 'node:events';
 import net from 'node:net';
 import { Client, request } from 'undici';
@@ -27,6 +31,9 @@ export interface HealthProbe { intervalMs: number; run: () => Promise<CheckOutco
 /** A check's kind as metrics name it: a configured check's, or `resource` for a resource's monitor. */
 export type CheckKind = HealthCheckConfig['kind'] | 'resource';
 
+/** Early checks (a held connection closed) allowed between two scheduled ones: a crash needs two (see above). */
+export const EARLY_CHECKS_MAX = 2;
+
 /** What a check's runner is given to hold its connection (tcp): the socket of a passing check. */
 type Hold = ((sock: net.Socket) => void) | null;
 
@@ -35,11 +42,11 @@ interface CheckRun {
   running: boolean;
   /** The held connection closed while a check was under way: check again at once if that one passes. */
   closedWhileRunning: boolean;
-  /** An early check ran since the last scheduled one: another close waits for the schedule. */
-  earlyUsed: boolean;
+  /** Early checks run since the last scheduled one: past EARLY_CHECKS_MAX, a close waits for the schedule. */
+  earlyRuns: number;
   /** The last outcome was ok: a close means something only then. */
   lastOk: boolean;
-  /** tcp: the connection of the last passing scheduled check, while it is open. */
+  /** tcp: the connection of the last passing check, while it is open. */
   held: net.Socket | null;
   /** http with holdConnection: its own client, whose keep-alive connection's close we hear. */
   client: Client | null;
@@ -55,7 +62,7 @@ export class HealthMonitor extends EventEmitter<{ change: [HealthState, string];
     super();
     // A probe counts its own consecutive failures: it reports one only when it means it.
     this.agg = new HealthAggregator([...checks.map((c) => c.failures), ...probes.map(() => 1)]);
-    this.runs = [...checks, ...probes].map(() => ({ timer: null, running: false, closedWhileRunning: false, earlyUsed: false, lastOk: false, held: null, client: null }));
+    this.runs = [...checks, ...probes].map(() => ({ timer: null, running: false, closedWhileRunning: false, earlyRuns: 0, lastOk: false, held: null, client: null }));
   }
 
   get current(): { state: HealthState; reason: string } { return this.last; }
@@ -85,7 +92,7 @@ export class HealthMonitor extends EventEmitter<{ change: [HealthState, string];
   /** Check i's held connection closed (or its http client's). */
   private closed(c: HealthCheckConfig, i: number): void {
     const r = this.runs[i];
-    if (this.stopped || r.earlyUsed || !r.lastOk) return;
+    if (this.stopped || r.earlyRuns >= EARLY_CHECKS_MAX || !r.lastOk) return;
     if (r.running) { r.closedWhileRunning = true; return; }
     this.loop(c, i, 'the held connection closed');
   }
@@ -109,9 +116,9 @@ export class HealthMonitor extends EventEmitter<{ change: [HealthState, string];
     if (r.timer !== null) { clearTimeout(r.timer); r.timer = null; }
     r.running = true;
     r.closedWhileRunning = false;
-    r.earlyUsed = early !== null;
+    r.earlyRuns = early === null ? 0 : r.earlyRuns + 1;
     const t0 = performance.now();
-    const hold: Hold = early === null && 'kind' in c && c.kind === 'tcp' && c.holdConnection && r.held === null ? (s) => this.hold(c, i, s) : null;
+    const hold: Hold = 'kind' in c && c.kind === 'tcp' && c.holdConnection && r.held === null ? (s) => this.hold(c, i, s) : null;
     void ('run' in c ? c.run() : runCheck(c, { hold, dispatcher: r.client })).then((got) => {
       r.running = false;
       if (this.stopped) return;
@@ -125,7 +132,7 @@ export class HealthMonitor extends EventEmitter<{ change: [HealthState, string];
         this.last = s;
         this.emit('change', s.state, s.reason);
       }
-      if (r.closedWhileRunning && r.lastOk && !r.earlyUsed && 'kind' in c) { this.loop(c, i, 'the held connection closed'); return; }
+      if (r.closedWhileRunning && r.lastOk && r.earlyRuns < EARLY_CHECKS_MAX && 'kind' in c) { this.loop(c, i, 'the held connection closed'); return; }
       const wait = Math.max(0, c.intervalMs - (performance.now() - t0));
       r.timer = setTimeout(() => this.loop(c, i, null), wait);
     });
