@@ -4,7 +4,8 @@
 // state (HealthAggregator) whenever it changes.
 //
 // A crash is heard at once, not at the next check: a tcp check keeps the
-// connection of a passing check open until the next one, and an http check
+// connection of a passing check open until the next one replaces it (no
+// extra connections), and an http check
 // keeps its keep-alive connection (holdConnection, on by default). When that
 // connection closes, the check runs again at once: a refused connection then
 // is unhealthy at once (the aggregator's rule), while a service that merely
@@ -71,7 +72,8 @@ export class HealthMonitor extends EventEmitter<{ change: [HealthState, string];
     this.checks.forEach((c, i) => {
       if (c.kind === 'http' && c.holdConnection) {
         const client = new Client(new URL(c.url).origin, { pipelining: 1, keepAliveTimeout: Math.max(4000, 2 * c.intervalMs), keepAliveMaxTimeout: Math.max(600_000, 2 * c.intervalMs) });
-        client.on('disconnect', () => this.closed(c, i));
+        // UND_ERR_INFO: the client's own close (idle, or the server asked for Connection: close): not news.
+        client.on('disconnect', (_origin, _targets, err) => { if ((err as { code?: string } | undefined)?.code !== 'UND_ERR_INFO') this.closed(c, i); });
         this.runs[i].client = client;
       }
       this.loop(c, i, null);
@@ -97,15 +99,24 @@ export class HealthMonitor extends EventEmitter<{ change: [HealthState, string];
     this.loop(c, i, 'the held connection closed');
   }
 
+  /**
+   * Keeps a passing check's connection until the next check's replaces it: one connection per check,
+   * as without holding, and never one left from before a spell the host was away (its close may
+   * never come).
+   */
   private hold(c: HealthCheckConfig, i: number, sock: net.Socket): void {
     const r = this.runs[i];
-    if (this.stopped || r.held !== null) { sock.destroy(); return; }
+    if (this.stopped) { sock.destroy(); return; }
+    const old = r.held;
     r.held = sock;
+    old?.destroy();
     // Whatever the service says is read and dropped: a full buffer would hide its close.
     sock.resume();
     sock.on('error', () => undefined);
     sock.once('close', () => {
-      if (r.held === sock) r.held = null;
+      // A replaced connection's close is ours, not the service's.
+      if (r.held !== sock) return;
+      r.held = null;
       this.closed(c, i);
     });
   }
@@ -118,7 +129,7 @@ export class HealthMonitor extends EventEmitter<{ change: [HealthState, string];
     r.closedWhileRunning = false;
     r.earlyRuns = early === null ? 0 : r.earlyRuns + 1;
     const t0 = performance.now();
-    const hold: Hold = 'kind' in c && c.kind === 'tcp' && c.holdConnection && r.held === null ? (s) => this.hold(c, i, s) : null;
+    const hold: Hold = 'kind' in c && c.kind === 'tcp' && c.holdConnection ? (s) => this.hold(c, i, s) : null;
     void ('run' in c ? c.run() : runCheck(c, { hold, dispatcher: r.client })).then((got) => {
       r.running = false;
       if (this.stopped) return;

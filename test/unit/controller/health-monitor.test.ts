@@ -14,7 +14,7 @@ import type { HealthState } from '../../../src/core/controller/controller-core.j
 const MINUTE_MS = 60_000;
 
 /** A listening server whose accepted connections we can drop, as a kill -9 would. */
-async function listen(server: net.Server): Promise<{ port: number; accepted: () => number; crash: () => Promise<void>; crashConnectionsFirst: (gapMs: number) => Promise<void>; close: () => Promise<void> }> {
+async function listen(server: net.Server): Promise<{ port: number; accepted: () => number; open: () => number; crash: () => Promise<void>; crashConnectionsFirst: (gapMs: number) => Promise<void>; close: () => Promise<void> }> {
   const sockets = new Set<net.Socket>();
   let accepted = 0;
   server.on('connection', (s: net.Socket) => { accepted++; sockets.add(s); s.on('close', () => sockets.delete(s)); });
@@ -23,7 +23,7 @@ async function listen(server: net.Server): Promise<{ port: number; accepted: () 
   let closed = false;
   const stopListening = () => new Promise<void>((r) => { if (closed) { r(); return; } closed = true; server.close(() => r()); });
   return {
-    port, accepted: () => accepted,
+    port, accepted: () => accepted, open: () => sockets.size,
     // The listener goes first, then every connection: a reconnect is refused.
     crash: async () => { const done = stopListening(); for (const s of sockets) s.destroy(); await done; },
     // A dying process may close its connections before its listening socket: a reconnect in
@@ -96,6 +96,27 @@ describe('HealthMonitor: a held connection', () => {
     expect(w.checks).toEqual(['ok', 'ok', 'failed']);
   });
 
+  it('tcp: each passing check\'s connection replaces the held one: one connection per check, none piling up, and no early check', async () => {
+    const intervalMs = 50;
+    const srv = await listen(net.createServer());
+    cleanup.push(srv.close);
+    const m = new HealthMonitor([tcp(srv.port, intervalMs)]);
+    cleanup.push(() => m.stop());
+    const w = watch(m);
+    const t0 = performance.now();
+    m.start();
+    await w.until('healthy');
+    await new Promise((r) => setTimeout(r, 600));
+    const elapsed = performance.now() - t0;
+    expect(w.seen.map((s) => s.state)).toEqual(['healthy']);
+    // Held plus the one a check just opened (plus one whose close the server has not read yet): none pile up.
+    expect(srv.open()).toBeLessThanOrEqual(3);
+    expect(srv.accepted()).toBeGreaterThanOrEqual(6);
+    // The closes of replaced connections run no early check: no more connects than scheduled checks.
+    expect(srv.accepted()).toBeLessThanOrEqual(elapsed / intervalMs + 2);
+    expect(w.checks.length).toBe(srv.accepted());
+  });
+
   it('tcp: a service that closes connections but still accepts stays healthy, with at most EARLY_CHECKS_MAX extra checks per interval', async () => {
     const intervalMs = 100;
     const srv = await listen(net.createServer((s) => s.end()));
@@ -144,7 +165,7 @@ describe('HealthMonitor: a held connection', () => {
     expect(w.checks).toEqual(['ok', 'failed']);
   });
 
-  it('http: a server that closes every connection (Connection: close) stays healthy, with at most EARLY_CHECKS_MAX extra checks per interval', async () => {
+  it('http: a server that closes every connection (Connection: close) stays healthy, and those closes (the client\'s own) run no early check', async () => {
     const intervalMs = 100;
     let requests = 0;
     const srv = await listen(http.createServer((_q, res) => { requests++; res.setHeader('connection', 'close'); res.end('ok'); }));
@@ -158,6 +179,7 @@ describe('HealthMonitor: a held connection', () => {
     await new Promise((r) => setTimeout(r, 1000));
     const elapsed = performance.now() - t0;
     expect(w.seen.map((s) => s.state)).toEqual(['healthy']);
-    expect(requests).toBeLessThanOrEqual((1 + EARLY_CHECKS_MAX) * (elapsed / intervalMs + 1) + 2);
+    expect(requests).toBeGreaterThanOrEqual(5);
+    expect(requests).toBeLessThanOrEqual(elapsed / intervalMs + 2);
   });
 });
