@@ -164,7 +164,9 @@ export class KvReplica {
     const overtaken = () => gen !== this.generation;
     let w: QuorumJournalWriter | null = null;
     try {
-      w = await QuorumJournalWriter.open(this.o.journal, { nodes: this.o.nodes, formatIfNew: true, timeoutMs: 1000, tls: this.o.tls });
+      // A journal this replica has read edits from is formatted: asking every node again (the
+      // slowest included) would only hold up the promotion.
+      w = await QuorumJournalWriter.open(this.o.journal, { nodes: this.o.nodes, formatIfNew: this.state.appliedTxid === 0n, timeoutMs: 1000, tls: this.o.tls });
       if (overtaken()) throw new Error('demoted during promotion');
       const end = w.segmentStartTxid - 1n;
       if (end < this.state.appliedTxid) throw new Error(`this instance has applied txid ${this.state.appliedTxid}, past the journal's end ${end}: its snapshot is not from this journal`);

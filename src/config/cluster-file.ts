@@ -152,8 +152,8 @@ const commandOrHttp = z.union([
   z.strictObject({ http: z.url({ error: 'expected an http(s) URL' }), timeoutMs: ms().optional() }),
 ], { error: 'expected { command: "..." } or { http: "http://..." }' });
 const healthCheckShape = z.union([
-  z.strictObject({ http: z.url({ error: 'expected an http(s) URL' }), expectStatus: intIn(100, 599, 'an HTTP status').optional(), jsonField: z.string().optional(), jsonValue: z.union([z.string(), z.number(), z.boolean()]).optional(), lagField: z.string().optional(), intervalMs: ms().optional(), timeoutMs: ms().optional(), failures: intIn(1, 100, 'a count').optional() }),
-  z.strictObject({ tcp: z.string({ error: 'expected host:port' }).regex(/^[A-Za-z0-9._:\[\]-]+:\d{1,5}$/, { error: 'expected host:port' }), intervalMs: ms().optional(), timeoutMs: ms().optional(), failures: intIn(1, 100, 'a count').optional() }),
+  z.strictObject({ http: z.url({ error: 'expected an http(s) URL' }), expectStatus: intIn(100, 599, 'an HTTP status').optional(), jsonField: z.string().optional(), jsonValue: z.union([z.string(), z.number(), z.boolean()]).optional(), lagField: z.string().optional(), holdConnection: bool().optional(), intervalMs: ms().optional(), timeoutMs: ms().optional(), failures: intIn(1, 100, 'a count').optional() }),
+  z.strictObject({ tcp: z.string({ error: 'expected host:port' }).regex(/^[A-Za-z0-9._:\[\]-]+:\d{1,5}$/, { error: 'expected host:port' }), holdConnection: bool().optional(), intervalMs: ms().optional(), timeoutMs: ms().optional(), failures: intIn(1, 100, 'a count').optional() }),
   z.strictObject({ command: z.string({ error: 'expected a shell command' }).min(1), intervalMs: ms().optional(), timeoutMs: ms().optional(), failures: intIn(1, 100, 'a count').optional() }),
 ], { error: 'expected a check: { http: URL }, { tcp: "host:port" } or { command: "..." }' });
 const SSH_FENCE_KEYS = ['user', 'port', 'keyFile', 'knownHosts', 'fingerprint', 'command', 'timeoutMs'];

@@ -15,8 +15,8 @@ import { readSecret } from './secret-file.js';
 import { DEFAULT_RUN_DIR } from '../daemon/daemon-control.js';
 
 export type HealthCheckConfig =
-  | { kind: 'http'; url: string; expectStatus: number; jsonField: string | null; jsonValue: string | number | boolean | null; lagField: string | null; intervalMs: number; timeoutMs: number; failures: number }
-  | { kind: 'tcp'; host: string; port: number; intervalMs: number; timeoutMs: number; failures: number }
+  | { kind: 'http'; url: string; expectStatus: number; jsonField: string | null; jsonValue: string | number | boolean | null; lagField: string | null; holdConnection: boolean; intervalMs: number; timeoutMs: number; failures: number }
+  | { kind: 'tcp'; host: string; port: number; holdConnection: boolean; intervalMs: number; timeoutMs: number; failures: number }
   | { kind: 'command'; command: string; intervalMs: number; timeoutMs: number; failures: number };
 
 export type HookConfig = { kind: 'command'; command: string; timeoutMs: number } | { kind: 'http'; url: string; timeoutMs: number };
@@ -126,10 +126,10 @@ type Instance = Service['instances'][number];
 function healthOf(checks: NonNullable<Instance['health']>): HealthCheckConfig[] {
   return checks.map((c) => {
     const common = { intervalMs: c.intervalMs ?? CONTROLLER_DEFAULTS.check_interval_ms, timeoutMs: c.timeoutMs ?? CONTROLLER_DEFAULTS.check_timeout_ms, failures: c.failures ?? CONTROLLER_DEFAULTS.check_failures };
-    if ('http' in c) return { kind: 'http', url: c.http, expectStatus: c.expectStatus ?? 200, jsonField: c.jsonField ?? null, jsonValue: c.jsonValue ?? null, lagField: c.lagField ?? null, ...common };
+    if ('http' in c) return { kind: 'http', url: c.http, expectStatus: c.expectStatus ?? 200, jsonField: c.jsonField ?? null, jsonValue: c.jsonValue ?? null, lagField: c.lagField ?? null, holdConnection: c.holdConnection ?? true, ...common };
     if ('tcp' in c) {
       const i = c.tcp.lastIndexOf(':');
-      return { kind: 'tcp', host: c.tcp.slice(0, i).replace(/^\[|\]$/g, ''), port: Number(c.tcp.slice(i + 1)), ...common };
+      return { kind: 'tcp', host: c.tcp.slice(0, i).replace(/^\[|\]$/g, ''), port: Number(c.tcp.slice(i + 1)), holdConnection: c.holdConnection ?? true, ...common };
     }
     return { kind: 'command', command: c.command, ...common };
   });
@@ -216,7 +216,7 @@ export function loadControllerConfig(file: string, service: string, instanceId: 
     let health: HealthCheckConfig[];
     if (checks !== undefined) health = healthOf(checks);
     else if (inst.servicePort !== undefined) {
-      health = [{ kind: 'tcp', host: inst.host, port: inst.servicePort, intervalMs: CONTROLLER_DEFAULTS.check_interval_ms, timeoutMs: CONTROLLER_DEFAULTS.check_timeout_ms, failures: CONTROLLER_DEFAULTS.check_failures }];
+      health = [{ kind: 'tcp', host: inst.host, port: inst.servicePort, holdConnection: true, intervalMs: CONTROLLER_DEFAULTS.check_interval_ms, timeoutMs: CONTROLLER_DEFAULTS.check_timeout_ms, failures: CONTROLLER_DEFAULTS.check_failures }];
     } else {
       const w = at('instances', ii);
       throw new ConfigError(file, w.keyPath, `instance ${inst.id} has no health checks and no servicePort to check`, { line: w.line });

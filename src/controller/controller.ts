@@ -17,7 +17,7 @@ import { readPromisedEpoch, takeJournalEpoch } from '../client/journal/quorum-wr
 import type { ControllerConfig } from '../config/controller-config.js';
 import { ControllerCore, type HistoryEvent, type Breadcrumb, type ControllerEffect, type ControllerInput, type ControllerOp, type OpResult } from '../core/controller/controller-core.js';
 import type { Logger } from '../io/log.js';
-import { CreateMode, Err } from '../proto/zk-constants.js';
+import { CreateMode, Err, EventType } from '../proto/zk-constants.js';
 import { fenceInstance } from './fencing.js';
 import { HealthMonitor, type HealthProbe } from './health-monitor.js';
 import { ResourceSet } from './resources.js';
@@ -450,7 +450,7 @@ export class Controller extends EventEmitter {
       case 'readLock': {
         const zk = this.client();
         try {
-          const r = op.watch ? await zk.getData(this.lockPath, () => this.feed({ kind: 'lockChanged' })) : await zk.getData(this.lockPath);
+          const r = op.watch ? await zk.getData(this.lockPath, (ev) => this.feed({ kind: 'lockChanged', deleted: ev.type === EventType.NodeDeleted })) : await zk.getData(this.lockPath);
           return { ok: true, lock: { owner: r.stat.ephemeralOwner, czxid: r.stat.czxid } };
         } catch (e) {
           if ((e as { code?: number }).code !== Err.NONODE) throw e;

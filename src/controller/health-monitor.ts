@@ -2,9 +2,25 @@
 // in its own process group), each on its own interval and with its own
 // timeout, so a hung check never blocks anything else; reports the combined
 // state (HealthAggregator) whenever it changes.
+//
+// A crash is heard at once, not at the next check: a tcp check keeps the
+// connection of a passing check open until the next one replaces it (no
+// extra connections), and an http check
+// keeps its keep-alive connection (holdConnection, on by default). When that
+// connection closes, the check runs again at once: a refused connection then
+// is unhealthy at once (the aggregator's rule), while a service that merely
+// closes idle connections answers that early check and stays healthy. An
+// early check holds its connection too: a process being killed closes its
+// connections one by one, and a connect that lands before its listening
+// socket is closed is reset a moment later, which runs the next early check.
+// Only a close after a passing check does this, at most EARLY_CHECKS_MAX
+// times between two scheduled checks (a service that closes every
+// connection costs that many extra connects per interval, not a loop); a
+// check that timed out or failed keeps its schedule, so timeouts are counted
+// as before.
 import { EventEmitter } from 'node:events';
 import net from 'node:net';
-import { request } from 'undici';
+import { Client, request } from 'undici';
 import type { HealthCheckConfig } from '../config/controller-config.js';
 import { HealthAggregator, type CheckOutcome } from '../core/controller/health.js';
 import type { HealthState } from '../core/controller/controller-core.js';
@@ -16,9 +32,30 @@ export interface HealthProbe { intervalMs: number; run: () => Promise<CheckOutco
 /** A check's kind as metrics name it: a configured check's, or `resource` for a resource's monitor. */
 export type CheckKind = HealthCheckConfig['kind'] | 'resource';
 
+/** Early checks (a held connection closed) allowed between two scheduled ones: a crash needs two (see above). */
+export const EARLY_CHECKS_MAX = 2;
+
+/** What a check's runner is given to hold its connection (tcp): the socket of a passing check. */
+type Hold = ((sock: net.Socket) => void) | null;
+
+interface CheckRun {
+  timer: NodeJS.Timeout | null;
+  running: boolean;
+  /** The held connection closed while a check was under way: check again at once if that one passes. */
+  closedWhileRunning: boolean;
+  /** Early checks run since the last scheduled one: past EARLY_CHECKS_MAX, a close waits for the schedule. */
+  earlyRuns: number;
+  /** The last outcome was ok: a close means something only then. */
+  lastOk: boolean;
+  /** tcp: the connection of the last passing check, while it is open. */
+  held: net.Socket | null;
+  /** http with holdConnection: its own client, whose keep-alive connection's close we hear. */
+  client: Client | null;
+}
+
 export class HealthMonitor extends EventEmitter<{ change: [HealthState, string]; lag: [number | null]; check: [index: number, kind: CheckKind, result: CheckOutcome['kind'], seconds: number] }> {
   private readonly agg: HealthAggregator;
-  private readonly timers: NodeJS.Timeout[] = [];
+  private readonly runs: CheckRun[];
   private stopped = false;
   private last: { state: HealthState; reason: string } = { state: 'initializing', reason: 'not started' };
 
@@ -26,24 +63,78 @@ export class HealthMonitor extends EventEmitter<{ change: [HealthState, string];
     super();
     // A probe counts its own consecutive failures: it reports one only when it means it.
     this.agg = new HealthAggregator([...checks.map((c) => c.failures), ...probes.map(() => 1)]);
+    this.runs = [...checks, ...probes].map(() => ({ timer: null, running: false, closedWhileRunning: false, earlyRuns: 0, lastOk: false, held: null, client: null }));
   }
 
   get current(): { state: HealthState; reason: string } { return this.last; }
 
   start(): void {
-    this.checks.forEach((c, i) => this.loop(c, i));
-    this.probes.forEach((p, k) => this.loop(p, this.checks.length + k));
+    this.checks.forEach((c, i) => {
+      if (c.kind === 'http' && c.holdConnection) {
+        const client = new Client(new URL(c.url).origin, { pipelining: 1, keepAliveTimeout: Math.max(4000, 2 * c.intervalMs), keepAliveMaxTimeout: Math.max(600_000, 2 * c.intervalMs) });
+        // UND_ERR_INFO: the client's own close (idle, or the server asked for Connection: close): not news.
+        client.on('disconnect', (_origin, _targets, err) => { if ((err as { code?: string } | undefined)?.code !== 'UND_ERR_INFO') this.closed(c, i); });
+        this.runs[i].client = client;
+      }
+      this.loop(c, i, null);
+    });
+    this.probes.forEach((p, k) => this.loop(p, this.checks.length + k, null));
   }
 
   stop(): void {
     this.stopped = true;
-    for (const t of this.timers) clearTimeout(t);
+    for (const r of this.runs) {
+      if (r.timer !== null) clearTimeout(r.timer);
+      r.held?.destroy();
+      r.held = null;
+      void r.client?.destroy().catch(() => undefined);
+    }
   }
 
-  private loop(c: HealthCheckConfig | HealthProbe, i: number): void {
+  /** Check i's held connection closed (or its http client's). */
+  private closed(c: HealthCheckConfig, i: number): void {
+    const r = this.runs[i];
+    if (this.stopped || r.earlyRuns >= EARLY_CHECKS_MAX || !r.lastOk) return;
+    if (r.running) { r.closedWhileRunning = true; return; }
+    this.loop(c, i, 'the held connection closed');
+  }
+
+  /**
+   * Keeps a passing check's connection until the next check's replaces it: one connection per check,
+   * as without holding, and never one left from before a spell the host was away (its close may
+   * never come).
+   */
+  private hold(c: HealthCheckConfig, i: number, sock: net.Socket): void {
+    const r = this.runs[i];
+    if (this.stopped) { sock.destroy(); return; }
+    const old = r.held;
+    r.held = sock;
+    old?.destroy();
+    // Whatever the service says is read and dropped: a full buffer would hide its close.
+    sock.resume();
+    sock.on('error', () => undefined);
+    sock.once('close', () => {
+      // A replaced connection's close is ours, not the service's.
+      if (r.held !== sock) return;
+      r.held = null;
+      this.closed(c, i);
+    });
+  }
+
+  /** `early`: why this check runs before its time (null: on schedule). */
+  private loop(c: HealthCheckConfig | HealthProbe, i: number, early: string | null): void {
+    const r = this.runs[i];
+    if (r.timer !== null) { clearTimeout(r.timer); r.timer = null; }
+    r.running = true;
+    r.closedWhileRunning = false;
+    r.earlyRuns = early === null ? 0 : r.earlyRuns + 1;
     const t0 = performance.now();
-    void ('run' in c ? c.run() : runCheck(c)).then((o) => {
+    const hold: Hold = 'kind' in c && c.kind === 'tcp' && c.holdConnection ? (s) => this.hold(c, i, s) : null;
+    void ('run' in c ? c.run() : runCheck(c, { hold, dispatcher: r.client })).then((got) => {
+      r.running = false;
       if (this.stopped) return;
+      const o: CheckOutcome = early !== null && got.kind !== 'ok' ? { ...got, reason: `${got.reason} (checked at once: ${early})` } : got;
+      r.lastOk = o.kind === 'ok';
       this.emit('check', i, 'kind' in c ? c.kind : 'resource', o.kind, (performance.now() - t0) / 1000);
       if ('kind' in c && c.kind === 'http' && c.lagField !== null) this.emit('lag', o.kind === 'ok' ? o.lag ?? null : null);
       this.agg.record(i, o);
@@ -52,15 +143,17 @@ export class HealthMonitor extends EventEmitter<{ change: [HealthState, string];
         this.last = s;
         this.emit('change', s.state, s.reason);
       }
+      if (r.closedWhileRunning && r.lastOk && r.earlyRuns < EARLY_CHECKS_MAX && 'kind' in c) { this.loop(c, i, 'the held connection closed'); return; }
       const wait = Math.max(0, c.intervalMs - (performance.now() - t0));
-      this.timers[i] = setTimeout(() => this.loop(c, i), wait);
+      r.timer = setTimeout(() => this.loop(c, i, null), wait);
     });
   }
 }
 
-export async function runCheck(c: HealthCheckConfig): Promise<CheckOutcome> {
+/** `hold`: keep a passing tcp check's connection (given to it); `dispatcher`: the http check's own client. */
+export async function runCheck(c: HealthCheckConfig, via: { hold?: Hold; dispatcher?: Client | null } = {}): Promise<CheckOutcome> {
   switch (c.kind) {
-    case 'tcp': return tcpCheck(c.host, c.port, c.timeoutMs);
+    case 'tcp': return tcpCheck(c.host, c.port, c.timeoutMs, via.hold ?? null);
     case 'command': {
       const r = await runCommand(c.command, { timeoutMs: c.timeoutMs });
       if (r.timedOut) return { kind: 'timeout', reason: `command ${describeCommandResult(r)}` };
@@ -68,7 +161,7 @@ export async function runCheck(c: HealthCheckConfig): Promise<CheckOutcome> {
     }
     case 'http': {
       try {
-        const res = await request(c.url, { method: 'GET', signal: AbortSignal.timeout(c.timeoutMs), headersTimeout: c.timeoutMs, bodyTimeout: c.timeoutMs });
+        const res = await request(c.url, { method: 'GET', dispatcher: via.dispatcher ?? undefined, signal: AbortSignal.timeout(c.timeoutMs), headersTimeout: c.timeoutMs, bodyTimeout: c.timeoutMs });
         const text = await res.body.text();
         if (res.statusCode !== c.expectStatus) return { kind: 'failed', reason: `GET ${c.url} answered ${res.statusCode}, expected ${c.expectStatus}` };
         let body: unknown;
@@ -94,11 +187,16 @@ export async function runCheck(c: HealthCheckConfig): Promise<CheckOutcome> {
   }
 }
 
-function tcpCheck(host: string, port: number, timeoutMs: number): Promise<CheckOutcome> {
+function tcpCheck(host: string, port: number, timeoutMs: number, hold: Hold): Promise<CheckOutcome> {
   return new Promise((resolve) => {
     const sock = net.connect({ host, port });
     const timer = setTimeout(() => { sock.destroy(); resolve({ kind: 'timeout', reason: `connect to ${host}:${port}: no answer within ${timeoutMs} ms` }); }, timeoutMs);
-    sock.once('connect', () => { clearTimeout(timer); sock.destroy(); resolve({ kind: 'ok' }); });
+    sock.once('connect', () => {
+      clearTimeout(timer);
+      sock.removeAllListeners('error');
+      if (hold === null) sock.destroy(); else hold(sock);
+      resolve({ kind: 'ok' });
+    });
     sock.once('error', (e: Error & { code?: string }) => { clearTimeout(timer); resolve({ kind: 'failed', reason: `connect to ${host}:${port}: ${e.code ?? e.message}` }); });
   });
 }

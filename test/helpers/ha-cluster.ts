@@ -99,6 +99,8 @@ export interface HaOptions {
    * their quorum session there, and a restart of the active's re-attaches and resumes.
    */
   runDir?: boolean;
+  /** Each instance's health checks (YAML flow list), instead of an http check of /health every 200 ms. */
+  health?: (servicePort: number) => string;
 }
 
 export async function startHaCluster(n: number, opts: HaOptions = {}): Promise<HaCluster> {
@@ -181,7 +183,7 @@ export async function startHaCluster(n: number, opts: HaOptions = {}): Promise<H
       `        servicePort: ${ports[k].service}`,
       `        priority: ${opts.priorities?.[k] ?? 0}`,
       ...(opts.noFailover?.includes(id) ? ['        noFailover: true'] : []),
-      `        health: [ { http: "http://127.0.0.1:${ports[k].service}/health", timeoutMs: 300${opts.maxLag !== undefined ? ', lagField: lag' : ''} } ]`,
+      `        health: ${opts.health?.(ports[k].service) ?? `[ { http: "http://127.0.0.1:${ports[k].service}/health", timeoutMs: 300${opts.maxLag !== undefined ? ', lagField: lag' : ''} } ]`}`,
       `        hooks: { toActive: ${hook(ports[k].service)}, toStandby: ${hook(ports[k].service)}, role: ${hook(ports[k].service)} }`,
     ]),
     ...extra.flatMap((name, e) => [

@@ -243,16 +243,43 @@ export async function readPromisedEpoch(journal: string, nodes: readonly Journal
 export async function takeJournalEpoch(journal: string, nodes: readonly JournalNodeAddress[], timeoutMs: number, tls: JournalTls | null = null): Promise<number> {
   const clients = nodes.map((n) => new JournalNodeClient(n, timeoutMs, { tls }));
   const majority = Math.floor(nodes.length / 2) + 1;
+  const inFlight: Promise<unknown>[] = [];
   try {
-    await formatIfNew(journal, clients);
-    const epoch = (await promisedOnMajority(journal, clients)) + 1;
-    const granted = await Promise.allSettled(clients.map((c) => c.newEpoch(journal, epoch)));
-    const yes = granted.filter((g) => g.status === 'fulfilled').length;
-    if (yes < majority) throw new JournalFencedError(`journal ${journal}: epoch ${epoch} granted by ${yes} of ${nodes.length} nodes (${reasons(granted)})`);
+    // One round of state answers both questions: is the journal new, and which epoch is next. A
+    // majority's answers are enough for the epoch (any majority that promised one overlaps them); a
+    // slow node is not waited for, unless too few answered, when the journal may be new: it is
+    // formatted only when every node says so.
+    const asked = clients.map((c) => c.state(journal));
+    inFlight.push(...asked);
+    let ok = await fulfilledOfMajority(asked, majority);
+    if (ok.length < majority) {
+      const states = await Promise.allSettled(asked);
+      const notFormatted = states.filter((a) => a.status === 'rejected' && a.reason instanceof JournalNodeError && a.reason.status === 404).length;
+      if (notFormatted !== states.length) throw new JournalFencedError(`journal ${journal}: only ${ok.length} of ${clients.length} nodes answered (${reasons(states)})`);
+      await Promise.all(clients.map((c) => c.post(journal, 'format', {})));
+      ok = await Promise.all(clients.map((c) => c.state(journal)));
+    }
+    const epoch = Math.max(...ok.map((a) => a.promisedEpoch)) + 1;
+    // A majority's promise is the fence: the slowest node finishes in the background.
+    const granted = clients.map((c) => c.newEpoch(journal, epoch));
+    inFlight.push(...granted);
+    const yes = (await fulfilledOfMajority(granted, majority)).length;
+    if (yes < majority) throw new JournalFencedError(`journal ${journal}: epoch ${epoch} granted by ${yes} of ${nodes.length} nodes (${reasons(await Promise.allSettled(granted))})`);
     return epoch;
   } finally {
-    await Promise.all(clients.map((c) => c.close()));
+    // The clients go once every request has answered or timed out (timeoutMs bounds each).
+    void Promise.allSettled(inFlight).then(() => Promise.all(clients.map((c) => c.close())));
   }
+}
+
+/** The values of `ps` that fulfilled: as soon as `enough` have, else once every one has settled. */
+function fulfilledOfMajority<T>(ps: readonly Promise<T>[], enough: number): Promise<T[]> {
+  return new Promise((resolve) => {
+    const values: T[] = [];
+    let settled = 0;
+    const one = () => { if (++settled === ps.length || values.length >= enough) resolve(values.slice()); };
+    for (const p of ps) p.then((v) => { values.push(v); one(); }, one);
+  });
 }
 
 function reasons(rs: PromiseSettledResult<unknown>[]): string {

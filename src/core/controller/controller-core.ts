@@ -79,8 +79,8 @@ export type ControllerInput =
   | { kind: 'session'; state: 'connected'; sessionId: bigint; timeoutMs: number }
   | { kind: 'session'; state: 'disconnected' | 'expired' }
   | { kind: 'done'; op: number; result: OpResult }
-  /** The lock's watch fired (deleted or changed). */
-  | { kind: 'lockChanged' }
+  /** The lock's watch fired (deleted or changed); `deleted`: the event says it was deleted. */
+  | { kind: 'lockChanged'; deleted?: boolean }
   | { kind: 'cede'; forMs: number }
   /** This instance is a manual failover's target: race now, past cede, backoff and flap damping. */
   | { kind: 'failoverTarget'; forMs: number; force?: boolean }
@@ -313,7 +313,13 @@ export class ControllerCore {
       case 'health': this.onHealth(input.state, input.reason); break;
       case 'session': this.onSession(input); break;
       case 'done': this.onDone(input.op, input.result); break;
-      case 'lockChanged': if (this.phase === 'watching') this.readLock(); else if (this.phase === 'active') this.readLock(); break;
+      case 'lockChanged':
+        // A standby told the lock was deleted races at once: reading it first would only say so again
+        // (a lock re-created meanwhile makes the create fail, and that is read then). The active reads
+        // it: whether it is still its own is decided by its ephemeralOwner.
+        if (this.phase === 'watching' && input.deleted === true && this.pending === null) this.lockFree();
+        else if (this.phase === 'watching' || this.phase === 'active') this.readLock();
+        break;
       case 'cede': this.onCede(input.forMs); break;
       case 'failoverTarget':
         this.targetUntil = this.now + input.forMs; this.forced = input.force === true; this.cededUntil = 0; this.notBefore = 0;
@@ -655,12 +661,7 @@ export class ControllerCore {
           this.run('deleteStaleLock', { type: 'deleteStaleLock', czxid: lock.czxid });
           return;
         }
-        if (lock === null) {
-          // A lower-priority candidate lets the others race first.
-          if (this.phase === 'watching' && this.s.raceDelayMs > 0) this.notBefore = Math.max(this.notBefore, this.now + this.s.raceDelayMs);
-          this.transition('standby', 'the lock is free');
-          return;
-        }
+        if (lock === null) { this.lockFree(); return; }
         this.transition('watching', 'another instance holds the lock');
         return;
       }
@@ -746,6 +747,12 @@ export class ControllerCore {
     }
     this.epoch = null;
     this.transition('standby', this.exitReason);
+  }
+
+  /** Nobody holds the lock: standby, where evaluate() races; a lower-priority candidate lets the others race first. */
+  private lockFree(): void {
+    if (this.phase === 'watching' && this.s.raceDelayMs > 0) this.notBefore = Math.max(this.notBefore, this.now + this.s.raceDelayMs);
+    this.transition('standby', 'the lock is free');
   }
 
   private startPromotion(): void {

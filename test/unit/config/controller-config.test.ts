@@ -115,7 +115,7 @@ services:
       expect.stringMatching(/instance b can be fenced only gracefully/),
       expect.stringMatching(/controller.digestFile is not set: any client of the quorum can delete or replace the lock/),
     ]);
-    expect(c.instance.health).toEqual([{ kind: 'tcp', host: '127.0.0.1', port: 7001, intervalMs: 200, timeoutMs: 1000, failures: 3 }]);
+    expect(c.instance.health).toEqual([{ kind: 'tcp', host: '127.0.0.1', port: 7001, holdConnection: true, intervalMs: 200, timeoutMs: 1000, failures: 3 }]);
     expect(c.instance.fencing).toEqual([{ kind: 'graceful', timeoutMs: 5000 }]);
   });
 

@@ -253,6 +253,43 @@ describe('ControllerCore: losing the race, ownership by ephemeralOwner', () => {
     expect(h.phase()).toBe('contending');
   });
 
+  it('told the lock was deleted, a watching standby races at once, without reading it first', () => {
+    const h = new Harness();
+    contend(h);
+    h.answer('createLock', fail('node exists', 'NODEEXISTS'));
+    h.answer('readLock', ok({ lock: { owner: SID2, czxid: CZ } }));
+    expect(h.phase()).toBe('watching');
+    h.effects();
+    h.step({ kind: 'lockChanged', deleted: true });
+    expect(h.ops()).toEqual([{ type: 'createLock' }]);
+    expect(h.phase()).toBe('contending');
+    // Someone re-created it first: the failed create reads it, and we watch again.
+    h.answer('createLock', fail('node exists', 'NODEEXISTS'));
+    expect(h.ops()).toEqual([{ type: 'readLock', watch: true }]);
+    h.answer('readLock', ok({ lock: { owner: OTHER, czxid: CZ + 1n } }));
+    expect(h.phase()).toBe('watching');
+  });
+
+  it('told the lock was deleted, a lower-priority standby still waits raceDelayMs', () => {
+    const h = new Harness({ raceDelayMs: 700 });
+    contend(h);
+    h.answer('createLock', fail('node exists', 'NODEEXISTS'));
+    h.answer('readLock', ok({ lock: { owner: OTHER, czxid: CZ } }));
+    h.effects();
+    const e = h.at(1200).step({ kind: 'lockChanged', deleted: true });
+    expect(h.phase()).toBe('standby');
+    expect(e.filter((x) => x.kind === 'run')).toEqual([]);
+    expect(h.wakes(e)).toContain(1200 + 700);
+    h.advanceTo(1900);
+    expect(h.names()).toEqual(['createLock']);
+  });
+
+  it('told its lock was deleted, the active still reads it (ownership is its ephemeralOwner)', () => {
+    const h = active();
+    h.at(1500).step({ kind: 'lockChanged', deleted: true });
+    expect(h.ops()).toEqual([{ type: 'readLock', watch: true }]);
+  });
+
   it('with raceDelayMs the lower-priority standby waits before racing', () => {
     const h = new Harness({ raceDelayMs: 700 });
     contend(h);
