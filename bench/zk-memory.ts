@@ -75,11 +75,11 @@ async function start(kind: ServerKind, dir: string, snapCount: number, withMetri
     }
     writeZooCfg(cfgPath, cfg);
     const args = [...splitFlags(process.env.QUORATE_BENCH_NODE_FLAGS), OUR_CLI, 'quorum', '--zoo-cfg', cfgPath];
-    server = await launch({ kind, dir, port, cmd: process.execPath, args });
+    server = await launch({ kind, dir, port, cmd: process.execPath, args, startTimeoutMs: 600_000 });
   } else {
     writeZooCfg(cfgPath, { ...cfg, 'admin.enableServer': 'false' });
     const { args, logFile } = zkJvmArgs(dir, cfgPath, zkHeapMb);
-    server = await launch({ kind, dir, port, cmd: 'java', args, logFile });
+    server = await launch({ kind, dir, port, cmd: 'java', args, logFile, startTimeoutMs: 600_000 });
   }
   // ZooKeeper opens its port before it has loaded its data: the first answered request is the mark for both.
   const end = performance.now() + 600_000;
