@@ -28,7 +28,8 @@ import { request } from 'undici';
 import { freePort } from '../src/io/ports.js';
 import { parseBenchArgs, type OptionSpec } from './lib/options.js';
 import { procCpuMs, procRssMb } from './lib/proc.js';
-import { OUR_CLI, killAllServers, launch, type BenchServer } from './lib/servers.js';
+import { OUR_CLI, killAllServers, launch, splitFlags, type BenchServer } from './lib/servers.js';
+import { CONTROLLER_NODE_FLAGS } from '../src/daemon/daemon-spec.js';
 import { round1, round3, summarize } from './lib/stats.js';
 
 const SPECS: OptionSpec[] = [
@@ -71,6 +72,28 @@ async function get(url: string): Promise<{ status: number; body: Record<string, 
   } catch { return null; }
 }
 
+/** Where a controller's memory is, from its /metrics: V8's heap spaces and the memory outside the heap, in MB. */
+async function heapBreakdown(adminPort: number): Promise<Record<string, number | string> | null> {
+  try {
+    const r = await request(`http://127.0.0.1:${adminPort}/metrics`, { signal: AbortSignal.timeout(2000) });
+    const text = await r.body.text();
+    const mb = (name: string) => {
+      const m = new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, 'm').exec(text);
+      return m ? round1(Number(m[1]) / 1048576) : NaN;
+    };
+    const out: Record<string, number | string> = {
+      residentMb: mb('process_resident_memory_bytes'), heapTotalMb: mb('nodejs_heap_size_total_bytes'),
+      heapUsedMb: mb('nodejs_heap_size_used_bytes'), externalMb: mb('nodejs_external_memory_bytes'),
+    };
+    for (const m of text.matchAll(/^nodejs_heap_space_size_(total|used)_bytes\{[^}]*space="([a-z_]+)"[^}]*\} (\S+)$/gm)) {
+      out[`${m[2]}.${m[1]}Mb`] = round1(Number(m[3]) / 1048576);
+    }
+    return out;
+  } catch (e) {
+    return { error: (e as Error).message };
+  }
+}
+
 export async function main(argv: string[]): Promise<number> {
   const parsed = parseBenchArgs('failover', argv, SPECS, SWITCHES);
   if (typeof parsed === 'number') return parsed;
@@ -94,12 +117,14 @@ export async function main(argv: string[]): Promise<number> {
       `        hooks: { toActive: ${hook(i.servicePort)}, toStandby: ${hook(i.servicePort)}, role: ${hook(i.servicePort)} }`]),
   ].join('\n') + '\n');
   const env = { ...process.env, QUORATE_LOG_LEVEL: 'warn' };
+  // Node flags for the controllers: those --daemon and the systemd unit start them with, unless QUORATE_BENCH_CONTROLLER_FLAGS says otherwise.
+  const controllerFlags = process.env.QUORATE_BENCH_CONTROLLER_FLAGS !== undefined ? splitFlags(process.env.QUORATE_BENCH_CONTROLLER_FLAGS) : [...CONTROLLER_NODE_FLAGS];
   const start = (what: string, port: number, args: string[]) => launch({ kind: 'ours', dir: path.join(dir, what), port, cmd: process.execPath, args, env });
   const jnArg = jn.map((j) => `${j.id}@127.0.0.1:${j.port}`).join(',');
   const startService = (i: Instance) => start(`svc-${i.id}`, i.servicePort, [EXAMPLE, '--instance', i.id, '--port', String(i.servicePort), '--journal-nodes', jnArg, '--journal', 'orders', '--write-every-ms', '20']);
   // With a run directory, as systemd and --daemon run it: the controller keeps its quorum session there.
   const runDir = path.join(dir, 'run');
-  const startController = (i: Instance) => start(`ctl-${i.id}`, i.adminPort, [OUR_CLI, 'controller', '--config', cfg, '--service', 'orders', '--id', i.id, '--run-dir', runDir]);
+  const startController = (i: Instance) => start(`ctl-${i.id}`, i.adminPort, [...controllerFlags, OUR_CLI, 'controller', '--config', cfg, '--service', 'orders', '--id', i.id, '--run-dir', runDir]);
   await start('quorum', clientPort, [OUR_CLI, 'quorum', '--config', cfg, '--id', '1']);
   for (const j of jn) await start(`journal-${j.id}`, j.port, [OUR_CLI, 'journal', '--config', cfg, '--id', String(j.id)]);
   for (const i of inst) i.service = await startService(i);
@@ -227,6 +252,7 @@ export async function main(argv: string[]): Promise<number> {
   const wall = performance.now() - w0;
   const idleCpuPct = inst.map((i, k) => round3((((procCpuMs(i.controller!.pid) ?? NaN) - cpu0[k]) / wall) * 100));
   const rssMb = inst.map((i) => procRssMb(i.controller!.pid));
+  const heap = await Promise.all(inst.map((i) => heapBreakdown(i.adminPort)));
   killAllServers();
 
   const svc = summarize(serviceMs);
@@ -246,7 +272,10 @@ export async function main(argv: string[]): Promise<number> {
       samples: restartMs.map((r) => ({ how: r.how, ms: round1(r.ms) })), ...rs,
     },
     controllerCrash: { what: 'kill -9 of the active controller until the other is active (session expiry path)', negotiatedSessionTimeoutMs: negotiated, samplesMs: controllerMs.map(round1), ...ctl },
-    controller: { rssMb, idleCpuPctOneCore: idleCpuPct },
+    controller: {
+      nodeFlags: controllerFlags.join(' '), rssMb, idleCpuPctOneCore: idleCpuPct,
+      heapMb: { note: 'from each controller\'s /metrics (prom-client\'s process metrics): V8 heap spaces (size reserved / used) and memory outside the heap', perInstance: heap },
+    },
     bars: {
       serviceCrashP99: { what: 'the longest of the service-crash failovers < 1500 ms', valueMs: svc.maxMs, pass: svc.maxMs < 1500 },
       controllerRestartNoFailover: { what: 'controller restarts within the session timeout cause no failover', value: failoversCaused, pass: failoversCaused === 0 },

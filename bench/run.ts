@@ -6,6 +6,10 @@ const BENCHMARKS: Record<string, { description: string; load: () => Promise<{ ma
     description: 'ours vs Apache ZooKeeper 3.8 standalone (fsync on): latency, throughput, memory',
     load: () => import('./zk-standalone.js'),
   },
+  'zk-memory': {
+    description: 'ours vs Apache ZooKeeper 3.8, one at a time: RSS holding 1M znodes of 100 B, snapshot time and size, start from the snapshot',
+    load: () => import('./zk-memory.js'),
+  },
   failover: {
     description: '2 instances with defaults: kill -9 of the active service / controller until the other is active (p50/p99), controller memory and idle CPU',
     load: () => import('./failover.js'),

@@ -90,7 +90,8 @@ export function splitFlags(env: string | undefined): string[] {
   return (env ?? '').split(/\s+/).filter((s) => s.length > 0);
 }
 
-export interface Launch { kind: BenchKind; dir: string; port: number; cmd: string; args: string[]; env?: NodeJS.ProcessEnv; logFile?: string; secure?: BenchServer['secure']; metricsUrl?: string }
+/** startTimeoutMs: how long the port may take to open (default 30 s; a server replaying a large log needs more). */
+export interface Launch { kind: BenchKind; dir: string; port: number; cmd: string; args: string[]; env?: NodeJS.ProcessEnv; logFile?: string; secure?: BenchServer['secure']; metricsUrl?: string; startTimeoutMs?: number }
 
 export async function launch(l: Launch): Promise<BenchServer> {
   installExitHooks();
@@ -122,7 +123,7 @@ export async function launch(l: Launch): Promise<BenchServer> {
     dirs.delete(l.dir);
   };
   try {
-    await waitForPort(l.port, 30_000, exited);
+    await waitForPort(l.port, l.startTimeoutMs ?? 30_000, exited);
   } catch (e) {
     await new Promise((r) => setTimeout(r, 200)); // the last words of a process that just died
     await stop();

@@ -6,8 +6,9 @@
 // match a pinned known_hosts entry or SHA256 fingerprint: an unknown or
 // changed key refuses the fence (a wrong host must never be "fenced" in the
 // belief that the old active is gone). The private key is read at fencing
-// time and never logged.
-import { sshExec } from '../io/ssh-exec.js';
+// time and never logged. ssh2 (about 13 MB resident once loaded) is loaded
+// only by a controller configured to fence over ssh: its configuration check
+// loads it at start (controller-config.ts), so a fence does not wait for it.
 import type { FenceConfig, InstanceConfig } from '../config/controller-config.js';
 import { verifyDown, type FenceOutcome } from './fencing.js';
 import { shellQuote } from '../io/shell-quote.js';
@@ -85,6 +86,7 @@ export async function fenceBySsh(target: InstanceConfig, cfg: SshFenceConfig, to
   }
 
   const command = remoteCommand(target, cfg, token, service, resourceStops);
+  const { sshExec } = await import('../io/ssh-exec.js');
   const r = await sshExec(
     { host: target.host, port: cfg.port, user: cfg.user, keyFile: cfg.keyFile, knownHosts: cfg.knownHosts, fingerprint: cfg.fingerprint },
     command,

@@ -116,7 +116,7 @@ export async function startDaemon(spec: DaemonSpec, opts: { runDir: string; wait
     return { ok: false, message: `cannot open the log file ${logFile}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}` };
   }
   const logOffset = statSync(logFile).size;
-  const child = spawn(process.execPath, [...process.execArgv, opts.entry, ...spec.startArgs, '--run-dir', opts.runDir], {
+  const child = spawn(process.execPath, [...(spec.nodeFlags ?? []), ...process.execArgv, opts.entry, ...spec.startArgs, '--run-dir', opts.runDir], {
     detached: true, stdio: ['ignore', logFd, logFd], env: process.env,
   });
   closeSync(logFd);

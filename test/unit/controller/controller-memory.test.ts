@@ -1,0 +1,76 @@
+// What a controller process loads stays resident for its whole life: the
+// `quorate` command loads only the asked verb's modules, a controller loads
+// ssh2 only when it fences over ssh, and the systemd unit starts a controller
+// with the same Node flags as --daemon. Checked on the static import graph of
+// the sources (import type and export type are erased, so they do not count).
+import fs from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { CONTROLLER_NODE_FLAGS, controllerSpec } from '../../../src/daemon/daemon-spec.js';
+
+const SRC = path.resolve(__dirname, '../../../src');
+const UNIT = path.resolve(__dirname, '../../../systemd/quorate-controller@.service');
+
+/** The modules `file` imports at run time: relative ones as absolute .ts paths, packages by name. */
+function staticImports(file: string): string[] {
+  const text = fs.readFileSync(file, 'utf8');
+  const out: string[] = [];
+  // import x from '...'; import { a, type B } from '...'; export { x } from '...'; export * from '...'; import '...'
+  const re = /^(import|export)\s+(type\s+)?([^;]*?\s+from\s+)?'([^']+)'/gms;
+  for (const m of text.matchAll(re)) {
+    if (m[2] !== undefined) continue; // import type / export type: erased
+    if (m[1] === 'export' && m[3] === undefined) continue;
+    const spec = m[4];
+    out.push(spec.startsWith('.') ? path.resolve(path.dirname(file), spec.replace(/\.js$/, '.ts')) : spec);
+  }
+  return out;
+}
+
+function reachable(entry: string): Set<string> {
+  const seen = new Set<string>();
+  const todo = [entry];
+  while (todo.length > 0) {
+    const f = todo.pop()!;
+    if (seen.has(f)) continue;
+    seen.add(f);
+    if (f.endsWith('.ts')) todo.push(...staticImports(f));
+  }
+  return seen;
+}
+
+describe('what a controller loads', () => {
+  it('the import scan sees value imports and skips type-only ones', () => {
+    const imports = staticImports(path.join(SRC, 'controller/fence-ssh.ts'));
+    expect(imports).toContain(path.join(SRC, 'io/shell-quote.ts'));
+    expect(imports).toContain(path.join(SRC, 'io/ssh-host-keys.ts')); // export { ... } from
+    expect(imports).not.toContain(path.join(SRC, 'config/controller-config.ts')); // import type
+    expect(staticImports(path.join(SRC, 'io/ssh-exec.ts'))).toContain('ssh2');
+  });
+
+  it('the quorate command loads no verb until it knows which one runs', () => {
+    const fromMain = reachable(path.join(SRC, 'cli/main.ts'));
+    for (const verb of ['cli/controller-command.ts', 'cli/quorum-command.ts', 'demo/demo-command.ts', 'cli/cluster-command.ts']) {
+      expect(fromMain.has(path.join(SRC, verb)), verb).toBe(false);
+    }
+  });
+
+  it('the controller verb does not load ssh2, the quorum server or the demo', () => {
+    const fromController = reachable(path.join(SRC, 'cli/controller-command.ts'));
+    expect(fromController.has(path.join(SRC, 'controller/controller.ts'))).toBe(true); // the scan follows the graph
+    expect(fromController.has('ssh2')).toBe(false);
+    expect(fromController.has(path.join(SRC, 'io/ssh-exec.ts'))).toBe(false);
+    expect(fromController.has(path.join(SRC, 'quorum/standalone-server.ts'))).toBe(false);
+    expect(fromController.has(path.join(SRC, 'demo/demo-command.ts'))).toBe(false);
+  });
+
+  it('--daemon and the systemd unit start a controller with the same Node flags', () => {
+    expect(CONTROLLER_NODE_FLAGS.length).toBeGreaterThan(0);
+    const unit = fs.readFileSync(UNIT, 'utf8');
+    const env = /^Environment=NODE_OPTIONS=(.*)$/m.exec(unit);
+    expect(env?.[1]).toBe(CONTROLLER_NODE_FLAGS.join(' '));
+    const spec = controllerSpec({ service: 'orders', instance: { id: 'a' } } as Parameters<typeof controllerSpec>[0], '/etc/quorate/cluster.yaml');
+    expect(spec.nodeFlags).toEqual(CONTROLLER_NODE_FLAGS);
+    // daemon-control puts them before the parent's own flags, which therefore win.
+    expect(fs.readFileSync(path.join(SRC, 'daemon/daemon-control.ts'), 'utf8')).toMatch(/\[\.\.\.\(spec\.nodeFlags \?\? \[\]\), \.\.\.process\.execArgv,/);
+  });
+});
