@@ -198,7 +198,10 @@ export class QuorumServer extends ServerBase {
     }, {
       accepted: () => { const conn = this.peer.accepted(nowMs()); this.pumpSoon(); return conn; },
       connected: (conn) => { this.peer.connected(conn, nowMs()); this.pump(); },
-      message: (conn, msg) => { this.peer.message(conn, msg, nowMs()); },
+      message: (conn, msg) => {
+        if (this.trace !== null && (msg.type === 'proposal' || msg.type === 'commit' || msg.type === 'ack')) this.trace.mark(msg.type, msg.zxid, conn);
+        this.peer.message(conn, msg, nowMs());
+      },
       flush: () => this.pump(),
       closed: (conn) => { this.peer.disconnected(conn, nowMs()); this.pump(); },
     });
@@ -236,10 +239,13 @@ export class QuorumServer extends ServerBase {
       const payload = encodeLoggedTxn(t);
       this.proposed(payload.length);
       const zxid = this.peer.propose(payload, now);
+      this.trace?.mark('prop', t.hdr.zxid);
       if (zxid !== t.hdr.zxid) this.opts.logger.warn({ zxid: hexZxid(t.hdr.zxid), proposed: zxid === null ? null : hexZxid(zxid) }, 'a transaction was not proposed: this server is no longer an established leader');
     }
+    if (this.trace !== null && out.send.length > 0) this.trace.mark('reply');
     this.clientPort.deliver(out.send);
     for (const c of out.close) this.clientPort.closeConnection(c.connId, c.reason);
+    if (this.trace !== null && out.toLeader.length > 0) this.trace.mark('fwd');
     for (const m of out.toLeader) this.peer.sendToLeader(encodeToLeader(m));
     for (const m of out.toLearners) {
       // A sync's answer goes right after the COMMIT of what was proposed before it.
@@ -280,6 +286,7 @@ export class QuorumServer extends ServerBase {
       case 'close': this.quorumPort.close(e.conn); return;
       case 'persist': this.persist(e.seq, e.op); return;
       case 'commit':
+        this.trace?.mark('apply', e.zxid);
         if (this.state === 'leading') this.counts.commits++;
         if (!this.core.committedOwn(e.zxid)) this.core.committedTxn(decodeLoggedTxn(Buffer.from(e.payload)));
         this.txnsSinceSnapshot++;
@@ -294,6 +301,7 @@ export class QuorumServer extends ServerBase {
         return;
       }
       case 'app':
+        this.trace?.mark('app');
         try {
           if (this.core.serverRole === 'leader') this.core.fromLearner(e.from, decodeToLeader(Buffer.from(e.body)), now);
           else this.core.fromLeader(decodeFromLeader(Buffer.from(e.body)), now);
@@ -353,12 +361,14 @@ export class QuorumServer extends ServerBase {
         if (first.op.kind === 'append') {
           // A run of appends: one group commit.
           let lastSeq = first.seq;
+          let lastZxid = 0n;
           while (this.storageQueue.length > 0 && this.storageQueue[0].op.kind === 'append') {
             const { seq, op } = this.storageQueue.shift()!;
-            if (op.kind === 'append') this.log.append(op.zxid, Buffer.from(op.payload));
+            if (op.kind === 'append') { this.log.append(op.zxid, Buffer.from(op.payload)); lastZxid = op.zxid; }
             lastSeq = seq;
           }
           await this.log.sync();
+          this.trace?.mark('dur', lastZxid);
           this.durable(lastSeq);
           continue;
         }
