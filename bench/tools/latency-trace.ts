@@ -15,7 +15,7 @@ import { startBenchEnsemble } from '../lib/ensemble.js';
 import { closeClients, connectClient, PAYLOAD_64 } from '../lib/load.js';
 import { killAllServers } from '../lib/servers.js';
 
-interface Mark { t: number; k: string; z?: string; p?: number; ms?: number; max?: number; p99?: number }
+interface Mark { t: number; k: string; z?: string; p?: number; ms?: number; max?: number; p99?: number; stats?: Record<string, number> }
 interface Sample { t0: number; t1: number; zxid: string; server: number }
 
 const wall = () => performance.timeOrigin + performance.now();
@@ -135,12 +135,17 @@ async function main(): Promise<number> {
   const servers = new Map<number, Marks>();
   const gcs: Mark[] = [];
   const loops: { server: number; m: Mark }[] = [];
+  const logStats: Record<number, unknown> = {};
   for (const f of fs.readdirSync(dir)) {
     const m = /^server-(\d+)-\d+\.jsonl$/.exec(f);
     if (m === null) continue;
     const marks = fs.readFileSync(path.join(dir, f), 'utf8').split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as Mark);
     servers.set(Number(m[1]), new Marks(marks));
-    for (const x of marks) if (x.k === 'gc') gcs.push(x); else if (x.k === 'loop') loops.push({ server: Number(m[1]), m: x });
+    for (const x of marks) {
+      if (x.k === 'gc') gcs.push(x);
+      else if (x.k === 'loop') loops.push({ server: Number(m[1]), m: x });
+      else if (x.k === 'stats' && x.stats !== undefined) logStats[Number(m[1])] = { fsyncs: x.stats.fsyncs, inlineWrites: x.stats.inlineWrites, slowDurableWrites: x.stats.slowDurableWrites, batches: x.stats.batches };
+    }
   }
   if (servers.size !== 3) { process.stderr.write(`latency-trace: expected 3 trace files in ${dir}, found ${servers.size}\n`); return 1; }
   const report: Record<string, unknown> = { leader: leaderId!, ops, dir, loadAverage: os.loadavg().map((x) => Math.round(x * 100) / 100) };
@@ -162,6 +167,7 @@ async function main(): Promise<number> {
   const gcMs = gcs.map((g) => g.ms ?? 0);
   report.gc = { pauses: gcs.length, p50Ms: f2(q(gcMs, 50)), p99Ms: f2(q(gcMs, 99)), maxMs: f2(Math.max(0, ...gcMs)) };
   report.loopDelayMaxMsPerServer = Object.fromEntries([...servers.keys()].map((id) => [id, f2(Math.max(0, ...loops.filter((l) => l.server === id).map((l) => l.m.max ?? 0)))]));
+  report.logStats = logStats;
   process.stdout.write(JSON.stringify(report, null, 2) + '\n');
   return 0;
 }

@@ -66,10 +66,12 @@ export class LatencyTrace {
     appendFile(this.file, lines.join('\n') + '\n', () => undefined);
   }
 
-  stop(): void {
+  /** Writes what is held, with `stats` (the log's counters) as a last line. */
+  stop(stats?: object): void {
     clearInterval(this.timer);
     this.gc.disconnect();
     this.events.push(this.loopLine());
+    if (stats !== undefined) this.events.push(`{"t":${(performance.timeOrigin + performance.now()).toFixed(3)},"k":"stats","stats":${JSON.stringify(stats)}}`);
     this.loop.disable();
     try { appendFileSync(this.file, this.events.join('\n') + '\n'); } catch { /* a diagnostic */ }
     this.events = [];

@@ -390,7 +390,7 @@ export abstract class ServerBase extends EventEmitter {
     await this.snapshotInFlight?.catch(() => undefined);
     await this.log?.close();
     await this.dataDir?.release();
-    this.trace?.stop();
+    this.trace?.stop(this.log?.stats);
   }
 }
 
