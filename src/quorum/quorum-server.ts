@@ -227,6 +227,13 @@ export class QuorumServer extends ServerBase {
         const b = this.drainPeer();
         if (!a && !b) break;
       }
+      // Storage starts once every effect of this turn is out: a small durable write may run right
+      // here on the event loop (InlineWritePolicy), and the proposals, acks and commits queued
+      // above must not wait behind it (a leader's proposal then travels while it writes its own copy).
+      if (this.storageQueue.length > 0 && !this.storageRunning) {
+        this.quorumPort.sendHeld();
+        void this.runStorage();
+      }
     } finally {
       this.pumping = false;
     }
@@ -347,10 +354,9 @@ export class QuorumServer extends ServerBase {
     this.leadingSince = state === 'leading' && serving ? (this.leadingSince ?? t) : null;
   }
 
-  /** Storage operations, carried out one after another and reported durable in order. */
+  /** Storage operations, carried out one after another and reported durable in order (started at the end of pump()). */
   private persist(seq: number, op: StorageOp): void {
     this.storageQueue.push({ seq, op });
-    if (!this.storageRunning) void this.runStorage();
   }
 
   private async runStorage(): Promise<void> {
