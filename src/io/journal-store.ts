@@ -230,18 +230,20 @@ export class JournalStore {
     const buf = Buffer.concat(records.map((r, i) => encodeRecord(first + BigInt(i), Buffer.from(r))));
     const t0 = performance.now();
     const fd = c.fh.fd;
-    let synced: number;
+    let synced = t0;
     if (fd !== undefined && this.inline.canInline(records.length, buf.length)) {
-      for (let done = 0; done < buf.length;) done += writeSync(fd, buf, done, buf.length - done, c.pos + done);
-      synced = performance.now();
-      fdatasyncSync(fd);
+      this.inline.inline(() => {
+        for (let done = 0; done < buf.length;) done += writeSync(fd, buf, done, buf.length - done, c.pos + done);
+        synced = performance.now();
+        fdatasyncSync(fd);
+      });
     } else {
       await writeFully(c.fh, buf, c.pos);
       synced = performance.now();
       await c.fh.datasync();
+      this.inline.note(performance.now() - t0);
     }
     const t1 = performance.now();
-    this.inline.note(t1 - t0);
     this.onSynced?.((t1 - synced) / 1000);
     c.pos += buf.length;
     c.seg.endTxid = first + BigInt(records.length) - 1n;
