@@ -2,7 +2,8 @@
 // ensemble, both on 127.0.0.1 with fsync on and the same tickTime, initLimit
 // and syncLimit, driven by one load generator (our client), in one run:
 //   warm-up of both -> alternating rounds of latency (1 connection to a
-//   follower x 1 outstanding: writes go through the leader) and throughput
+//   follower x 1 outstanding: writes go through the leader; then 1
+//   connection to the leader x 1 outstanding) and throughput
 //   (C connections spread over the three servers x K outstanding) ->
 //   recovery: kill -9 of the leader, time until a write succeeds again
 //   (median of --kills; the client tries the next server at once).
@@ -34,18 +35,21 @@ const SWITCHES = { quick: 'short run (also BENCH_QUICK=1)', 'ours-only': 'do not
 const t0 = performance.now();
 const log = (msg: string) => process.stderr.write(`[${((performance.now() - t0) / 1000).toFixed(1).padStart(6)}s] ${msg}\n`);
 
-interface Target { e: BenchEnsemble; lat: ZkClient; tp: ZkClient[] }
-interface KindRound { latency: LatencyRound; throughput: ThroughputRound }
+interface Target { e: BenchEnsemble; lat: ZkClient; latLeader: ZkClient; tp: ZkClient[] }
+/** latency: through a follower; latencyLeader: through the leader (both 1 connection x 1 outstanding). */
+interface KindRound { latency: LatencyRound; latencyLeader: LatencyRound; throughput: ThroughputRound }
 
 async function openTarget(e: BenchEnsemble, connections: number, outstanding: number): Promise<Target> {
   const leader = await e.settled(60_000);
   const follower = e.servers.findIndex((_, i) => i !== leader);
   const lat = await connectClient(e.servers[follower].connectString);
+  const latLeader = await connectClient(e.servers[leader].connectString);
   const tp = await Promise.all(Array.from({ length: connections }, (_, c) => connectClient(e.servers[c % e.servers.length].connectString)));
   await prepareTree(lat, connections, outstanding);
   await lat.sync('/');
+  await latLeader.sync('/');
   for (const c of tp) await c.sync('/');
-  return { e, lat, tp };
+  return { e, lat, latLeader, tp };
 }
 
 async function warmUp(t: Target, seconds: number, outstanding: number): Promise<void> {
@@ -53,6 +57,7 @@ async function warmUp(t: Target, seconds: number, outstanding: number): Promise<
   for (let i = 0; performance.now() < deadline; i++) {
     await throughputRound(t.tp, outstanding, Math.max(200, Math.min(2000, (deadline - performance.now()) / 3)), t.e.servers[0].pid, `warm${i}`);
     await latencyPhase(t.lat, 100, `warm${i}`);
+    await latencyPhase(t.latLeader, 100, `warmL${i}`);
   }
 }
 
@@ -80,8 +85,8 @@ async function recoveryOnce(e: BenchEnsemble, k: number): Promise<{ ms: number; 
   }
 }
 
-function latencySummary(rounds: KindRound[]) {
-  const pick = (op: keyof LatencyRound, f: 'p50Ms' | 'p99Ms') => median(rounds.map((r) => r.latency[op][f]));
+function latencySummary(rounds: KindRound[], which: 'latency' | 'latencyLeader') {
+  const pick = (op: keyof LatencyRound, f: 'p50Ms' | 'p99Ms') => median(rounds.map((r) => r[which][op][f]));
   return { createP50Ms: pick('create', 'p50Ms'), createP99Ms: pick('create', 'p99Ms'), setDataP50Ms: pick('setData', 'p50Ms'), setDataP99Ms: pick('setData', 'p99Ms'), getDataP50Ms: pick('getData', 'p50Ms'), getDataP99Ms: pick('getData', 'p99Ms') };
 }
 
@@ -119,13 +124,15 @@ export async function main(argv: string[]): Promise<number> {
         const t = targets.get(kind)!;
         const leader = await t.e.settled(30_000);
         const latency = await latencyPhase(t.lat, v['latency-ops'], `r${r}`);
+        const latencyLeader = await latencyPhase(t.latLeader, v['latency-ops'], `r${r}L`);
         const throughput = await throughputRound(t.tp, v.outstanding, v.seconds * 1000, t.e.servers[leader].pid, `r${r}`);
-        rounds[kind].push({ latency, throughput });
+        rounds[kind].push({ latency, latencyLeader, throughput });
         log(`round ${r} ${kind.padEnd(9)} ops/s create ${throughput.create.opsPerSec} set ${throughput.setData.opsPerSec} get ${throughput.getData.opsPerSec} | ` +
-          `p50/p99 ms create ${latency.create.p50Ms}/${latency.create.p99Ms} set ${latency.setData.p50Ms}/${latency.setData.p99Ms} get ${latency.getData.p50Ms}/${latency.getData.p99Ms}`);
+          `p50/p99 ms via follower create ${latency.create.p50Ms}/${latency.create.p99Ms} set ${latency.setData.p50Ms}/${latency.setData.p99Ms} get ${latency.getData.p50Ms}/${latency.getData.p99Ms} | ` +
+          `via leader create ${latencyLeader.create.p50Ms}/${latencyLeader.create.p99Ms} set ${latencyLeader.setData.p50Ms}/${latencyLeader.setData.p99Ms}`);
       }
     }
-    for (const t of targets.values()) await closeClients([t.lat, ...t.tp], 5000);
+    for (const t of targets.values()) await closeClients([t.lat, t.latLeader, ...t.tp], 5000);
     const recovery: Partial<Record<ServerKind, { ms: number; failedWrites: number; leader: number }[]>> = {};
     for (const kind of kinds) {
       const e = targets.get(kind)!.e;
@@ -140,7 +147,8 @@ export async function main(argv: string[]): Promise<number> {
 
     const summary: Record<string, Record<string, number>> = {};
     for (const kind of kinds) {
-      summary[kind] = { ...throughputSummary(rounds[kind]), ...latencySummary(rounds[kind]), recoveryMedianMs: median(recovery[kind]!.map((r) => r.ms)), recoveryMaxMs: Math.max(...recovery[kind]!.map((r) => r.ms)) };
+      const viaLeader = Object.fromEntries(Object.entries(latencySummary(rounds[kind], 'latencyLeader')).map(([k, x]) => [`leader${k[0].toUpperCase()}${k.slice(1)}`, x]));
+      summary[kind] = { ...throughputSummary(rounds[kind]), ...latencySummary(rounds[kind], 'latency'), ...viaLeader, recoveryMedianMs: median(recovery[kind]!.map((r) => r.ms)), recoveryMaxMs: Math.max(...recovery[kind]!.map((r) => r.ms)) };
     }
     const ours = summary.ours;
     const zk = summary.zookeeper;
@@ -149,7 +157,7 @@ export async function main(argv: string[]): Promise<number> {
       benchmark: 'zk-ensemble',
       date: new Date().toISOString(),
       machine: { cpus: os.cpus().length, node: process.version, loadAverage: os.loadavg().map((x) => Math.round(x * 100) / 100) },
-      config: { ...v, quick: flags.has('quick'), servers: 3, note: 'latency: 1 connection to a follower x 1 outstanding; throughput: connections spread over the 3 servers; recovery: kill -9 of the leader until a write issued after it succeeds (client connected to all servers)' },
+      config: { ...v, quick: flags.has('quick'), servers: 3, note: 'latency: 1 connection to a follower x 1 outstanding (leader*: 1 connection to the leader); throughput: connections spread over the 3 servers; recovery: kill -9 of the leader until a write issued after it succeeds (client connected to all servers)' },
       fsyncFloor: { p50Ms: floor.p50Ms, p99Ms: floor.p99Ms },
       rounds, recovery, summary,
       ratios: ratios === null ? null : { ...ratios, note: 'ours / zookeeper: ops/s above 1 is better; latencies and recovery below 1 are better' },

@@ -242,16 +242,19 @@ export class JournalStore {
     const buf = Buffer.concat(records.map((r, i) => encodeRecord(first + BigInt(i), Buffer.from(r))));
     const t0 = performance.now();
     const fd = c.fh.fd;
-    let synced: number;
+    let synced = t0;
     const inline = fd !== undefined && this.inline.canInline(records.length, buf.length);
     if (inline) {
-      for (let done = 0; done < buf.length;) done += writeSync(fd!, buf, done, buf.length - done, c.pos + done);
-      synced = performance.now();
-      fdatasyncSync(fd!);
+      this.inline.inline(() => {
+        for (let done = 0; done < buf.length;) done += writeSync(fd!, buf, done, buf.length - done, c.pos + done);
+        synced = performance.now();
+        fdatasyncSync(fd!);
+      });
     } else {
       await writeFully(c.fh, buf, c.pos);
       synced = performance.now();
       await c.fh.datasync();
+      this.inline.note(performance.now() - t0);
     }
     const t1 = performance.now();
     if (journalSyncChannel.hasSubscribers) {
@@ -259,7 +262,6 @@ export class JournalStore {
       const ns = (ms: number) => now - BigInt(Math.round((t1 - ms) * 1e6));
       journalSyncChannel.publish({ firstTxid: first, lastTxid: first + BigInt(records.length) - 1n, startNs: ns(t0), writtenNs: ns(synced), syncedNs: ns(t1), inline });
     }
-    this.inline.note(t1 - t0);
     this.onSynced?.((t1 - synced) / 1000);
     this.noteRecordAt(start, first, c.pos);
     c.pos += buf.length;

@@ -332,6 +332,14 @@ export class QuorumPort {
     }
   }
 
+  /**
+   * Sends what send() has held for the end of this turn now, on every connection: before a
+   * durable write on the event loop, so that a leader's proposal travels while it writes its own copy.
+   */
+  sendHeld(): void {
+    for (const s of this.conns.values()) if (s.writableCorked > 0 && !s.destroyed) s.uncork();
+  }
+
   close(conn: number): void {
     const s = this.conns.get(conn);
     if (s === undefined) return;

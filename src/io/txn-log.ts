@@ -454,9 +454,10 @@ export class TxnLog {
     } else if (dfh.fd !== undefined && this.inline.canInline(txns, buf.length)) {
       // A small batch on a disk that has been fast is written right here, on the event loop (see InlineWritePolicy).
       const fd = dfh.fd;
-      this.timedSync(() => {
+      const ms = this.inline.inline(() => {
         for (let done = 0; done < buf.length;) done += writeSync(fd, buf, done, buf.length - done, cur.pos + done);
-      }, cur.entry.file, txns, buf.length);
+      });
+      this.afterDurableOp(ms, cur.entry.file, txns, buf.length, true);
       this.stats.inlineWrites++;
     } else {
       await this.timed(() => writeFully(dfh, buf, cur.pos), cur.entry.file, txns, buf.length);
@@ -475,15 +476,10 @@ export class TxnLog {
     this.afterDurableOp(performance.now() - t0, file, txns, bytes);
   }
 
-  private timedSync(op: () => void, file: string, txns: number, bytes: number): void {
-    const t0 = performance.now();
-    op();
-    this.afterDurableOp(performance.now() - t0, file, txns, bytes);
-  }
-
-  private afterDurableOp(ms: number, file: string, txns: number, bytes: number): void {
+  /** `inline`: made on the event loop, and already noted by the inline policy. */
+  private afterDurableOp(ms: number, file: string, txns: number, bytes: number, inline = false): void {
     this.stats.fsyncs++;
-    this.inline.note(ms);
+    if (!inline) this.inline.note(ms);
     this.stats.slowDurableWrites = this.inline.slowWrites;
     this.durableOpObserver?.(ms);
     if (ms > this.fsyncWarningMs) {

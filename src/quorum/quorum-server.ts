@@ -198,7 +198,10 @@ export class QuorumServer extends ServerBase {
     }, {
       accepted: () => { const conn = this.peer.accepted(nowMs()); this.pumpSoon(); return conn; },
       connected: (conn) => { this.peer.connected(conn, nowMs()); this.pump(); },
-      message: (conn, msg) => { this.peer.message(conn, msg, nowMs()); },
+      message: (conn, msg) => {
+        if (this.trace !== null && (msg.type === 'proposal' || msg.type === 'commit' || msg.type === 'ack')) this.trace.mark(msg.type, msg.zxid, conn);
+        this.peer.message(conn, msg, nowMs());
+      },
       flush: () => this.pump(),
       closed: (conn) => { this.peer.disconnected(conn, nowMs()); this.pump(); },
     });
@@ -224,6 +227,13 @@ export class QuorumServer extends ServerBase {
         const b = this.drainPeer();
         if (!a && !b) break;
       }
+      // Storage starts once every effect of this turn is out: a small durable write may run right
+      // here on the event loop (InlineWritePolicy), and the proposals, acks and commits queued
+      // above must not wait behind it (a leader's proposal then travels while it writes its own copy).
+      if (this.storageQueue.length > 0 && !this.storageRunning) {
+        this.quorumPort.sendHeld();
+        void this.runStorage();
+      }
     } finally {
       this.pumping = false;
     }
@@ -236,10 +246,13 @@ export class QuorumServer extends ServerBase {
       const payload = encodeLoggedTxn(t);
       this.proposed(payload.length);
       const zxid = this.peer.propose(payload, now);
+      this.trace?.mark('prop', t.hdr.zxid);
       if (zxid !== t.hdr.zxid) this.opts.logger.warn({ zxid: hexZxid(t.hdr.zxid), proposed: zxid === null ? null : hexZxid(zxid) }, 'a transaction was not proposed: this server is no longer an established leader');
     }
+    if (this.trace !== null && out.send.length > 0) this.trace.mark('reply');
     this.clientPort.deliver(out.send);
     for (const c of out.close) this.clientPort.closeConnection(c.connId, c.reason);
+    if (this.trace !== null && out.toLeader.length > 0) this.trace.mark('fwd');
     for (const m of out.toLeader) this.peer.sendToLeader(encodeToLeader(m));
     for (const m of out.toLearners) {
       // A sync's answer goes right after the COMMIT of what was proposed before it.
@@ -280,6 +293,7 @@ export class QuorumServer extends ServerBase {
       case 'close': this.quorumPort.close(e.conn); return;
       case 'persist': this.persist(e.seq, e.op); return;
       case 'commit':
+        this.trace?.mark('apply', e.zxid);
         if (this.state === 'leading') this.counts.commits++;
         if (!this.core.committedOwn(e.zxid)) this.core.committedTxn(decodeLoggedTxn(Buffer.from(e.payload)));
         this.txnsSinceSnapshot++;
@@ -294,6 +308,7 @@ export class QuorumServer extends ServerBase {
         return;
       }
       case 'app':
+        this.trace?.mark('app');
         try {
           if (this.core.serverRole === 'leader') this.core.fromLearner(e.from, decodeToLeader(Buffer.from(e.body)), now);
           else this.core.fromLeader(decodeFromLeader(Buffer.from(e.body)), now);
@@ -339,10 +354,9 @@ export class QuorumServer extends ServerBase {
     this.leadingSince = state === 'leading' && serving ? (this.leadingSince ?? t) : null;
   }
 
-  /** Storage operations, carried out one after another and reported durable in order. */
+  /** Storage operations, carried out one after another and reported durable in order (started at the end of pump()). */
   private persist(seq: number, op: StorageOp): void {
     this.storageQueue.push({ seq, op });
-    if (!this.storageRunning) void this.runStorage();
   }
 
   private async runStorage(): Promise<void> {
@@ -353,12 +367,14 @@ export class QuorumServer extends ServerBase {
         if (first.op.kind === 'append') {
           // A run of appends: one group commit.
           let lastSeq = first.seq;
+          let lastZxid = 0n;
           while (this.storageQueue.length > 0 && this.storageQueue[0].op.kind === 'append') {
             const { seq, op } = this.storageQueue.shift()!;
-            if (op.kind === 'append') this.log.append(op.zxid, Buffer.from(op.payload));
+            if (op.kind === 'append') { this.log.append(op.zxid, Buffer.from(op.payload)); lastZxid = op.zxid; }
             lastSeq = seq;
           }
           await this.log.sync();
+          this.trace?.mark('dur', lastZxid);
           this.durable(lastSeq);
           continue;
         }

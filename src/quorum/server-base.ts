@@ -25,6 +25,7 @@ import { fourLetterWordText, type ServerSnapshotForWords } from './four-letter-w
 import { AdminServer } from './admin-server.js';
 import { QuorumMetrics } from './quorum-metrics.js';
 import { QUORATE_VERSION } from '../version.js';
+import { LatencyTrace } from '../io/latency-trace.js';
 
 export interface ServerOptions {
   config: QuorumServerConfig;
@@ -59,6 +60,8 @@ export abstract class ServerBase extends EventEmitter {
   protected stopped = false;
   /** Prometheus (cfg.metrics): its summaries are fed from the request path and the log; null when not served. */
   protected readonly metrics: QuorumMetrics | null;
+  /** The steps of each request, marked for a latency diagnosis (QUORATE_LATENCY_TRACE); null when off. */
+  protected readonly trace: LatencyTrace | null;
   private metricsServer: MetricsServer | null = null;
   private adminServer: AdminServer | null = null;
   /** performance.now() when this server last started serving clients in its role (ZooKeeper's uptime). */
@@ -68,6 +71,7 @@ export abstract class ServerBase extends EventEmitter {
 
   protected constructor(protected readonly opts: ServerOptions) {
     super();
+    this.trace = LatencyTrace.fromEnv(opts.config.serverId);
     const m = opts.config.metrics;
     const c = opts.config;
     this.metrics = m === null ? null : new QuorumMetrics(() => this.wordsSnapshot(), {
@@ -175,6 +179,7 @@ export abstract class ServerBase extends EventEmitter {
       connect: (id, req) => { this.core.connect(id, req, nowMs(), crypto.randomBytes(16)); },
       request: (id, xid, req) => {
         if (this.failed) return;
+        this.trace?.mark('req');
         this.core.request(id, xid, req, nowMs());
       },
       flush: () => this.pump(),
@@ -385,6 +390,7 @@ export abstract class ServerBase extends EventEmitter {
     await this.snapshotInFlight?.catch(() => undefined);
     await this.log?.close();
     await this.dataDir?.release();
+    this.trace?.stop(this.log?.stats);
   }
 }
 
