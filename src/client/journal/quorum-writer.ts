@@ -210,7 +210,10 @@ export class QuorumJournalWriter {
 }
 
 /** Formats `journal` on every node when no node has it (nothing can have been written); never over data. */
-export async function formatIfNew(journal: string, clients: readonly JournalNodeClient[]): Promise<void> {
+/** What taking or reading an epoch asks of each journal node (a JournalNodeClient; the simulator's nodes). */
+export type EpochNodeClient = Pick<JournalNodeClient, 'post' | 'newEpoch'> & { state(journal: string): Promise<{ promisedEpoch: number }> };
+
+export async function formatIfNew(journal: string, clients: readonly EpochNodeClient[]): Promise<void> {
   const answers = await Promise.allSettled(clients.map((c) => c.state(journal)));
   const notFormatted = answers.filter((a) => a.status === 'rejected' && a.reason instanceof JournalNodeError && a.reason.status === 404).length;
   if (notFormatted !== answers.length) return;
@@ -218,7 +221,7 @@ export async function formatIfNew(journal: string, clients: readonly JournalNode
 }
 
 /** The newest epoch a majority of the journal's nodes answered with (any newer writer's epoch is among them). */
-async function promisedOnMajority(journal: string, clients: readonly JournalNodeClient[]): Promise<number> {
+export async function promisedOnMajority(journal: string, clients: readonly EpochNodeClient[]): Promise<number> {
   const majority = Math.floor(clients.length / 2) + 1;
   const states = await Promise.allSettled(clients.map((c) => c.state(journal)));
   const ok = states.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
@@ -242,17 +245,22 @@ export async function readPromisedEpoch(journal: string, nodes: readonly Journal
  */
 export async function takeJournalEpoch(journal: string, nodes: readonly JournalNodeAddress[], timeoutMs: number, tls: JournalTls | null = null): Promise<number> {
   const clients = nodes.map((n) => new JournalNodeClient(n, timeoutMs, { tls }));
-  const majority = Math.floor(nodes.length / 2) + 1;
   try {
-    await formatIfNew(journal, clients);
-    const epoch = (await promisedOnMajority(journal, clients)) + 1;
-    const granted = await Promise.allSettled(clients.map((c) => c.newEpoch(journal, epoch)));
-    const yes = granted.filter((g) => g.status === 'fulfilled').length;
-    if (yes < majority) throw new JournalFencedError(`journal ${journal}: epoch ${epoch} granted by ${yes} of ${nodes.length} nodes (${reasons(granted)})`);
-    return epoch;
+    return await takeEpochOn(journal, clients);
   } finally {
     await Promise.all(clients.map((c) => c.close()));
   }
+}
+
+/** takeJournalEpoch over given node clients: the newest epoch a majority promised, plus one, granted by a majority. */
+export async function takeEpochOn(journal: string, clients: readonly EpochNodeClient[]): Promise<number> {
+  const majority = Math.floor(clients.length / 2) + 1;
+  await formatIfNew(journal, clients);
+  const epoch = (await promisedOnMajority(journal, clients)) + 1;
+  const granted = await Promise.allSettled(clients.map((c) => c.newEpoch(journal, epoch)));
+  const yes = granted.filter((g) => g.status === 'fulfilled').length;
+  if (yes < majority) throw new JournalFencedError(`journal ${journal}: epoch ${epoch} granted by ${yes} of ${clients.length} nodes (${reasons(granted)})`);
+  return epoch;
 }
 
 function reasons(rs: PromiseSettledResult<unknown>[]): string {
