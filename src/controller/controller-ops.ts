@@ -194,6 +194,8 @@ export interface RunnerSinks {
   history(event: HistoryEvent): void;
   /** Every input with the effects it produced (metrics, the simulator's checks), before they are carried out. */
   stepped?(input: ControllerInput, effects: ControllerEffect[], at: number): void;
+  /** After each input's effects were carried out (or started, for operations). */
+  fed?(): void;
 }
 
 /**
@@ -216,6 +218,7 @@ export class CoreRunner {
     const effects = this.core.step(input, t);
     this.sinks.stepped?.(input, effects, t);
     for (const e of effects) this.effect(e);
+    this.sinks.fed?.();
   }
 
   /** Carries out one effect (the driver also records history events it witnessed itself). */

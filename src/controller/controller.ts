@@ -102,6 +102,7 @@ export class Controller extends EventEmitter {
         if (this.zk?.state === 'connected') void this.history.flush(this.zk, this.acl);
       },
       stepped: (input, effects, t) => this.emit('step', input, effects, t),
+      fed: () => this.afterFeed(),
     });
   }
 
@@ -202,6 +203,10 @@ export class Controller extends EventEmitter {
   feed(input: ControllerInput): void {
     if (this.stopped) return;
     this.runner.feed(input);
+  }
+
+  /** After every input (operation answers and wake-ups included): resources found running at start, once the core has decided. */
+  private afterFeed(): void {
     if (this.straysDeferred && this.core.currentPhase !== 'starting') {
       this.straysDeferred = false;
       // Not resumed: as at any start, only the active's controller runs resources (a demotion stops them itself).
