@@ -695,8 +695,14 @@ export async function runControllerSimulation(o: ControllerSimOptions): Promise<
   };
   q.at(settleAt, sample);
 
+  let lastNow = -1;
+  let sameNow = 0;
   while (q.step(end)) {
     stats.events++;
+    // Time must move: a controller that wakes itself at once for ever (a wake-up in the past) is a bug.
+    if (q.now === lastNow) {
+      if (++sameNow > 100_000) { fail(`LIVELOCK: 100000 events without simulated time moving past ${q.now.toFixed(1)} ms`); break; }
+    } else { lastNow = q.now; sameNow = 0; }
     if (settled) { settled = false; await new Promise<void>((r) => setImmediate(r)); }
   }
   // Every accepted write's epoch in the journal's history never goes back along the txids.
