@@ -521,6 +521,9 @@ export async function runControllerSimulation(o: ControllerSimOptions): Promise<
         const target = instances.find((x) => x.id === crumb.instance) ?? null;
         const r = await fenceInstance({ service: JOURNAL, target, crumb, token, admin: { adminToken: null, tls: null }, hasJournal: true, run: simKill(ctl) });
         if (r.ok) { stats.fences++; ctl.fenced.add(crumb.instance); } else stats.fenceFailures++;
+        // C1 as the target sees it: a fence that counts left it dead or standby, unless its configuration accepts the journal's epoch as its fence.
+        const svc = services.get(crumb.instance);
+        if (r.ok && target !== null && svc !== undefined && svc.status !== 'dead' && svc.role === 'active' && !target.fencing.some((m) => m.kind === 'journal')) fail(`C1: fencing ${crumb.instance} counted (${r.detail}) while its service is ${svc.status} and active, and its fencing has no journal method`);
         return r;
       },
       adoptActive: async () => ({ ok: true, detail: 'no resources' }),
