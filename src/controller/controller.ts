@@ -15,9 +15,10 @@ import path from 'node:path';
 import { Acls, ZkClient } from '../client/index.js';
 import { readPromisedEpoch, takeJournalEpoch } from '../client/journal/quorum-writer.js';
 import type { ControllerConfig } from '../config/controller-config.js';
-import { ControllerCore, type HistoryEvent, type Breadcrumb, type ControllerEffect, type ControllerInput, type ControllerOp, type OpResult } from '../core/controller/controller-core.js';
+import { ControllerCore, type HistoryEvent, type ControllerEffect, type ControllerInput, type ControllerOp } from '../core/controller/controller-core.js';
+import { CoreRunner, type ControllerIo, type OpsQuorum } from './controller-ops.js';
 import type { Logger } from '../io/log.js';
-import { CreateMode, Err, EventType } from '../proto/zk-constants.js';
+import { CreateMode, Err } from '../proto/zk-constants.js';
 import { fenceInstance } from './fencing.js';
 import { HealthMonitor, type HealthProbe } from './health-monitor.js';
 import { ResourceSet } from './resources.js';
@@ -41,8 +42,8 @@ export class Controller extends EventEmitter {
   readonly health: HealthMonitor;
   readonly resources: ResourceSet;
   private zk: ZkClient | null = null;
-  private wakeTimer: NodeJS.Timeout | null = null;
-  private wakeAt = Infinity;
+  /** Feeds the core and carries out its effects (controller-ops.ts: the same code the simulator runs). */
+  private readonly runner: CoreRunner;
   private stopped = false;
   private readonly lockPath: string;
   private readonly crumbPath: string;
@@ -94,6 +95,15 @@ export class Controller extends EventEmitter {
     this.scheduledZnode = new WatchedZnode(`${cfg.basePath}/scheduled-failover`, (d) => this.applyScheduled(d), (e) => this.logger.warn({ err: e.message }, 'could not read the scheduled switchover from the quorum; keeping the last read'));
     this.resources = new ResourceSet(i.resources, { ocfRoot: cfg.ocfRoot, stateDir: cfg.resourceStateDir });
     this.health = new HealthMonitor(i.health, i.resources.map((_, k) => this.resourceProbe(k)));
+    this.runner = new CoreRunner(this.core, this.io(), { now, setTimer: (ms, f) => setTimeout(f, ms), clearTimer: (t) => clearTimeout(t as NodeJS.Timeout) }, {
+      log: (level, msg, fields) => this.logger[level](fields, msg),
+      history: (event) => {
+        this.history.record(this.cfg.instance.id, event, new Date());
+        if (this.zk?.state === 'connected') void this.history.flush(this.zk, this.acl);
+      },
+      stepped: (input, effects, t) => this.emit('step', input, effects, t),
+      fed: () => this.afterFeed(),
+    });
   }
 
   /**
@@ -150,7 +160,7 @@ export class Controller extends EventEmitter {
     if (this.maintenanceTimer) clearTimeout(this.maintenanceTimer);
     if (this.scheduledTimer) clearTimeout(this.scheduledTimer);
     this.health.stop();
-    if (this.wakeTimer) clearTimeout(this.wakeTimer);
+    this.runner.stop();
     const zk = this.zk;
     const keep = this.core.keepsSessionOnExit() && this.sessionFile !== null && zk !== null && this.savedId !== 0n && zk.sessionId === this.savedId;
     if (keep) {
@@ -192,10 +202,11 @@ export class Controller extends EventEmitter {
   /** One input to the core, its effects carried out (and shown to listeners of 'step': the metrics). */
   feed(input: ControllerInput): void {
     if (this.stopped) return;
-    const t = now();
-    const effects = this.core.step(input, t);
-    this.emit('step', input, effects, t);
-    for (const e of effects) this.effect(e);
+    this.runner.feed(input);
+  }
+
+  /** After every input (operation answers and wake-ups included): resources found running at start, once the core has decided. */
+  private afterFeed(): void {
     if (this.straysDeferred && this.core.currentPhase !== 'starting') {
       this.straysDeferred = false;
       // Not resumed: as at any start, only the active's controller runs resources (a demotion stops them itself).
@@ -209,24 +220,7 @@ export class Controller extends EventEmitter {
   }
 
   private effect(e: ControllerEffect): void {
-    switch (e.kind) {
-      case 'log': this.logger[e.level]({ ...e.fields, epoch: this.core.currentEpoch }, e.msg); return;
-      case 'wakeAt': this.scheduleWake(e.at); return;
-      case 'history':
-        this.history.record(this.cfg.instance.id, e.event, new Date());
-        if (this.zk?.state === 'connected') void this.history.flush(this.zk, this.acl);
-        return;
-      case 'run':
-        void this.runOp(e.what).then((result) => this.feed({ kind: 'done', op: e.op, result }), (err: Error) => this.feed({ kind: 'done', op: e.op, result: { ok: false, reason: err.message } }));
-        return;
-    }
-  }
-
-  private scheduleWake(at: number): void {
-    if (at >= this.wakeAt && this.wakeTimer !== null) return;
-    if (this.wakeTimer) clearTimeout(this.wakeTimer);
-    this.wakeAt = at;
-    this.wakeTimer = setTimeout(() => { this.wakeTimer = null; this.wakeAt = Infinity; this.feed({ kind: 'tick' }); }, Math.max(0, at - now()));
+    this.runner.effect(e);
   }
 
   // ---- the quorum session -------------------------------------------------
@@ -415,122 +409,44 @@ export class Controller extends EventEmitter {
 
   // ---- operations ----------------------------------------------------------
 
-  private async runOp(op: ControllerOp): Promise<OpResult> {
+  /** The operations' I/O (controller-ops.ts runs them): this process's quorum session, journal, service, fencing. */
+  private io(): ControllerIo {
     const i = this.cfg.instance;
-    switch (op.type) {
-      case 'renewLease':
-        await this.client().sync('/');
-        return { ok: true };
-      case 'queryRole': {
-        if (i.hooks?.role == null) return { ok: true, role: 'unknown' };
-        const r = await queryRole(i.hooks.role);
-        return r.ok ? { ok: true, role: r.role, serviceEpoch: r.epoch } : { ok: false, reason: r.reason };
-      }
-      case 'adoptActive': {
-        // No hook: the service is active already. Its resources run again if one stopped meanwhile (starts are idempotent).
-        if (this.resources.size === 0) return { ok: true, detail: 'no resources' };
-        const r = await this.resources.startAll();
-        return r.ok ? { ok: true, detail: r.detail } : { ok: false, reason: r.reason };
-      }
-      case 'failsafeCheck': {
-        if (i.hooks?.role == null || this.cfg.journalNodes === null) return { ok: false, reason: 'failsafe needs a role hook and a journal' };
-        const [role, journalEpoch] = await Promise.all([queryRole(i.hooks.role), readPromisedEpoch(this.cfg.service, this.cfg.journalNodes, this.cfg.journalTimeoutMs, this.cfg.journalTls)]);
-        return role.ok ? { ok: true, role: role.role, serviceEpoch: role.epoch, journalEpoch } : { ok: false, reason: role.reason };
-      }
-      case 'createLock': {
-        const zk = this.client();
-        try {
-          const r = await zk.create2(this.lockPath, JSON.stringify({ instance: i.id, address: `${i.host}:${i.adminPort}` }), { mode: CreateMode.EPHEMERAL, acl: this.acl });
-          return { ok: true, lock: { owner: zk.sessionId, czxid: r.stat.czxid } };
-        } catch (e) {
-          if ((e as { code?: number }).code === Err.NODEEXISTS) return { ok: false, code: 'NODEEXISTS', reason: 'the lock exists' };
-          throw e;
-        }
-      }
-      case 'readLock': {
-        const zk = this.client();
-        try {
-          const r = op.watch ? await zk.getData(this.lockPath, (ev) => this.feed({ kind: 'lockChanged', deleted: ev.type === EventType.NodeDeleted })) : await zk.getData(this.lockPath);
-          return { ok: true, lock: { owner: r.stat.ephemeralOwner, czxid: r.stat.czxid } };
-        } catch (e) {
-          if ((e as { code?: number }).code !== Err.NONODE) throw e;
-          return { ok: true, lock: null };
-        }
-      }
-      case 'deleteStaleLock': {
-        const zk = this.client();
-        try {
-          const r = await zk.getData(this.lockPath);
-          // Only the persistent node judged stale: not a lock some session created since.
-          if (r.stat.ephemeralOwner === 0n && r.stat.czxid === op.czxid) await zk.delete(this.lockPath, r.stat.version);
-        } catch (e) {
-          if ((e as { code?: number }).code !== Err.NONODE) return { ok: false, reason: (e as Error).message };
-        }
-        return { ok: true };
-      }
-      case 'releaseLock': {
-        const zk = this.zk;
-        // Not connected: the lock stays as long as our session lives (it may come back): not released.
-        if (zk === null || zk.state !== 'connected') return { ok: false, reason: 'not connected to the quorum' };
-        // Resources never outlive our lock: when a dead service's demotion releases the lock before its
-        // hook, the next active must not find our floating IP still up (stopping it is local and quick).
-        if (this.resources.size > 0) {
-          const r = await this.resources.stopAll();
-          if (!r.ok) this.logger.error({ role: this.core.currentPhase }, `resources did not all stop before the lock was released: ${r.reason}`);
-        }
-        try {
-          const r = await zk.getData(this.lockPath);
-          if (r.stat.ephemeralOwner === zk.sessionId) await zk.delete(this.lockPath, r.stat.version);
-        } catch (e) {
-          if ((e as { code?: number }).code !== Err.NONODE) throw e;
-        }
-        return { ok: true };
-      }
-      case 'readBreadcrumb': {
-        try {
-          const r = await this.client().getData(this.crumbPath);
-          return { ok: true, breadcrumb: { data: parseCrumb(r.data), version: r.stat.version } };
-        } catch (e) {
-          if ((e as { code?: number }).code !== Err.NONODE) throw e;
-          return { ok: true, breadcrumb: { data: null, version: -1 } };
-        }
-      }
-      case 'writeBreadcrumb': {
-        const zk = this.client();
-        const data = JSON.stringify(op.data);
-        if (op.version < 0) await zk.create(this.crumbPath, data, { mode: CreateMode.PERSISTENT, acl: this.acl });
-        else await zk.setData(this.crumbPath, data, op.version);
-        return { ok: true };
-      }
-      case 'deleteOwnBreadcrumb': {
-        const zk = this.client();
-        try {
-          const r = await zk.getData(this.crumbPath);
-          if (parseCrumb(r.data)?.instance === i.id) await zk.delete(this.crumbPath, r.stat.version);
-        } catch (e) {
-          if ((e as { code?: number }).code !== Err.NONODE) throw e;
-        }
-        return { ok: true };
-      }
-      case 'fence': {
-        const target = this.cfg.instances.find((x) => x.id === op.target.instance) ?? null;
+    const journal = this.cfg.journalNodes;
+    return {
+      instance: { id: i.id, address: `${i.host}:${i.adminPort}` },
+      lockPath: this.lockPath,
+      crumbPath: this.crumbPath,
+      acl: this.acl,
+      quorum: (): OpsQuorum | null => this.zk,
+      lockChanged: (deleted) => this.feed({ kind: 'lockChanged', deleted }),
+      queryRole: i.hooks?.role == null ? null : () => queryRole(i.hooks!.role!),
+      journal: journal === null ? null : {
+        readPromisedEpoch: () => readPromisedEpoch(this.cfg.service, journal, this.cfg.journalTimeoutMs, this.cfg.journalTls),
+        takeEpoch: () => takeJournalEpoch(this.cfg.service, journal, this.cfg.journalTimeoutMs, this.cfg.journalTls),
+      },
+      transition: (op) => this.transition(op),
+      fence: async (crumb, token) => {
+        const target = this.cfg.instances.find((x) => x.id === crumb.instance) ?? null;
         // The target's resources run under its own controller's state directory on its host.
         const resourceStops = target === null || target.resources.length === 0 ? [] : new ResourceSet(target.resources, {
           ocfRoot: this.cfg.ocfRoot, stateDir: path.join(path.dirname(this.cfg.resourceStateDir), `${this.cfg.service}-${target.id}`),
         }).remoteStopCommands();
-        const r = await fenceInstance({ service: this.cfg.service, target, crumb: op.target, token: op.token, admin: this.cfg, hasJournal: this.cfg.journalNodes !== null, resourceStops, onAttempt: (method, ok) => this.emit('fenceAttempt', method, ok) });
+        const r = await fenceInstance({ service: this.cfg.service, target, crumb, token, admin: this.cfg, hasJournal: journal !== null, resourceStops, onAttempt: (method, ok) => this.emit('fenceAttempt', method, ok) });
         this.lastFence = r.ok ? r.detail : r.reason;
-        return r.ok ? { ok: true, detail: r.detail } : { ok: false, reason: r.reason };
-      }
-      case 'newEpoch': {
-        const epoch = await takeJournalEpoch(this.cfg.service, this.cfg.journalNodes!, this.cfg.journalTimeoutMs, this.cfg.journalTls);
-        return { ok: true, epoch };
-      }
-      case 'hook': {
-        const r = await this.transition(op);
-        return r.ok ? { ok: true, detail: r.detail } : { ok: false, reason: r.reason };
-      }
-    }
+        return r;
+      },
+      adoptActive: async () => {
+        // No hook: the service is active already. Its resources run again if one stopped meanwhile (starts are idempotent).
+        if (this.resources.size === 0) return { ok: true, detail: 'no resources' };
+        return this.resources.startAll();
+      },
+      beforeRelease: async () => {
+        if (this.resources.size === 0) return;
+        const r = await this.resources.stopAll();
+        if (!r.ok) this.logger.error({ role: this.core.currentPhase }, `resources did not all stop before the lock was released: ${r.reason}`);
+      },
+    };
   }
 
   /**
@@ -557,15 +473,5 @@ export class Controller extends EventEmitter {
     const h = await call();
     if (!r.ok) return { ok: false, reason: h.ok ? r.reason : `${r.reason}; ${h.reason}` };
     return h.ok ? { ok: true, detail: `${r.detail}; ${h.detail}` } : h;
-  }
-}
-
-function parseCrumb(data: Buffer | null): Breadcrumb | null {
-  if (data === null || data.length === 0) return null;
-  try {
-    const o = JSON.parse(data.toString('utf8')) as Breadcrumb;
-    return typeof o.instance === 'string' ? o : null;
-  } catch {
-    return null;
   }
 }

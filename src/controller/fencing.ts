@@ -25,6 +25,8 @@ export async function fenceInstance(opts: {
   resourceStops?: readonly { name: string; command: string }[];
   /** Told each method tried and whether it fenced (metrics). */
   onAttempt?: (method: FenceMethod, ok: boolean) => void;
+  /** Carries out a method other than journal instead of the real one (the simulator's kill, which may fail or hang). */
+  run?: (method: Exclude<FenceConfig, { kind: 'journal' }>, target: InstanceConfig) => Promise<FenceOutcome>;
 }): Promise<FenceOutcome> {
   const { target, crumb } = opts;
   const attempted = (method: FenceMethod, r: FenceOutcome) => { opts.onAttempt?.(method, r.ok); return r; };
@@ -35,7 +37,8 @@ export async function fenceInstance(opts: {
   const failures: string[] = [];
   for (const m of target.fencing) {
     let r: FenceOutcome;
-    switch (m.kind) {
+    if (opts.run !== undefined && m.kind !== 'journal') r = await opts.run(m, target);
+    else switch (m.kind) {
       case 'graceful': r = await graceful(opts.service, target, opts.token, opts.admin, m.timeoutMs); break;
       case 'shell': {
         const c = await runCommand(m.command, {

@@ -19,7 +19,7 @@ interface SimJournalNode {
   id: number;
   up: boolean;
   life: number;
-  durable: { disk: JournalDisk; edits: Map<bigint, string> };
+  durable: SimJournalDurable;
   pending: JournalStorageOp[];
   state: JournalState | null;
   queue: ({ from: Sim; id: number; req: WriterRequest } | { catchUpFrom: number })[];
@@ -32,7 +32,9 @@ type Sim = { writer: JournalWriter; name: string; epoch: () => number };
 
 const text = (b: Uint8Array) => new TextDecoder().decode(b);
 
-function applyDurable(d: SimJournalNode['durable'], op: JournalStorageOp): void {
+export type SimJournalDurable = { disk: JournalDisk; edits: Map<bigint, string> };
+
+export function applyDurable(d: SimJournalDurable, op: JournalStorageOp): void {
   const segs = d.disk.segments;
   const seg = (start: bigint) => segs.find((s) => s.startTxid === start);
   switch (op.kind) {
@@ -59,6 +61,57 @@ function applyDurable(d: SimJournalNode['durable'], op: JournalStorageOp): void 
       return;
     }
     case 'accepted': d.disk.accepted = { segment: { ...op.segment }, epoch: op.epoch }; return;
+  }
+}
+
+/** A node's durable edits from..to (a copy asked of it by a peer). */
+export function editsOf(d: SimJournalDurable, node: number, from: bigint, to: bigint): Uint8Array[] {
+  const records: Uint8Array[] = [];
+  for (let t = from; t <= to; t++) {
+    const v = d.edits.get(t);
+    if (v === undefined) throw new JournalError(409, `node ${node} lacks txid ${t}`);
+    records.push(new TextEncoder().encode(v));
+  }
+  return records;
+}
+
+/**
+ * A journal node's answer to one writer request, with the storage operations that must be durable
+ * before it is sent: the real JournalState's rules; `recovered` fetches the chosen copy's edits for
+ * accept-recovery, `gap` a peer's copy of missed batches (null: none to be had). Throws JournalError.
+ */
+export function answerJournalRequest(st: JournalState, req: WriterRequest, copies: {
+  recovered(fromNode: number, fromTxid: bigint, toTxid: bigint): Uint8Array[];
+  gap(gap: NonNullable<ReturnType<JournalState['missingBefore']>>): Uint8Array[] | null;
+}): { ops: JournalStorageOp[]; answer: WriterAnswer } {
+  switch (req.kind) {
+    case 'getState': return { ops: [], answer: { ok: true, promisedEpoch: st.promisedEpoch } };
+    case 'newEpoch': { const r = st.newEpoch(req.epoch); return { ops: r.ops, answer: { ok: true, lastSegmentTxid: r.lastSegmentTxid } }; }
+    case 'prepareRecovery': { const r = st.prepareRecovery(req.epoch, req.segmentTxid); return { ops: r.ops, answer: { ok: true, recovery: r.answer } }; }
+    case 'acceptRecovery': {
+      let r = st.acceptRecovery(req.epoch, req.segment);
+      const ops: JournalStorageOp[] = [...r.ops];
+      if (r.fetchFrom !== null) {
+        const records = copies.recovered(req.fromNode, r.fetchFrom, req.segment.endTxid);
+        ops.push(...st.adoptRecovered(req.segment.startTxid, r.keepTo, records, req.segment.writerEpoch ?? req.epoch));
+        r = st.acceptRecovery(req.epoch, req.segment);
+        ops.push(...r.ops);
+      }
+      return { ops, answer: { ok: true } };
+    }
+    case 'finalize': return { ops: st.finalizeSegment(req.epoch, req.startTxid, req.endTxid), answer: { ok: true } };
+    case 'startSegment': return { ops: st.startSegment(req.epoch, req.txid), answer: { ok: true } };
+    case 'journal': {
+      // A node that missed batches fills the gap from a peer's copy of the writer's segment first.
+      const gap = st.missingBefore(req);
+      const ops: JournalStorageOp[] = [];
+      if (gap !== null) {
+        const records = copies.gap(gap);
+        if (records !== null) ops.push(...st.adoptCopy(gap, records, st.committedTxid));
+      }
+      ops.push(...st.journal(req));
+      return { ops, answer: { ok: true } };
+    }
   }
 }
 
@@ -115,49 +168,22 @@ export function runJournalSimulation(o: JournalSimOptions): JournalSimResult {
       });
     };
     try {
-      switch (req.kind) {
-        case 'getState': return finish([], { ok: true, promisedEpoch: st.promisedEpoch });
-        case 'newEpoch': { const r = st.newEpoch(req.epoch); return finish(r.ops, { ok: true, lastSegmentTxid: r.lastSegmentTxid }); }
-        case 'prepareRecovery': { const r = st.prepareRecovery(req.epoch, req.segmentTxid); return finish(r.ops, { ok: true, recovery: r.answer }); }
-        case 'acceptRecovery': {
-          let r = st.acceptRecovery(req.epoch, req.segment);
-          const ops: JournalStorageOp[] = [...r.ops];
-          if (r.fetchFrom !== null) {
-            // Fetch the chosen copy's missing edits from the node that has it (its durable state).
-            const src = nodes.get(req.fromNode)!;
-            if (!src.up) throw new JournalError(409, `cannot fetch from node ${req.fromNode}: down`);
-            const records: Uint8Array[] = [];
-            for (let t = r.fetchFrom; t <= req.segment.endTxid; t++) {
-              const v = src.durable.edits.get(t);
-              if (v === undefined) throw new JournalError(409, `node ${req.fromNode} lacks txid ${t}`);
-              records.push(new TextEncoder().encode(v));
-            }
-            ops.push(...st.adoptRecovered(req.segment.startTxid, r.keepTo, records, req.segment.writerEpoch ?? req.epoch));
-            r = st.acceptRecovery(req.epoch, req.segment);
-            ops.push(...r.ops);
-          }
-          return finish(ops, { ok: true });
-        }
-        case 'finalize': return finish(st.finalizeSegment(req.epoch, req.startTxid, req.endTxid), { ok: true });
-        case 'startSegment': return finish(st.startSegment(req.epoch, req.txid), { ok: true });
-        case 'journal': {
-          // A node that missed batches fills the gap from a peer's copy of the writer's segment first.
-          const gap = st.missingBefore(req);
-          const ops: JournalStorageOp[] = [];
-          if (gap !== null) {
-            const peer = nodes.get(rng.pick(ids.filter((i) => i !== n.id)))!;
-            const seg = peer.durable.disk.segments.find((x) => x.startTxid === gap.startTxid);
-            if (peer.up && seg !== undefined && seg.writerEpoch === gap.writerEpoch && seg.endTxid >= gap.toTxid) {
-              const records: Uint8Array[] = [];
-              for (let t = gap.fromTxid; t <= gap.toTxid; t++) records.push(new TextEncoder().encode(peer.durable.edits.get(t)!));
-              ops.push(...st.adoptCopy(gap, records, st.committedTxid));
-              stats.gapFills++;
-            }
-          }
-          ops.push(...st.journal(req));
-          return finish(ops, { ok: true });
-        }
-      }
+      const r = answerJournalRequest(st, req, {
+        recovered: (fromNode, fromTxid, toTxid) => {
+          // Fetch the chosen copy's missing edits from the node that has it (its durable state).
+          const src = nodes.get(fromNode)!;
+          if (!src.up) throw new JournalError(409, `cannot fetch from node ${fromNode}: down`);
+          return editsOf(src.durable, fromNode, fromTxid, toTxid);
+        },
+        gap: (gap) => {
+          const peer = nodes.get(rng.pick(ids.filter((i) => i !== n.id)))!;
+          const seg = peer.durable.disk.segments.find((x) => x.startTxid === gap.startTxid);
+          if (!peer.up || seg === undefined || seg.writerEpoch !== gap.writerEpoch || seg.endTxid < gap.toTxid) return null;
+          stats.gapFills++;
+          return editsOf(peer.durable, peer.id, gap.fromTxid, gap.toTxid);
+        },
+      });
+      return finish(r.ops, r.answer);
     } catch (e) {
       if (!(e instanceof JournalError)) throw e;
       answer(from, id, { ok: false, status: e.status, message: e.message });

@@ -6,6 +6,7 @@ import { performance } from 'node:perf_hooks';
 import { optionsForSeed, replayCommand, type SimCli } from './options.js';
 import { runSimulation, type SimResult } from './sim-cluster.js';
 import { runJournalSimulation } from './journal-sim.js';
+import { runControllerSimulation, SIM_SETTLE_BOUND_MS } from './controller-sim.js';
 
 function integer(name: string, min: number, max: number) {
   return (v: string): number => {
@@ -15,7 +16,7 @@ function integer(name: string, min: number, max: number) {
   };
 }
 
-function main(argv: string[]): number {
+function main(argv: string[]): number | Promise<number> {
   const program = new Command('sim')
     .description('Seeded simulations of the quorum (election, ZAB) under crashes and partitions, checked against Q1 and Q2, and for commits again once the faults end.')
     .option('--seeds <n>', 'how many seeds to run', integer('--seeds', 1, 1_000_000), 20)
@@ -28,6 +29,8 @@ function main(argv: string[]): number {
     .option('--near-counter-limit', 'start zxid counters near 2^32 (default: drawn from the seed)')
     .option('--no-near-counter-limit', 'start zxid counters at 1')
     .option('--journal', 'the journal quorum instead (JournalState nodes, JournalWriter writers): J1-J3')
+    .option('--controller', 'the failover controllers instead (ControllerCore through the production driver code, a model quorum, the journal, services): C1-C4 and one active after the faults')
+    .option('--instances <n>', 'with --controller: service instances (default: drawn from the seed)', integer('--instances', 2, 5))
     .option('--bare', 'replication only, no ZooKeeper layer or clients')
     .option('--reconfig', 'with --bare: change the membership during the run (default: drawn from the seed)')
     .option('--no-reconfig', 'with --bare: keep the membership')
@@ -43,8 +46,9 @@ function main(argv: string[]): number {
     const code = (e as { exitCode?: number }).exitCode;
     return code === 0 ? 0 : 2;
   }
-  const cli = program.opts<SimCli & { journal?: boolean }>();
+  const cli = program.opts<SimCli & { journal?: boolean; controller?: boolean; instances?: number }>();
   if (cli.journal) return runJournalSeeds(cli);
+  if (cli.controller) return runControllerSeeds(cli);
   const seeds = cli.seed !== undefined ? [cli.seed] : Array.from({ length: cli.seeds }, (_, i) => cli.firstSeed + i);
   const t0 = performance.now();
   const failures: { result: SimResult; replay: string }[] = [];
@@ -113,4 +117,32 @@ function runJournalSeeds(cli: SimCli): number {
   return failed > 0 ? 1 : 0;
 }
 
-process.exitCode = main(process.argv.slice(2));
+/** `--controller`: the controllers' seeds; a failing one prints its replay command. */
+async function runControllerSeeds(cli: SimCli & { instances?: number }): Promise<number> {
+  const seeds = cli.seed !== undefined ? [cli.seed] : Array.from({ length: cli.seeds }, (_, i) => cli.firstSeed + i);
+  const t0 = performance.now();
+  let failed = 0;
+  const totals: Record<string, number> = {};
+  for (const seed of seeds) {
+    const instances = cli.instances ?? (seed % 3 === 0 ? 3 : 2);
+    const opts = { seed, instances, faultMs: cli.faultMs, settleMs: Math.min(cli.settleMs, 5000), trace: cli.trace ?? false };
+    let r: Awaited<ReturnType<typeof runControllerSimulation>>;
+    try {
+      r = await runControllerSimulation(opts);
+    } catch (e) {
+      r = { seed, ok: false, violations: [`threw: ${(e as Error).stack ?? String(e)}`], stats: {}, trace: [] };
+    }
+    for (const [k, v] of Object.entries(r.stats)) totals[k] = (totals[k] ?? 0) + v;
+    if (cli.trace) for (const line of r.trace) process.stdout.write(line + '\n');
+    if (!r.ok) {
+      failed++;
+      process.stderr.write(`seed ${seed} FAILED:\n  ${r.violations.join('\n  ')}\n  replay: npm run sim -- --controller --seed ${seed} --instances ${instances} --fault-ms ${opts.faultMs} --settle-ms ${opts.settleMs} --trace\n`);
+    }
+  }
+  const seconds = (performance.now() - t0) / 1000;
+  process.stdout.write(`${seeds.length} controller schedules, ${failed} failed, ${seconds.toFixed(2)} s (${Math.round(seeds.length / seconds * 60)}/min); one active required ${SIM_SETTLE_BOUND_MS} ms after the faults; ` +
+    Object.entries(totals).map(([k, v]) => `${k} ${v}`).join(', ') + '\n');
+  return failed > 0 ? 1 : 0;
+}
+
+void Promise.resolve(main(process.argv.slice(2))).then((code) => { process.exitCode = code; });

@@ -209,8 +209,11 @@ export class QuorumJournalWriter {
   }
 }
 
+/** What taking or reading an epoch asks of each journal node (a JournalNodeClient; the simulator's nodes). */
+export type EpochNodeClient = Pick<JournalNodeClient, 'post' | 'newEpoch'> & { state(journal: string): Promise<{ promisedEpoch: number }> };
+
 /** Formats `journal` on every node when no node has it (nothing can have been written); never over data. */
-export async function formatIfNew(journal: string, clients: readonly JournalNodeClient[]): Promise<void> {
+export async function formatIfNew(journal: string, clients: readonly EpochNodeClient[]): Promise<void> {
   const answers = await Promise.allSettled(clients.map((c) => c.state(journal)));
   const notFormatted = answers.filter((a) => a.status === 'rejected' && a.reason instanceof JournalNodeError && a.reason.status === 404).length;
   if (notFormatted !== answers.length) return;
@@ -218,7 +221,7 @@ export async function formatIfNew(journal: string, clients: readonly JournalNode
 }
 
 /** The newest epoch a majority of the journal's nodes answered with (any newer writer's epoch is among them). */
-async function promisedOnMajority(journal: string, clients: readonly JournalNodeClient[]): Promise<number> {
+export async function promisedOnMajority(journal: string, clients: readonly EpochNodeClient[]): Promise<number> {
   const majority = Math.floor(clients.length / 2) + 1;
   const states = await Promise.allSettled(clients.map((c) => c.state(journal)));
   const ok = states.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
@@ -242,30 +245,9 @@ export async function readPromisedEpoch(journal: string, nodes: readonly Journal
  */
 export async function takeJournalEpoch(journal: string, nodes: readonly JournalNodeAddress[], timeoutMs: number, tls: JournalTls | null = null): Promise<number> {
   const clients = nodes.map((n) => new JournalNodeClient(n, timeoutMs, { tls }));
-  const majority = Math.floor(nodes.length / 2) + 1;
   const inFlight: Promise<unknown>[] = [];
   try {
-    // One round of state answers both questions: is the journal new, and which epoch is next. A
-    // majority's answers are enough for the epoch (any majority that promised one overlaps them); a
-    // slow node is not waited for, unless too few answered, when the journal may be new: it is
-    // formatted only when every node says so.
-    const asked = clients.map((c) => c.state(journal));
-    inFlight.push(...asked);
-    let ok = await fulfilledOfMajority(asked, majority);
-    if (ok.length < majority) {
-      const states = await Promise.allSettled(asked);
-      const notFormatted = states.filter((a) => a.status === 'rejected' && a.reason instanceof JournalNodeError && a.reason.status === 404).length;
-      if (notFormatted !== states.length) throw new JournalFencedError(`journal ${journal}: only ${ok.length} of ${clients.length} nodes answered (${reasons(states)})`);
-      await Promise.all(clients.map((c) => c.post(journal, 'format', {})));
-      ok = await Promise.all(clients.map((c) => c.state(journal)));
-    }
-    const epoch = Math.max(...ok.map((a) => a.promisedEpoch)) + 1;
-    // A majority's promise is the fence: the slowest node finishes in the background.
-    const granted = clients.map((c) => c.newEpoch(journal, epoch));
-    inFlight.push(...granted);
-    const yes = (await fulfilledOfMajority(granted, majority)).length;
-    if (yes < majority) throw new JournalFencedError(`journal ${journal}: epoch ${epoch} granted by ${yes} of ${nodes.length} nodes (${reasons(await Promise.allSettled(granted))})`);
-    return epoch;
+    return await takeEpochOn(journal, clients, inFlight);
   } finally {
     // The clients go once every request has answered or timed out (timeoutMs bounds each).
     void Promise.allSettled(inFlight).then(() => Promise.all(clients.map((c) => c.close())));
@@ -280,6 +262,34 @@ function fulfilledOfMajority<T>(ps: readonly Promise<T>[], enough: number): Prom
     const one = () => { if (++settled === ps.length || values.length >= enough) resolve(values.slice()); };
     for (const p of ps) p.then((v) => { values.push(v); one(); }, one);
   });
+}
+
+/**
+ * takeJournalEpoch over given node clients (the daemon's and the simulator's): the newest epoch a
+ * majority promised, plus one, granted by a majority. One round of state answers both questions: is
+ * the journal new, and which epoch is next. A majority's answers are enough for the epoch (any
+ * majority that promised one overlaps them); a slow node is not waited for, unless too few answered,
+ * when the journal may be new: it is formatted only when every node says so. A majority's promise is
+ * the fence: the slowest node finishes in the background (its request is put in `inFlight`).
+ */
+export async function takeEpochOn(journal: string, clients: readonly EpochNodeClient[], inFlight: Promise<unknown>[] = []): Promise<number> {
+  const majority = Math.floor(clients.length / 2) + 1;
+  const asked = clients.map((c) => c.state(journal));
+  inFlight.push(...asked);
+  let ok: { promisedEpoch: number }[] = await fulfilledOfMajority(asked, majority);
+  if (ok.length < majority) {
+    const states = await Promise.allSettled(asked);
+    const notFormatted = states.filter((x) => x.status === 'rejected' && x.reason instanceof JournalNodeError && x.reason.status === 404).length;
+    if (notFormatted !== states.length) throw new JournalFencedError(`journal ${journal}: only ${ok.length} of ${clients.length} nodes answered (${reasons(states)})`);
+    await Promise.all(clients.map((c) => c.post(journal, 'format', {})));
+    ok = await Promise.all(clients.map((c) => c.state(journal)));
+  }
+  const epoch = Math.max(...ok.map((x) => x.promisedEpoch)) + 1;
+  const granted = clients.map((c) => c.newEpoch(journal, epoch));
+  inFlight.push(...granted);
+  const yes = (await fulfilledOfMajority(granted, majority)).length;
+  if (yes < majority) throw new JournalFencedError(`journal ${journal}: epoch ${epoch} granted by ${yes} of ${clients.length} nodes (${reasons(await Promise.allSettled(granted))})`);
+  return epoch;
 }
 
 function reasons(rs: PromiseSettledResult<unknown>[]): string {
