@@ -67,13 +67,20 @@ export async function openPage(url: string, opts: ChromiumOptions = {}): Promise
     const http = `http://${new URL(browserUrl).host}`;
     const end = Date.now() + START_MS_MAX;
     let target: { type: string; url: string; webSocketDebuggerUrl: string } | undefined;
+    let lastListError = '';
     while (target === undefined && Date.now() < end) {
-      const r = await request(`${http}/json/list`, { signal: AbortSignal.timeout(2000) });
-      const list = (await r.body.json()) as { type: string; url: string; webSocketDebuggerUrl: string }[];
-      target = list.find((t) => t.type === 'page');
+      // A busy machine can keep Chromium's DevTools HTTP from answering for
+      // seconds: a slow or failed poll is tried again until START_MS_MAX.
+      try {
+        const r = await request(`${http}/json/list`, { signal: AbortSignal.timeout(5000) });
+        const list = (await r.body.json()) as { type: string; url: string; webSocketDebuggerUrl: string }[];
+        target = list.find((t) => t.type === 'page');
+      } catch (e) {
+        lastListError = e instanceof Error ? e.message : String(e);
+      }
       if (target === undefined) await new Promise((res) => setTimeout(res, 100));
     }
-    if (target === undefined) throw new Error('chromium shows no page target');
+    if (target === undefined) throw new Error(`chromium shows no page target within ${START_MS_MAX} ms${lastListError === '' ? '' : ` (last: ${lastListError})`}`);
     const socket = new WebSocket(target.webSocketDebuggerUrl);
     ws = socket;
     await new Promise<void>((resolve, reject) => {
