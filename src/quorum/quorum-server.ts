@@ -7,16 +7,17 @@
 // (looking) serves nobody.
 import type { QuorumServerConfig } from '../config/quorum-config.js';
 import type { PeerState, StorageOp } from '../core/zab/messages.js';
-import { QuorumPeer, type PeerEffect, type QuorumPeerConfig } from '../core/zab/quorum-peer.js';
-import { epochOf, hexZxid, makeZxid } from '../core/zab/zxid.js';
+import { QuorumPeer, type QuorumPeerConfig } from '../core/zab/quorum-peer.js';
+import { epochOf, hexZxid } from '../core/zab/zxid.js';
 import type { LogEntry } from '../core/zab/log-tail.js';
 import { ZK_LIMITS } from '../limits.js';
 import { membershipText } from '../config/quorum-config.js';
 import { observersOf, parseMembership, votersOf } from '../core/zk/membership.js';
 import type { ServerCoreOptions } from '../core/zk/server-core.js';
 import type { ClusterConfig } from '../core/zab/quorum-peer.js';
-import { decodeLoggedTxn, deserializeTree, encodeLoggedTxn, serializeTree } from '../proto/txn-codec.js';
-import { decodeFromLeader, decodeToLeader, encodeFromLeader, encodeToLeader } from '../proto/zk-quorum-codec.js';
+import { decodeLoggedTxn } from '../proto/txn-codec.js';
+import { pumpPeer, type PeerIo } from './peer-pump.js';
+import { ZkLayer } from './zk-layer.js';
 import { readEpoch, readMembership, writeEpoch, writeMembership } from '../io/epoch-files.js';
 import { ElectionPort, QuorumPort, type PeerAddress } from '../io/peer-transport.js';
 import { StorageError } from '../io/txn-log.js';
@@ -222,11 +223,7 @@ export class QuorumServer extends ServerBase {
     if (this.pumping || this.stopped) return;
     this.pumping = true;
     try {
-      for (let round = 0; round < 10_000; round++) {
-        const a = this.drainCore();
-        const b = this.drainPeer();
-        if (!a && !b) break;
-      }
+      pumpPeer(this.peer, this.layer, this.peerIo, nowMs);
       // Storage starts once every effect of this turn is out: a small durable write may run right
       // here on the event loop (InlineWritePolicy), and the proposals, acks and commits queued
       // above must not wait behind it (a leader's proposal then travels while it writes its own copy).
@@ -239,28 +236,56 @@ export class QuorumServer extends ServerBase {
     }
   }
 
-  private drainCore(): boolean {
-    const out = this.core.drain();
-    const now = nowMs();
-    for (const t of out.log) {
-      const payload = encodeLoggedTxn(t);
-      this.proposed(payload.length);
-      const zxid = this.peer.propose(payload, now);
-      this.trace?.mark('prop', t.hdr.zxid);
-      if (zxid !== t.hdr.zxid) this.opts.logger.warn({ zxid: hexZxid(t.hdr.zxid), proposed: zxid === null ? null : hexZxid(zxid) }, 'a transaction was not proposed: this server is no longer an established leader');
-    }
-    if (this.trace !== null && out.send.length > 0) this.trace.mark('reply');
-    this.clientPort.deliver(out.send);
-    for (const c of out.close) this.clientPort.closeConnection(c.connId, c.reason);
-    if (this.trace !== null && out.toLeader.length > 0) this.trace.mark('fwd');
-    for (const m of out.toLeader) this.peer.sendToLeader(encodeToLeader(m));
-    for (const m of out.toLearners) {
-      // A sync's answer goes right after the COMMIT of what was proposed before it.
-      if (m.msg.kind === 'synced') this.peer.sendToLearnerAfter(m.serverId, m.msg.zxid, encodeFromLeader(m.msg));
-      else this.peer.sendToLearner(m.serverId, encodeFromLeader(m.msg));
-    }
-    return out.log.length + out.send.length + out.close.length + out.toLeader.length + out.toLearners.length > 0;
-  }
+  /** The ZooKeeper layer on the peer, as the simulator runs it too; this server's part is its ports, logs and counts. */
+  private readonly layer = new ZkLayer({
+    core: () => this.core,
+    replaceCore: (tree, zxid) => {
+      this.core = this.makeCore(tree);
+      this.showMembership();
+      this.opts.logger.info({ zxid: hexZxid(zxid), nodes: tree.nodes.size }, 'installed the leader\'s snapshot');
+      return this.core;
+    },
+    deliver: (out) => this.clientPort.deliver(out),
+    closeClient: (connId, reason) => this.clientPort.closeConnection(connId, reason),
+    malformed: (from, err) => this.opts.logger.warn({ peer: from, err: err.message }, 'malformed message from a quorum peer ignored'),
+    proposed: (zxid, proposed, bytes) => {
+      this.proposed(bytes);
+      if (proposed !== zxid) this.opts.logger.warn({ zxid: hexZxid(zxid), proposed: proposed === null ? null : hexZxid(proposed) }, 'a transaction was not proposed: this server is no longer an established leader');
+    },
+    committed: () => {
+      if (this.state === 'leading') this.counts.commits++;
+      this.txnsSinceSnapshot++;
+      this.maybeSnapshot();
+    },
+    mark: this.trace === null ? undefined : (what, zxid) => this.trace!.mark(what, zxid),
+  });
+
+  private readonly peerIo: PeerIo = {
+    vote: (to, n) => this.election.send(to, n),
+    connect: (conn, peer) => {
+      const a = this.addresses.get(peer);
+      if (a === undefined) { this.peer.disconnected(conn, nowMs()); return; }
+      this.quorumPort.connect(conn, a.quorum);
+    },
+    send: (conn, msg) => this.quorumPort.send(conn, msg),
+    close: (conn) => this.quorumPort.close(conn),
+    persist: (seq, op) => this.persist(seq, op),
+    stateChanged: (e) => {
+      this.timeRoles(e.state, e.serving);
+      this.state = e.state;
+      this.serving = e.serving;
+      const level = e.serving ? 'info' : 'warn';
+      this.opts.logger[level]({ role: e.state, epoch: e.epoch, leader: e.leader, serving: e.serving, zxid: hexZxid(this.peer.log.last) }, e.reason);
+    },
+    configChanged: (config) => {
+      // The committed reconfig is in the tree by now (its commit came first): addresses from there.
+      const text = this.core.tree.get('/zookeeper/config')?.data?.toString('utf8') ?? '';
+      if ((parseMembershipOrNull(text)?.version ?? -1n) === config.version) this.membershipText = text;
+      this.learnAddresses(this.membershipText);
+      this.opts.logger.info({ version: hexZxid(config.version), voters: config.voters, observers: config.observers }, 'membership changed');
+    },
+    violation: (reason) => this.opts.logger.error({ role: this.state, epoch: this.peer.currentEpoch }, `peer protocol violation: ${reason}`),
+  };
 
   private proposed(bytes: number): void {
     const c = this.counts;
@@ -268,76 +293,6 @@ export class QuorumServer extends ServerBase {
     c.proposalBytes.last = bytes;
     if (c.proposalBytes.min < 0 || bytes < c.proposalBytes.min) c.proposalBytes.min = bytes;
     if (bytes > c.proposalBytes.max) c.proposalBytes.max = bytes;
-  }
-
-  private drainPeer(): boolean {
-    const effects = this.peer.drain();
-    for (const e of effects) this.carryOut(e);
-    return effects.length > 0;
-  }
-
-  private carryOut(e: PeerEffect): void {
-    const now = nowMs();
-    switch (e.kind) {
-      case 'vote': this.election.send(e.to, e.n); return;
-      case 'connect': {
-        const a = this.addresses.get(e.peer);
-        if (a === undefined) { this.peer.disconnected(e.conn, now); return; }
-        this.quorumPort.connect(e.conn, a.quorum);
-        return;
-      }
-      case 'send':
-        // The state is exactly at the leader's last commit here: effects are carried out in order.
-        this.quorumPort.send(e.conn, e.msg.type === 'snap' ? { ...e.msg, snapshot: serializeTree(this.core.tree) } : e.msg);
-        return;
-      case 'close': this.quorumPort.close(e.conn); return;
-      case 'persist': this.persist(e.seq, e.op); return;
-      case 'commit':
-        this.trace?.mark('apply', e.zxid);
-        if (this.state === 'leading') this.counts.commits++;
-        if (!this.core.committedOwn(e.zxid)) this.core.committedTxn(decodeLoggedTxn(Buffer.from(e.payload)));
-        this.txnsSinceSnapshot++;
-        this.maybeSnapshot();
-        return;
-      case 'installSnapshot': {
-        const tree = deserializeTree(Buffer.from(e.snapshot));
-        this.core = this.makeCore(tree);
-        this.core.setRole('down', now);
-        this.showMembership();
-        this.opts.logger.info({ zxid: hexZxid(e.zxid), nodes: tree.nodes.size }, 'installed the leader\'s snapshot');
-        return;
-      }
-      case 'app':
-        this.trace?.mark('app');
-        try {
-          if (this.core.serverRole === 'leader') this.core.fromLearner(e.from, decodeToLeader(Buffer.from(e.body)), now);
-          else this.core.fromLeader(decodeFromLeader(Buffer.from(e.body)), now);
-        } catch (err) {
-          this.opts.logger.warn({ peer: e.from, err: (err as Error).message }, 'malformed message from a quorum peer ignored');
-        }
-        return;
-      case 'state': {
-        this.timeRoles(e.state, e.serving);
-        this.state = e.state;
-        this.serving = e.serving;
-        const role = !e.serving ? 'down' : e.state === 'leading' ? 'leader' : 'learner';
-        this.core.setRole(role, now, role === 'leader' ? makeZxid(e.epoch, 0) : undefined);
-        const level = e.serving ? 'info' : 'warn';
-        this.opts.logger[level]({ role: e.state, epoch: e.epoch, leader: e.leader, serving: e.serving, zxid: hexZxid(this.peer.log.last) }, e.reason);
-        return;
-      }
-      case 'config': {
-        // The committed reconfig is in the tree by now (its commit came first): addresses from there.
-        const text = this.core.tree.get('/zookeeper/config')?.data?.toString('utf8') ?? '';
-        if ((parseMembershipOrNull(text)?.version ?? -1n) === e.config.version) this.membershipText = text;
-        this.learnAddresses(this.membershipText);
-        this.opts.logger.info({ version: hexZxid(e.config.version), voters: e.config.voters, observers: e.config.observers }, 'membership changed');
-        return;
-      }
-      case 'violation':
-        this.opts.logger.error({ role: this.state, epoch: this.peer.currentEpoch }, `peer protocol violation: ${e.reason}`);
-        return;
-    }
   }
 
   /** election_time, looking_count, uptime and leader_uptime, from the peer's state changes. */

@@ -3,7 +3,8 @@
 // random faults (crashes with lost unsynced writes, partitions, a leader cut
 // off while it still takes writes). Then the faults stop, every server comes
 // back, and the checker looks at what happened.
-import { QuorumPeer, type ClusterConfig, type PeerEffect, type QuorumPeerConfig } from '../core/zab/quorum-peer.js';
+import { QuorumPeer, type ClusterConfig, type QuorumPeerConfig } from '../core/zab/quorum-peer.js';
+import { pumpPeer, type PeerIo, type ReplicatedLayer } from '../quorum/peer-pump.js';
 import { makeZxid } from '../core/zab/zxid.js';
 import { Checker } from './checker.js';
 import { EventQueue } from './event-queue.js';
@@ -79,6 +80,9 @@ interface SimNode {
   life: number;
   core: QuorumPeer | null;
   app: SimApp | null;
+  /** The app with the checker's digest around it, and the simulated I/O: what pumpPeer carries effects out through. */
+  layer: ReplicatedLayer | null;
+  io: PeerIo | null;
   disk: SimDisk;
   state: SimState;
   fsyncDoneAt: number;
@@ -102,7 +106,7 @@ function unpackSnapshot(bytes: Uint8Array): { state: SimState; app: Uint8Array }
 
 export function runSimulation(o: SimOptions, workloadOverride?: SimWorkload): SimResult {
   const firstCounterOf = o.nearCounterLimit ? 0xffff_ff00n : 1n;
-  const workload = workloadOverride ?? (o.zkClients > 0 ? zkWorkload(o.zkClients, firstCounterOf) : { app: () => new NoApp() });
+  const workload: SimWorkload = workloadOverride ?? (o.zkClients > 0 ? zkWorkload(o.zkClients, firstCounterOf) : { app: () => new NoApp() });
   const rng = new Rng(o.seed);
   const q = new EventQueue();
   const trace: string[] = [];
@@ -122,19 +126,22 @@ export function runSimulation(o: SimOptions, workloadOverride?: SimWorkload): Si
   });
   const initialSnapshot = { zxid: initial.zxid, bytes: packSnapshot(initial, new Uint8Array(0)) };
   const nodes = new Map<number, SimNode>(ids.map((id) => [id, {
-    id, up: false, life: 0, core: null, app: null, disk: new SimDisk(initialSnapshot, baseEpoch), state: initial, fsyncDoneAt: 0, commitsSinceSnapshot: 0,
+    id, up: false, life: 0, core: null, app: null, layer: null, io: null, disk: new SimDisk(initialSnapshot, baseEpoch), state: initial, fsyncDoneAt: 0, commitsSinceSnapshot: 0,
   }]));
   const node = (id: number) => nodes.get(id)!;
 
   const faults: NetworkFaults = { delayMinMs: 0.1, delayMaxMs: 2, slowChance: 0.02, slowMs: 30, voteDrop: 0.05, voteDuplicate: 0.05 };
   const net = new SimNetwork(q, rng, faults, {
     isUp: (id) => node(id).up,
-    vote: (to, from, n) => drive(to, (c) => c.vote(from, n, q.now)),
-    accepted: (id) => { const n = node(id); const conn = n.core!.accepted(q.now); pump(n); return conn; },
-    connected: (id, conn) => drive(id, (c) => c.connected(conn, q.now)),
-    message: (id, conn, msg) => drive(id, (c) => c.message(conn, msg, q.now)),
-    disconnected: (id, conn) => drive(id, (c) => c.disconnected(conn, q.now)),
+    vote: (to, from, n) => drive(to, (c) => c.vote(from, n, clock())),
+    accepted: (id) => { const n = node(id); const conn = n.core!.accepted(clock()); pump(n); return conn; },
+    connected: (id, conn) => drive(id, (c) => c.connected(conn, clock())),
+    message: (id, conn, msg) => drive(id, (c) => c.message(conn, msg, clock())),
+    disconnected: (id, conn) => drive(id, (c) => c.disconnected(conn, clock())),
   });
+
+  /** A server's clock: whole milliseconds, as a real server's (nowMs). */
+  const clock = () => Math.floor(q.now);
 
   function drive(id: number, f: (c: QuorumPeer) => void): void {
     const n = node(id);
@@ -146,29 +153,50 @@ export function runSimulation(o: SimOptions, workloadOverride?: SimWorkload): Si
   /** Writes proposed at a leader and not yet known committed there. */
   const inFlight = new Map<bigint, { node: number; life: number }>();
 
+  /** The quorum server's own pump: the app (the ZooKeeper layer, or nothing) and the peer, through the simulated I/O. */
   function pump(n: SimNode): void {
     const core = n.core!;
-    for (let round = 0; round < 1000; round++) {
-      n.app?.flush();
-      if (n.core !== core) return; // crashed meanwhile
-      const effects = core.drain();
-      if (effects.length === 0) return;
-      for (const e of effects) carryOut(n, e);
-    }
+    pumpPeer(core, n.layer!, n.io!, clock, () => n.core === core);
   }
 
-  function carryOut(n: SimNode, e: PeerEffect): void {
-    switch (e.kind) {
-      case 'vote': net.sendVote(n.id, e.to, e.n); return;
-      case 'connect': net.connect(n.id, e.conn, e.peer); return;
-      case 'send':
-        net.send(n.id, e.conn, e.msg.type === 'snap' ? { ...e.msg, snapshot: packSnapshot(n.state, n.app!.snapshot()) } : e.msg);
-        return;
-      case 'close': net.close(n.id, e.conn); return;
-      case 'persist': {
-        n.disk.write(e.seq, e.op);
+  /** The checker's digest of what was committed, around the workload's app: what a server's snapshot holds here. */
+  function layerOf(n: SimNode, app: SimApp): ReplicatedLayer {
+    return {
+      committed(zxid, payload) {
+        const before = n.state;
+        n.state = applyToSimState(before, zxid, payload);
+        checker.applied(n.id, before, zxid, payload, n.state);
+        app.committed(zxid, payload);
+        const w = inFlight.get(zxid);
+        if (w !== undefined && w.node === n.id && w.life === n.life) { inFlight.delete(zxid); checker.ack(zxid, payload); }
+        if (++n.commitsSinceSnapshot >= 150) { n.commitsSinceSnapshot = 0; n.disk.saveSnapshot({ zxid: n.state.zxid, bytes: packSnapshot(n.state, app.snapshot()) }); }
+      },
+      fromPeer: (from, body, now) => app.fromPeer(from, body, now),
+      roleChanged(state, serving, epoch, now) {
+        if (state === 'leading' && serving) checker.leading(n.id, epoch);
+        app.roleChanged(state, serving, epoch, now);
+      },
+      snapshot: () => packSnapshot(n.state, app.snapshot()),
+      install(zxid, bytes, now) {
+        const snap = unpackSnapshot(bytes);
+        n.state = snap.state;
+        app.install(zxid, snap.app, now);
+        checker.installedSnapshot(n.id, n.state);
+      },
+      flush: (peer, now) => app.flush(peer, now),
+    };
+  }
+
+  /** The simulated network and disk, where a quorum server has its ports and files. */
+  function ioOf(n: SimNode): PeerIo {
+    return {
+      vote: (to, msg) => net.sendVote(n.id, to, msg),
+      connect: (conn, peer) => net.connect(n.id, conn, peer),
+      send: (conn, msg) => net.send(n.id, conn, msg),
+      close: (conn) => net.close(n.id, conn),
+      persist(seq, op) {
+        n.disk.write(seq, op);
         const life = n.life;
-        const seq = e.seq;
         const latency = rng.chance(0.02) ? rng.range(5, 40) : rng.range(0.1, 3);
         n.fsyncDoneAt = Math.max(n.fsyncDoneAt, q.now + latency);
         q.at(n.fsyncDoneAt, () => {
@@ -176,39 +204,14 @@ export function runSimulation(o: SimOptions, workloadOverride?: SimWorkload): Si
           n.disk.syncThrough(seq);
           drive(n.id, (c) => c.persisted(seq));
         });
-        return;
-      }
-      case 'commit': {
-        const before = n.state;
-        n.state = applyToSimState(before, e.zxid, e.payload);
-        checker.applied(n.id, before, e.zxid, e.payload, n.state);
-        n.app!.apply(e.zxid, e.payload);
-        const w = inFlight.get(e.zxid);
-        if (w !== undefined && w.node === n.id && w.life === n.life) { inFlight.delete(e.zxid); checker.ack(e.zxid, e.payload); }
-        if (++n.commitsSinceSnapshot >= 150) { n.commitsSinceSnapshot = 0; n.disk.saveSnapshot({ zxid: n.state.zxid, bytes: packSnapshot(n.state, n.app!.snapshot()) }); }
-        return;
-      }
-      case 'app': n.app!.message(e.from, e.body); return;
-      case 'installSnapshot': {
-        const snap = unpackSnapshot(e.snapshot);
-        n.state = snap.state;
-        n.app!.restore(snap.app);
-        checker.installedSnapshot(n.id, n.state);
-        return;
-      }
-      case 'state':
-        log(`server ${n.id}: ${e.state}${e.serving ? ' (serving)' : ''} epoch ${e.epoch} leader ${e.leader ?? '-'}: ${e.reason}`);
-        if (e.state === 'leading' && e.serving) checker.leading(n.id, e.epoch);
-        n.app!.role(e.state, e.serving, e.epoch);
-        return;
-      case 'config':
-        log(`server ${n.id}: membership 0x${e.config.version.toString(16)} voters ${e.config.voters.join(',')} observers ${e.config.observers.join(',') || '-'}`);
-        return;
-      case 'violation':
-        log(`server ${n.id}: VIOLATION ${e.reason}`);
-        checker.protocolViolation(n.id, e.reason);
-        return;
-    }
+      },
+      stateChanged: (e) => log(`server ${n.id}: ${e.state}${e.serving ? ' (serving)' : ''} epoch ${e.epoch} leader ${e.leader ?? '-'}: ${e.reason}`),
+      configChanged: (config) => log(`server ${n.id}: membership 0x${config.version.toString(16)} voters ${config.voters.join(',')} observers ${config.observers.join(',') || '-'}`),
+      violation(reason) {
+        log(`server ${n.id}: VIOLATION ${reason}`);
+        checker.protocolViolation(n.id, reason);
+      },
+    };
   }
 
   function boot(n: SimNode): void {
@@ -218,21 +221,16 @@ export function runSimulation(o: SimOptions, workloadOverride?: SimWorkload): Si
     const snap = unpackSnapshot(img.snapshot.bytes);
     n.state = snap.state;
     n.core = new QuorumPeer(cfgOf(n.id), { acceptedEpoch: img.acceptedEpoch, currentEpoch: img.currentEpoch, snapshotZxid: img.snapshot.zxid, log: [...img.log], config: img.config });
-    const core = n.core;
-    n.app = workload.app({
-      id: n.id, now: () => Math.floor(q.now), // the servers' clocks tick in whole milliseconds
-      propose: (payload) => core.propose(payload, q.now),
-      sendToLeader: (body) => core.sendToLeader(body),
-      sendToLearner: (id, body) => core.sendToLearner(id, body),
-      sendToLearnerAfter: (id, zxid, body) => core.sendToLearnerAfter(id, zxid, body),
-    });
+    n.app = workload.app({ id: n.id, now: clock });
     n.app.restore(snap.app.length > 0 ? snap.app : null);
-    n.core.start(q.now);
+    n.layer = layerOf(n, n.app);
+    n.io = ioOf(n);
+    n.core.start(clock());
     pump(n);
     const life = n.life;
     const tick = () => {
       if (!n.up || n.life !== life) return;
-      drive(n.id, (c) => { c.tick(q.now); n.app?.tick(); });
+      drive(n.id, (c) => { c.tick(clock()); n.app?.tick(); });
       q.after(TICK_STEP_MS, tick);
     };
     q.after(rng.range(0, TICK_STEP_MS), tick);
@@ -248,6 +246,8 @@ export function runSimulation(o: SimOptions, workloadOverride?: SimWorkload): Si
     n.app?.crashed();
     n.core = null;
     n.app = null;
+    n.layer = null;
+    n.io = null;
     net.nodeDown(n.id);
   }
 
@@ -273,7 +273,7 @@ export function runSimulation(o: SimOptions, workloadOverride?: SimWorkload): Si
       const out = rng.shuffle([...active.voters]).slice(0, several && active.voters.length >= 5 ? 2 : 1);
       next = { voters: active.voters.filter((v) => !out.includes(v)), observers: [...active.observers] };
     } else return;
-    const zxid = l.core!.propose(new TextEncoder().encode(`cfg:${JSON.stringify(next)}`), q.now);
+    const zxid = l.core!.propose(new TextEncoder().encode(`cfg:${JSON.stringify(next)}`), clock());
     if (zxid !== null) { stats.reconfigs++; log(`RECONFIG proposed at 0x${zxid.toString(16)} by ${l.id}: voters ${next.voters.join(',')}`); }
     pump(l);
   };
@@ -282,7 +282,7 @@ export function runSimulation(o: SimOptions, workloadOverride?: SimWorkload): Si
     if (l !== null && o.reconfig && q.now < o.faultMs && rng.chance(0.003)) reconfigure(l);
     if (l !== null) {
       const payload = new TextEncoder().encode(`w${++writeNo}`);
-      const zxid = l.core!.propose(payload, q.now);
+      const zxid = l.core!.propose(payload, clock());
       if (zxid !== null) { stats.writesProposed++; inFlight.set(zxid, { node: l.id, life: l.life }); }
       pump(l);
     }
@@ -376,6 +376,12 @@ export function runSimulation(o: SimOptions, workloadOverride?: SimWorkload): Si
   checker.progressedAfter(o.faultMs + o.settleMs / 2);
   const versions = new Set([...nodes.values()].filter((n) => n.core !== null).map((n) => n.core!.activeConfig.version));
   if (versions.size > 1) checker.violations.push(`end: servers hold different memberships (${[...versions].map((v) => '0x' + v.toString(16)).join(', ')})`);
+  if (quiet()) {
+    // The layer's own state, not only the replicated log: servers that applied the same transactions hold the same state.
+    const digests = [...nodes.values()].flatMap((n) => { const d = n.app?.stateDigest?.(); return d === undefined ? [] : [{ id: n.id, ...d }]; });
+    const differ = digests.filter((d) => d.zxid === digests[0].zxid && d.digest !== digests[0].digest);
+    if (differ.length > 0) checker.violations.push(`end: servers at zxid 0x${digests[0].zxid.toString(16)} hold different states (server ${digests[0].id} and ${differ.map((d) => d.id).join(', ')})`);
+  }
   for (const p of workload.check?.() ?? []) checker.violations.push(`Q3: ${p}`);
   const { seed: _s, trace: _t, ...options } = o;
   return { seed: o.seed, options, ok: checker.violations.length === 0, violations: checker.violations, stats: { ...checker.stats, ...stats, ...workload.stats?.() }, trace };

@@ -3,14 +3,15 @@
 // move between servers when theirs fails, with ZooKeeper's lastZxidSeen) write
 // and read a few znodes. What the clients see is recorded and checked
 // against ZooKeeper's client guarantees (history-checker.ts).
+import { createHash } from 'node:crypto';
 import { DataTree } from '../core/zk/data-tree.js';
 import { ServerCore, type Outbound } from '../core/zk/server-core.js';
 import type { PeerState } from '../core/zab/messages.js';
-import { makeZxid } from '../core/zab/zxid.js';
+import type { QuorumPeer } from '../core/zab/quorum-peer.js';
 import { Err, OpCode } from '../proto/zk-constants.js';
 import type { ZkRequest } from '../proto/zk-records.js';
-import { decodeLoggedTxn, deserializeTree, encodeLoggedTxn, serializeTree } from '../proto/txn-codec.js';
-import { decodeFromLeader, decodeToLeader, encodeFromLeader, encodeToLeader } from '../proto/zk-quorum-codec.js';
+import { serializeTree } from '../proto/txn-codec.js';
+import { ZkLayer } from '../quorum/zk-layer.js';
 import { checkHistory, type HistoryOp } from './history-checker.js';
 import type { SimApp, SimAppContext } from './sim-app.js';
 import type { SimEnv, SimWorkload } from './sim-cluster.js';
@@ -28,10 +29,21 @@ interface ServerHooks {
   closed(server: number, connId: number): void;
 }
 
+/** A simulated server's ZooKeeper layer: the quorum server's own ZkLayer, with the simulated clients as its host's connections. */
 class ZkApp implements SimApp {
   core!: ServerCore;
+  private readonly layer: ZkLayer;
 
-  constructor(private readonly ctx: SimAppContext, private readonly hooks: ServerHooks, private readonly firstCounter: bigint) {}
+  constructor(private readonly ctx: SimAppContext, private readonly hooks: ServerHooks, firstCounter: bigint, problem: (what: string) => void) {
+    const closeAll = () => { if (this.core !== undefined) for (const c of this.core.connections()) hooks.closed(ctx.id, c.connId); };
+    this.layer = new ZkLayer({
+      core: () => this.core,
+      replaceCore: (tree) => { closeAll(); this.core = this.newCore(tree); return this.core; },
+      deliver: (out) => { for (const m of out) hooks.deliver(ctx.id, m); },
+      closeClient: (connId) => hooks.closed(ctx.id, connId),
+      malformed: (from, err) => problem(`server ${ctx.id} could not read a message from server ${from}: ${err.message}`),
+    }, firstCounter);
+  }
 
   private newCore(tree: DataTree): ServerCore {
     return new ServerCore({
@@ -40,42 +52,34 @@ class ZkApp implements SimApp {
     }, this.ctx.now(), tree);
   }
 
-  apply(zxid: bigint, payload: Uint8Array): void { if (!this.core.committedOwn(zxid)) this.core.committedTxn(decodeLoggedTxn(Buffer.from(payload))); }
-  snapshot(): Uint8Array { return serializeTree(this.core.tree); }
+  committed(zxid: bigint, payload: Uint8Array): void { this.layer.committed(zxid, payload); }
+  fromPeer(from: number, body: Uint8Array, now: number): void { this.layer.fromPeer(from, body, now); }
+  roleChanged(state: PeerState, serving: boolean, epoch: number, now: number): void { this.layer.roleChanged(state, serving, epoch, now); }
+  snapshot(): Uint8Array { return this.layer.snapshot(); }
+  install(zxid: bigint, snapshot: Uint8Array, now: number): void { this.layer.install(zxid, snapshot, now); }
+  flush(peer: QuorumPeer, now: number): boolean { return this.layer.flush(peer, now); }
 
   restore(bytes: Uint8Array | null): void {
-    const old = this.core;
-    if (old !== undefined) for (const c of old.connections()) this.hooks.closed(this.ctx.id, c.connId);
-    this.core = this.newCore(bytes === null ? new DataTree() : deserializeTree(Buffer.from(bytes)));
-    this.core.setRole('down', this.ctx.now());
-  }
-
-  role(state: PeerState, serving: boolean, epoch: number): void {
-    const role = !serving ? 'down' : state === 'leading' ? 'leader' : 'learner';
-    this.core.setRole(role, this.ctx.now(), role === 'leader' ? makeZxid(epoch, this.firstCounter - 1n) : undefined);
-  }
-
-  message(from: number, body: Uint8Array): void {
-    if (this.core.serverRole === 'leader') this.core.fromLearner(from, decodeToLeader(Buffer.from(body)), this.ctx.now());
-    else this.core.fromLeader(decodeFromLeader(Buffer.from(body)), this.ctx.now());
+    if (bytes === null) this.layer.install(0n, serializeTree(new DataTree()), this.ctx.now());
+    else this.layer.install(0n, bytes, this.ctx.now());
   }
 
   tick(): void { this.core.tick(this.ctx.now()); }
 
-  flush(): void {
-    const out = this.core.drain();
-    for (const t of out.log) this.ctx.propose(encodeLoggedTxn(t));
-    for (const m of out.send) this.hooks.deliver(this.ctx.id, m);
-    for (const c of out.close) this.hooks.closed(this.ctx.id, c.connId);
-    for (const m of out.toLeader) this.ctx.sendToLeader(encodeToLeader(m));
-    for (const m of out.toLearners) {
-      if (m.msg.kind === 'synced') this.ctx.sendToLearnerAfter(m.serverId, m.msg.zxid, encodeFromLeader(m.msg));
-      else this.ctx.sendToLearner(m.serverId, encodeFromLeader(m.msg));
-    }
-  }
-
   crashed(): void {
     for (const c of this.core.connections()) this.hooks.closed(this.ctx.id, c.connId);
+  }
+
+  /** Every znode with its stat and data, and the sessions, in path order: servers at one zxid must agree on all of it. */
+  stateDigest(): { zxid: bigint; digest: string } {
+    const tree = this.core.tree;
+    const h = createHash('sha1');
+    for (const path of [...tree.nodes.keys()].sort()) {
+      const n = tree.nodes.get(path)!;
+      h.update(`${path}\0${n.data?.toString('hex') ?? '-'}\0${n.czxid},${n.mzxid},${n.pzxid},${n.ctimeMs},${n.mtimeMs},${n.version},${n.cversion},${n.aversion},${n.ephemeralOwner},${[...n.children].sort().join('/')}\n`);
+    }
+    for (const id of [...tree.sessions.keys()].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0))) h.update(`s${id},${tree.sessions.get(id)!.timeoutMs}\n`);
+    return { zxid: tree.lastZxid, digest: h.digest('hex') };
   }
 }
 
@@ -104,6 +108,7 @@ export function zkWorkload(clientCount: number, firstCounter: bigint): SimWorklo
   const apps = new Map<number, ZkApp>();
   const conns = new Map<string, SimClient>(); // `${server}:${connId}` -> client
   const watchProblems: string[] = [];
+  const layerProblems: string[] = [];
   const stats = { watchesFired: 0, clientOps: 0, clientMoves: 0, clientConnects: 0, sessionsExpired: 0, requestsUnanswered: 0 };
   let env: SimEnv | null = null;
   let nextConnId = 1;
@@ -136,7 +141,7 @@ export function zkWorkload(clientCount: number, firstCounter: bigint): SimWorklo
     c.watches.clear();
     stats.requestsUnanswered += c.inFlight.length;
     c.inFlight = []; // their outcome is unknown: not in the history
-    if (tellServer) env!.drive(server, (a) => (a as ZkApp).core.connectionClosed(connId));
+    if (tellServer) env!.drive(server, () => apps.get(server)!.core.connectionClosed(connId));
   }
 
   function send(c: SimClient, req: ZkRequest, f: Omit<InFlight, 'xid' | 'invokeAt'>): void {
@@ -147,7 +152,7 @@ export function zkWorkload(clientCount: number, firstCounter: bigint): SimWorklo
     conn.upAt = Math.max(conn.upAt, env!.q.now + delay());
     env!.q.at(conn.upAt, () => {
       if (c.generation !== gen) return;
-      env!.drive(conn.server, (a) => (a as ZkApp).core.request(conn.connId, xid, req, Math.floor(env!.q.now)));
+      env!.drive(conn.server, () => apps.get(conn.server)!.core.request(conn.connId, xid, req, Math.floor(env!.q.now)));
     });
   }
 
@@ -166,8 +171,8 @@ export function zkWorkload(clientCount: number, firstCounter: bigint): SimWorklo
     c.conn.upAt = e.q.now + delay();
     e.q.at(c.conn.upAt, () => {
       if (c.generation !== gen) return;
-      e.drive(server, (a) => {
-        const core = (a as ZkApp).core;
+      e.drive(server, () => {
+        const core = apps.get(server)!.core;
         core.connectionOpened(connId, `10.0.0.${server}`);
         core.connect(connId, req, Math.floor(e.q.now), passwd);
       });
@@ -258,7 +263,7 @@ export function zkWorkload(clientCount: number, firstCounter: bigint): SimWorklo
 
   return {
     app(ctx) {
-      const a = new ZkApp(ctx, hooks, firstCounter);
+      const a = new ZkApp(ctx, hooks, firstCounter, (what) => { if (layerProblems.length < 10) layerProblems.push(what); });
       apps.set(ctx.id, a);
       return a;
     },
@@ -271,7 +276,7 @@ export function zkWorkload(clientCount: number, firstCounter: bigint): SimWorklo
     },
     check() {
       const order = history.filter((h) => h.path === '(order)').map((h) => `replies out of order for ${h.session}: ${h.value}`);
-      return [...order, ...watchProblems, ...checkHistory(history.filter((h) => h.path !== '(order)'), new Map())];
+      return [...order, ...watchProblems, ...layerProblems, ...checkHistory(history.filter((h) => h.path !== '(order)'), new Map())];
     },
     stats() {
       return { ...stats, historyOps: history.length };

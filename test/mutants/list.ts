@@ -168,6 +168,15 @@ export const MUTANTS: Mutant[] = [
     why: 'the ZooKeeper layer hands out a zxid already given to a transaction in flight',
     tests: ZK_TESTS, sim: ZK_SIM,
   },
+  // ---- the ZooKeeper layer on the peer (the glue the quorum server and the simulator share) ----
+  {
+    id: 'zk-layer-snapshot-ignored',
+    file: 'src/quorum/zk-layer.ts',
+    find: 'this.host.replaceCore(deserializeTree(Buffer.from(snapshot)), zxid)',
+    replace: 'this.host.replaceCore(deserializeTree(Buffer.from(zxid > 0n ? this.snapshot() : snapshot)), zxid)',
+    why: 'a learner that is sent the leader\'s snapshot keeps its own tree (it serves a state no one committed)',
+    tests: ZK_TESTS, sim: ZK_SIM,
+  },
   // ---- the controller ----
   {
     id: 'controller-lease-unchecked',
