@@ -4,15 +4,12 @@
 // node lags, it reads a peer's manifest and copies what JournalState's
 // catchUpStep says is decided or the current writer's (finalized segments,
 // the open segment's edits), keeping their writer epoch.
-import type { CatchUpStep, PeerJournal } from '../core/journal/journal-state.js';
+import type { PeerJournal } from '../core/journal/journal-state.js';
+import { adoptCaughtUp, COPY_CHUNK_EDITS, nextCatchUp } from '../core/journal/journal-serve.js';
 import type { JournalNode } from './journal-node.js';
 
-const CHUNK_EDITS = 10_000;
 /** Steps per round and journal: a bound, so one round never runs for ever. */
 const STEPS_PER_ROUND_MAX = 100_000;
-
-const sameStep = (a: CatchUpStep | null, b: CatchUpStep) =>
-  a !== null && a.startTxid === b.startTxid && a.fromTxid === b.fromTxid && a.writerEpoch === b.writerEpoch && a.replace === b.replace && a.finalizeAt === b.finalizeAt;
 
 export class JournalCatchUp {
   private timer: NodeJS.Timeout | null = null;
@@ -59,23 +56,22 @@ export class JournalCatchUp {
       j.noteCommittedElsewhere(m.committedTxid);
       let copied = 0n;
       for (let i = 0; i < STEPS_PER_ROUND_MAX; i++) {
-        const step = j.state.catchUpStep(m);
-        if (step === null) break;
-        const to = step.toTxid < step.fromTxid + BigInt(CHUNK_EDITS) - 1n ? step.toTxid : step.fromTxid + BigInt(CHUNK_EDITS) - 1n;
+        const next = nextCatchUp(j.state, m);
+        if (next === null) break;
+        const { step, toTxid } = next;
         // A step with nothing to copy only finalizes (we hold the whole segment the peer finalized).
-        const got = step.fromTxid > step.toTxid
-          ? { edits: [], firstTxid: step.fromTxid, writerEpoch: step.writerEpoch }
-          : await peer.segmentEdits(name, step.startTxid, step.fromTxid, to, CHUNK_EDITS);
-        if ((got.edits.length === 0 && step.fromTxid <= step.toTxid) || got.firstTxid !== step.fromTxid || got.writerEpoch !== step.writerEpoch) break;
-        // The state may have moved while we fetched (a writer's request ran): apply only if the step still stands.
+        const got = step.fromTxid > step.toTxid ? null : await peer.segmentEdits(name, step.startTxid, step.fromTxid, toTxid, COPY_CHUNK_EDITS);
+        // The state may have moved while we fetched (a writer's request ran): the rules look again in the journal's turn.
         const applied = await j.run(async () => {
-          if (!sameStep(j.state.catchUpStep(m), step)) return false;
-          await j.apply(j.state.adoptCopy(step, got.edits, m.committedTxid));
+          const ops = adoptCaughtUp(j.state, m, step, got);
+          if (ops === null) return false;
+          await j.apply(ops);
           return true;
         });
         if (!applied) break;
-        this.node.metrics.caughtUp(name, got.edits.length);
-        copied += BigInt(got.edits.length);
+        const edits = got?.edits.length ?? 0;
+        this.node.metrics.caughtUp(name, edits);
+        copied += BigInt(edits);
       }
       if (copied > 0n) {
         const s = j.state;

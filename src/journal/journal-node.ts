@@ -16,6 +16,8 @@ import type { AddressInfo } from 'node:net';
 import { z } from 'zod';
 import type { JournalNodeConfig } from '../config/cluster-file.js';
 import { JournalError, type JournalStorageOp } from '../core/journal/journal-state.js';
+import type { WriterRequest } from '../core/journal/journal-writer.js';
+import { serveBatch, serveWriterRequest, type Fetched, type GapFill, type ServeEffect, type Serving } from '../core/journal/journal-serve.js';
 import { JournalNodeClient, JournalNodeError } from '../client/journal/node-client.js';
 import { formatJournalDir, journalDirHasData, readJournalMeta } from '../io/journal-store.js';
 import type { Logger } from '../io/log.js';
@@ -37,8 +39,6 @@ class HttpError extends Error {
 
 /** Edits per read answer, and a reader's longest wait for new ones. */
 const READ_EDITS_MAX = 10_000;
-/** An accept-recovery holds the chosen copy's missing edits in memory before it cuts anything. */
-const RECOVERY_FETCH_BYTES_MAX = 256 * 1024 * 1024;
 const READ_BYTES_MAX = 8 * 1024 * 1024;
 const READ_WAIT_MS_MAX = 30_000;
 
@@ -270,41 +270,31 @@ export class JournalNode extends EventEmitter {
       switch (op) {
         case 'new-epoch': {
           const b = parse(JournalBodies['new-epoch'], json, 'body');
-          const r = s.newEpoch(b.epoch);
-          await j.apply(r.ops);
+          const r = await this.serve(j, { kind: 'newEpoch', epoch: b.epoch });
           this.logger.info({ journal: name, epoch: b.epoch }, 'promised a new epoch');
           return { lastSegmentTxid: r.lastSegmentTxid };
         }
         case 'start-segment': {
           const b = parse(JournalBodies['start-segment'], json, 'body');
-          await j.apply(this.kickOnLag(name, () => s.startSegment(b.epoch, b.txid)));
+          await this.kickOnLag(name, () => this.serve(j, { kind: 'startSegment', epoch: b.epoch, txid: b.txid }));
           this.logger.info({ journal: name, epoch: b.epoch, txid: String(b.txid) }, 'segment started');
           return {};
         }
         case 'finalize-segment': {
           const b = parse(JournalBodies['finalize-segment'], json, 'body');
-          await j.apply(s.finalizeSegment(b.epoch, b.start, b.end));
+          await this.serve(j, { kind: 'finalize', epoch: b.epoch, startTxid: b.start, endTxid: b.end });
           return {};
         }
         case 'prepare-recovery': {
           const b = parse(JournalBodies['prepare-recovery'], json, 'body');
-          const r = s.prepareRecovery(b.epoch, b.segment);
-          await j.apply(r.ops);
-          return { ...r.answer, segment: r.answer.segment && segmentToJson(r.answer.segment) };
+          const { recovery } = await this.serve(j, { kind: 'prepareRecovery', epoch: b.epoch, segmentTxid: b.segment });
+          return { ...recovery!, segment: recovery!.segment && segmentToJson(recovery!.segment) };
         }
         case 'accept-recovery': {
           const b = parse(JournalBodies['accept-recovery'], json, 'body');
-          const chosen = { startTxid: b.segment.start, endTxid: b.segment.end, inProgress: b.segment.inProgress, writerEpoch: b.segment.writerEpoch };
-          let r = s.acceptRecovery(b.epoch, chosen);
-          await j.apply(r.ops);
-          if (r.fetchFrom !== null) {
-            // All of it first: nothing of ours is cut unless what replaces it is here.
-            const got = await this.fetchSegment(j, b.fromNode, chosen.startTxid, r.fetchFrom, chosen.endTxid, chosen.writerEpoch ?? null);
-            await j.apply(s.adoptRecovered(chosen.startTxid, r.keepTo, got.records, got.writerEpoch));
-            r = s.acceptRecovery(b.epoch, chosen);
-            await j.apply(r.ops);
-          }
-          this.logger.info({ journal: name, epoch: b.epoch, segment: String(chosen.startTxid), end: String(chosen.endTxid) }, 'recovery accepted');
+          const segment = { startTxid: b.segment.start, endTxid: b.segment.end, inProgress: b.segment.inProgress, writerEpoch: b.segment.writerEpoch };
+          await this.serve(j, { kind: 'acceptRecovery', epoch: b.epoch, segment, fromNode: b.fromNode });
+          this.logger.info({ journal: name, epoch: b.epoch, segment: String(segment.startTxid), end: String(segment.endTxid) }, 'recovery accepted');
           return {};
         }
         case 'commit': {
@@ -324,9 +314,9 @@ export class JournalNode extends EventEmitter {
   }
 
   /** A refusal that says this node lags starts a catch-up at once instead of at the next tick. */
-  private kickOnLag<T>(name: string, fn: () => T): T {
+  private async kickOnLag<T>(name: string, fn: () => Promise<T>): Promise<T> {
     try {
-      return fn();
+      return await fn();
     } catch (e) {
       if (e instanceof JournalError && e.status === 409) this.catchUp.kick(name);
       throw e;
@@ -342,15 +332,17 @@ export class JournalNode extends EventEmitter {
       let written: number[] = [];
       // What was checked so far becomes durable together; a failure fails those requests.
       const flush = async () => {
+        if (ops.length === 0 && written.length === 0) return;
         try { await j.apply(ops); } catch (e) { for (const k of written) results[k] = e as Error; }
         ops = [];
         written = [];
       };
       for (const [k, r] of reqs.entries()) {
         try {
-          const gap = j.state.missingBefore(r);
-          if (gap !== null) { await flush(); await this.fillGap(j, gap); }
-          ops.push(...this.kickOnLag(name, () => j.state.journal(r)));
+          // What the batch needs copied first goes after what was checked before it.
+          const { ops: own, gap } = await this.kickOnLag(name, () => this.carryOut(j, serveBatch(j.state, r, [...this.peers.keys()]), flush));
+          if (gap !== null) this.gapFilled(j.name, gap);
+          ops.push(...own);
           results[k] = null;
           written.push(k);
         } catch (e) {
@@ -362,55 +354,38 @@ export class JournalNode extends EventEmitter {
     });
   }
 
-  /** Copies the edits a batch needs before it from whichever peer has the same writer's copy. */
-  private async fillGap(j: HostedJournal, gap: NonNullable<ReturnType<HostedJournal['state']['missingBefore']>>): Promise<void> {
-    for (const peer of this.peers.keys()) {
-      try {
-        await this.copyFrom(j, peer, gap.startTxid, gap.fromTxid, gap.toTxid, gap.writerEpoch, (records, first) => j.state.adoptCopy({ ...gap, fromTxid: first }, records, j.state.committedTxid));
-        this.metrics.caughtUp(j.name, Number(gap.toTxid - gap.fromTxid + 1n));
-        this.logger.info({ journal: j.name, from: peer, txids: `${gap.fromTxid}-${gap.toTxid}` }, 'filled a gap before a batch from a peer');
-        return;
-      } catch (e) {
-        this.logger.debug({ journal: j.name, peer, err: (e as Error).message }, 'gap fill from peer failed');
-      }
-    }
+  /** A writer's request, served by the rules every node (and the simulator's) serves it by. */
+  private serve(j: HostedJournal, req: WriterRequest) {
+    return this.carryOut(j, serveWriterRequest(j.state, req, [...this.peers.keys()]));
+  }
+
+  private gapFilled(name: string, gap: GapFill): void {
+    for (const f of gap.failures) this.logger.debug({ journal: name, peer: f.peer, err: f.message }, 'gap fill from peer failed');
+    if (gap.edits > 0) this.metrics.caughtUp(name, gap.edits);
+    if (gap.from !== null) this.logger.info({ journal: name, from: gap.from, edits: gap.edits }, 'filled a gap before a batch from a peer');
   }
 
   /**
-   * Copies edits `from`..`to` of segment `start` from node `peerId` in chunks; each chunk becomes
-   * storage operations through `adopt`. With `writerEpoch`, the peer's copy must be that writer's.
+   * Carries out what a serving asks (journal-serve.ts): operations made durable in the journal's
+   * turn (a failure ends it), edits fetched from a peer (a failure is thrown back in for the rules
+   * to decide). `before` runs before each effect.
    */
-  /** A peer's segment `start`, from..to, chunk by chunk, every chunk of the expected writer epoch (when one is expected). */
-  private async *segmentChunks(j: HostedJournal, peerId: number, start: bigint, from: bigint, to: bigint, writerEpoch: number | null): AsyncGenerator<{ edits: Buffer[]; first: bigint; writerEpoch: number }> {
-    const peer = this.peers.get(peerId);
-    if (peer === undefined) throw new JournalError(409, `journal ${j.name}: cannot fetch from node ${peerId}: not a peer of node ${this.config.nodeId}`);
-    for (let next = from; next <= to;) {
-      const got = await peer.segmentEdits(j.name, start, next, to, READ_EDITS_MAX);
-      if (got.edits.length === 0 || got.firstTxid !== next) throw new JournalError(409, `journal ${j.name}: node ${peerId} has no txid ${next} in segment ${start}`);
-      if (writerEpoch !== null && got.writerEpoch !== writerEpoch) throw new JournalError(409, `journal ${j.name}: node ${peerId}'s segment ${start} was written in epoch ${got.writerEpoch}, not ${writerEpoch}`);
-      yield { edits: got.edits, first: next, writerEpoch: got.writerEpoch ?? writerEpoch ?? 0 };
-      next += BigInt(got.edits.length);
+  private async carryOut<T>(j: HostedJournal, serving: Serving<T>, before?: () => Promise<void>): Promise<T> {
+    let input: { fetched?: Fetched; failed?: unknown } = {};
+    for (;;) {
+      const r = 'failed' in input ? serving.throw(input.failed) : serving.next(input.fetched);
+      if (r.done) return r.value;
+      await before?.();
+      const e = r.value;
+      if (e.kind === 'apply') { await j.apply(e.ops); input = {}; continue; }
+      try { input = { fetched: await this.fetchFromPeer(j.name, e) }; } catch (err) { input = { failed: err }; }
     }
   }
 
-  /** Copies a peer's edits chunk by chunk (a gap before a writer's batch: nothing of ours is replaced). */
-  private async copyFrom(j: HostedJournal, peerId: number, start: bigint, from: bigint, to: bigint, writerEpoch: number | null,
-    adopt: (records: Buffer[], first: bigint, writerEpoch: number) => ReturnType<HostedJournal['state']['adoptFetched']>): Promise<void> {
-    for await (const c of this.segmentChunks(j, peerId, start, from, to, writerEpoch)) await j.apply(adopt(c.edits, c.first, c.writerEpoch));
-  }
-
-  /** A peer's edits from..to, fetched whole (bounded) before any of ours is cut for them. */
-  private async fetchSegment(j: HostedJournal, peerId: number, start: bigint, from: bigint, to: bigint, writerEpoch: number | null): Promise<{ records: Buffer[]; writerEpoch: number }> {
-    const records: Buffer[] = [];
-    let bytes = 0;
-    let epoch = writerEpoch;
-    for await (const c of this.segmentChunks(j, peerId, start, from, to, writerEpoch)) {
-      epoch ??= c.writerEpoch;
-      for (const e of c.edits) bytes += e.length;
-      if (bytes > RECOVERY_FETCH_BYTES_MAX) throw new JournalError(409, `journal ${j.name}: recovering segment ${start} needs more than ${RECOVERY_FETCH_BYTES_MAX} bytes from node ${peerId}; roll segments more often`);
-      records.push(...c.edits);
-    }
-    return { records, writerEpoch: epoch ?? 0 };
+  private async fetchFromPeer(name: string, e: Extract<ServeEffect, { kind: 'fetch' }>): Promise<Fetched> {
+    const peer = this.peers.get(e.node);
+    if (peer === undefined) throw new JournalError(409, `journal ${name}: cannot fetch from node ${e.node}: not a peer of node ${this.config.nodeId}`);
+    return peer.segmentEdits(name, e.startTxid, e.fromTxid, e.toTxid, Math.min(e.max, READ_EDITS_MAX));
   }
 
   private async sendEdits(res: ServerResponse, name: string, q: z.output<typeof EditsQuery>, signal: AbortSignal): Promise<void> {

@@ -29,7 +29,7 @@ import { Err, EventType } from '../proto/zk-constants.js';
 import { batchChecksum } from '../proto/journal-wire.js';
 import { EventQueue } from './event-queue.js';
 import { Rng } from './rng.js';
-import { answerJournalRequest, applyDurable, editsOf, type SimJournalDurable } from './journal-sim.js';
+import { applyDurable, segmentEditsOf, serveNow, type SimJournalDurable } from './journal-sim.js';
 
 export interface ControllerSimOptions { seed: number; instances: number; faultMs: number; settleMs: number; trace: boolean }
 export interface ControllerSimResult { seed: number; ok: boolean; violations: string[]; stats: Record<string, number>; trace: string[] }
@@ -346,21 +346,10 @@ export async function runControllerSimulation(o: ControllerSimOptions): Promise<
       case 'send':
         q.after(lat(), () => {
           journalServe(e.node, (st, durable) => {
-            let answer: Parameters<JournalWriter['onAnswer']>[1];
-            try {
-              const r = answerJournalRequest(st, e.req, {
-                recovered: (from, a, b) => editsOf(journalNodes.get(from)!.durable, from, a, b),
-                gap: (gap) => {
-                  const peer = [...journalNodes.values()].find((p) => p.id !== e.node && p.durable.disk.segments.some((s) => s.startTxid === gap.startTxid && s.writerEpoch === gap.writerEpoch && s.endTxid >= gap.toTxid));
-                  return peer === undefined ? null : editsOf(peer.durable, peer.id, gap.fromTxid, gap.toTxid);
-                },
-              });
-              for (const op of r.ops) applyDurable(durable, op);
-              answer = r.answer;
-            } catch (err) {
-              if (!(err instanceof JournalError)) throw err;
-              answer = { ok: false, status: err.status, message: err.message };
-            }
+            const peers = journalIds.filter((id) => id !== e.node);
+            const r = serveNow(st, e.req, peers, (f) => segmentEditsOf(journalNodes.get(f.node)!.durable, f.node, f.startTxid, f.fromTxid, f.toTxid, f.max));
+            for (const op of r.ops) applyDurable(durable, op);
+            const answer = r.answer;
             q.after(lat(), () => { w.onAnswer(e.id, answer); pump(); });
           });
         });
@@ -457,6 +446,13 @@ export async function runControllerSimulation(o: ControllerSimOptions): Promise<
     else q.after(m.timeoutMs, () => ctl.proc.deliver(life, () => resolve({ ok: false, reason: `sim-kill: no answer within ${m.timeoutMs} ms` })));
   });
 
+  /** A node's answer as its client sees it: what it wrote made durable first, a refusal thrown. */
+  const answerOf = (r: ReturnType<typeof serveNow>, d: SimJournalDurable | null) => {
+    if (d !== null) for (const op of r.ops) applyDurable(d, op);
+    if (!r.answer.ok) throw new JournalError(r.answer.status as 409, r.answer.message);
+    return r.answer;
+  };
+  const noFetch = (): never => { throw new Error('a state or new-epoch request fetches nothing'); };
   const journalClients = (ctl: SimController): EpochNodeClient[] => journalIds.map((nodeId) => {
     const call = <T>(f: (st: JournalState, d: SimJournalDurable) => T): Promise<T> => new Promise<T>((resolve, reject) => {
       const life = ctl.proc.life;
@@ -470,8 +466,8 @@ export async function runControllerSimulation(o: ControllerSimOptions): Promise<
       });
     });
     return {
-      state: () => call((st) => ({ promisedEpoch: st.promisedEpoch })),
-      newEpoch: (_j: string, epoch: number) => call((st, d) => { const r = st.newEpoch(epoch); for (const op of r.ops) applyDurable(d, op); return r.lastSegmentTxid; }),
+      state: () => call((st) => ({ promisedEpoch: answerOf(serveNow(st, { kind: 'getState' }, [], noFetch), null).promisedEpoch! })),
+      newEpoch: (_j: string, epoch: number) => call((st, d) => answerOf(serveNow(st, { kind: 'newEpoch', epoch }, [], noFetch), d).lastSegmentTxid ?? null),
       post: () => Promise.reject(new Error('the simulated journal is formatted')),
     };
   });

@@ -6,8 +6,9 @@
 // each writer was told: J1 (an acknowledged batch was durable on a majority
 // when acknowledged), J2/J3 (every acknowledged batch is in the one history
 // that remains, whatever writer wrote it; no two nodes disagree on a txid).
-import { JournalError, JournalState, type JournalDisk, type JournalStorageOp } from '../core/journal/journal-state.js';
+import { JournalError, JournalState, type CatchUpStep, type JournalDisk, type JournalStorageOp, type PeerJournal } from '../core/journal/journal-state.js';
 import { JournalWriter, type WriterAnswer, type WriterEffect, type WriterRequest } from '../core/journal/journal-writer.js';
+import { adoptCaughtUp, nextCatchUp, serveWriterRequest, type Fetched, type ServeEffect } from '../core/journal/journal-serve.js';
 import { batchChecksum } from '../proto/journal-wire.js';
 import { EventQueue } from './event-queue.js';
 import { Rng } from './rng.js';
@@ -22,13 +23,15 @@ interface SimJournalNode {
   durable: SimJournalDurable;
   pending: JournalStorageOp[];
   state: JournalState | null;
-  queue: ({ from: Sim; id: number; req: WriterRequest } | { catchUpFrom: number })[];
+  queue: ({ from: Sim; id: number; req: WriterRequest } | { catchUpFrom: number } | { adopt: PendingAdoption })[];
   busy: boolean;
   /** The request being served (answered with an error if the node dies meanwhile, as a reset connection is). */
   serving: { from: Sim; id: number } | null;
 }
 
 type Sim = { writer: JournalWriter; name: string; epoch: () => number };
+/** A catch-up chunk fetched from a peer, waiting for the node's turn. */
+type PendingAdoption = { peerId: number; manifest: PeerJournal; step: CatchUpStep; got: Fetched | null };
 
 const text = (b: Uint8Array) => new TextDecoder().decode(b);
 
@@ -64,54 +67,44 @@ export function applyDurable(d: SimJournalDurable, op: JournalStorageOp): void {
   }
 }
 
-/** A node's durable edits from..to (a copy asked of it by a peer). */
-export function editsOf(d: SimJournalDurable, node: number, from: bigint, to: bigint): Uint8Array[] {
-  const records: Uint8Array[] = [];
-  for (let t = from; t <= to; t++) {
+/**
+ * A node's answer to a peer's segment-edits request, as journal-node.ts gives it: its durable copy
+ * of the segment starting at `startTxid`, from..to, at most `max` edits (a real node also stops at a
+ * byte bound: the simulator passes a small `max` to have copies come in several chunks).
+ */
+export function segmentEditsOf(d: SimJournalDurable, node: number, startTxid: bigint, fromTxid: bigint, toTxid: bigint, max: number): Fetched {
+  const seg = d.disk.segments.find((x) => x.startTxid === startTxid);
+  if (seg === undefined) throw new JournalError(409, `node ${node} has no segment starting at ${startTxid}`);
+  let to = toTxid < seg.endTxid ? toTxid : seg.endTxid;
+  if (fromTxid + BigInt(max) - 1n < to) to = fromTxid + BigInt(max) - 1n;
+  const edits: Uint8Array[] = [];
+  for (let t = fromTxid; t >= seg.startTxid && t <= to; t++) {
     const v = d.edits.get(t);
-    if (v === undefined) throw new JournalError(409, `node ${node} lacks txid ${t}`);
-    records.push(new TextEncoder().encode(v));
+    if (v === undefined) break;
+    edits.push(new TextEncoder().encode(v));
   }
-  return records;
+  return { firstTxid: fromTxid, writerEpoch: seg.writerEpoch, edits };
 }
 
 /**
- * A journal node's answer to one writer request, with the storage operations that must be durable
- * before it is sent: the real JournalState's rules; `recovered` fetches the chosen copy's edits for
- * accept-recovery, `gap` a peer's copy of missed batches (null: none to be had). Throws JournalError.
+ * A simulated node serves a writer's request at once by journal-serve.ts's rules (the journal node's
+ * own), its fetches reading the peers' durable state through `fetch`. Returns the storage operations
+ * to make durable (those yielded before a refusal too: the node wrote them) and the answer.
  */
-export function answerJournalRequest(st: JournalState, req: WriterRequest, copies: {
-  recovered(fromNode: number, fromTxid: bigint, toTxid: bigint): Uint8Array[];
-  gap(gap: NonNullable<ReturnType<JournalState['missingBefore']>>): Uint8Array[] | null;
-}): { ops: JournalStorageOp[]; answer: WriterAnswer } {
-  switch (req.kind) {
-    case 'getState': return { ops: [], answer: { ok: true, promisedEpoch: st.promisedEpoch } };
-    case 'newEpoch': { const r = st.newEpoch(req.epoch); return { ops: r.ops, answer: { ok: true, lastSegmentTxid: r.lastSegmentTxid } }; }
-    case 'prepareRecovery': { const r = st.prepareRecovery(req.epoch, req.segmentTxid); return { ops: r.ops, answer: { ok: true, recovery: r.answer } }; }
-    case 'acceptRecovery': {
-      let r = st.acceptRecovery(req.epoch, req.segment);
-      const ops: JournalStorageOp[] = [...r.ops];
-      if (r.fetchFrom !== null) {
-        const records = copies.recovered(req.fromNode, r.fetchFrom, req.segment.endTxid);
-        ops.push(...st.adoptRecovered(req.segment.startTxid, r.keepTo, records, req.segment.writerEpoch ?? req.epoch));
-        r = st.acceptRecovery(req.epoch, req.segment);
-        ops.push(...r.ops);
-      }
-      return { ops, answer: { ok: true } };
+export function serveNow(st: JournalState, req: WriterRequest, peers: readonly number[], fetch: (e: Extract<ServeEffect, { kind: 'fetch' }>) => Fetched): { ops: JournalStorageOp[]; answer: WriterAnswer } {
+  const serving = serveWriterRequest(st, req, peers);
+  const ops: JournalStorageOp[] = [];
+  let input: { fetched?: Fetched; failed?: unknown } = {};
+  try {
+    for (;;) {
+      const r = 'failed' in input ? serving.throw(input.failed) : serving.next(input.fetched);
+      if (r.done) return { ops, answer: r.value };
+      if (r.value.kind === 'apply') { ops.push(...r.value.ops); input = {}; continue; }
+      try { input = { fetched: fetch(r.value) }; } catch (e) { input = { failed: e }; }
     }
-    case 'finalize': return { ops: st.finalizeSegment(req.epoch, req.startTxid, req.endTxid), answer: { ok: true } };
-    case 'startSegment': return { ops: st.startSegment(req.epoch, req.txid), answer: { ok: true } };
-    case 'journal': {
-      // A node that missed batches fills the gap from a peer's copy of the writer's segment first.
-      const gap = st.missingBefore(req);
-      const ops: JournalStorageOp[] = [];
-      if (gap !== null) {
-        const records = copies.gap(gap);
-        if (records !== null) ops.push(...st.adoptCopy(gap, records, st.committedTxid));
-      }
-      ops.push(...st.journal(req));
-      return { ops, answer: { ok: true } };
-    }
+  } catch (e) {
+    if (!(e instanceof JournalError)) throw e;
+    return { ops, answer: { ok: false, status: e.status, message: e.message } };
   }
 }
 
@@ -122,7 +115,7 @@ export function runJournalSimulation(o: JournalSimOptions): JournalSimResult {
   const log = (l: string) => { if (o.trace) trace.push(`${q.now.toFixed(1).padStart(9)} ${l}`); };
   const violations: string[] = [];
   const fail = (v: string) => { if (violations.length < 20) violations.push(`t=${q.now.toFixed(1)}ms ${v}`); };
-  const stats = { writers: 0, fenced: 0, acked: 0, batches: 0, crashes: 0, recoveries: 0, catchUps: 0, gapFills: 0 };
+  const stats = { writers: 0, fenced: 0, acked: 0, batches: 0, crashes: 0, recoveries: 0, catchUps: 0, gapFetches: 0 };
   const ids = Array.from({ length: o.nodes }, (_, i) => i + 1);
   const majority = Math.floor(o.nodes / 2) + 1;
   const nodes = new Map<number, SimJournalNode>(ids.map((id) => [id, {
@@ -146,6 +139,7 @@ export function runJournalSimulation(o: JournalSimOptions): JournalSimResult {
     const life = n.life;
     const item = n.queue.shift()!;
     if ('catchUpFrom' in item) { catchUp(n, item.catchUpFrom, life); return; }
+    if ('adopt' in item) { adoptChunk(n, item.adopt, life); return; }
     const { from, id, req } = item;
     n.serving = { from, id };
     const st = n.state!;
@@ -153,10 +147,10 @@ export function runJournalSimulation(o: JournalSimOptions): JournalSimResult {
     // request) changes anything. Checked here, apart from JournalState's own checks.
     const promisedBefore = st.promisedEpoch;
     const finish = (ops: JournalStorageOp[], a: WriterAnswer) => {
-      if (req.kind !== 'getState' && req.kind !== 'newEpoch' && req.epoch < promisedBefore) {
+      if (a.ok && req.kind !== 'getState' && req.kind !== 'newEpoch' && req.epoch < promisedBefore) {
         fail(`J0: node ${n.id} accepted ${req.kind}${req.kind === 'journal' ? ` of txid ${req.firstTxid}` : ''} from ${from.name} at epoch ${req.epoch}, below its promise ${promisedBefore}`);
       }
-      if (req.kind === 'newEpoch' && req.epoch <= promisedBefore) fail(`J0: node ${n.id} granted epoch ${req.epoch} to ${from.name}, not above its promise ${promisedBefore}`);
+      if (a.ok && req.kind === 'newEpoch' && req.epoch <= promisedBefore) fail(`J0: node ${n.id} granted epoch ${req.epoch} to ${from.name}, not above its promise ${promisedBefore}`);
       n.pending.push(...ops);
       q.after(ops.length === 0 ? 0.01 : rng.chance(0.03) ? rng.range(5, 30) : rng.range(0.1, 1.5), () => {
         if (!n.up || n.life !== life) return;
@@ -167,53 +161,67 @@ export function runJournalSimulation(o: JournalSimOptions): JournalSimResult {
         serve(n);
       });
     };
-    try {
-      const r = answerJournalRequest(st, req, {
-        recovered: (fromNode, fromTxid, toTxid) => {
-          // Fetch the chosen copy's missing edits from the node that has it (its durable state).
-          const src = nodes.get(fromNode)!;
-          if (!src.up) throw new JournalError(409, `cannot fetch from node ${fromNode}: down`);
-          return editsOf(src.durable, fromNode, fromTxid, toTxid);
-        },
-        gap: (gap) => {
-          const peer = nodes.get(rng.pick(ids.filter((i) => i !== n.id)))!;
-          const seg = peer.durable.disk.segments.find((x) => x.startTxid === gap.startTxid);
-          if (!peer.up || seg === undefined || seg.writerEpoch !== gap.writerEpoch || seg.endTxid < gap.toTxid) return null;
-          stats.gapFills++;
-          return editsOf(peer.durable, peer.id, gap.fromTxid, gap.toTxid);
-        },
-      });
-      return finish(r.ops, r.answer);
-    } catch (e) {
-      if (!(e instanceof JournalError)) throw e;
-      answer(from, id, { ok: false, status: e.status, message: e.message });
-      n.busy = false;
-      n.serving = null;
-      serve(n);
-    }
+    const others = rng.shuffle(ids.filter((i) => i !== n.id));
+    const r = serveNow(st, req, others, (e) => {
+      const src = nodes.get(e.node)!;
+      if (!src.up) throw new JournalError(409, `cannot fetch from node ${e.node}: down`);
+      if (req.kind === 'journal') stats.gapFetches++;
+      return segmentEditsOf(src.durable, e.node, e.startTxid, e.fromTxid, e.toTxid, Math.min(e.max, 1 + rng.int(8)));
+    });
+    finish(r.ops, r.answer);
   }
 
-  /** One catch-up step from `peerId`'s durable state (what its manifest and edits answers show). */
+  /**
+   * One catch-up step from `peerId`, as journal-catch-up.ts takes it: the peer's manifest read, the
+   * node left free to serve writers while the edits are fetched, then the chunk adopted in the node's
+   * turn if the rules still take it (the state may have moved meanwhile, or the peer's copy changed).
+   */
   function catchUp(n: SimJournalNode, peerId: number, life: number): void {
     const peer = nodes.get(peerId)!;
     const st = n.state!;
-    const done = () => { n.busy = false; serve(n); };
-    if (!peer.up) { done(); return; }
+    n.busy = false;
+    if (!peer.up) { serve(n); return; }
     const d = peer.durable.disk;
-    const step = st.catchUpStep({ promisedEpoch: d.promisedEpoch, lastWriterEpoch: d.lastWriterEpoch, committedTxid: d.committedTxid, segments: d.segments.map((x) => ({ ...x })) });
-    if (step === null) { done(); return; }
-    // What must not happen: edits of an open segment copied from a writer below our promise (they are that writer's batch, taken below the promise).
-    if (step.finalizeAt === null && step.writerEpoch < st.promisedEpoch) {
-      fail(`J0: node ${n.id} would copy in-progress segment ${step.startTxid} of writer epoch ${step.writerEpoch} from node ${peerId}, below its promise ${st.promisedEpoch}`);
-      done();
-      return;
+    const manifest = { promisedEpoch: d.promisedEpoch, lastWriterEpoch: d.lastWriterEpoch, committedTxid: d.committedTxid, segments: d.segments.map((x) => ({ ...x })) };
+    const next = nextCatchUp(st, manifest);
+    if (next === null) { serve(n); return; }
+    const { step } = next;
+    serve(n);
+    q.after(rng.range(0.1, 2), () => {
+      if (!n.up || n.life !== life || !peer.up) return;
+      let got: Fetched | null = null;
+      try {
+        if (step.fromTxid <= step.toTxid) got = segmentEditsOf(peer.durable, peerId, step.startTxid, step.fromTxid, next.toTxid, 1 + rng.int(8));
+      } catch (e) {
+        if (!(e instanceof JournalError)) throw e;
+        return;
+      }
+      q.after(rng.range(0.1, 2), () => { if (n.up && n.life === life) { n.queue.push({ adopt: { peerId, manifest, step, got } }); serve(n); } });
+    });
+  }
+
+  /** In the node's turn: the fetched chunk adopted if the rules still take it. */
+  function adoptChunk(n: SimJournalNode, a: PendingAdoption, life: number): void {
+    const st = n.state!;
+    const done = () => { n.busy = false; serve(n); };
+    const promisedBefore = st.promisedEpoch;
+    let ops: JournalStorageOp[] | null;
+    try {
+      ops = adoptCaughtUp(st, a.manifest, a.step, a.got);
+    } catch (e) {
+      // A refusal ends the catch-up round, as journal-catch-up.ts's does.
+      if (!(e instanceof JournalError)) throw e;
+      ops = null;
     }
-    const records: Uint8Array[] = [];
-    const to = step.toTxid < step.fromTxid + 7n ? step.toTxid : step.fromTxid + 7n;
-    for (let t = step.fromTxid; t <= to; t++) records.push(new TextEncoder().encode(peer.durable.edits.get(t)!));
-    const ops = st.adoptCopy(step, records, d.committedTxid);
+    if (ops === null) { done(); return; }
+    const { step } = a;
+    // What must not happen: edits of an open segment copied from a writer below our promise (they are that writer's batches, taken below the promise).
+    if (step.finalizeAt === null && step.writerEpoch < promisedBefore) {
+      fail(`J0: node ${n.id} copied in-progress segment ${step.startTxid} of writer epoch ${step.writerEpoch} from node ${a.peerId}, below its promise ${promisedBefore}`);
+    }
+    const to = step.fromTxid + BigInt(a.got?.edits.length ?? 0) - 1n;
     stats.catchUps++;
-    log(`node ${n.id}: catch up from ${peerId}: segment ${step.startTxid} txids ${step.fromTxid}-${to}${step.replace ? ' (replacing)' : ''}${step.finalizeAt !== null ? ` finalized at ${step.finalizeAt}` : ''}`);
+    log(`node ${n.id}: catch up from ${a.peerId}: segment ${step.startTxid} txids ${step.fromTxid}-${to}${step.replace ? ' (replacing)' : ''}${step.finalizeAt !== null ? ` finalized at ${step.finalizeAt}` : ''}`);
     n.pending.push(...ops);
     q.after(rng.range(0.1, 1.5), () => {
       if (!n.up || n.life !== life) return;

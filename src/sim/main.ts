@@ -89,7 +89,7 @@ function runJournalSeeds(cli: SimCli): number {
   const seeds = cli.seed !== undefined ? [cli.seed] : Array.from({ length: cli.seeds }, (_, i) => cli.firstSeed + i);
   const t0 = performance.now();
   const failedSeeds: { seed: number; replay: string; violations: string[] }[] = [];
-  const totals = { acked: 0, writers: 0, fenced: 0, crashes: 0, catchUps: 0, gapFills: 0 };
+  const totals = { acked: 0, writers: 0, fenced: 0, crashes: 0, catchUps: 0, gapFetches: 0 };
   for (const seed of seeds) {
     const nodes = cli.servers ?? (seed % 2 ? 3 : 5);
     let r: ReturnType<typeof runJournalSimulation>;
@@ -112,7 +112,7 @@ function runJournalSeeds(cli: SimCli): number {
     process.stdout.write(JSON.stringify({ runs: seeds.length, failed, seconds: Number(seconds.toFixed(2)), schedulesPerMinute: Math.round(seeds.length / seconds * 60), totals, failedSeeds }, null, 2) + '\n');
   } else {
     process.stdout.write(`${seeds.length} journal schedules, ${failed} failed, ${seconds.toFixed(2)} s (${Math.round(seeds.length / seconds * 60)}/min); ` +
-      `${totals.acked} batches acknowledged, ${totals.writers} writers (${totals.fenced} fenced), ${totals.crashes} node crashes, ${totals.catchUps} catch-up steps, ${totals.gapFills} gaps filled\n`);
+      `${totals.acked} batches acknowledged, ${totals.writers} writers (${totals.fenced} fenced), ${totals.crashes} node crashes, ${totals.catchUps} catch-up steps, ${totals.gapFetches} gap-fill fetches (chunks of 1-8 edits)\n`);
   }
   return failed > 0 ? 1 : 0;
 }

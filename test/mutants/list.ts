@@ -64,6 +64,30 @@ export const MUTANTS: Mutant[] = [
   },
   // ---- ZAB ----
   {
+    id: 'journal-copy-of-another-writer',
+    file: 'src/core/journal/journal-serve.ts',
+    find: 'if (writerEpoch !== null && got.writerEpoch !== writerEpoch) throw',
+    replace: 'if (writerEpoch === -1 && got.writerEpoch !== writerEpoch) throw',
+    why: 'a gap fill or a recovery takes a peer\'s copy of the segment written by another writer (its edits under the same txids)',
+    tests: JOURNAL_TESTS, sim: JOURNAL_SIM,
+  },
+  {
+    id: 'journal-catch-up-chunk-unchecked',
+    file: 'src/core/journal/journal-serve.ts',
+    find: 'if (got !== null && (got.firstTxid !== step.fromTxid || got.writerEpoch !== step.writerEpoch)) return null;',
+    replace: 'if (got !== null && (got.firstTxid !== step.fromTxid)) return null;',
+    why: 'a catch-up adopts a chunk from a copy the peer\'s newer writer replaced after its manifest was read',
+    tests: JOURNAL_TESTS, sim: JOURNAL_SIM,
+  },
+  {
+    id: 'journal-catch-up-stale-step',
+    file: 'src/core/journal/journal-serve.ts',
+    find: 'if (!sameStep(st.catchUpStep(peer), step)) return null;',
+    replace: 'if (!sameStep(step, step)) return null;',
+    why: 'a catch-up chunk fetched outside the journal\'s turn is adopted though a request moved the state meanwhile (a new promise)',
+    tests: JOURNAL_TESTS, sim: JOURNAL_SIM,
+  },
+  {
     id: 'zab-commit-on-own-ack',
     file: 'src/core/zab/leader-role.ts',
     find: 'if (!quorumOf(ctx.voters, acks)) return;',
