@@ -18,6 +18,7 @@ import { startEnsemble, type Ensemble, type Links } from './quorate-ensemble.js'
 import { CLI, startCliProcess, type CliProcess } from './cli-process.js';
 import { freePort } from './ports.js';
 import { startTcpProxy, type TcpProxy } from './tcp-proxy.js';
+import { waitUntil } from './wait.js';
 
 const EXAMPLE = path.resolve(__dirname, '../../dist/examples/example-service.js');
 
@@ -335,10 +336,22 @@ export function checkC4(history: { txid: bigint; instance: string; epoch: number
   return problems;
 }
 
-/** C4 over the whole journal, after the last fenced writes settled; the history must not be empty. */
-export async function expectC4(c: HaCluster): Promise<void> {
-  await new Promise((r) => setTimeout(r, 300));
-  expect(checkC4(await c.journalHistory())).toEqual([]);
+/**
+ * C4 over the whole journal once it has settled after the last failover: read until the history
+ * ends with edits of the one active instance (it writes every 20 ms). Any write a fenced former
+ * active got accepted then lies before them in txid order, where C4 sees it; the history must not
+ * be empty. Bounded: fails naming what the last read ended with.
+ */
+export async function expectC4(c: HaCluster, timeoutMs = 20_000): Promise<void> {
+  const history = await waitUntil('the journal history ends with edits of the one active instance', timeoutMs, async () => {
+    const active = await c.actives();
+    if (active.length !== 1) throw new Error(`active: [${active.join(', ')}]`);
+    const h = await c.journalHistory();
+    const last = h.at(-1);
+    if (last === undefined || last.instance !== active[0]) throw new Error(`${active[0]} is active; the journal's ${h.length} edits end with ${last === undefined ? 'nothing' : `${last.instance} epoch ${last.epoch} seq ${last.seq}`}`);
+    return h;
+  }, 100);
+  expect(checkC4(history)).toEqual([]);
 }
 
 /** A failed scenario shows what the controllers and services said. */
