@@ -170,7 +170,11 @@ describe('controller hooks, admin API auth and the load-balancer endpoints (real
   it('command hooks: one instance runs toActive with a numeric token; after its service dies, the other does, with a larger token and the first as previous', async () => {
     const first = await settledActive('orders');
     // A second promotion must not follow: the other instance stays standby for several health-check rounds.
-    await holdsFor(`${first} stays the only active of orders`, 1500, async () => JSON.stringify(await actives('orders')) === JSON.stringify([first]));
+    // What this waits out (the config above; default TCP checks): the other, healthy after its first
+    // check (200 ms interval), would race at once (raceDelayMs 200 × rank 0: equal priorities), and
+    // the first, were its service failing, would be demoted after 3 failed checks × 200 ms, each with
+    // a 1000 ms timeout: 2000 ms covers both.
+    await holdsFor(`${first} stays the only active of orders`, 2000, async () => JSON.stringify(await actives('orders')) === JSON.stringify([first]));
     const up1 = hookLines('orders').filter((l) => l.hook === 'toActive');
     expect(up1).toHaveLength(1);
     expect(up1[0]).toMatchObject({ role: 'active', epoch: '', previous: '', instance: first, service: 'orders' });
@@ -216,8 +220,11 @@ describe('controller hooks, admin API auth and the load-balancer endpoints (real
     const b = inst('gated', 'b');
     await startController(b);
     expect(await settledActive('gated')).toBe('b');
-    // a keeps racing and failing its pre-promote hook: b stays the only active meanwhile.
-    await holdsFor('b stays the only active of gated', 1000, async () => JSON.stringify(await actives('gated')) === JSON.stringify(['b']));
+    // a, backing off after its failed promotions (retryBackoffMs 1000, doubling), finds the lock
+    // held by b and watches it: b stays the only active meanwhile. What this waits out: a's first
+    // backoff (1000 ms) then a race at once (raceDelayMs 200 × rank 0), and b's demotion were its
+    // service failing (3 failed default TCP checks × 200 ms, 1000 ms timeout each): 2000 ms.
+    await holdsFor('b stays the only active of gated', 2000, async () => JSON.stringify(await actives('gated')) === JSON.stringify(['b']));
     const lines = hookLines('gated');
     expect(lines.filter((l) => l.hook === 'toActive' && l.instance === 'a')).toEqual([]);
     const bUp = lines.filter((l) => l.hook === 'toActive' && l.instance === 'b');

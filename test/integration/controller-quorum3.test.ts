@@ -6,6 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fourLetterWord } from '../../src/client/index.js';
 import { checkC4, serviceLoggedAt, showLogsOnFailure, startHaCluster, type HaCluster } from '../helpers/ha-cluster.js';
+import { holdsFor, waitUntil } from '../helpers/wait.js';
 
 async function leaderIndex(c: HaCluster): Promise<number> {
   const end = Date.now() + 20_000;
@@ -35,8 +36,15 @@ describe('controller on a quorum of three', () => {
     expect(b).not.toBe(a);
     await c.quorumServers[leader].restart();
     await victim.service.restart();
-    await new Promise((r) => setTimeout(r, 1000));
-    expect(await c.actives()).toEqual([b]);
+    // a's controller back to a healthy standby watching b's lock; then b stays the only active. What
+    // this waits out: a (equal priority: raceDelayMs 200 × rank 0) would race at once, and a promotion
+    // shows on /active after the graceful fence of b, a journal epoch (requestTimeoutMs 1000) and
+    // toActive; b's own demotion would take 3 failed checks × 200 ms (300 ms timeout): 2000 ms.
+    await waitUntil(`${a} a healthy standby watching the lock`, 30_000, async () => {
+      const s = await c.status(a);
+      return s.health === 'healthy' && s.phase === 'watching';
+    });
+    await holdsFor(`${b} stays the only active with ${a} back`, 2000, async () => JSON.stringify(await c.actives()) === JSON.stringify([b]));
     const s = await c.cli(['status', '--config', c.cfgPath, '--service', 'orders']);
     expect(s.code, s.stdout).toBe(0);
     expect(checkC4(await c.journalHistory())).toEqual([]);
@@ -46,7 +54,13 @@ describe('controller on a quorum of three', () => {
     await c.settledActive(30_000);
     const leader = await leaderIndex(c);
     await c.quorumServers[leader].kill9();
-    await new Promise((r) => setTimeout(r, 3000));
+    // The two others elect a new leader; only then is "one active" an answer about the quorum after the kill.
+    await waitUntil('the two other quorum servers elect a new leader', 30_000, async () => {
+      for (const [k, p] of c.quorumPorts.entries()) {
+        if (k !== leader && /Mode: leader/.test(await fourLetterWord('127.0.0.1', p, 'srvr', 1000).catch(() => ''))) return true;
+      }
+      return false;
+    }, 100);
     await c.settledActive(30_000);
     await c.quorumServers[leader].restart();
     await c.settledActive(30_000);

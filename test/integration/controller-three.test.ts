@@ -32,8 +32,11 @@ describe('controller: three instances, priorities and noFailover', () => {
     expect(await c.settledActive(20_000, 'a')).toBe('b');
     await a.service.restart();
     await healthyStandby(c, 'a');
-    // No automatic failback to the higher priority: a, healthy and watching, leaves b active.
-    await holdsFor('b stays active with a healthy higher-priority a back (no failback)', 1000, async () => JSON.stringify(await c.actives()) === JSON.stringify(['b']));
+    // No automatic failback to the higher priority: a, healthy and watching, leaves b active. What
+    // this waits out: a failback would start at once (a's rank 0: raceDelayMs 200 × 0) or at a's next
+    // health check (200 ms interval, 300 ms timeout), and show on /active after its promotion's steps
+    // (the graceful fence of b, a journal epoch within requestTimeoutMs 1000, toActive): 2000 ms.
+    await holdsFor('b stays active with a healthy higher-priority a back (no failback)', 2000, async () => JSON.stringify(await c.actives()) === JSON.stringify(['b']));
     // b dies too: a (healthy) wins; c never races.
     const b = c.instances[1];
     await b.service.kill9();

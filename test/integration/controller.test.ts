@@ -153,7 +153,12 @@ describe.each([2, 3])('controller: %i instances against our quorum', (n) => {
       // The standbys first: made sick after the active, one could win the lock it releases in between.
       for (const i of [...c.instances].sort((x, y) => Number(x.id === a) - Number(y.id === a))) await post(i.servicePort, '/sick');
       const seen = await watchActives(c, async () => (await c.actives()).length === 0);
-      await holdsFor('no instance promoted while every one is unhealthy', 1500, async () => (await c.actives()).length === 0);
+      // What this waits out (ha-cluster's config): a sick standby promoted against C3 would race as
+      // soon as the demoted active releases the lock (raceDelayMs 200 × rank 0: equal priorities, no
+      // delay) and answer /active after its promotion's steps: the graceful fence of the old active,
+      // a new journal epoch (journal requestTimeoutMs 1000) and its toActive hook; a health state
+      // wrongly back to healthy would show within 3 failed checks × 200 ms (300 ms timeout each).
+      await holdsFor('no instance promoted while every one is unhealthy', 3000, async () => (await c.actives()).length === 0);
       expect(seen.size).toBeLessThanOrEqual(1);
       expect([...seen].every((x) => x === a)).toBe(true);
       const s = await c.cli(['status', '--config', c.cfgPath, '--service', 'orders']);

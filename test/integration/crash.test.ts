@@ -13,6 +13,7 @@ import { crc32, encodeRecord, RECORD_HEADER_BYTES } from '../../src/io/storage-f
 import { CLI, startQuorateServer, type QuorateServer } from '../helpers/quorate-server.js';
 import { logLines } from '../helpers/raw-zk.js';
 import { seededRng } from '../helpers/seeded.js';
+import { waitUntil } from '../helpers/wait.js';
 
 const started: QuorateServer[] = [];
 async function server(cfg: Record<string, string> = {}): Promise<QuorateServer> {
@@ -158,11 +159,18 @@ describe('kill -9 during a write load', () => {
         }
       }
       const before = totalAcked;
-      await sleep(300 + rng.int(1200));
+      // The load is running (more than 20 writes acknowledged this round), then the kill comes after a
+      // seeded random delay, so that it lands at a different point of the load in each round.
+      await waitUntil(`round ${round}: more than 20 writes acknowledged before the kill`, 20_000, () => unexpected.length > 0 || totalAcked - before > 20);
+      expect(unexpected).toEqual([]);
+      await sleep(rng.int(1200));
       killed = true;
       await s.kill9();
       const ackedThisRound = totalAcked - before;
-      await Promise.race([Promise.all(workers), sleep(15_000)]);
+      // Every worker ends at its first failed call after the kill (connection loss): bounded.
+      let stopped = false;
+      await Promise.race([Promise.all(workers).then(() => { stopped = true; }), sleep(15_000)]);
+      expect(stopped, `round ${round}: every worker stopped within 15 s after the kill`).toBe(true);
       await Promise.all(clients.map((zk) => zk.close({ timeoutMs: 200 })));
       expect(unexpected).toEqual([]);
       expect(ackedThisRound, `round ${round}: the load must have been running when the kill came`).toBeGreaterThan(20);

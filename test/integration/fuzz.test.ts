@@ -14,7 +14,7 @@ import os from 'node:os';
 import nodePath from 'node:path';
 import { issueCert, makeCa } from '../helpers/certs.js';
 import { freePort } from '../helpers/ports.js';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ZkClient } from '../../src/client/index.js';
 import { JuteWriter } from '../../src/proto/jute.js';
 import { Err, OpCode } from '../../src/proto/zk-constants.js';
@@ -33,6 +33,10 @@ const SENTINEL_XID = 0x7ffffff0;
 // ---- a small seeded PRNG (mulberry32), so a failing run can be replayed ----
 const SEED = Number(process.env.FUZZ_SEED ?? Math.floor(Math.random() * 2 ** 31));
 let rngState = SEED >>> 0;
+// The seed on any failure, a throw before the run's summary included (the summary prints it too).
+afterEach((ctx) => {
+  if (ctx.task.result?.state === 'fail') process.stderr.write(`${ctx.task.name}: replay with FUZZ_SEED=${SEED}\n`);
+});
 function rnd(): number {
   rngState = (rngState + 0x6d2b79f5) >>> 0;
   let t = rngState;
@@ -687,7 +691,11 @@ describe('bounded requests with large effects', () => {
       expect(replies[2].err).toBe(0);
       // The exists watches are armed: creating one fires an event on that connection.
       await zk.create('/w4242');
-      await c.until(() => c.frames.slice(1).some((f) => f.readInt32BE(0) === -1), 5000);
+      const notification = () => c.frames.slice(1).find((f) => f.readInt32BE(0) === -1);
+      expect(await c.until(() => notification() !== undefined, 5000), 'no watch event (xid -1) within 5000 ms of creating /w4242').toBe(true);
+      // A WatcherEvent after the 16-byte reply header: type (1: NodeCreated), state, path.
+      const ev = notification()!;
+      expect([ev.readInt32BE(16), ev.toString('utf8', 28, 28 + ev.readInt32BE(24))]).toEqual([1, '/w4242']);
       c.destroy();
       expect(s.alive()).toBe(true);
       expect(await zk.exists('/w4242')).not.toBeNull();

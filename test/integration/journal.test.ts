@@ -12,6 +12,7 @@ import { JournalFencedError, QuorumJournalWriter } from '../../src/client/journa
 import { tailJournal } from '../../src/client/journal/tail.js';
 import { encodeBatch, batchChecksum } from '../../src/proto/journal-wire.js';
 import { startJournalNodes, type JournalCluster } from '../helpers/journal-nodes.js';
+import { waitUntil } from '../helpers/wait.js';
 
 const enc = (s: string) => Buffer.from(s);
 
@@ -27,15 +28,6 @@ async function readAll(c: JournalCluster, journal: string, from: bigint, to: big
     }
   } finally { clearTimeout(timer); }
   return out;
-}
-
-async function until(what: string, pred: () => Promise<boolean>, ms = 15_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    if (await pred().catch(() => false)) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`timed out waiting for ${what}`);
 }
 
 describe('journal nodes (3 real processes)', () => {
@@ -59,7 +51,7 @@ describe('journal nodes (3 real processes)', () => {
         if (i % 4 === 3) await p;
       }
     })();
-    await until('A acknowledged 50 batches', async () => acked.size >= 100);
+    await waitUntil('A acknowledged 50 batches', 15_000, async () => acked.size >= 100);
     const b = await QuorumJournalWriter.open('svc', { nodes: c.nodes });
     await stream;
     expect(fenced).toBeInstanceOf(JournalFencedError);
@@ -98,7 +90,7 @@ describe('journal nodes (3 real processes)', () => {
     try {
       await load;
       const target = w.committedTxid;
-      await until('node 3 caught up', async () => (await node3.state('svc')).committedTxid >= target - 1n);
+      await waitUntil('node 3 caught up', 15_000, async () => (await node3.state('svc')).committedTxid >= target - 1n);
       const m1 = await new JournalNodeClient(c.nodes[0], 2000).manifest('svc');
       const m3 = await node3.manifest('svc');
       // The finalized segments node 3 missed are there, the same as on node 1.
@@ -141,7 +133,7 @@ describe('journal nodes (3 real processes)', () => {
       expect(got.committedTxid).toBe(a.lastTxid);
       expect(got.edits.map(String)).toEqual(['c1']);
       const c3 = await w.append([enc('c3')]);
-      await until('b visible', async () => (await node.edits('svc', b.firstTxid, 10)).edits.length === 1);
+      await waitUntil('b visible', 15_000, async () => (await node.edits('svc', b.firstTxid, 10)).edits.length === 1);
       expect((await node.edits('svc', b.firstTxid, 10)).edits.map(String)).toEqual(['c2']);
       // The same batch again (a pipelined retry): accepted, written once; other contents at that txid: refused.
       const st = await node.state('svc');
@@ -173,7 +165,7 @@ describe('journal nodes (3 real processes)', () => {
       await expect(w.append([enc('alone')])).rejects.toBeInstanceOf(JournalFencedError);
       process.kill(c.procs[0].pid, 'SIGCONT');
       process.kill(c.procs[1].pid, 'SIGCONT');
-      await until('the reader saw every acknowledged edit', async () => seen.length > 0 && seen[seen.length - 1] >= last, 20_000);
+      await waitUntil('the reader saw every acknowledged edit', 20_000, async () => seen.length > 0 && seen[seen.length - 1] >= last);
       expect(seen).toEqual(Array.from({ length: seen.length }, (_, k) => start + BigInt(k)));
     } finally {
       for (const p of c.procs) { try { process.kill(p.pid, 'SIGCONT'); } catch { /* gone */ } }
@@ -202,7 +194,7 @@ describe('journal nodes (3 real processes)', () => {
       await w.append([enc('two')]);
       await w.close();
       // The advisory committed-txid files are written a little later, off the request's path: wait for them on every node.
-      await until('every node\'s committed-txid file says 2', async () =>
+      await waitUntil('every node\'s committed-txid file says 2', 15_000, async () =>
         c.nodes.every((_n, i) => { try { return fs.readFileSync(path.join(c.dir, `node-${i + 1}`, 'bad', 'committed-txid'), 'utf8').trim() === '2'; } catch { return false; } }));
       const before = snapshot();
       const st = await new JournalNodeClient(c.nodes[0], 2000).state('bad');
@@ -248,7 +240,7 @@ describe('journal nodes (3 real processes)', () => {
       const client = new JournalNodeClient(c.nodes[2], 2000);
       try {
         // It answers for the journal again (it said 404 until restart); the empty copy then catches up from its peers.
-        await until('node 3\'s empty copy caught up to txid 2', async () => (await client.state('scratch')).committedTxid === 2n);
+        await waitUntil('node 3\'s empty copy caught up to txid 2', 15_000, async () => (await client.state('scratch')).committedTxid === 2n);
       } finally { await client.close(); }
     }, 30_000);
 

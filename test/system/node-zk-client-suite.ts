@@ -100,6 +100,17 @@ function nextEvent(ms = CALL_MS): { watcher: Watcher; event: Promise<NzkEvent> }
   return { watcher, event };
 }
 
+/** A watcher that keeps every event it is given (a one-shot watch must get one), and the first of them, or a rejection after ms. */
+function recordEvents(ms = CALL_MS): { watcher: Watcher; events: NzkEvent[]; first: Promise<NzkEvent> } {
+  const events: NzkEvent[] = [];
+  let watcher!: Watcher;
+  const first = new Promise<NzkEvent>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no watch event within ${ms} ms`)), ms);
+    watcher = (e) => { events.push(e); clearTimeout(timer); resolve(events[0]); };
+  });
+  return { watcher, events, first };
+}
+
 async function waitFor(what: string, pred: () => Promise<boolean>, ms = 10_000): Promise<void> {
   const deadline = Date.now() + ms;
   for (let i = 0; i < 10_000; i++) {
@@ -212,28 +223,34 @@ export function runNodeZkClientSuite(getConnectString: () => string): void {
       const m = await connect();
       await ensureRoot(m);
       const p = `${root}/exists-watch`;
+      const ev = (e: NzkEvent) => [e.getType(), e.getPath()];
 
-      let n = nextEvent();
-      expect(await call<NzkStat | null>('exists missing', (cb) => w.exists(p, n.watcher, cb))).toBeNull();
+      const onCreate = recordEvents();
+      expect(await call<NzkStat | null>('exists missing', (cb) => w.exists(p, onCreate.watcher, cb))).toBeNull();
       await call<string>('create', (cb) => m.create(p, Buffer.from('a'), cb));
-      let e = await n.event;
-      expect([e.getType(), e.getPath()]).toEqual([Ev.NODE_CREATED, p]);
+      expect(ev(await onCreate.first)).toEqual([Ev.NODE_CREATED, p]);
 
-      n = nextEvent();
-      expect((await call<NzkStat | null>('exists', (cb) => w.exists(p, n.watcher, cb)))?.version).toBe(0);
+      const onChange = recordEvents();
+      expect((await call<NzkStat | null>('exists', (cb) => w.exists(p, onChange.watcher, cb)))?.version).toBe(0);
       await call<NzkStat>('setData', (cb) => m.setData(p, Buffer.from('b'), -1, cb));
-      e = await n.event;
-      expect([e.getType(), e.getPath()]).toEqual([Ev.NODE_DATA_CHANGED, p]);
+      expect(ev(await onChange.first)).toEqual([Ev.NODE_DATA_CHANGED, p]);
 
-      // one-shot: a second change without re-arming produces nothing; the
-      // getData watch below is armed after it and sees only the delete
+      // One-shot: a second change, not re-armed, must fire neither watch again; the getData watch
+      // armed after it sees only the delete, which must not fire the two spent watches either.
       await call<NzkStat>('setData again', (cb) => m.setData(p, Buffer.from('c'), -1, cb));
-      n = nextEvent();
-      const data = await call<Buffer>('getData watch', (cb) => w.getData(p, n.watcher, (err, d) => cb(err, d!)));
+      const onDelete = recordEvents();
+      const data = await call<Buffer>('getData watch', (cb) => w.getData(p, onDelete.watcher, (err, d) => cb(err, d!)));
       expect(data.toString()).toBe('c');
       await call<void>('remove', (cb) => m.remove(p, -1, cb));
-      e = await n.event;
-      expect([e.getType(), e.getPath()]).toEqual([Ev.NODE_DELETED, p]);
+      expect(ev(await onDelete.first)).toEqual([Ev.NODE_DELETED, p]);
+      // The server sends a session's notifications and replies in order: once a request made after
+      // the delete is answered, every event the two changes and the delete caused has arrived.
+      expect(await call<NzkStat | null>('exists after the delete', (cb) => w.exists(p, undefined, cb))).toBeNull();
+      expect({ create: onCreate.events.map(ev), change: onChange.events.map(ev), delete: onDelete.events.map(ev) }).toEqual({
+        create: [[Ev.NODE_CREATED, p]],
+        change: [[Ev.NODE_DATA_CHANGED, p]],
+        delete: [[Ev.NODE_DELETED, p]],
+      });
     }, T);
 
     it('getChildren watch: fires on child create and delete', async () => {

@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import { open, readFile, readdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as zlib from 'node:zlib';
@@ -9,6 +8,11 @@ import {
 import { TxnLog, type TxnLogOptions } from '../../../src/io/txn-log.js';
 import { ZK_LIMITS } from '../../../src/limits.js';
 import { captureLogger, faultyOpen, removeTempDirs, tempDir, type FaultPlan, type IoEvent } from './helpers.js';
+import { seededRng } from '../../helpers/seeded.js';
+
+// Random bytes from a seed this file prints when a test fails (replay with TXNLOG_SEED=<seed>).
+const { rng } = seededRng('TXNLOG_SEED');
+const randomBytes = (n: number): Buffer => Buffer.from(Array.from({ length: n }, () => rng.int(256)));
 
 const PREALLOC = 64 * 1024;
 const payload = (i: number): Buffer => Buffer.from(`txn-${i};`.repeat(1 + (i % 7)));
