@@ -5,6 +5,7 @@
 // and reported durable in order; its commits are applied to the ServerCore,
 // which answers clients. A server that is not in a quorum with a leader
 // (looking) serves nobody.
+import { takeStorageStep, type QueuedStorageOp } from '../core/zab/storage-steps.js';
 import type { QuorumServerConfig } from '../config/quorum-config.js';
 import type { PeerState, StorageOp } from '../core/zab/messages.js';
 import { QuorumPeer, type QuorumPeerConfig } from '../core/zab/quorum-peer.js';
@@ -32,7 +33,7 @@ export class QuorumServer extends ServerBase {
   private quorumPort!: QuorumPort;
   private state: PeerState = 'looking';
   private serving = false;
-  private storageQueue: { seq: number; op: StorageOp }[] = [];
+  private storageQueue: QueuedStorageOp[] = [];
   private storageRunning = false;
   private pumping = false;
   private readonly addresses = new Map<number, { quorum: PeerAddress; election: PeerAddress }>();
@@ -317,25 +318,17 @@ export class QuorumServer extends ServerBase {
   private async runStorage(): Promise<void> {
     this.storageRunning = true;
     try {
-      while (this.storageQueue.length > 0 && !this.failed && !this.stopped) {
-        const first = this.storageQueue[0];
-        if (first.op.kind === 'append') {
-          // A run of appends: one group commit.
-          let lastSeq = first.seq;
+      for (let step = takeStorageStep(this.storageQueue); step !== null && !this.failed && !this.stopped; step = takeStorageStep(this.storageQueue)) {
+        if (step.appends) {
           let lastZxid = 0n;
-          while (this.storageQueue.length > 0 && this.storageQueue[0].op.kind === 'append') {
-            const { seq, op } = this.storageQueue.shift()!;
-            if (op.kind === 'append') { this.log.append(op.zxid, Buffer.from(op.payload)); lastZxid = op.zxid; }
-            lastSeq = seq;
-          }
+          for (const { op } of step.ops) if (op.kind === 'append') { this.log.append(op.zxid, Buffer.from(op.payload)); lastZxid = op.zxid; }
           await this.log.sync();
           this.trace?.mark('dur', lastZxid);
-          this.durable(lastSeq);
+          this.durable(step.durableThrough);
           continue;
         }
-        this.storageQueue.shift();
-        const op = first.op;
-        await this.log.sync(); // what came before is durable first
+        const op = step.ops[0].op;
+        await this.log.sync(); // belt and braces: the steps before this one are synced already
         switch (op.kind) {
           case 'acceptedEpoch': case 'currentEpoch': await writeEpoch(this.dataDir.dir, op.kind, op.epoch); break;
           case 'truncate': await this.log.truncateAfter(op.after); break;
@@ -345,8 +338,9 @@ export class QuorumServer extends ServerBase {
             await this.log.discardAll(op.zxid);
             break;
           case 'config': await writeMembership(this.dataDir.dir, { ...op.config, text: this.membershipText }); break;
+          case 'append': break;
         }
-        this.durable(first.seq);
+        this.durable(step.durableThrough);
       }
     } catch (err) {
       this.storageFailed(err instanceof StorageError ? err : new StorageError(`quorum storage: ${(err as Error).message}`, 'QUORATE_QUORUM_STORAGE'));

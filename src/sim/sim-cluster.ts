@@ -3,6 +3,7 @@
 // random faults (crashes with lost unsynced writes, partitions, a leader cut
 // off while it still takes writes). Then the faults stop, every server comes
 // back, and the checker looks at what happened.
+import { takeStorageStep, type QueuedStorageOp } from '../core/zab/storage-steps.js';
 import { QuorumPeer, type ClusterConfig, type QuorumPeerConfig } from '../core/zab/quorum-peer.js';
 import { pumpPeer, type PeerIo, type ReplicatedLayer } from '../quorum/peer-pump.js';
 import { makeZxid } from '../core/zab/zxid.js';
@@ -85,7 +86,9 @@ interface SimNode {
   io: PeerIo | null;
   disk: SimDisk;
   state: SimState;
-  fsyncDoneAt: number;
+  /** Storage operations not yet started (lost in a crash, as a real server's queue is), and whether a step is in flight. */
+  storageQueue: QueuedStorageOp[];
+  storageBusy: boolean;
   commitsSinceSnapshot: number;
 }
 
@@ -126,7 +129,7 @@ export function runSimulation(o: SimOptions, workloadOverride?: SimWorkload): Si
   });
   const initialSnapshot = { zxid: initial.zxid, bytes: packSnapshot(initial, new Uint8Array(0)) };
   const nodes = new Map<number, SimNode>(ids.map((id) => [id, {
-    id, up: false, life: 0, core: null, app: null, layer: null, io: null, disk: new SimDisk(initialSnapshot, baseEpoch), state: initial, fsyncDoneAt: 0, commitsSinceSnapshot: 0,
+    id, up: false, life: 0, core: null, app: null, layer: null, io: null, disk: new SimDisk(initialSnapshot, baseEpoch), state: initial, storageQueue: [], storageBusy: false, commitsSinceSnapshot: 0,
   }]));
   const node = (id: number) => nodes.get(id)!;
 
@@ -195,15 +198,8 @@ export function runSimulation(o: SimOptions, workloadOverride?: SimWorkload): Si
       send: (conn, msg) => net.send(n.id, conn, msg),
       close: (conn) => net.close(n.id, conn),
       persist(seq, op) {
-        n.disk.write(seq, op);
-        const life = n.life;
-        const latency = rng.chance(0.02) ? rng.range(5, 40) : rng.range(0.1, 3);
-        n.fsyncDoneAt = Math.max(n.fsyncDoneAt, q.now + latency);
-        q.at(n.fsyncDoneAt, () => {
-          if (!n.up || n.life !== life) return;
-          n.disk.syncThrough(seq);
-          drive(n.id, (c) => c.persisted(seq));
-        });
+        n.storageQueue.push({ seq, op });
+        runStorage(n);
       },
       stateChanged: (e) => log(`server ${n.id}: ${e.state}${e.serving ? ' (serving)' : ''} epoch ${e.epoch} leader ${e.leader ?? '-'}: ${e.reason}`),
       configChanged: (config) => log(`server ${n.id}: membership 0x${config.version.toString(16)} voters ${config.voters.join(',')} observers ${config.observers.join(',') || '-'}`),
@@ -214,10 +210,28 @@ export function runSimulation(o: SimOptions, workloadOverride?: SimWorkload): Si
     };
   }
 
+  /** The quorum server's storage steps (storage-steps.ts) on the simulated disk: each written, then synced after a random latency. */
+  function runStorage(n: SimNode): void {
+    if (n.storageBusy || !n.up) return;
+    const step = takeStorageStep(n.storageQueue);
+    if (step === null) return;
+    n.storageBusy = true;
+    for (const { seq, op } of step.ops) n.disk.write(seq, op);
+    const life = n.life;
+    q.after(rng.chance(0.02) ? rng.range(5, 40) : rng.range(0.1, 3), () => {
+      if (!n.up || n.life !== life) return;
+      n.disk.syncThrough(step.durableThrough);
+      n.storageBusy = false;
+      drive(n.id, (c) => c.persisted(step.durableThrough));
+      runStorage(n);
+    });
+  }
+
   function boot(n: SimNode): void {
     const img = n.disk.image;
     n.up = true;
-    n.fsyncDoneAt = q.now;
+    n.storageQueue = [];
+    n.storageBusy = false;
     const snap = unpackSnapshot(img.snapshot.bytes);
     n.state = snap.state;
     n.core = new QuorumPeer(cfgOf(n.id), { acceptedEpoch: img.acceptedEpoch, currentEpoch: img.currentEpoch, snapshotZxid: img.snapshot.zxid, log: [...img.log], config: img.config });
