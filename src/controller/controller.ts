@@ -16,7 +16,7 @@ import { Acls, ZkClient } from '../client/index.js';
 import { readPromisedEpoch, takeJournalEpoch } from '../client/journal/quorum-writer.js';
 import type { ControllerConfig } from '../config/controller-config.js';
 import { ControllerCore, type HistoryEvent, type ControllerEffect, type ControllerInput, type ControllerOp } from '../core/controller/controller-core.js';
-import { CoreRunner, type ControllerIo, type OpsQuorum } from './controller-ops.js';
+import { controllerSettings, CoreRunner, type ControllerIo, type OpsQuorum } from './controller-ops.js';
 import type { Logger } from '../io/log.js';
 import { CreateMode, Err } from '../proto/zk-constants.js';
 import { fenceInstance } from './fencing.js';
@@ -83,13 +83,7 @@ export class Controller extends EventEmitter {
     }
     this.lockPath = `${cfg.basePath}/lock`;
     this.crumbPath = `${cfg.basePath}/breadcrumb`;
-    this.core = new ControllerCore({
-      instance: i.id, address: `${i.host}:${i.adminPort}`, hasJournal: cfg.journalNodes !== null, hasPreActiveHook: i.hooks?.preActive != null,
-      raceDelayMs: cfg.raceDelayMs, noFailover: i.noFailover, retryBackoffMs: 1000, retryBackoffMaxMs: 30_000,
-      promotionsPerWindow: cfg.promotionsPerWindow, promotionWindowMs: cfg.promotionWindowMs, maxLagOnFailover: cfg.maxLagOnFailover,
-      failsafe: cfg.failsafe,
-      resume: this.saved === null ? null : { sessionId: this.saved.id, waitMs: cfg.sessionTimeoutMs },
-    }, now());
+    this.core = new ControllerCore(controllerSettings(cfg, this.saved), now());
     this.history = new HistoryLog(`${cfg.basePath}/history`, cfg.history, (e) => this.logger.warn({ err: e.message, pending: this.history.pending }, 'could not write the failover history yet; retrying at the next connection'));
     this.maintenanceZnode = new WatchedZnode(`${cfg.basePath}/maintenance`, (d) => this.applyMaintenance(d), (e) => this.logger.warn({ err: e.message }, 'could not read maintenance from the quorum; keeping the last read'));
     this.scheduledZnode = new WatchedZnode(`${cfg.basePath}/scheduled-failover`, (d) => this.applyScheduled(d), (e) => this.logger.warn({ err: e.message }, 'could not read the scheduled switchover from the quorum; keeping the last read'));

@@ -20,7 +20,7 @@ import { ControllerCore, type Breadcrumb, type ControllerOp, type ControllerSett
 import { HealthAggregator, type CheckOutcome } from '../core/controller/health.js';
 import { JournalError, JournalState } from '../core/journal/journal-state.js';
 import { JournalWriter, type WriterEffect } from '../core/journal/journal-writer.js';
-import { CoreRunner, type ControllerIo, type IoOutcome, type OpsQuorum, type OpsStat } from '../controller/controller-ops.js';
+import { controllerSettings, CoreRunner, type ControllerIo, type IoOutcome, type OpsQuorum, type OpsStat } from '../controller/controller-ops.js';
 import { fenceInstance } from '../controller/fencing.js';
 import type { FenceConfig, InstanceConfig } from '../config/controller-config.js';
 import { promisedOnMajority, takeEpochOn, type EpochNodeClient } from '../client/journal/quorum-writer.js';
@@ -476,14 +476,13 @@ export async function runControllerSimulation(o: ControllerSimOptions): Promise<
     };
   });
 
-  const settings = (id: string, resume: bigint | null): ControllerSettings => ({
-    instance: id, address: `host-${id}:0`, hasJournal: true, hasPreActiveHook: false, raceDelayMs: 0, noFailover: false,
-    retryBackoffMs: 200, retryBackoffMaxMs: RETRY_BACKOFF_MAX_MS, promotionsPerWindow: 20, promotionWindowMs: 10_000, maxLagOnFailover: null, failsafe: false,
-    resume: resume === null ? null : { sessionId: resume, waitMs: SIM_SESSION_MS },
-  });
+  /** The core's settings as production makes them (controllerSettings), from the simulated configuration (shorter backoff). */
+  const settings = (inst: InstanceConfig, resume: bigint | null): ControllerSettings => controllerSettings(
+    { instance: inst, journalNodes: [], raceDelayMs: 0, promotionsPerWindow: 20, promotionWindowMs: 10_000, maxLagOnFailover: null, failsafe: false, sessionTimeoutMs: SIM_SESSION_MS },
+    resume === null ? null : { id: resume }, { retryBackoffMs: 200, retryBackoffMaxMs: RETRY_BACKOFF_MAX_MS });
 
   const startController = (inst: InstanceConfig, proc: Proc, saved: bigint | null): SimController => {
-    const core = new ControllerCore(settings(inst.id, saved), q.now);
+    const core = new ControllerCore(settings(inst, saved), q.now);
     const ctl = { inst, proc, core, zk: null, savedSession: saved, fenced: new Set<string>(), readCrumb: null, ops: new Map() } as unknown as SimController;
     const io: ControllerIo = {
       instance: { id: inst.id, address: `host-${inst.id}:0` }, lockPath: LOCK, crumbPath: CRUMB, acl: [],
