@@ -5,7 +5,7 @@
 // without pings, an ephemeral lock with its czxid and ephemeralOwner, one-shot
 // data watches, versions, sync), journal nodes running the real JournalState,
 // services whose writers are the real JournalWriter, health checks folded by
-// the real HealthAggregator, and fencing that kills, fails or hangs. Faults:
+// the real HealthFolder, and fencing that kills, fails or hangs. Faults:
 // services that die, hang and come back; hooks and fencing that fail or hang;
 // controller pauses (a GC stop: its timers and inputs held), crashes and
 // restarts (with the session file's re-attach, or without); partitions of a
@@ -17,7 +17,7 @@
 // its rules are the few the controller relies on (see ModelQuorum), and its
 // sessions time out on the quorum's side as ZooKeeper's do.
 import { ControllerCore, type Breadcrumb, type ControllerOp, type ControllerSettings, type HistoryEvent } from '../core/controller/controller-core.js';
-import { HealthAggregator, type CheckOutcome } from '../core/controller/health.js';
+import { HealthFolder, type CheckOutcome } from '../core/controller/health.js';
 import { JournalError, JournalState } from '../core/journal/journal-state.js';
 import { JournalWriter, type WriterEffect } from '../core/journal/journal-writer.js';
 import { controllerSettings, CoreRunner, type ControllerIo, type IoOutcome, type OpsQuorum, type OpsStat } from '../controller/controller-ops.js';
@@ -565,14 +565,12 @@ export async function runControllerSimulation(o: ControllerSimOptions): Promise<
       });
       ctl.zk = zk;
     };
-    // Health: each check's outcome folded by the real aggregator; the core hears of changes.
-    const agg = new HealthAggregator([HEALTH_FAILURES]);
-    let last = 'initializing';
+    // Health: each check's outcome folded as the health monitor folds it (HealthFolder); the core hears of changes.
+    const folder = new HealthFolder([HEALTH_FAILURES]);
     const probe = () => {
       void callService<CheckOutcome>(ctl, PROBE_TIMEOUT_MS, () => ({ kind: 'ok' }), () => ({ kind: 'failed', reason: 'connection refused' }), () => ({ kind: 'timeout', reason: `no answer within ${PROBE_TIMEOUT_MS} ms` })).then((r) => {
-        agg.record(0, r);
-        const s = agg.state();
-        if (s.state !== last) { last = s.state; ctl.runner.feed({ kind: 'health', state: s.state, reason: s.reason }); }
+        const changed = folder.fold(0, r);
+        if (changed !== null) ctl.runner.feed({ kind: 'health', state: changed.state, reason: changed.reason });
         proc.after(HEALTH_MS, probe);
       });
     };
