@@ -19,7 +19,7 @@ import { ControllerCore, type HistoryEvent, type ControllerEffect, type Controll
 import { controllerSettings, CoreRunner, type ControllerIo, type OpsQuorum } from './controller-ops.js';
 import type { Logger } from '../io/log.js';
 import { CreateMode, Err } from '../proto/zk-constants.js';
-import { fenceInstance } from './fencing.js';
+import { fenceBreadcrumb } from './fencing.js';
 import { HealthMonitor, type HealthProbe } from './health-monitor.js';
 import { ResourceSet } from './resources.js';
 import { HistoryLog, type HistoryEntry } from './history-log.js';
@@ -421,12 +421,14 @@ export class Controller extends EventEmitter {
       },
       transition: (op) => this.transition(op),
       fence: async (crumb, token) => {
-        const target = this.cfg.instances.find((x) => x.id === crumb.instance) ?? null;
-        // The target's resources run under its own controller's state directory on its host.
-        const resourceStops = target === null || target.resources.length === 0 ? [] : new ResourceSet(target.resources, {
-          ocfRoot: this.cfg.ocfRoot, stateDir: path.join(path.dirname(this.cfg.resourceStateDir), `${this.cfg.service}-${target.id}`),
-        }).remoteStopCommands();
-        const r = await fenceInstance({ service: this.cfg.service, target, crumb, token, admin: this.cfg, hasJournal: journal !== null, resourceStops, onAttempt: (method, ok) => this.emit('fenceAttempt', method, ok) });
+        const { outcome: r } = await fenceBreadcrumb(this.cfg.instances, crumb, token, {
+          service: this.cfg.service, admin: this.cfg, hasJournal: journal !== null,
+          // The target's resources run under its own controller's state directory on its host.
+          resourceStops: (target) => target.resources.length === 0 ? [] : new ResourceSet(target.resources, {
+            ocfRoot: this.cfg.ocfRoot, stateDir: path.join(path.dirname(this.cfg.resourceStateDir), `${this.cfg.service}-${target.id}`),
+          }).remoteStopCommands(),
+          onAttempt: (method, ok) => this.emit('fenceAttempt', method, ok),
+        });
         this.lastFence = r.ok ? r.detail : r.reason;
         return r;
       },

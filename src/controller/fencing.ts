@@ -122,6 +122,21 @@ export async function fenceInstance(opts: FenceOptions): Promise<FenceOutcome> {
   return { ok: false, reason: `every fencing method failed: ${failures.join('; ')}` };
 }
 
+/**
+ * The driver's fence operation (production's and the simulator's): the instance the breadcrumb
+ * names, looked up among the configured `instances` (not there: null, and only the journal epoch
+ * can fence it), fenced by fenceInstance. Returns the target found with the outcome.
+ */
+export async function fenceBreadcrumb(
+  instances: readonly InstanceConfig[], crumb: Breadcrumb, token: string,
+  opts: Omit<FenceOptions, 'target' | 'crumb' | 'token' | 'resourceStops'> & { resourceStops?: (target: InstanceConfig) => readonly { name: string; command: string }[] },
+): Promise<{ target: InstanceConfig | null; outcome: FenceOutcome }> {
+  const target = instances.find((x) => x.id === crumb.instance) ?? null;
+  const { resourceStops, ...rest } = opts;
+  const outcome = await fenceInstance({ ...rest, target, crumb, token, resourceStops: target === null ? [] : resourceStops?.(target) ?? [] });
+  return { target, outcome };
+}
+
 /** A kill method carried out for real: the shell command with the target in its environment, or the http POST. */
 async function runKill(m: KillMethod, target: InstanceConfig, service: string, token: string): Promise<FenceEvidence> {
   if (m.kind === 'shell') {

@@ -22,7 +22,7 @@ import { HealthFolder, type CheckOutcome } from '../core/controller/health.js';
 import { JournalError, JournalState } from '../core/journal/journal-state.js';
 import { JournalWriter, type WriterEffect } from '../core/journal/journal-writer.js';
 import { controllerSettings, CoreRunner, type ControllerIo, type IoOutcome, type OpsQuorum, type OpsStat } from '../controller/controller-ops.js';
-import { FENCE_VERIFY_MS, fenceInstance, type DownIo, type DownObservation, type FenceEvidence, type KillMethod } from '../controller/fencing.js';
+import { FENCE_VERIFY_MS, fenceBreadcrumb, type DownIo, type DownObservation, type FenceEvidence, type KillMethod } from '../controller/fencing.js';
 import type { FenceConfig, InstanceConfig } from '../config/controller-config.js';
 import { promisedOnMajority, takeEpochOn, type EpochNodeClient } from '../client/journal/quorum-writer.js';
 import { ZkError } from '../client/errors.js';
@@ -556,8 +556,7 @@ export async function runControllerSimulation(o: ControllerSimOptions): Promise<
       },
       fence: async (crumb, token) => {
         checkBeforeSideEffect(ctl, { type: 'fence', target: crumb, token });
-        const target = instances.find((x) => x.id === crumb.instance) ?? null;
-        const r = await fenceInstance({ service: JOURNAL, target, crumb, token, admin: { adminToken: null, tls: null }, hasJournal: true, run: simKill(ctl), down: simDown(ctl) });
+        const { target, outcome: r } = await fenceBreadcrumb(instances, crumb, token, { service: JOURNAL, admin: { adminToken: null, tls: null }, hasJournal: true, run: simKill(ctl), down: simDown(ctl) });
         if (r.ok) { stats.fences++; ctl.fenced.add(crumb.instance); } else stats.fenceFailures++;
         // C1 as the target sees it: a fence that counts left it dead or standby, unless its configuration accepts the journal's epoch as its fence.
         const svc = services.get(crumb.instance);
