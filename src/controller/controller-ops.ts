@@ -12,7 +12,8 @@
 // breadcrumb is written with the version read.
 import { CreateMode, Err, EventType } from '../proto/zk-constants.js';
 import type { ACL } from '../proto/zk-records.js';
-import type { Breadcrumb, ControllerCore, ControllerEffect, ControllerInput, ControllerOp, HistoryEvent, OpResult, ServiceRole } from '../core/controller/controller-core.js';
+import type { Breadcrumb, ControllerCore, ControllerEffect, ControllerInput, ControllerOp, ControllerSettings, HistoryEvent, OpResult, ServiceRole } from '../core/controller/controller-core.js';
+import type { ControllerConfig } from '../config/controller-config.js';
 
 /** What the driver reads of a znode's stat. */
 export interface OpsStat { czxid: bigint; ephemeralOwner: bigint; version: number }
@@ -56,6 +57,28 @@ export interface ControllerIo {
   adoptActive(): Promise<IoOutcome>;
   /** Before the lock is released: resources never outlive our lock. */
   beforeRelease(): Promise<void>;
+}
+
+/** What controllerSettings reads of the configuration. */
+export type SettingsConfig = Pick<ControllerConfig, 'instance' | 'journalNodes' | 'raceDelayMs' | 'promotionsPerWindow' | 'promotionWindowMs' | 'maxLagOnFailover' | 'failsafe' | 'sessionTimeoutMs'>;
+
+/** Backoff after a failed promotion, doubled up to the max (the simulator's runs are shorter). */
+export const RETRY_BACKOFF = { retryBackoffMs: 1000, retryBackoffMaxMs: 30_000 } as const;
+
+/**
+ * The core's settings from the configuration: this instance, its address (host:adminPort), the
+ * service's journal and hooks, the race delay, flap damping; `saved`: the session the previous run
+ * left open, re-attached to for at most the session timeout (null: none, start as after a crash).
+ */
+export function controllerSettings(cfg: SettingsConfig, saved: { id: bigint } | null, retry: { retryBackoffMs: number; retryBackoffMaxMs: number } = RETRY_BACKOFF): ControllerSettings {
+  const i = cfg.instance;
+  return {
+    instance: i.id, address: `${i.host}:${i.adminPort}`, hasJournal: cfg.journalNodes !== null, hasPreActiveHook: i.hooks?.preActive != null,
+    raceDelayMs: cfg.raceDelayMs, noFailover: i.noFailover, retryBackoffMs: retry.retryBackoffMs, retryBackoffMaxMs: retry.retryBackoffMaxMs,
+    promotionsPerWindow: cfg.promotionsPerWindow, promotionWindowMs: cfg.promotionWindowMs, maxLagOnFailover: cfg.maxLagOnFailover,
+    failsafe: cfg.failsafe,
+    resume: saved === null ? null : { sessionId: saved.id, waitMs: cfg.sessionTimeoutMs },
+  };
 }
 
 /** Carries out one operation of the core. */

@@ -16,10 +16,10 @@ import { Acls, ZkClient } from '../client/index.js';
 import { readPromisedEpoch, takeJournalEpoch } from '../client/journal/quorum-writer.js';
 import type { ControllerConfig } from '../config/controller-config.js';
 import { ControllerCore, type HistoryEvent, type ControllerEffect, type ControllerInput, type ControllerOp } from '../core/controller/controller-core.js';
-import { CoreRunner, type ControllerIo, type OpsQuorum } from './controller-ops.js';
+import { controllerSettings, CoreRunner, type ControllerIo, type OpsQuorum } from './controller-ops.js';
 import type { Logger } from '../io/log.js';
 import { CreateMode, Err } from '../proto/zk-constants.js';
-import { fenceInstance } from './fencing.js';
+import { fenceBreadcrumb } from './fencing.js';
 import { HealthMonitor, type HealthProbe } from './health-monitor.js';
 import { ResourceSet } from './resources.js';
 import { HistoryLog, type HistoryEntry } from './history-log.js';
@@ -83,13 +83,7 @@ export class Controller extends EventEmitter {
     }
     this.lockPath = `${cfg.basePath}/lock`;
     this.crumbPath = `${cfg.basePath}/breadcrumb`;
-    this.core = new ControllerCore({
-      instance: i.id, address: `${i.host}:${i.adminPort}`, hasJournal: cfg.journalNodes !== null, hasPreActiveHook: i.hooks?.preActive != null,
-      raceDelayMs: cfg.raceDelayMs, noFailover: i.noFailover, retryBackoffMs: 1000, retryBackoffMaxMs: 30_000,
-      promotionsPerWindow: cfg.promotionsPerWindow, promotionWindowMs: cfg.promotionWindowMs, maxLagOnFailover: cfg.maxLagOnFailover,
-      failsafe: cfg.failsafe,
-      resume: this.saved === null ? null : { sessionId: this.saved.id, waitMs: cfg.sessionTimeoutMs },
-    }, now());
+    this.core = new ControllerCore(controllerSettings(cfg, this.saved), now());
     this.history = new HistoryLog(`${cfg.basePath}/history`, cfg.history, (e) => this.logger.warn({ err: e.message, pending: this.history.pending }, 'could not write the failover history yet; retrying at the next connection'));
     this.maintenanceZnode = new WatchedZnode(`${cfg.basePath}/maintenance`, (d) => this.applyMaintenance(d), (e) => this.logger.warn({ err: e.message }, 'could not read maintenance from the quorum; keeping the last read'));
     this.scheduledZnode = new WatchedZnode(`${cfg.basePath}/scheduled-failover`, (d) => this.applyScheduled(d), (e) => this.logger.warn({ err: e.message }, 'could not read the scheduled switchover from the quorum; keeping the last read'));
@@ -427,12 +421,14 @@ export class Controller extends EventEmitter {
       },
       transition: (op) => this.transition(op),
       fence: async (crumb, token) => {
-        const target = this.cfg.instances.find((x) => x.id === crumb.instance) ?? null;
-        // The target's resources run under its own controller's state directory on its host.
-        const resourceStops = target === null || target.resources.length === 0 ? [] : new ResourceSet(target.resources, {
-          ocfRoot: this.cfg.ocfRoot, stateDir: path.join(path.dirname(this.cfg.resourceStateDir), `${this.cfg.service}-${target.id}`),
-        }).remoteStopCommands();
-        const r = await fenceInstance({ service: this.cfg.service, target, crumb, token, admin: this.cfg, hasJournal: journal !== null, resourceStops, onAttempt: (method, ok) => this.emit('fenceAttempt', method, ok) });
+        const { outcome: r } = await fenceBreadcrumb(this.cfg.instances, crumb, token, {
+          service: this.cfg.service, admin: this.cfg, hasJournal: journal !== null,
+          // The target's resources run under its own controller's state directory on its host.
+          resourceStops: (target) => target.resources.length === 0 ? [] : new ResourceSet(target.resources, {
+            ocfRoot: this.cfg.ocfRoot, stateDir: path.join(path.dirname(this.cfg.resourceStateDir), `${this.cfg.service}-${target.id}`),
+          }).remoteStopCommands(),
+          onAttempt: (method, ok) => this.emit('fenceAttempt', method, ok),
+        });
         this.lastFence = r.ok ? r.detail : r.reason;
         return r;
       },

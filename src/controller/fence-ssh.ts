@@ -10,7 +10,7 @@
 // only by a controller configured to fence over ssh: its configuration check
 // loads it at start (controller-config.ts), so a fence does not wait for it.
 import type { FenceConfig, InstanceConfig } from '../config/controller-config.js';
-import { verifyDown, type FenceOutcome } from './fencing.js';
+import { verifyDown, type DownIo, type FenceOutcome } from './fencing.js';
 import { shellQuote } from '../io/shell-quote.js';
 
 export {
@@ -77,7 +77,7 @@ function lastLine(s: string): string {
  * then verifyDown (the service port closed, or the service back as standby). Never throws.
  * The timeout covers connecting, authenticating and the command; the connection is closed at it.
  */
-export async function fenceBySsh(target: InstanceConfig, cfg: SshFenceConfig, token: string, service = '', resourceStops: readonly { name: string; command: string }[] = []): Promise<FenceOutcome> {
+export async function fenceBySsh(target: InstanceConfig, cfg: SshFenceConfig, token: string, service = '', resourceStops: readonly { name: string; command: string }[] = [], down?: DownIo): Promise<FenceOutcome> {
   const where = `${target.host}:${cfg.port}`;
   const who = `${cfg.user}@${where}`;
   const fail = (reason: string): FenceOutcome => ({ ok: false, reason: `ssh: ${reason}` });
@@ -104,5 +104,5 @@ export async function fenceBySsh(target: InstanceConfig, cfg: SshFenceConfig, to
     }
   }
   if (!ran.ok) return ran;
-  return verifyDown(target, ran.detail);
+  return verifyDown(target, ran.detail, down);
 }

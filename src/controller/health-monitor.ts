@@ -1,7 +1,8 @@
 // Runs a service's health checks (HTTP with undici, TCP connect, or a command
 // in its own process group), each on its own interval and with its own
 // timeout, so a hung check never blocks anything else; reports the combined
-// state (HealthAggregator) whenever it changes.
+// state (HealthFolder: the aggregator's state, reported when it or its reason
+// changes).
 //
 // A crash is heard at once, not at the next check: a tcp check keeps the
 // connection of a passing check open until the next one replaces it (no
@@ -22,7 +23,7 @@ import { EventEmitter } from 'node:events';
 import net from 'node:net';
 import { Client, request } from 'undici';
 import type { HealthCheckConfig } from '../config/controller-config.js';
-import { HealthAggregator, type CheckOutcome } from '../core/controller/health.js';
+import { HealthFolder, type CheckOutcome } from '../core/controller/health.js';
 import type { HealthState } from '../core/controller/controller-core.js';
 import { describeCommandResult, runCommand } from '../io/run-command.js';
 
@@ -54,19 +55,18 @@ interface CheckRun {
 }
 
 export class HealthMonitor extends EventEmitter<{ change: [HealthState, string]; lag: [number | null]; check: [index: number, kind: CheckKind, result: CheckOutcome['kind'], seconds: number] }> {
-  private readonly agg: HealthAggregator;
+  private readonly folder: HealthFolder;
   private readonly runs: CheckRun[];
   private stopped = false;
-  private last: { state: HealthState; reason: string } = { state: 'initializing', reason: 'not started' };
 
   constructor(private readonly checks: readonly HealthCheckConfig[], private readonly probes: readonly HealthProbe[] = []) {
     super();
     // A probe counts its own consecutive failures: it reports one only when it means it.
-    this.agg = new HealthAggregator([...checks.map((c) => c.failures), ...probes.map(() => 1)]);
+    this.folder = new HealthFolder([...checks.map((c) => c.failures), ...probes.map(() => 1)]);
     this.runs = [...checks, ...probes].map(() => ({ timer: null, running: false, closedWhileRunning: false, earlyRuns: 0, lastOk: false, held: null, client: null }));
   }
 
-  get current(): { state: HealthState; reason: string } { return this.last; }
+  get current(): { state: HealthState; reason: string } { return this.folder.current; }
 
   start(): void {
     this.checks.forEach((c, i) => {
@@ -137,12 +137,8 @@ export class HealthMonitor extends EventEmitter<{ change: [HealthState, string];
       r.lastOk = o.kind === 'ok';
       this.emit('check', i, 'kind' in c ? c.kind : 'resource', o.kind, (performance.now() - t0) / 1000);
       if ('kind' in c && c.kind === 'http' && c.lagField !== null) this.emit('lag', o.kind === 'ok' ? o.lag ?? null : null);
-      this.agg.record(i, o);
-      const s = this.agg.state();
-      if (s.state !== this.last.state || s.reason !== this.last.reason) {
-        this.last = s;
-        this.emit('change', s.state, s.reason);
-      }
+      const changed = this.folder.fold(i, o);
+      if (changed !== null) this.emit('change', changed.state, changed.reason);
       if (r.closedWhileRunning && r.lastOk && r.earlyRuns < EARLY_CHECKS_MAX && 'kind' in c) { this.loop(c, i, 'the held connection closed'); return; }
       const wait = Math.max(0, c.intervalMs - (performance.now() - t0));
       r.timer = setTimeout(() => this.loop(c, i, null), wait);

@@ -5,7 +5,8 @@
 // without pings, an ephemeral lock with its czxid and ephemeralOwner, one-shot
 // data watches, versions, sync), journal nodes running the real JournalState,
 // services whose writers are the real JournalWriter, health checks folded by
-// the real HealthAggregator, and fencing that kills, fails or hangs. Faults:
+// the real HealthFolder, and fencing that kills, lies, fails or hangs (its raw
+// outcome: fencing.ts's fenceVerdict and down check decide what counts). Faults:
 // services that die, hang and come back; hooks and fencing that fail or hang;
 // controller pauses (a GC stop: its timers and inputs held), crashes and
 // restarts (with the session file's re-attach, or without); partitions of a
@@ -17,11 +18,11 @@
 // its rules are the few the controller relies on (see ModelQuorum), and its
 // sessions time out on the quorum's side as ZooKeeper's do.
 import { ControllerCore, type Breadcrumb, type ControllerOp, type ControllerSettings, type HistoryEvent } from '../core/controller/controller-core.js';
-import { HealthAggregator, type CheckOutcome } from '../core/controller/health.js';
+import { HealthFolder, type CheckOutcome } from '../core/controller/health.js';
 import { JournalError, JournalState } from '../core/journal/journal-state.js';
 import { JournalWriter, type WriterEffect } from '../core/journal/journal-writer.js';
-import { CoreRunner, type ControllerIo, type IoOutcome, type OpsQuorum, type OpsStat } from '../controller/controller-ops.js';
-import { fenceInstance } from '../controller/fencing.js';
+import { controllerSettings, CoreRunner, type ControllerIo, type IoOutcome, type OpsQuorum, type OpsStat } from '../controller/controller-ops.js';
+import { FENCE_VERIFY_MS, fenceBreadcrumb, type DownIo, type DownObservation, type FenceEvidence, type KillMethod } from '../controller/fencing.js';
 import type { FenceConfig, InstanceConfig } from '../config/controller-config.js';
 import { promisedOnMajority, takeEpochOn, type EpochNodeClient } from '../client/journal/quorum-writer.js';
 import { ZkError } from '../client/errors.js';
@@ -45,9 +46,10 @@ const RETRY_BACKOFF_MAX_MS = 2000;
 /**
  * After the faults stop: sessions of crashed or cut-off controllers expire (one session timeout),
  * services pass their checks again (a few health intervals), a hook or fence still hanging times
- * out, a failed promotion's backoff runs out, and a promotion runs.
+ * out (a fence that claimed a kill is checked for the target down for up to FENCE_VERIFY_MS), a
+ * failed promotion's backoff runs out, and a promotion runs.
  */
-export const SIM_SETTLE_BOUND_MS = SIM_SESSION_MS + 4 * HEALTH_MS + HOOK_TIMEOUT_MS + FENCE_TIMEOUT_MS + RETRY_BACKOFF_MAX_MS + 1000;
+export const SIM_SETTLE_BOUND_MS = SIM_SESSION_MS + 4 * HEALTH_MS + HOOK_TIMEOUT_MS + FENCE_TIMEOUT_MS + FENCE_VERIFY_MS + RETRY_BACKOFF_MAX_MS + 1000;
 const LOCK = '/svc/lock';
 const CRUMB = '/svc/breadcrumb';
 const JOURNAL = 'svc';
@@ -426,9 +428,13 @@ export async function runControllerSimulation(o: ControllerSimOptions): Promise<
   const n = o.instances;
   const ids = ['a', 'b', 'c', 'd', 'e'].slice(0, n);
   const instanceOf = (id: string): InstanceConfig => ({
-    id, host: `host-${id}`, adminPort: 0, servicePort: null, priority: 0, noFailover: false, health: [], hooks: null, resources: [],
-    // A kill, and (for some) the journal's epoch as the fence of last resort.
-    fencing: [{ kind: 'shell', command: 'sim-kill', timeoutMs: FENCE_TIMEOUT_MS }, ...(rng.chance(0.5) ? [{ kind: 'journal', timeoutMs: 0 } as FenceConfig] : [])],
+    // A service port: a kill counts only once the target is seen down (fencing.ts's verifyDown).
+    id, host: `host-${id}`, adminPort: 0, servicePort: 7000, priority: 0, noFailover: false, health: [], hooks: null, resources: [],
+    // A kill (a command or a power switch's URL), and (for some) the journal's epoch as the fence of last resort.
+    fencing: [
+      rng.chance(0.5) ? { kind: 'shell', command: 'sim-kill', timeoutMs: FENCE_TIMEOUT_MS } : { kind: 'http', url: `http://pdu-${id}/off`, timeoutMs: FENCE_TIMEOUT_MS },
+      ...(rng.chance(0.5) ? [{ kind: 'journal', timeoutMs: 0 } as FenceConfig] : []),
+    ],
   });
   const instances = ids.map(instanceOf);
   for (const id of ids) services.set(id, { id, status: 'up', role: 'standby', epoch: null, writer: null, writerEpoch: null, life: 0 });
@@ -436,14 +442,46 @@ export async function runControllerSimulation(o: ControllerSimOptions): Promise<
   /** Epochs handed to a to-active hook, in order. */
   let lastPromotedEpoch = 0;
 
-  /** Fencing's simulated kill: it kills the target's service, fails, or hangs for its timeout. */
-  const simKill = (ctl: SimController) => (m: Exclude<FenceConfig, { kind: 'journal' }>, target: InstanceConfig) => new Promise<{ ok: true; detail: string } | { ok: false; reason: string }>((resolve) => {
+  /** A command's end as run-command reports it. */
+  const exited = (code: number | null, stderr: string, ms: number, timedOut = false): FenceEvidence => ({ kind: 'command', result: { code, signal: code === null ? 'SIGKILL' : null, timedOut, spawnError: null, stdout: '', stderr, ms } });
+  /**
+   * Fencing's simulated kill, as the method's raw outcome (fenceVerdict and the down check decide
+   * what it counts for): it kills the target's service and says so; says so without killing it (an
+   * agent that lies, the wrong outlet: only the down check keeps it from counting); fails; kills it
+   * and still reports a failure; or hangs for its timeout.
+   */
+  const simKill = (ctl: SimController) => (m: KillMethod, target: InstanceConfig) => new Promise<FenceEvidence>((resolve) => {
     const life = ctl.proc.life;
     const r = faultsOn() ? rng.next() : 0;
     const svc = services.get(target.id)!;
-    if (r < 0.8) q.after(rng.range(5, 50), () => { killService(svc, `fenced by ${ctl.inst.id}`); ctl.proc.deliver(life, () => resolve({ ok: true, detail: 'killed' })); });
-    else if (r < 0.92) q.after(rng.range(5, 50), () => ctl.proc.deliver(life, () => resolve({ ok: false, reason: 'sim-kill: exit 1' })));
-    else q.after(m.timeoutMs, () => ctl.proc.deliver(life, () => resolve({ ok: false, reason: `sim-kill: no answer within ${m.timeoutMs} ms` })));
+    const shell = m.kind === 'shell';
+    const answer = (ms: number, kill: boolean, ev: FenceEvidence) => q.after(ms, () => {
+      if (kill) killService(svc, `fenced by ${ctl.inst.id}`);
+      ctl.proc.deliver(life, () => resolve(ev));
+    });
+    const ms = rng.range(5, 50);
+    if (r < 0.72) answer(ms, true, shell ? exited(0, '', ms) : { kind: 'http-answer', status: 200 });
+    else if (r < 0.8) answer(ms, false, shell ? exited(0, 'sim-kill: done', ms) : { kind: 'http-answer', status: 202 });
+    else if (r < 0.88) answer(ms, false, shell ? exited(1, 'sim-kill: permission denied', ms) : rng.chance(0.5) ? { kind: 'http-answer', status: 503 } : { kind: 'http-error', error: 'ECONNREFUSED' });
+    else if (r < 0.92) answer(ms, true, shell ? exited(2, 'sim-kill: killed, then failed', ms) : { kind: 'http-answer', status: 500 });
+    else answer(m.timeoutMs, false, shell ? exited(null, '', m.timeoutMs, true) : { kind: 'http-error', error: 'The operation was aborted due to timeout' });
+  });
+  /**
+   * The down check's look at a fenced target, from its simulated service: a dead one refuses the
+   * connection; a hung one accepts it and never answers the role question (its 500 ms bound); a
+   * live one says its role. Its clock is the simulation's, its waits the fencing controller's timers.
+   */
+  const simDown = (ctl: SimController): DownIo => ({
+    now: () => q.now,
+    sleep: (ms) => new Promise<void>((resolve) => { ctl.proc.after(ms, resolve); }),
+    probeDown: (target) => new Promise<DownObservation>((resolve) => {
+      const life = ctl.proc.life;
+      const svc = services.get(target.id)!;
+      q.after(lat(), () => {
+        const seen: DownObservation = svc.status === 'dead' ? { portOpen: false, role: null } : svc.status === 'hung' ? { portOpen: true, role: null } : { portOpen: true, role: svc.role };
+        q.after(svc.status === 'hung' ? 500 : lat(), () => ctl.proc.deliver(life, () => resolve(seen)));
+      });
+    }),
   });
 
   /** A node's answer as its client sees it: what it wrote made durable first, a refusal thrown. */
@@ -472,14 +510,13 @@ export async function runControllerSimulation(o: ControllerSimOptions): Promise<
     };
   });
 
-  const settings = (id: string, resume: bigint | null): ControllerSettings => ({
-    instance: id, address: `host-${id}:0`, hasJournal: true, hasPreActiveHook: false, raceDelayMs: 0, noFailover: false,
-    retryBackoffMs: 200, retryBackoffMaxMs: RETRY_BACKOFF_MAX_MS, promotionsPerWindow: 20, promotionWindowMs: 10_000, maxLagOnFailover: null, failsafe: false,
-    resume: resume === null ? null : { sessionId: resume, waitMs: SIM_SESSION_MS },
-  });
+  /** The core's settings as production makes them (controllerSettings), from the simulated configuration (shorter backoff). */
+  const settings = (inst: InstanceConfig, resume: bigint | null): ControllerSettings => controllerSettings(
+    { instance: inst, journalNodes: [], raceDelayMs: 0, promotionsPerWindow: 20, promotionWindowMs: 10_000, maxLagOnFailover: null, failsafe: false, sessionTimeoutMs: SIM_SESSION_MS },
+    resume === null ? null : { id: resume }, { retryBackoffMs: 200, retryBackoffMaxMs: RETRY_BACKOFF_MAX_MS });
 
   const startController = (inst: InstanceConfig, proc: Proc, saved: bigint | null): SimController => {
-    const core = new ControllerCore(settings(inst.id, saved), q.now);
+    const core = new ControllerCore(settings(inst, saved), q.now);
     const ctl = { inst, proc, core, zk: null, savedSession: saved, fenced: new Set<string>(), readCrumb: null, ops: new Map() } as unknown as SimController;
     const io: ControllerIo = {
       instance: { id: inst.id, address: `host-${inst.id}:0` }, lockPath: LOCK, crumbPath: CRUMB, acl: [],
@@ -515,8 +552,7 @@ export async function runControllerSimulation(o: ControllerSimOptions): Promise<
       },
       fence: async (crumb, token) => {
         checkBeforeSideEffect(ctl, { type: 'fence', target: crumb, token });
-        const target = instances.find((x) => x.id === crumb.instance) ?? null;
-        const r = await fenceInstance({ service: JOURNAL, target, crumb, token, admin: { adminToken: null, tls: null }, hasJournal: true, run: simKill(ctl) });
+        const { target, outcome: r } = await fenceBreadcrumb(instances, crumb, token, { service: JOURNAL, admin: { adminToken: null, tls: null }, hasJournal: true, run: simKill(ctl), down: simDown(ctl) });
         if (r.ok) { stats.fences++; ctl.fenced.add(crumb.instance); } else stats.fenceFailures++;
         // C1 as the target sees it: a fence that counts left it dead or standby, unless its configuration accepts the journal's epoch as its fence.
         const svc = services.get(crumb.instance);
@@ -562,14 +598,12 @@ export async function runControllerSimulation(o: ControllerSimOptions): Promise<
       });
       ctl.zk = zk;
     };
-    // Health: each check's outcome folded by the real aggregator; the core hears of changes.
-    const agg = new HealthAggregator([HEALTH_FAILURES]);
-    let last = 'initializing';
+    // Health: each check's outcome folded as the health monitor folds it (HealthFolder); the core hears of changes.
+    const folder = new HealthFolder([HEALTH_FAILURES]);
     const probe = () => {
       void callService<CheckOutcome>(ctl, PROBE_TIMEOUT_MS, () => ({ kind: 'ok' }), () => ({ kind: 'failed', reason: 'connection refused' }), () => ({ kind: 'timeout', reason: `no answer within ${PROBE_TIMEOUT_MS} ms` })).then((r) => {
-        agg.record(0, r);
-        const s = agg.state();
-        if (s.state !== last) { last = s.state; ctl.runner.feed({ kind: 'health', state: s.state, reason: s.reason }); }
+        const changed = folder.fold(0, r);
+        if (changed !== null) ctl.runner.feed({ kind: 'health', state: changed.state, reason: changed.reason });
         proc.after(HEALTH_MS, probe);
       });
     };

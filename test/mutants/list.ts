@@ -19,6 +19,8 @@ const CONTROLLER_TESTS = ['test/unit/controller/controller-core.test.ts', 'test/
 const JOURNAL_SIM = [['--journal', '--seeds', '100']];
 const BARE_SIM = [['--bare', '--seeds', '40']];
 const ZK_SIM = [['--seeds', '16']];
+const FENCE_TESTS = ['test/unit/controller/fencing.test.ts'];
+const CONTROLLER_SIM = [['--controller', '--seeds', '200']];
 
 export const MUTANTS: Mutant[] = [
   // ---- the journal (QJM) ----
@@ -233,5 +235,22 @@ export const MUTANTS: Mutant[] = [
     replace: 'if (this.health === \'initializing\') { this.failPromotion(`the service became ${this.health}`); return; }',
     why: 'a service that became unhealthy during the promotion is still made active (C3)',
     tests: CONTROLLER_TESTS, sim: [],
+  },
+  // ---- fencing (what a fence attempt counts for) ----
+  {
+    id: 'fence-shell-exit-ignored',
+    file: 'src/controller/fencing.ts',
+    find: 'return ev.result.code === 0 ? { ok: \'verify\'',
+    replace: 'return ev.result.spawnError === null ? { ok: \'verify\'',
+    why: 'a fence command that exited non-zero, was killed or timed out counts once the target looks down: the agent\'s own failure is ignored and only the down check stands between a failed kill and C1',
+    tests: FENCE_TESTS, sim: CONTROLLER_SIM,
+  },
+  {
+    id: 'fence-kill-unverified',
+    file: 'src/controller/fencing.ts',
+    find: 'r = v.ok === \'verify\' ? await verifyDown(target, v.what, down) : v;',
+    replace: 'r = v.ok === \'verify\' ? { ok: true, detail: v.what } : v;',
+    why: 'a kill that reports success counts without the target seen down: an agent that lies (the wrong outlet) leaves the old active serving beside the new one (C1)',
+    tests: FENCE_TESTS, sim: CONTROLLER_SIM,
   },
 ];

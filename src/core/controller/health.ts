@@ -35,3 +35,29 @@ export class HealthAggregator {
     return { state: 'healthy', reason: 'every check passes' };
   }
 }
+
+/**
+ * A service's checks folded into the state its controller is told: each outcome recorded in the
+ * aggregator, and a change reported when the state or its reason differs from the last reported
+ * (the health monitor's rule, and the simulator's). Pure.
+ */
+export class HealthFolder {
+  private readonly agg: HealthAggregator;
+  private last: { state: HealthState; reason: string } = { state: 'initializing', reason: 'not started' };
+
+  constructor(failuresNeeded: readonly number[]) {
+    this.agg = new HealthAggregator(failuresNeeded);
+  }
+
+  /** The state last reported. */
+  get current(): { state: HealthState; reason: string } { return this.last; }
+
+  /** Check i's outcome folded in: the new state and reason when either changed, else null. */
+  fold(i: number, o: CheckOutcome): { state: HealthState; reason: string } | null {
+    this.agg.record(i, o);
+    const s = this.agg.state();
+    if (s.state === this.last.state && s.reason === this.last.reason) return null;
+    this.last = s;
+    return s;
+  }
+}

@@ -2,7 +2,7 @@
 // connection or an exited process is unhealthy at once; only timeouts need
 // several in a row; every check must pass).
 import { describe, expect, it } from 'vitest';
-import { HealthAggregator } from '../../../src/core/controller/health.js';
+import { HealthAggregator, HealthFolder } from '../../../src/core/controller/health.js';
 
 describe('HealthAggregator', () => {
   it('is initializing until every check has answered, then healthy when all pass', () => {
@@ -45,5 +45,22 @@ describe('HealthAggregator', () => {
     expect(h.state().state).toBe('unhealthy');
     h.record(1, { kind: 'ok' });
     expect(h.state().state).toBe('not-responding');
+  });
+});
+
+describe('HealthFolder (the health monitor\'s fold, and the simulator\'s)', () => {
+  it('reports a change when the state or only its reason changes, and nothing when neither does', () => {
+    const f = new HealthFolder([2]);
+    expect(f.current).toEqual({ state: 'initializing', reason: 'not started' });
+    expect(f.fold(0, { kind: 'ok' })).toEqual({ state: 'healthy', reason: 'every check passes' });
+    expect(f.fold(0, { kind: 'ok' })).toBeNull();
+    expect(f.fold(0, { kind: 'failed', reason: 'ECONNREFUSED' })).toEqual({ state: 'unhealthy', reason: 'check 1: ECONNREFUSED' });
+    expect(f.fold(0, { kind: 'failed', reason: 'ECONNREFUSED' })).toBeNull();
+    // Same state, another reason: reported.
+    expect(f.fold(0, { kind: 'failed', reason: 'exit 1' })).toEqual({ state: 'unhealthy', reason: 'check 1: exit 1' });
+    expect(f.fold(0, { kind: 'timeout', reason: 't' })).toEqual({ state: 'healthy', reason: 'every check passes' });
+    expect(f.fold(0, { kind: 'timeout', reason: 't' })).toEqual({ state: 'not-responding', reason: 'check 1: 2 timeouts in a row (t)' });
+    expect(f.fold(0, { kind: 'timeout', reason: 't' })).toEqual({ state: 'not-responding', reason: 'check 1: 3 timeouts in a row (t)' });
+    expect(f.current).toEqual({ state: 'not-responding', reason: 'check 1: 3 timeouts in a row (t)' });
   });
 });
