@@ -204,6 +204,8 @@ export class ControllerCore {
   private nextRenewAt = 0;
   /** The operation whose answer the current phase waits for. */
   private pending: { op: number; step: Step } | null = null;
+  /** The lock changed while a read of it was pending: its answer may predate the change. */
+  private lockChangedDuringRead = false;
   private nextOp = 1;
   private out: ControllerEffect[] = [];
   /** Why we are demoting/releasing, for the log and status. */
@@ -319,6 +321,9 @@ export class ControllerCore {
         // it: whether it is still its own is decided by its ephemeralOwner.
         if (this.phase === 'watching' && input.deleted === true && this.pending === null) this.lockFree();
         else if (this.phase === 'watching' || this.phase === 'active') this.readLock();
+        // The watch this read sets can fire before its answer is taken (the reply and the event came
+        // in together): the answer is then already old, and the watch is spent.
+        else if (this.pending?.step === 'readLock') this.lockChangedDuringRead = true;
         break;
       case 'cede': this.onCede(input.forMs); break;
       case 'failoverTarget':
@@ -642,6 +647,8 @@ export class ControllerCore {
         this.readLock();
         return;
       case 'readLock': {
+        const changedDuringRead = this.lockChangedDuringRead;
+        this.lockChangedDuringRead = false;
         if (!r.ok) {
           // While active, a failed read proves nothing: the lease decides; read again once connected.
           if (this.phase === 'active') { this.recheckLock = 'watch'; return; }
@@ -662,6 +669,8 @@ export class ControllerCore {
           return;
         }
         if (lock === null) { this.lockFree(); return; }
+        // Watching now would wait on a watch that already fired (a lost wake-up): read again, watching anew.
+        if (changedDuringRead) { this.readLock(); return; }
         this.transition('watching', 'another instance holds the lock');
         return;
       }
@@ -792,6 +801,7 @@ export class ControllerCore {
   }
 
   private readLock(watch = true): void {
+    this.lockChangedDuringRead = false;
     this.run('readLock', { type: 'readLock', watch });
   }
 

@@ -270,6 +270,21 @@ describe('ControllerCore: losing the race, ownership by ephemeralOwner', () => {
     expect(h.phase()).toBe('watching');
   });
 
+  it('the lock deleted while its read was pending (reply and event together): reads it again instead of watching a spent watch', () => {
+    const h = new Harness();
+    contend(h);
+    h.answer('createLock', fail('node exists', 'NODEEXISTS'));
+    expect(h.names()).toEqual(['readLock']);
+    // The read's watch fires before its answer is taken: the answer names the old holder.
+    h.step({ kind: 'lockChanged', deleted: true });
+    h.answer('readLock', ok({ lock: { owner: SID2, czxid: CZ } }));
+    expect(h.phase()).not.toBe('watching');
+    expect(h.ops()).toEqual([{ type: 'readLock', watch: true }]);
+    h.answer('readLock', ok({ lock: null }));
+    expect(h.ops()).toEqual([{ type: 'createLock' }]);
+    expect(h.phase()).toBe('contending');
+  });
+
   it('told the lock was deleted, a lower-priority standby still waits raceDelayMs', () => {
     const h = new Harness({ raceDelayMs: 700 });
     contend(h);
