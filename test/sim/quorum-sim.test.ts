@@ -11,7 +11,7 @@ import { applyToSimState, initialSimState } from '../../src/sim/sim-state.js';
 import { makeZxid } from '../../src/core/zab/zxid.js';
 
 const SEEDS = Number(process.env.SIM_SEEDS ?? 40);
-const ZK_SEEDS = Number(process.env.SIM_ZK_SEEDS ?? 16);
+const ZK_SEEDS = Number(process.env.SIM_ZK_SEEDS ?? 10);
 const defaults = { faultMs: 20_000, settleMs: 10_000 };
 const bare = { ...defaults, bare: true };
 
