@@ -10,7 +10,8 @@ bash scripts/install-test-deps.sh || { echo "0 passed, 1 failed"; exit 1; }
 npm run build --silent || { echo "build failed"; echo "0 passed, 1 failed"; exit 1; }
 
 report="$(mktemp -t quorate-vitest.XXXXXX.json)"
-trap 'rm -f "$report"' EXIT
+# QUORATE_TEST_REPORT=F keeps vitest's JSON report (per-file durations) as F.
+trap '[ -n "${QUORATE_TEST_REPORT:-}" ] && cp "$report" "$QUORATE_TEST_REPORT"; rm -f "$report"' EXIT
 npx vitest run --reporter=default --reporter=json --outputFile.json="$report" "$@"
 status=$?
 

@@ -175,6 +175,27 @@ describe('journal nodes (3 real processes)', () => {
     }
   }, 60_000);
 
+  it('a node stopped while the committed txid was sent on its own learns it once it has the batch (it is not left behind until the next write)', async () => {
+    const w = await QuorumJournalWriter.open('late', { nodes: c.nodes, formatIfNew: true, timeoutMs: 5000, commitDelayMs: 20 });
+    const [n1, n2, n3] = c.nodes.map((n) => new JournalNodeClient(n, 2000));
+    try {
+      await w.append([enc('first')]);
+      process.kill(c.procs[2].pid, 'SIGSTOP');
+      const { lastTxid } = await w.append([enc('second'), enc('third')]);
+      // The notice goes to every node while node 3 is stopped: nodes 1 and 2 take it.
+      await waitUntil('nodes 1 and 2 to hold the committed txid', 10_000, async () => {
+        const st = await Promise.all([n1, n2].map((n) => n.state('late')));
+        return st.every((x) => x.committedTxid === lastTxid);
+      });
+      process.kill(c.procs[2].pid, 'SIGCONT');
+      await waitUntil('node 3 to hold the committed txid', 10_000, async () => (await n3.state('late')).committedTxid === lastTxid);
+    } finally {
+      try { process.kill(c.procs[2].pid, 'SIGCONT'); } catch { /* gone */ }
+      await Promise.all([n1, n2, n3].map((n) => n.close()));
+      await w.close().catch(() => undefined);
+    }
+  }, 40_000);
+
   describe('bad input: a clear 4xx, nothing written', () => {
     const base = () => `http://127.0.0.1:${c.nodes[0].port}`;
     const call = async (method: 'GET' | 'POST', p: string, body?: string | Buffer, type = 'application/json') => {

@@ -41,6 +41,9 @@ export class QuorumJournalWriter {
   private fencedReason: string | null = null;
   private commitTimer: NodeJS.Timeout | null = null;
   private lastCommitSent = 0n;
+  /** Per node: the last txid it acknowledged, and the committed txid it was last told (a batch or a notice carried it). */
+  private readonly nodeWritten = new Map<number, bigint>();
+  private readonly nodeToldCommitted = new Map<number, bigint>();
   private readonly commitDelayMs: number;
   /** A batch's body, encoded once for its checksum and every node (the core sends the same records array to each). */
   private readonly bodies = new WeakMap<readonly Uint8Array[], Buffer>();
@@ -181,6 +184,7 @@ export class QuorumJournalWriter {
         case 'journal':
           await c.journal(j, { epoch: req.epoch, segment: req.segmentTxid, first: req.firstTxid, committed: req.committedTxid, checksum: req.checksum }, this.encoded(req.records));
           answer = { ok: true };
+          this.nodeAcknowledged(node, req.firstTxid + BigInt(req.records.length) - 1n, req.committedTxid);
           break;
       }
     } catch (e) {
@@ -188,6 +192,27 @@ export class QuorumJournalWriter {
     }
     this.core.onAnswer(id, answer);
     this.pump();
+  }
+
+  /**
+   * A node that answers a batch after the committed-txid notice went out (it was the slow one of
+   * the three) was told nothing it could take then: a node takes no committed txid beyond what it
+   * holds. It is told now, or its committed txid would stay behind until the next write.
+   */
+  private nodeAcknowledged(node: number, lastTxid: bigint, carried: bigint | undefined): void {
+    if (lastTxid > (this.nodeWritten.get(node) ?? 0n)) this.nodeWritten.set(node, lastTxid);
+    if (carried !== undefined && carried > (this.nodeToldCommitted.get(node) ?? 0n)) this.nodeToldCommitted.set(node, carried);
+    if (this.commitTimer === null && this.lastCommitSent > 0n) this.sendCommitNotice(node, this.lastCommitSent);
+  }
+
+  /** Tells `node` the committed txid, as far as it holds edits; once per new value. */
+  private sendCommitNotice(node: number, committed: bigint): void {
+    if (this.fencedReason !== null) return;
+    const written = this.nodeWritten.get(node) ?? 0n;
+    const upTo = committed < written ? committed : written;
+    if (upTo <= (this.nodeToldCommitted.get(node) ?? 0n)) return;
+    this.nodeToldCommitted.set(node, upTo);
+    this.clients.get(node)!.post(this.journal, 'commit', { epoch: this.core.epoch, committed: upTo }).catch(() => undefined);
   }
 
   /** With no batch to carry it, the committed txid goes to the nodes on its own a little later. */
@@ -198,7 +223,7 @@ export class QuorumJournalWriter {
       if (this.fencedReason !== null || this.core.inFlight > 0) return;
       const committed = this.core.committedTxid;
       this.lastCommitSent = committed;
-      for (const c of this.clients.values()) c.post(this.journal, 'commit', { epoch: this.core.epoch, committed }).catch(() => undefined);
+      for (const node of this.clients.keys()) this.sendCommitNotice(node, committed);
     }, this.commitDelayMs);
     this.commitTimer.unref();
   }
