@@ -5,10 +5,8 @@ import os from 'node:os';
 import { Command, Option } from 'commander';
 import { firstAnswering } from './maintenance-command.js';
 import { loadControllerConfig, loadOtherServices, type ControllerConfig, type InstanceConfig, type ServiceConfigResult } from '../config/controller-config.js';
-import { AdminApi } from '../controller/admin-api.js';
 import { adminRequest } from '../controller/admin-client.js';
 import { gatherCluster, statusJson, type ClusterView } from '../controller/cluster-view.js';
-import { Controller } from '../controller/controller.js';
 import { createLogger } from '../io/log.js';
 import { exitOnInvariantViolation } from '../io/invariant-exit.js';
 import { logCertificateExpiry } from '../io/tls-identity.js';
@@ -63,6 +61,9 @@ async function runController(cfg: ControllerConfig, reread: () => ControllerConf
   if (cfg.tls !== null) logCertificateExpiry(logger, 'controller.tls', cfg.tls.cert);
   if (cfg.journalTls !== null) logCertificateExpiry(logger, 'journal.tls', cfg.journalTls.cert);
   for (const w of cfg.warnings) logger.warn({ warning: w }, 'configuration warning');
+  // Loaded here, not with the verb: `controller status` (polled over ssh by `quorate cluster`) starts with fewer modules.
+  const { Controller } = await import('../controller/controller.js');
+  const { AdminApi } = await import('../controller/admin-api.js');
   const controller = new Controller(cfg, logger, { sessionFile });
   await controller.prepareResources();
   let others: ServiceConfigResult[] = [];

@@ -7,7 +7,6 @@ import { JournalNodeClient } from '../client/journal/node-client.js';
 import { createLogger } from '../io/log.js';
 import { exitOnInvariantViolation } from '../io/invariant-exit.js';
 import { logCertificateExpiry } from '../io/tls-identity.js';
-import { JournalNode } from '../journal/journal-node.js';
 import { journalNameProblem } from '../proto/journal-wire.js';
 import { UsageError, reloadOnSighup, reportAndExit, stopOnSignals } from './errors.js';
 import { printProcessStatus, runDirFor, startDaemonOrRun, stopProcess, withStartFlags, withStatusFlags, withStopFlags, type DaemonFlags } from './daemon-verbs.js';
@@ -31,6 +30,8 @@ async function runNode(config: JournalNodeConfig, reread: () => JournalNodeConfi
   const logger = createLogger({ cluster: config.clusterId, id: config.nodeId, process: 'journal' });
   exitOnInvariantViolation(logger);
   if (config.tls !== null) logCertificateExpiry(logger, 'journal.tls', config.tls.cert);
+  // Loaded here, not with the verb: `journal status` (polled over ssh by `quorate cluster`) starts with fewer modules.
+  const { JournalNode } = await import('../journal/journal-node.js');
   const node = await JournalNode.start({ config, logger });
   stopOnSignals(logger, () => node.stop());
   reloadOnSighup(logger, async () => {

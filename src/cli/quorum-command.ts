@@ -8,9 +8,7 @@ import { createLogger } from '../io/log.js';
 import { exitOnInvariantViolation } from '../io/invariant-exit.js';
 import { logCertificateExpiry } from '../io/tls-identity.js';
 import { decodeLoggedTxn, describeTxn, deserializeTree } from '../proto/txn-codec.js';
-import { QuorumServer } from '../quorum/quorum-server.js';
 import { quorumStatus } from './quorum-status.js';
-import { StandaloneServer } from '../quorum/standalone-server.js';
 import { UsageError, reloadOnSighup, reportAndExit, stopOnSignals } from './errors.js';
 import { printProcessStatus, runDirFor, startDaemonOrRun, stopProcess, withStartFlags, withStatusFlags, withStopFlags, type DaemonFlags } from './daemon-verbs.js';
 import { quorumSpec, type DaemonSpec } from '../daemon/daemon-spec.js';
@@ -48,6 +46,10 @@ async function runServer(quorum: QuorumServerConfig, warnings: string[], reread:
   exitOnInvariantViolation(logger);
   if (quorum.peerTls !== null) logCertificateExpiry(logger, 'quorum.tls', quorum.peerTls.cert);
   for (const w of warnings) logger.warn({ warning: w }, 'configuration warning');
+  // The server's modules load here, not with the verb: `quorum status` (which `quorate cluster`
+  // runs over ssh at every poll) starts with fewer modules to load.
+  const { QuorumServer } = await import('../quorum/quorum-server.js');
+  const { StandaloneServer } = await import('../quorum/standalone-server.js');
   // One server (or none listed) runs standalone, as ZooKeeper with standaloneEnabled; more form a quorum.
   const server = quorum.servers.length > 1 ? await QuorumServer.start({ config: quorum, logger }) : await StandaloneServer.start({ config: quorum, logger });
   stopOnSignals(logger, () => server.stop());

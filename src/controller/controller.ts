@@ -13,7 +13,7 @@
 import { EventEmitter } from 'node:events';
 import path from 'node:path';
 import { Acls, ZkClient } from '../client/index.js';
-import { readPromisedEpoch, takeJournalEpoch } from '../client/journal/quorum-writer.js';
+import { readPromisedEpoch, takeJournalEpoch } from '../client/journal/journal-epoch.js';
 import type { ControllerConfig } from '../config/controller-config.js';
 import { ControllerCore, type HistoryEvent, type ControllerEffect, type ControllerInput, type ControllerOp } from '../core/controller/controller-core.js';
 import { controllerSettings, CoreRunner, type ControllerIo, type OpsQuorum } from './controller-ops.js';

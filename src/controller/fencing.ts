@@ -7,13 +7,13 @@
 // key, verified the same way. journal (last in a chain) accepts the new journal epoch as the
 // fence: the old active can no longer write, whatever its host is doing.
 import net from 'node:net';
-import { request } from 'undici';
 import type { FenceConfig, InstanceConfig } from '../config/controller-config.js';
 import { adminRequest, type AdminAccess } from './admin-client.js';
 import type { Breadcrumb, ServiceRole } from '../core/controller/controller-core.js';
 import { describeCommandResult, runCommand, type CommandResult } from '../io/run-command.js';
 import { fenceBySsh } from './fence-ssh.js';
-import { queryRole, runHook } from './service-hooks.js';
+import { httpFailure, queryRole, runHook } from './service-hooks.js';
+import { httpCall } from '../io/http-call.js';
 
 export type FenceOutcome = { ok: true; detail: string } | { ok: false; reason: string };
 export type FenceMethod = FenceConfig['kind'];
@@ -147,11 +147,10 @@ async function runKill(m: KillMethod, target: InstanceConfig, service: string, t
     return { kind: 'command', result };
   }
   try {
-    const res = await request(m.url, { method: 'POST', body: JSON.stringify({ service, instance: target.id, host: target.host, token }), headers: { 'content-type': 'application/json' }, signal: AbortSignal.timeout(m.timeoutMs) });
-    await res.body.dump();
-    return { kind: 'http-answer', status: res.statusCode };
+    const res = await httpCall(m.url, { method: 'POST', body: JSON.stringify({ service, instance: target.id, host: target.host, token }), headers: { 'content-type': 'application/json' }, timeoutMs: m.timeoutMs });
+    return { kind: 'http-answer', status: res.status };
   } catch (e) {
-    return { kind: 'http-error', error: (e as Error & { code?: string }).code ?? (e as Error).message };
+    return { kind: 'http-error', error: httpFailure(e, m.timeoutMs) };
   }
 }
 

@@ -1,4 +1,4 @@
-// Runs a service's health checks (HTTP with undici, TCP connect, or a command
+// Runs a service's health checks (HTTP GET, TCP connect, or a command
 // in its own process group), each on its own interval and with its own
 // timeout, so a hung check never blocks anything else; reports the combined
 // state (HealthFolder: the aggregator's state, reported when it or its reason
@@ -20,11 +20,13 @@
 // check that timed out or failed keeps its schedule, so timeouts are counted
 // as before.
 import { EventEmitter } from 'node:events';
+import http from 'node:http';
+import https from 'node:https';
 import net from 'node:net';
-import { Client, request } from 'undici';
 import type { HealthCheckConfig } from '../config/controller-config.js';
 import { HealthFolder, type CheckOutcome } from '../core/controller/health.js';
 import type { HealthState } from '../core/controller/controller-core.js';
+import { httpCall, HttpCallError } from '../io/http-call.js';
 import { describeCommandResult, runCommand } from '../io/run-command.js';
 
 /** A check that is not in the configuration's list: a resource's monitor, run on its own interval. */
@@ -39,6 +41,9 @@ export const EARLY_CHECKS_MAX = 2;
 /** What a check's runner is given to hold its connection (tcp): the socket of a passing check. */
 type Hold = ((sock: net.Socket) => void) | null;
 
+/** An http check's keep-alive connection: its last answer announced its close; the service ended or reset it. */
+interface HeldHttpSocket { closeAnnounced: boolean; endedByPeer: boolean }
+
 interface CheckRun {
   timer: NodeJS.Timeout | null;
   running: boolean;
@@ -50,8 +55,9 @@ interface CheckRun {
   lastOk: boolean;
   /** tcp: the connection of the last passing check, while it is open. */
   held: net.Socket | null;
-  /** http with holdConnection: its own client, whose keep-alive connection's close we hear. */
-  client: Client | null;
+  /** http with holdConnection: its own keep-alive agent (one connection), whose connection's close we hear. */
+  agent: http.Agent | null;
+  heldHttp: WeakMap<net.Socket, HeldHttpSocket>;
 }
 
 export class HealthMonitor extends EventEmitter<{ change: [HealthState, string]; lag: [number | null]; check: [index: number, kind: CheckKind, result: CheckOutcome['kind'], seconds: number] }> {
@@ -63,19 +69,14 @@ export class HealthMonitor extends EventEmitter<{ change: [HealthState, string];
     super();
     // A probe counts its own consecutive failures: it reports one only when it means it.
     this.folder = new HealthFolder([...checks.map((c) => c.failures), ...probes.map(() => 1)]);
-    this.runs = [...checks, ...probes].map(() => ({ timer: null, running: false, closedWhileRunning: false, earlyRuns: 0, lastOk: false, held: null, client: null }));
+    this.runs = [...checks, ...probes].map(() => ({ timer: null, running: false, closedWhileRunning: false, earlyRuns: 0, lastOk: false, held: null, agent: null, heldHttp: new WeakMap() }));
   }
 
   get current(): { state: HealthState; reason: string } { return this.folder.current; }
 
   start(): void {
     this.checks.forEach((c, i) => {
-      if (c.kind === 'http' && c.holdConnection) {
-        const client = new Client(new URL(c.url).origin, { pipelining: 1, keepAliveTimeout: Math.max(4000, 2 * c.intervalMs), keepAliveMaxTimeout: Math.max(600_000, 2 * c.intervalMs) });
-        // UND_ERR_INFO: the client's own close (idle, or the server asked for Connection: close): not news.
-        client.on('disconnect', (_origin, _targets, err) => { if ((err as { code?: string } | undefined)?.code !== 'UND_ERR_INFO') this.closed(c, i); });
-        this.runs[i].client = client;
-      }
+      if (c.kind === 'http' && c.holdConnection) this.runs[i].agent = new (c.url.startsWith('https:') ? https.Agent : http.Agent)({ keepAlive: true, maxSockets: 1 });
       this.loop(c, i, null);
     });
     this.probes.forEach((p, k) => this.loop(p, this.checks.length + k, null));
@@ -87,11 +88,31 @@ export class HealthMonitor extends EventEmitter<{ change: [HealthState, string];
       if (r.timer !== null) clearTimeout(r.timer);
       r.held?.destroy();
       r.held = null;
-      void r.client?.destroy().catch(() => undefined);
+      r.agent?.destroy();
     }
   }
 
-  /** Check i's held connection closed (or its http client's). */
+  /**
+   * An http check's answer came on `sock`: its close, from then on, is news when the service ended
+   * or reset it without having announced it (Connection: close). The agent's own closes are not:
+   * it closes an idle connection a second before the service's announced Keep-Alive timeout.
+   */
+  private watchHttp(c: HealthCheckConfig, i: number, sock: net.Socket, res: http.IncomingMessage): void {
+    const r = this.runs[i];
+    const closeAnnounced = /(^|,)\s*close\s*($|,)/i.test(String(res.headers.connection ?? ''));
+    const known = r.heldHttp.get(sock);
+    if (known !== undefined) { known.closeAnnounced = closeAnnounced; return; }
+    const state: HeldHttpSocket = { closeAnnounced, endedByPeer: false };
+    r.heldHttp.set(sock, state);
+    sock.once('end', () => { state.endedByPeer = true; });
+    sock.once('error', () => { state.endedByPeer = true; });
+    sock.once('close', () => {
+      if (this.stopped || state.closeAnnounced || !state.endedByPeer) return;
+      this.closed(c, i);
+    });
+  }
+
+  /** Check i's held connection closed (tcp's, or the http check's keep-alive connection). */
   private closed(c: HealthCheckConfig, i: number): void {
     const r = this.runs[i];
     if (this.stopped || r.earlyRuns >= EARLY_CHECKS_MAX || !r.lastOk) return;
@@ -130,7 +151,8 @@ export class HealthMonitor extends EventEmitter<{ change: [HealthState, string];
     r.earlyRuns = early === null ? 0 : r.earlyRuns + 1;
     const t0 = performance.now();
     const hold: Hold = 'kind' in c && c.kind === 'tcp' && c.holdConnection ? (s) => this.hold(c, i, s) : null;
-    void ('run' in c ? c.run() : runCheck(c, { hold, dispatcher: r.client })).then((got) => {
+    const onSocket = r.agent === null || !('kind' in c) ? undefined : (sock: net.Socket, res: http.IncomingMessage) => this.watchHttp(c, i, sock, res);
+    void ('run' in c ? c.run() : runCheck(c, { hold, agent: r.agent, onSocket })).then((got) => {
       r.running = false;
       if (this.stopped) return;
       const o: CheckOutcome = early !== null && got.kind !== 'ok' ? { ...got, reason: `${got.reason} (checked at once: ${early})` } : got;
@@ -146,8 +168,8 @@ export class HealthMonitor extends EventEmitter<{ change: [HealthState, string];
   }
 }
 
-/** `hold`: keep a passing tcp check's connection (given to it); `dispatcher`: the http check's own client. */
-export async function runCheck(c: HealthCheckConfig, via: { hold?: Hold; dispatcher?: Client | null } = {}): Promise<CheckOutcome> {
+/** `hold`: keep a passing tcp check's connection (given to it); `agent`, `onSocket`: the http check's own keep-alive agent, and who watches its connection. */
+export async function runCheck(c: HealthCheckConfig, via: { hold?: Hold; agent?: http.Agent | null; onSocket?: (sock: net.Socket, res: http.IncomingMessage) => void } = {}): Promise<CheckOutcome> {
   switch (c.kind) {
     case 'tcp': return tcpCheck(c.host, c.port, c.timeoutMs, via.hold ?? null);
     case 'command': {
@@ -157,9 +179,9 @@ export async function runCheck(c: HealthCheckConfig, via: { hold?: Hold; dispatc
     }
     case 'http': {
       try {
-        const res = await request(c.url, { method: 'GET', dispatcher: via.dispatcher ?? undefined, signal: AbortSignal.timeout(c.timeoutMs), headersTimeout: c.timeoutMs, bodyTimeout: c.timeoutMs });
-        const text = await res.body.text();
-        if (res.statusCode !== c.expectStatus) return { kind: 'failed', reason: `GET ${c.url} answered ${res.statusCode}, expected ${c.expectStatus}` };
+        const res = await httpCall(c.url, { method: 'GET', timeoutMs: c.timeoutMs, agent: via.agent ?? undefined, onSocket: via.onSocket });
+        const text = res.body.toString('utf8');
+        if (res.status !== c.expectStatus) return { kind: 'failed', reason: `GET ${c.url} answered ${res.status}, expected ${c.expectStatus}` };
         let body: unknown;
         if (c.jsonField !== null || c.lagField !== null) {
           try { body = JSON.parse(text); } catch { return { kind: 'failed', reason: `GET ${c.url}: the body is not JSON` }; }
@@ -175,8 +197,8 @@ export async function runCheck(c: HealthCheckConfig, via: { hold?: Hold; dispatc
         }
         return { kind: 'ok' };
       } catch (e) {
+        if (e instanceof HttpCallError && e.timedOut) return { kind: 'timeout', reason: `GET ${c.url}: no answer within ${c.timeoutMs} ms` };
         const err = e as Error & { code?: string };
-        if (err.name === 'TimeoutError' || err.name === 'AbortError' || err.code === 'UND_ERR_HEADERS_TIMEOUT' || err.code === 'UND_ERR_BODY_TIMEOUT') return { kind: 'timeout', reason: `GET ${c.url}: no answer within ${c.timeoutMs} ms` };
         return { kind: 'failed', reason: `GET ${c.url}: ${err.code ?? err.message}` };
       }
     }

@@ -2,10 +2,9 @@
 // its role query, as the operator configured them: an HTTP call (POST with a
 // JSON body: role, epoch, fencing token, previous active) or a command (the
 // same in QUORATE_* environment variables), each with a timeout.
-import { request } from 'undici';
 import type { HookConfig } from '../config/controller-config.js';
 import type { ServiceRole } from '../core/controller/controller-core.js';
-import { within } from '../io/deadline.js';
+import { httpCall, HttpCallError } from '../io/http-call.js';
 import { describeCommandResult, runCommand } from '../io/run-command.js';
 
 export interface HookPayload { service: string; instance: string; role: 'active' | 'standby'; epoch: number | null; token: string | null; previous: string | null }
@@ -24,18 +23,12 @@ export async function runHook(h: HookConfig, p: HookPayload): Promise<HookResult
     return r.code === 0 ? { ok: true, detail: describeCommandResult(r) } : { ok: false, reason: `command ${describeCommandResult(r)}` };
   }
   try {
-    const { res, text } = await within((async () => {
-      const r = await request(h.url, {
-        method: 'POST', body: JSON.stringify(p), headers: { 'content-type': 'application/json' },
-        signal: AbortSignal.timeout(h.timeoutMs), headersTimeout: h.timeoutMs, bodyTimeout: h.timeoutMs,
-      });
-      return { res: r, text: (await r.body.text()).slice(0, 300) };
-    })(), h.timeoutMs);
-    if (res.statusCode >= 200 && res.statusCode < 300) return { ok: true, detail: `POST ${h.url}: ${res.statusCode}` };
-    return { ok: false, reason: `POST ${h.url} answered ${res.statusCode}${text ? `: ${text}` : ''}` };
+    const res = await httpCall(h.url, { method: 'POST', body: JSON.stringify(p), headers: { 'content-type': 'application/json' }, timeoutMs: h.timeoutMs });
+    const text = res.body.toString('utf8').slice(0, 300);
+    if (res.status >= 200 && res.status < 300) return { ok: true, detail: `POST ${h.url}: ${res.status}` };
+    return { ok: false, reason: `POST ${h.url} answered ${res.status}${text ? `: ${text}` : ''}` };
   } catch (e) {
-    const err = e as Error & { code?: string };
-    return { ok: false, reason: `POST ${h.url}: ${err.name === 'TimeoutError' ? `no answer within ${h.timeoutMs} ms` : err.code ?? err.message}` };
+    return { ok: false, reason: `POST ${h.url}: ${httpFailure(e, h.timeoutMs)}` };
   }
 }
 
@@ -51,14 +44,11 @@ export async function queryRole(h: HookConfig): Promise<{ ok: true; role: Servic
     text = r.stdout;
   } else {
     try {
-      const got = await within((async () => {
-        const r = await request(h.url, { method: 'GET', signal: AbortSignal.timeout(h.timeoutMs), headersTimeout: h.timeoutMs, bodyTimeout: h.timeoutMs });
-        return { status: r.statusCode, body: await r.body.text() };
-      })(), h.timeoutMs);
-      text = got.body;
+      const got = await httpCall(h.url, { method: 'GET', timeoutMs: h.timeoutMs });
+      text = got.body.toString('utf8');
       if (got.status !== 200) return { ok: false, reason: `GET ${h.url} answered ${got.status}` };
     } catch (e) {
-      return { ok: false, reason: `GET ${h.url}: ${(e as Error & { code?: string }).code ?? (e as Error).message}` };
+      return { ok: false, reason: `GET ${h.url}: ${httpFailure(e, h.timeoutMs)}` };
     }
   }
   let word = text.trim();
@@ -69,4 +59,10 @@ export async function queryRole(h: HookConfig): Promise<{ ok: true; role: Servic
     if (Number.isSafeInteger(j?.epoch) && (j.epoch as number) >= 0) epoch = j.epoch as number;
   } catch { /* a bare word */ }
   return word === 'active' || word === 'standby' ? { ok: true, role: word, epoch } : { ok: false, reason: `the role answer ${JSON.stringify(word.slice(0, 40))} is neither active nor standby` };
+}
+
+/** Why an http call failed, as a reason says it: the deadline, or the system's code (ECONNREFUSED, ...). */
+export function httpFailure(e: unknown, timeoutMs: number): string {
+  if (e instanceof HttpCallError && e.timedOut) return `no answer within ${timeoutMs} ms`;
+  return (e as Error & { code?: string }).code ?? (e as Error).message;
 }

@@ -19,6 +19,7 @@ import { JournalError, type JournalStorageOp } from '../core/journal/journal-sta
 import type { WriterRequest } from '../core/journal/journal-writer.js';
 import { serveBatch, serveWriterRequest, type Fetched, type GapFill, type ServeEffect, type Serving } from '../core/journal/journal-serve.js';
 import { JournalNodeClient, JournalNodeError } from '../client/journal/node-client.js';
+import { pipelinedTransport } from '../client/journal/pipelined-transport.js';
 import { formatJournalDir, journalDirHasData, readJournalMeta } from '../io/journal-store.js';
 import type { Logger } from '../io/log.js';
 import {
@@ -60,14 +61,14 @@ export class JournalNode extends EventEmitter {
     this.config.tls = t;
     rotateServerCertificate(this.server, t);
     const old = [...this.peers.values()];
-    for (const n of this.config.nodes) if (n.id !== this.config.nodeId) this.peers.set(n.id, new JournalNodeClient(n, this.config.requestTimeoutMs, { tls: t }));
+    for (const n of this.config.nodes) if (n.id !== this.config.nodeId) this.peers.set(n.id, new JournalNodeClient(n, this.config.requestTimeoutMs, { tls: t, transport: pipelinedTransport() }));
     await Promise.all(old.map((p) => p.close()));
   }
 
   private constructor(readonly config: JournalNodeConfig, readonly logger: Logger) {
     super();
     // Catch-up between nodes goes over the same mutual TLS, with this node's certificate.
-    for (const n of config.nodes) if (n.id !== config.nodeId) this.peers.set(n.id, new JournalNodeClient(n, config.requestTimeoutMs, { tls: config.tls }));
+    for (const n of config.nodes) if (n.id !== config.nodeId) this.peers.set(n.id, new JournalNodeClient(n, config.requestTimeoutMs, { tls: config.tls, transport: pipelinedTransport() }));
     this.catchUp = new JournalCatchUp(this, config.catchUpIntervalMs);
     this.metrics = new JournalMetrics({
       journals: () => [...this.journals.values()].map((j) => ({

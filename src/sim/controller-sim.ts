@@ -24,7 +24,7 @@ import { JournalWriter, type WriterEffect } from '../core/journal/journal-writer
 import { controllerSettings, CoreRunner, type ControllerIo, type IoOutcome, type OpsQuorum, type OpsStat } from '../controller/controller-ops.js';
 import { FENCE_VERIFY_MS, fenceBreadcrumb, type DownIo, type DownObservation, type FenceEvidence, type KillMethod } from '../controller/fencing.js';
 import type { FenceConfig, InstanceConfig } from '../config/controller-config.js';
-import { promisedOnMajority, takeEpochOn, type EpochNodeClient } from '../client/journal/quorum-writer.js';
+import { promisedOnMajority, takeEpochOn, type EpochNodeClient } from '../client/journal/journal-epoch.js';
 import { ZkError } from '../client/errors.js';
 import { Err, EventType } from '../proto/zk-constants.js';
 import { batchChecksum } from '../proto/journal-wire.js';

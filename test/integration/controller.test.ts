@@ -74,7 +74,11 @@ describe.each([2, 3])('controller: %i instances against our quorum', (n) => {
     expect(await c.actives()).toEqual([b]);
   }, 60_000);
 
-  it('manual failover moves the active role and returns once the target is active; then back', async () => {
+  // What a third instance changes (two standbys racing, a dead one among them, the orphan's fencing)
+  // is run with three; the rest, where the count changes nothing, with two only (CI time).
+  const withTwoOnly = n === 2 ? it : null;
+
+  withTwoOnly?.('manual failover moves the active role and returns once the target is active; then back', async () => {
     const from = await c.settledActive();
     const to = c.instances.find((i) => i.id !== from)!.id;
     await watchActives(c, async () => { const s = await c.status(to); return s.health === 'healthy' && s.phase === 'watching'; });
@@ -106,7 +110,7 @@ describe.each([2, 3])('controller: %i instances against our quorum', (n) => {
     expect(await c.actives()).toEqual([b]);
   }, 60_000);
 
-  it('SIGSTOP of the active service (a hang): not-responding, the other is promoted; after SIGCONT the old one is fenced (C4)', async () => {
+  withTwoOnly?.('SIGSTOP of the active service (a hang): not-responding, the other is promoted; after SIGCONT the old one is fenced (C4)', async () => {
     const a = await c.settledActive();
     const victim = c.instances.find((i) => i.id === a)!;
     process.kill(victim.service.pid, 'SIGSTOP');
@@ -120,7 +124,7 @@ describe.each([2, 3])('controller: %i instances against our quorum', (n) => {
     await expectC4(c);
   }, 60_000);
 
-  it('pause: no automatic failover while paused (status warns); resume: failover happens', async () => {
+  withTwoOnly?.('pause: no automatic failover while paused (status warns); resume: failover happens', async () => {
     const a = await c.settledActive();
     const p = await c.cli(['pause', '--config', c.cfgPath, '--service', 'orders']);
     expect(p.code, p.stdout).toBe(0);

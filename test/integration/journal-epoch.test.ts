@@ -4,7 +4,7 @@
 // waiting for that node's request timeout; with two stopped it is refused.
 // A new journal is still formatted only when every node says it is new.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { JournalFencedError, takeJournalEpoch } from '../../src/client/journal/quorum-writer.js';
+import { JournalFencedError, takeJournalEpoch } from '../../src/client/journal/journal-epoch.js';
 import { startJournalNodes, type JournalCluster } from '../helpers/journal-nodes.js';
 
 const SLOW_TIMEOUT_MS = 20_000;

@@ -1,17 +1,23 @@
 // One journal node's HTTP API, as its clients see it (the writer, readers, and
-// other journal nodes fetching edits): undici with explicit timeouts (its
-// defaults are minutes), answers validated, failures turned into a
-// JournalNodeError naming the node and what went wrong (status 0: no answer).
-// Batches are sent as idempotent so undici pipelines them on one connection,
-// in order; the node recognises a retried batch by (epoch, first txid, checksum).
-import { Client } from 'undici';
-import { RequestDeadlines } from '../../io/deadline.js';
+// other journal nodes fetching edits; the controller taking an epoch): explicit
+// timeouts, answers validated, failures turned into a JournalNodeError naming
+// the node and what went wrong (status 0: no answer).
+//
+// How requests are carried is the caller's choice: by default node's own
+// client (plainTransport), one request per connection at a time, for a
+// process that makes a few calls (the controller at a failover, status),
+// where undici's ~30 MB of resident memory would buy nothing; the writer, the
+// readers and the nodes' catch-up pass pipelinedTransport (undici, batches
+// pipelined on one connection).
+import http from 'node:http';
+import https from 'node:https';
+import { httpCall, HttpCallError } from '../../io/http-call.js';
 import { z } from 'zod';
 import type { JournalSegment } from '../../core/journal/journal-state.js';
 import type { PrepareRecoveryAnswer, SegmentState } from '../../core/journal/recovery.js';
 import {
   EDITS_HEADERS, ErrorAnswer, JOURNAL_API_PREFIX, JournalStateAnswer, ManifestAnswer, NewEpochAnswer, PrepareRecoveryAnswerBody,
-  decodeBatch, segmentFromJson, segmentToJson, toJson, type JournalPostOp,
+  JOURNAL_LIMITS, decodeBatch, segmentFromJson, segmentToJson, toJson, type JournalPostOp,
 } from '../../proto/journal-wire.js';
 
 export interface JournalNodeAddress { id: number; host: string; port: number }
@@ -34,64 +40,46 @@ export interface JournalNodeState {
 
 export interface EditsAnswer { firstTxid: bigint; committedTxid: bigint; writerEpoch: number | null; edits: Buffer[] }
 
+/** One request's answer, or why there was none. */
+export type Carried = { ok: true; status: number; headers: Record<string, string | string[] | undefined>; body: Buffer } | { ok: false; timedOut: boolean; brokeOff: boolean; why: string };
+
+/** Carries one node's requests; `extraWaitMs`: the node may hold this answer that much longer (a long poll). */
+export interface Transport {
+  request(method: 'GET' | 'POST', path: string, body: Buffer | string | undefined, headers: Record<string, string>, extraWaitMs: number): Promise<Carried>;
+  close(): Promise<void>;
+}
+
+export type TransportFactory = (origin: string, timeoutMs: number, tls: JournalTls | null) => Transport;
+
+export interface JournalNodeClientOptions {
+  /** Default plainTransport (node:http); the writer and readers pass pipelinedTransport(n). */
+  transport?: TransportFactory;
+  tls?: JournalTls | null;
+}
+
 export class JournalNodeClient {
-  private readonly client: Client;
-  /** One timer for every request's whole-request deadline (AbortSignal.timeout per request cost a quarter of batch-1 throughput). */
-  private readonly deadlines = new RequestDeadlines();
+  private readonly transport: Transport;
   readonly label: string;
 
-  constructor(readonly node: JournalNodeAddress, private readonly timeoutMs: number, opts: { pipelining?: number; tls?: JournalTls | null } = {}) {
+  constructor(readonly node: JournalNodeAddress, private readonly timeoutMs: number, opts: JournalNodeClientOptions = {}) {
     this.label = `journal node ${node.id} (${node.host}:${node.port})`;
     const tls = opts.tls ?? null;
-    this.client = new Client(`${tls === null ? 'http' : 'https'}://${node.host.includes(':') ? `[${node.host}]` : node.host}:${node.port}`, {
-      // The node's certificate must chain to the cluster CA and name the host we dial (IP or DNS SAN).
-      ...(tls === null ? {} : { connect: { cert: tls.cert, key: tls.key, ca: tls.ca, rejectUnauthorized: true } }),
-      pipelining: opts.pipelining ?? 1,
-      connectTimeout: timeoutMs,
-      headersTimeout: timeoutMs,
-      bodyTimeout: timeoutMs,
-      keepAliveTimeout: 30_000,
-    });
+    const origin = `${tls === null ? 'http' : 'https'}://${node.host.includes(':') ? `[${node.host}]` : node.host}:${node.port}`;
+    this.transport = (opts.transport ?? plainTransport)(origin, timeoutMs, tls);
   }
 
   private async call(method: 'GET' | 'POST', path: string, body?: Buffer | string, extraWaitMs = 0): Promise<{ headers: Record<string, string | string[] | undefined>; body: Buffer }> {
-    let res;
-    const deadline = this.deadlines.start(this.timeoutMs + extraWaitMs);
-    try {
-      res = await this.client.request({
-        method,
-        path,
-        body,
-        headers: body === undefined ? {} : { 'content-type': typeof body === 'string' ? 'application/json' : 'application/octet-stream' },
-        idempotent: true,
-        // undici holds the pipeline behind any request it thinks may block (all but HEAD, by default); ours answer promptly.
-        blocking: extraWaitMs > 0,
-        headersTimeout: this.timeoutMs + extraWaitMs,
-        bodyTimeout: this.timeoutMs,
-        // undici's timeouts start when a request reaches the head of the pipeline; behind a node that
-        // stopped answering, queued requests would wait on: one deadline covers the whole request.
-        signal: deadline.signal,
-      });
-    } catch (e) {
-      deadline.done();
-      const err = e as Error & { code?: string };
-      const timedOut = err.code === 'UND_ERR_HEADERS_TIMEOUT' || err.code === 'UND_ERR_CONNECT_TIMEOUT' || err.name === 'TimeoutError' || err.name === 'AbortError';
-      const why = timedOut ? `did not answer within ${this.timeoutMs + extraWaitMs} ms` : `unreachable (${err.code ?? err.message})`;
-      throw new JournalNodeError(this.node.id, 0, `${this.label} ${why}`);
+    const headers: Record<string, string> = body === undefined ? {} : { 'content-type': typeof body === 'string' ? 'application/json' : 'application/octet-stream' };
+    const res = await this.transport.request(method, path, body, headers, extraWaitMs);
+    if (!res.ok) {
+      const why = res.brokeOff ? `: the answer broke off (${res.why})` : res.timedOut ? ` did not answer within ${this.timeoutMs + extraWaitMs} ms` : ` unreachable (${res.why})`;
+      throw new JournalNodeError(this.node.id, 0, `${this.label}${why}`);
     }
-    let data: Buffer;
-    try {
-      data = Buffer.from(await res.body.arrayBuffer());
-    } catch (e) {
-      throw new JournalNodeError(this.node.id, 0, `${this.label}: the answer broke off (${(e as Error).message})`);
-    } finally {
-      deadline.done();
+    if (res.status >= 400) {
+      const parsed = ErrorAnswer.safeParse(safeJson(res.body));
+      throw new JournalNodeError(this.node.id, res.status, parsed.success ? parsed.data.error : `${this.label} answered ${res.status}`);
     }
-    if (res.statusCode >= 400) {
-      const parsed = ErrorAnswer.safeParse(safeJson(data));
-      throw new JournalNodeError(this.node.id, res.statusCode, parsed.success ? parsed.data.error : `${this.label} answered ${res.statusCode}`);
-    }
-    return { headers: res.headers, body: data };
+    return { headers: res.headers, body: res.body };
   }
 
   private async json<S extends z.ZodType>(schema: S, method: 'GET' | 'POST', path: string, body?: unknown): Promise<z.output<S>> {
@@ -170,7 +158,34 @@ export class JournalNodeClient {
   }
 
   async close(): Promise<void> {
-    await this.client.destroy().catch(() => undefined);
+    await this.transport.close();
+  }
+}
+
+/** node:http, a few keep-alive connections per node. */
+export const plainTransport: TransportFactory = (origin, timeoutMs, tls) => new PlainTransport(origin, timeoutMs, tls);
+
+class PlainTransport implements Transport {
+  private readonly agent: http.Agent;
+
+  constructor(private readonly origin: string, private readonly timeoutMs: number, tls: JournalTls | null) {
+    this.agent = tls === null ? new http.Agent({ keepAlive: true, maxSockets: 4 })
+      : new https.Agent({ keepAlive: true, maxSockets: 4, cert: tls.cert, key: tls.key, ca: tls.ca, rejectUnauthorized: true });
+  }
+
+  async request(method: 'GET' | 'POST', path: string, body: Buffer | string | undefined, headers: Record<string, string>, extraWaitMs: number): Promise<Carried> {
+    try {
+      const r = await httpCall(this.origin + path, { method, body, headers, timeoutMs: this.timeoutMs + extraWaitMs, agent: this.agent, maxBodyBytes: JOURNAL_LIMITS.batch_bytes_max });
+      return { ok: true, status: r.status, headers: r.headers, body: r.body };
+    } catch (e) {
+      const err = e as HttpCallError;
+      const brokeOff = err instanceof HttpCallError && /broke off|more than/.test(err.message);
+      return { ok: false, timedOut: err instanceof HttpCallError && err.timedOut, brokeOff, why: err.code ?? err.message };
+    }
+  }
+
+  async close(): Promise<void> {
+    this.agent.destroy();
   }
 }
 

@@ -4,6 +4,7 @@
 // txid, so every reader sees one history. A node that fails or lags is left
 // for the next; the reader goes on while any node answers.
 import { JournalNodeClient, JournalNodeError, type JournalNodeAddress, type JournalTls } from './node-client.js';
+import { pipelinedTransport } from './pipelined-transport.js';
 
 export interface TailOptions {
   nodes: readonly JournalNodeAddress[];
@@ -22,7 +23,7 @@ export interface TailOptions {
 export interface JournalEdit { txid: bigint; payload: Buffer }
 
 export async function* tailJournal(journal: string, fromTxid: bigint, opts: TailOptions): AsyncGenerator<JournalEdit> {
-  const clients = opts.nodes.map((n) => new JournalNodeClient(n, opts.timeoutMs ?? 2000, { tls: opts.tls ?? null }));
+  const clients = opts.nodes.map((n) => new JournalNodeClient(n, opts.timeoutMs ?? 2000, { tls: opts.tls ?? null, transport: pipelinedTransport() }));
   const waitMs = opts.waitMs ?? 5000;
   let next = fromTxid;
   let at = 0;
