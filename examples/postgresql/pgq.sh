@@ -165,12 +165,15 @@ postmaster_pid() { head -n 1 "$PGQ_PGDATA/postmaster.pid" 2> /dev/null; }
 proc_state() { sed -E 's/^[0-9]+ \(.*\) (.).*/\1/' "/proc/$1/stat" 2> /dev/null; }
 
 # pg_ctl status tests the pid with kill -0, which a killed postmaster passes
-# until its parent (init, after pg_ctl exited) reaps it.
+# until its parent (init, after pg_ctl exited) reaps it; and it may be reaped
+# between that test and ours: a pid with no process (no state) is not running.
 running() {
-  local pid
+  local pid state
   pg pg_ctl status -D "$PGQ_PGDATA" > /dev/null 2>&1 || return 1
   pid=$(postmaster_pid)
-  [ -n "$pid" ] && [ "$(proc_state "$pid")" != Z ]
+  [ -n "$pid" ] || return 1
+  state=$(proc_state "$pid")
+  [ -n "$state" ] && [ "$state" != Z ]
 }
 
 # PostgreSQL's own lock-file check takes that zombie for a live postmaster too.
@@ -189,9 +192,14 @@ stop_pg() {
   running || return 0
   log "stopping PostgreSQL (fast)"
   if ! pg pg_ctl stop -D "$PGQ_PGDATA" -m fast -t 30 -s >> "$PGQ_STATE_DIR/pgq.log" 2>&1; then
+    # A postmaster that died meanwhile (killed, then reaped) has no one to signal: stopped.
+    running || { log "PostgreSQL was already gone"; return 0; }
     log "a fast stop did not finish in 30 s: immediate"
-    pg pg_ctl stop -D "$PGQ_PGDATA" -m immediate -t 30 -s >> "$PGQ_STATE_DIR/pgq.log" 2>&1 || die 1 "PostgreSQL in $PGQ_PGDATA does not stop"
+    if ! pg pg_ctl stop -D "$PGQ_PGDATA" -m immediate -t 30 -s >> "$PGQ_STATE_DIR/pgq.log" 2>&1; then
+      if running; then die 1 "PostgreSQL in $PGQ_PGDATA does not stop"; fi
+    fi
   fi
+  return 0
 }
 
 start_pg() {

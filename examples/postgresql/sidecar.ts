@@ -285,9 +285,12 @@ export class Sidecar {
     const [s] = await Promise.all([this.local(), this.refreshActives()]);
     const actives = this.actives;
     this.last.local = s;
-    // The grace period before a rewind counts from after an action ends: a loaded host may take
-    // seconds to re-point, and a needless rewind costs a restart.
-    if (typeof s === 'string' || this.action !== null) { this.notFollowingSince = null; this.rogueLoops = 0; return; }
+    if (typeof s === 'string') { this.notFollowingSince = null; this.rogueLoops = 0; return; }
+    // The grace period before a rewind counts from after an action ends (run() restarts it then): a
+    // loaded host may take seconds to re-point, and a needless rewind costs a restart. Forgetting it
+    // here instead made every tick after a follow start another follow, so a standby whose WAL went
+    // past the active's fork point was re-pointed for ever and never rewound.
+    if (this.action !== null) { this.rogueLoops = 0; return; }
     const other = actives.length === 1 && actives[0] !== this.me.id ? this.c.nodes.find((n) => n.id === actives[0])! : null;
     if (!s.inRecovery) {
       this.notFollowingSince = null;
@@ -331,7 +334,14 @@ export class Sidecar {
       let err = '';
       child.stderr.on('data', (d: Buffer) => { err = (err + d.toString()).slice(-4000); });
       const timer = setTimeout(() => { try { process.kill(-child.pid!, 'SIGKILL'); } catch { /* gone */ } }, ACTION_TIMEOUT_MS);
-      const done = (what: string) => { clearTimeout(timer); this.log(`${cmd}: ${what}`); this.action = null; resolve(); };
+      const done = (what: string) => {
+        clearTimeout(timer);
+        this.log(`${cmd}: ${what}`);
+        this.action = null;
+        // Not streaming yet after a follow: the grace period before a rewind starts now.
+        this.notFollowingSince = cmd === 'follow' && this.notFollowingSince !== null ? Date.now() : null;
+        resolve();
+      };
       child.on('error', (e) => done(`could not run ${this.script}: ${e.message}`));
       child.on('close', (code, signal) => done(code === 0 ? 'done' : `failed (${code ?? signal}): ${err.trim().split('\n').at(-1) ?? ''}`));
     });
