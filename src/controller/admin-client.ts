@@ -29,11 +29,7 @@ export function adminUrl(a: AdminAccess, i: InstanceConfig, path: string): strin
 }
 
 /** One admin API call; rejects when the controller cannot be reached within `timeoutMs`. */
-export function adminRequest(a: AdminAccess, i: InstanceConfig, method: 'GET' | 'POST', path: string, body?: unknown, timeoutMs = 2000): Promise<{ status: number; json: Record<string, unknown>; text: string }> {
-  return adminCall(a, i, method, path, body, timeoutMs);
-}
-
-async function adminCall(a: AdminAccess, i: InstanceConfig, method: 'GET' | 'POST', path: string, body: unknown, timeoutMs: number): Promise<{ status: number; json: Record<string, unknown>; text: string }> {
+export async function adminRequest(a: AdminAccess, i: InstanceConfig, method: 'GET' | 'POST', path: string, body?: unknown, timeoutMs = 2000): Promise<{ status: number; json: Record<string, unknown>; text: string }> {
   const res = await httpCall(adminUrl(a, i, path), {
     method, body: body === undefined ? undefined : JSON.stringify(body), timeoutMs, agent: agentFor(a),
     headers: { 'content-type': 'application/json', ...(a.adminToken ? { authorization: `Bearer ${a.adminToken}` } : {}) },

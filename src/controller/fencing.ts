@@ -12,8 +12,8 @@ import { adminRequest, type AdminAccess } from './admin-client.js';
 import type { Breadcrumb, ServiceRole } from '../core/controller/controller-core.js';
 import { describeCommandResult, runCommand, type CommandResult } from '../io/run-command.js';
 import { fenceBySsh } from './fence-ssh.js';
-import { httpFailure, queryRole, runHook } from './service-hooks.js';
-import { httpCall } from '../io/http-call.js';
+import { queryRole, runHook } from './service-hooks.js';
+import { httpCall, httpFailure } from '../io/http-call.js';
 
 export type FenceOutcome = { ok: true; detail: string } | { ok: false; reason: string };
 export type FenceMethod = FenceConfig['kind'];

@@ -26,7 +26,7 @@ import net from 'node:net';
 import type { HealthCheckConfig } from '../config/controller-config.js';
 import { HealthFolder, type CheckOutcome } from '../core/controller/health.js';
 import type { HealthState } from '../core/controller/controller-core.js';
-import { httpCall, HttpCallError } from '../io/http-call.js';
+import { httpCall, httpFailure, HttpCallError } from '../io/http-call.js';
 import { describeCommandResult, runCommand } from '../io/run-command.js';
 
 /** A check that is not in the configuration's list: a resource's monitor, run on its own interval. */
@@ -197,9 +197,7 @@ export async function runCheck(c: HealthCheckConfig, via: { hold?: Hold; agent?:
         }
         return { kind: 'ok' };
       } catch (e) {
-        if (e instanceof HttpCallError && e.timedOut) return { kind: 'timeout', reason: `GET ${c.url}: no answer within ${c.timeoutMs} ms` };
-        const err = e as Error & { code?: string };
-        return { kind: 'failed', reason: `GET ${c.url}: ${err.code ?? err.message}` };
+        return { kind: e instanceof HttpCallError && e.timedOut ? 'timeout' : 'failed', reason: `GET ${c.url}: ${httpFailure(e, c.timeoutMs)}` };
       }
     }
   }

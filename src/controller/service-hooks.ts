@@ -4,7 +4,7 @@
 // same in QUORATE_* environment variables), each with a timeout.
 import type { HookConfig } from '../config/controller-config.js';
 import type { ServiceRole } from '../core/controller/controller-core.js';
-import { httpCall, HttpCallError } from '../io/http-call.js';
+import { httpCall, httpFailure } from '../io/http-call.js';
 import { describeCommandResult, runCommand } from '../io/run-command.js';
 
 export interface HookPayload { service: string; instance: string; role: 'active' | 'standby'; epoch: number | null; token: string | null; previous: string | null }
@@ -59,10 +59,4 @@ export async function queryRole(h: HookConfig): Promise<{ ok: true; role: Servic
     if (Number.isSafeInteger(j?.epoch) && (j.epoch as number) >= 0) epoch = j.epoch as number;
   } catch { /* a bare word */ }
   return word === 'active' || word === 'standby' ? { ok: true, role: word, epoch } : { ok: false, reason: `the role answer ${JSON.stringify(word.slice(0, 40))} is neither active nor standby` };
-}
-
-/** Why an http call failed, as a reason says it: the deadline, or the system's code (ECONNREFUSED, ...). */
-export function httpFailure(e: unknown, timeoutMs: number): string {
-  if (e instanceof HttpCallError && e.timedOut) return `no answer within ${timeoutMs} ms`;
-  return (e as Error & { code?: string }).code ?? (e as Error).message;
 }

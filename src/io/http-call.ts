@@ -26,11 +26,23 @@ export interface HttpCallOptions {
 
 export interface HttpAnswer { status: number; headers: http.IncomingHttpHeaders; body: Buffer }
 
-/** `timedOut`: the deadline passed; else `code` is the system's (ECONNREFUSED, ECONNRESET, ...) when there is one. */
+/**
+ * `kind`: the deadline passed (timeout), no answer came (unreachable: refused, reset, a bad URL), or
+ * an answer started and broke off or outgrew the cap (answer). `code` is the system's (ECONNREFUSED,
+ * ECONNRESET, ...) when there is one.
+ */
 export class HttpCallError extends Error {
-  constructor(message: string, readonly timedOut: boolean, readonly code: string | undefined) {
+  constructor(message: string, readonly kind: 'timeout' | 'unreachable' | 'answer', readonly code: string | undefined) {
     super(message);
   }
+
+  get timedOut(): boolean { return this.kind === 'timeout'; }
+}
+
+/** Why an http call failed, as a reason says it: the deadline, or the system's code (ECONNREFUSED, ...). */
+export function httpFailure(e: unknown, timeoutMs: number): string {
+  if (e instanceof HttpCallError && e.timedOut) return `no answer within ${timeoutMs} ms`;
+  return (e as Error & { code?: string }).code ?? (e as Error).message;
 }
 
 export const HTTP_CALL_BODY_BYTES_MAX = 1 << 20;
@@ -43,7 +55,7 @@ export function httpCall(url: string | URL, o: HttpCallOptions): Promise<HttpAns
   return attempt(u, o, o.timeoutMs).catch((e: unknown) => {
     if (!(e instanceof StaleSocketError)) throw e;
     const left = Math.floor(deadline - performance.now());
-    if (left <= 0) throw new HttpCallError(`no answer within ${o.timeoutMs} ms`, true, undefined);
+    if (left <= 0) throw new HttpCallError(`no answer within ${o.timeoutMs} ms`, 'timeout', undefined);
     return attempt(u, o, left).catch((e2: unknown) => { throw e2 instanceof StaleSocketError ? e2.first : e2; });
   });
 }
@@ -54,7 +66,7 @@ class StaleSocketError extends Error {
 
 function attempt(u: URL, o: HttpCallOptions, timeoutMs: number): Promise<HttpAnswer> {
   const secure = u.protocol === 'https:';
-  if (!secure && u.protocol !== 'http:') return Promise.reject(new HttpCallError(`${u.protocol} is not http: or https:`, false, undefined));
+  if (!secure && u.protocol !== 'http:') return Promise.reject(new HttpCallError(`${u.protocol} is not http: or https:`, 'unreachable', undefined));
   const max = o.maxBodyBytes ?? HTTP_CALL_BODY_BYTES_MAX;
   const body = o.body === undefined ? undefined : typeof o.body === 'string' ? Buffer.from(o.body) : o.body;
   return new Promise<HttpAnswer>((resolve, reject) => {
@@ -76,21 +88,21 @@ function attempt(u: URL, o: HttpCallOptions, timeoutMs: number): Promise<HttpAns
     }, (res) => {
       o.onSocket?.(res.socket, res);
       const declared = Number(res.headers['content-length'] ?? NaN);
-      if (declared > max) { finish(new HttpCallError(`the answer is ${declared} bytes, more than the ${max} taken`, false, undefined)); return; }
+      if (declared > max) { finish(new HttpCallError(`the answer is ${declared} bytes, more than the ${max} taken`, 'answer', undefined)); return; }
       const chunks: Buffer[] = [];
       let size = 0;
       res.on('data', (c: Buffer) => {
         size += c.length;
-        if (size > max) { finish(new HttpCallError(`the answer is more than the ${max} bytes taken`, false, undefined)); return; }
+        if (size > max) { finish(new HttpCallError(`the answer is more than the ${max} bytes taken`, 'answer', undefined)); return; }
         chunks.push(c);
       });
       res.on('end', () => finish(null, { status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
-      res.on('error', (e: Error & { code?: string }) => finish(new HttpCallError(`the answer broke off (${e.code ?? e.message})`, false, e.code)));
-      res.on('close', () => { if (!res.complete) finish(new HttpCallError('the answer broke off', false, 'ECONNRESET')); });
+      res.on('error', (e: Error & { code?: string }) => finish(new HttpCallError(`the answer broke off (${e.code ?? e.message})`, 'answer', e.code)));
+      res.on('close', () => { if (!res.complete) finish(new HttpCallError('the answer broke off', 'answer', 'ECONNRESET')); });
     });
-    const timer = setTimeout(() => finish(new HttpCallError(`no answer within ${o.timeoutMs} ms`, true, undefined)), timeoutMs);
+    const timer = setTimeout(() => finish(new HttpCallError(`no answer within ${o.timeoutMs} ms`, 'timeout', undefined)), timeoutMs);
     req.on('error', (e: Error & { code?: string }) => {
-      const err = new HttpCallError(e.code ?? e.message, false, e.code);
+      const err = new HttpCallError(e.code ?? e.message, 'unreachable', e.code);
       finish(req.reusedSocket && (e.code === 'ECONNRESET' || e.code === 'EPIPE') ? new StaleSocketError(err) : err);
     });
     req.end(body);

@@ -178,9 +178,9 @@ class PlainTransport implements Transport {
       const r = await httpCall(this.origin + path, { method, body, headers, timeoutMs: this.timeoutMs + extraWaitMs, agent: this.agent, maxBodyBytes: JOURNAL_LIMITS.batch_bytes_max });
       return { ok: true, status: r.status, headers: r.headers, body: r.body };
     } catch (e) {
-      const err = e as HttpCallError;
-      const brokeOff = err instanceof HttpCallError && /broke off|more than/.test(err.message);
-      return { ok: false, timedOut: err instanceof HttpCallError && err.timedOut, brokeOff, why: err.code ?? err.message };
+      const err = e as Error & { code?: string };
+      const kind = err instanceof HttpCallError ? err.kind : 'unreachable';
+      return { ok: false, timedOut: kind === 'timeout', brokeOff: kind === 'answer', why: err.code ?? err.message };
     }
   }
 

@@ -199,9 +199,9 @@ export class QuorumJournalWriter {
    * the three) was told nothing it could take then: a node takes no committed txid beyond what it
    * holds. It is told now, or its committed txid would stay behind until the next write.
    */
-  private nodeAcknowledged(node: number, lastTxid: bigint, carried: bigint | undefined): void {
+  private nodeAcknowledged(node: number, lastTxid: bigint, carried: bigint): void {
     if (lastTxid > (this.nodeWritten.get(node) ?? 0n)) this.nodeWritten.set(node, lastTxid);
-    if (carried !== undefined && carried > (this.nodeToldCommitted.get(node) ?? 0n)) this.nodeToldCommitted.set(node, carried);
+    if (carried > (this.nodeToldCommitted.get(node) ?? 0n)) this.nodeToldCommitted.set(node, carried);
     if (this.commitTimer === null && this.lastCommitSent > 0n) this.sendCommitNotice(node, this.lastCommitSent);
   }
 
