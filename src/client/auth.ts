@@ -8,6 +8,7 @@ import { OpCode, Xid } from '../proto/zk-constants.js';
 import { connectionLoss, ZkError } from './errors.js';
 import { encodeRequestFrame } from './frame.js';
 import type { ZkLogger } from './log.js';
+import type { ClientRuntime } from './runtime.js';
 
 interface Waiter { resolve(): void; reject(e: ZkError): void }
 interface Credential { scheme: string; auth: Buffer; waiters: Waiter[] }
@@ -21,7 +22,7 @@ export class AuthCredentials {
   private readonly creds: Credential[] = [];
   private inFlight: Credential[] = [];
 
-  constructor(private readonly log: ZkLogger) {}
+  constructor(private readonly log: ZkLogger, private readonly rt: ClientRuntime) {}
 
   get size(): number {
     return this.creds.length;
@@ -44,10 +45,10 @@ export class AuthCredentials {
       const finish = (f: () => void): void => {
         if (done) return;
         done = true;
-        clearTimeout(t);
+        this.rt.clearTimer(t);
         f();
       };
-      const t = setTimeout(() => finish(() => reject(connectionLoss(`no answer to addAuth within ${timeoutMs} ms`))), timeoutMs);
+      const t: unknown = this.rt.setTimer(() => finish(() => reject(connectionLoss(`no answer to addAuth within ${timeoutMs} ms`))), timeoutMs);
       c.waiters.push({ resolve: () => finish(resolve), reject: (e) => finish(() => reject(e)) });
       if (send !== null && !this.inFlight.includes(c)) this.sendOne(c, send);
     });

@@ -1,7 +1,6 @@
 // A request from the API to the wire and back: encoded once (its xid patched
 // in when sent), settled exactly once, by its reply, by a failure of the
 // connection it was sent on, or by timing out while it waited to be sent.
-import { performance } from 'node:perf_hooks';
 import type { JuteReader } from '../proto/jute.js';
 import { decodeResponse, type ReplyHeader, type ZkRequest, type ZkResponse } from '../proto/zk-records.js';
 import { Err } from '../proto/zk-constants.js';
@@ -43,9 +42,9 @@ export function encodeCall(req: ZkRequest, path: string | undefined): Buffer {
 
 export function newCall(
   req: ZkRequest, frame: Buffer, path: string | undefined, onReply: ((err: number) => void) | undefined, timeoutMs: number,
-  resolve: (r: Reply) => void, reject: (e: ZkError) => void,
+  resolve: (r: Reply) => void, reject: (e: ZkError) => void, nowMs: number,
 ): Call {
-  return { req, frame, path, enqueuedAtMs: performance.now(), timeoutMs, settled: false, resolve, reject, onReply };
+  return { req, frame, path, enqueuedAtMs: nowMs, timeoutMs, settled: false, resolve, reject, onReply };
 }
 
 export function failCall(call: Call, e: ZkError): void {

@@ -7,9 +7,6 @@
 // must carry the xid at the head of the pending queue; anything else is a
 // protocol error and the connection is dropped (as the Java client does).
 // Pings (xid -2), notifications (-1) and auth replies (-4) are not queued.
-import net from 'node:net';
-import tls from 'node:tls';
-import { performance } from 'node:perf_hooks';
 import { JuteReader } from '../proto/jute.js';
 import {
   decodeConnectResponse, encodeConnectRequest, readReplyHeader, readWatcherEvent,
@@ -18,6 +15,9 @@ import {
 import { Err, OpCode, Xid } from '../proto/zk-constants.js';
 import { connectionLoss, ZkError } from './errors.js';
 import { encodeFrame, encodeRequestFrame, FrameDecoder } from './frame.js';
+import { everyMs, nodeRuntime, type ClientRuntime, type ClientSocket, type ZkClientTls } from './runtime.js';
+
+export type { ZkClientTls } from './runtime.js';
 
 /** A request written to the socket, waiting for its reply. */
 export interface Pending {
@@ -40,9 +40,6 @@ export interface ConnectionEvents {
   closed(reason: string): void;
 }
 
-/** The client protocol over TLS: the CA the servers' certificates chain to, and this client's own certificate when the server asks for one. */
-export interface ZkClientTls { ca: string; cert?: string; key?: string }
-
 export interface ConnectionOptions {
   host: string;
   port: number;
@@ -53,12 +50,15 @@ export interface ConnectionOptions {
   /** A request unanswered for this long fails with REQUESTTIMEOUT and the connection is dropped. */
   requestTimeoutMs: number;
   events: ConnectionEvents;
+  /** Clock, timers and sockets (default: Node's). */
+  runtime?: ClientRuntime;
 }
 
 type Phase = 'handshake' | 'held' | 'open' | 'closed';
 
 export class Connection {
-  private readonly socket: net.Socket;
+  private readonly socket: ClientSocket;
+  private readonly rt: ClientRuntime;
   private readonly decoder = new FrameDecoder();
   private readonly pending: Pending[] = [];
   private pendingHead = 0;
@@ -66,9 +66,9 @@ export class Connection {
   private held: Buffer[] = [];
   private outbox: Buffer[] = [];
   private flushScheduled = false;
-  private timer: NodeJS.Timeout | null = null;
-  private lastRecvMs = performance.now();
-  private lastSendMs = performance.now();
+  private timer: { stop(): void } | null = null;
+  private lastRecvMs: number;
+  private lastSendMs: number;
   private negotiatedTimeoutMs = 0;
   private handshake: { resolve(r: ConnectResponse): void; reject(e: Error): void } | null = null;
   /** Test hook: no pings and no read timeout, so the server sees an idle (dead) client. */
@@ -77,28 +77,24 @@ export class Connection {
 
   private constructor(private readonly opts: ConnectionOptions) {
     this.remote = `${opts.host}:${opts.port}`;
-    const t = opts.tls ?? null;
-    // With TLS the server's certificate must chain to the CA and name the host dialled.
-    this.socket = t === null ? net.connect({ host: opts.host, port: opts.port })
-      : tls.connect({ host: opts.host, port: opts.port, ca: t.ca, ...(t.cert === undefined ? {} : { cert: t.cert, key: t.key }), rejectUnauthorized: true, ...(net.isIP(opts.host) === 0 ? { servername: opts.host } : {}) });
-    this.socket.setNoDelay(true);
-    this.socket.on(t === null ? 'connect' : 'secureConnect', () => {
-      this.socket.write(encodeFrame((w) => encodeConnectRequest(w, opts.request)));
+    this.rt = opts.runtime ?? nodeRuntime;
+    this.lastRecvMs = this.lastSendMs = this.rt.now();
+    this.socket = this.rt.connect(opts.host, opts.port, opts.tls ?? null, {
+      ready: () => { this.socket.write(encodeFrame((w) => encodeConnectRequest(w, opts.request))); },
+      data: (chunk) => this.onData(chunk),
+      closed: (reason) => this.destroy(reason),
     });
-    this.socket.on('data', (chunk: Buffer) => this.onData(chunk));
-    this.socket.on('error', (e) => this.destroy(`socket error: ${e.message}`));
-    this.socket.on('close', () => this.destroy('connection closed by server'));
-    this.socket.on('end', () => this.destroy('connection closed by server'));
   }
 
   /** Connect and handshake; bounded by handshakeTimeoutMs. Frames after the handshake are held until start(). */
   static open(opts: ConnectionOptions): Promise<{ conn: Connection; response: ConnectResponse }> {
     const conn = new Connection(opts);
     return new Promise((resolve, reject) => {
-      const t = setTimeout(() => conn.destroy(`no handshake within ${opts.handshakeTimeoutMs} ms`), opts.handshakeTimeoutMs);
+      const rt = conn.rt;
+      const t = rt.setTimer(() => conn.destroy(`no handshake within ${opts.handshakeTimeoutMs} ms`), opts.handshakeTimeoutMs);
       conn.handshake = {
-        resolve: (response) => { clearTimeout(t); resolve({ conn, response }); },
-        reject: (e) => { clearTimeout(t); reject(e); },
+        resolve: (response) => { rt.clearTimer(t); resolve({ conn, response }); },
+        reject: (e) => { rt.clearTimer(t); reject(e); },
       };
     });
   }
@@ -121,8 +117,7 @@ export class Connection {
     this.phase = 'open';
     this.negotiatedTimeoutMs = negotiatedTimeoutMs;
     const tickMs = Math.min(1000, Math.max(10, Math.floor(negotiatedTimeoutMs / 10)));
-    this.timer = setInterval(() => this.tick(), tickMs);
-    this.timer.unref();
+    this.timer = everyMs(this.rt, tickMs, () => this.tick(), true);
     const held = this.held;
     this.held = [];
     for (const f of held) {
@@ -138,7 +133,7 @@ export class Connection {
       return;
     }
     if (p !== undefined) {
-      p.sentAtMs = performance.now();
+      p.sentAtMs = this.rt.now();
       this.pending.push(p);
     }
     this.outbox.push(frame);
@@ -153,13 +148,13 @@ export class Connection {
     if (!this.isOpen || this.outbox.length === 0) return;
     const out = this.outbox.length === 1 ? this.outbox[0] : Buffer.concat(this.outbox);
     this.outbox = [];
-    this.lastSendMs = performance.now();
+    this.lastSendMs = this.rt.now();
     this.socket.write(out);
   }
 
   private tick(): void {
     if (this.phase !== 'open') return;
-    const now = performance.now();
+    const now = this.rt.now();
     const head = this.pending[this.pendingHead];
     if (head !== undefined && now - head.sentAtMs > this.opts.requestTimeoutMs) {
       this.pendingHead++;
@@ -180,7 +175,7 @@ export class Connection {
 
   private onData(chunk: Buffer): void {
     if (this.phase === 'closed') return;
-    this.lastRecvMs = performance.now();
+    this.lastRecvMs = this.rt.now();
     let frames: Buffer[];
     try {
       frames = this.decoder.push(chunk);
@@ -254,7 +249,7 @@ export class Connection {
     if (this.phase === 'closed') return;
     const wasOpen = this.phase !== 'handshake';
     this.phase = 'closed';
-    if (this.timer !== null) clearInterval(this.timer);
+    this.timer?.stop();
     this.timer = null;
     this.held = [];
     this.outbox = [];

@@ -2,7 +2,7 @@
 // benchmarks and the tests, against Apache ZooKeeper or our quorum.
 export { ZkClient } from './zk-client.js';
 export type { ZkClientOptions, ZkClientEvents, ZkState } from './session.js';
-export type { ZkClientTls } from './connection.js';
+export type { ZkClientTls, ClientRuntime, ClientSocket, ClientSocketEvents } from './runtime.js';
 export { WAITING_REQUESTS_MAX } from './wait-queue.js';
 export { SET_WATCHES_BATCH_BYTES_MAX } from './set-watches.js';
 export { AUTH_CREDENTIALS_MAX } from './auth.js';

@@ -12,11 +12,11 @@
 // SESSIONEXPIRED ("client closed"). detach() leaves the session alive on the
 // quorum (for a re-attach by id and password) and ends this client.
 import { EventEmitter } from 'node:events';
-import { performance } from 'node:perf_hooks';
 import type { WatcherEvent, ZkRequest } from '../proto/zk-records.js';
 import { Err, KeeperState, OpCode, Xid } from '../proto/zk-constants.js';
 import { encodeCall, failCall, newCall, pendingOf, type Call, type Reply } from './calls.js';
-import { Connection, type ZkClientTls } from './connection.js';
+import { Connection } from './connection.js';
+import { nodeRuntime, sleepOn, type ClientRuntime, type ZkClientTls } from './runtime.js';
 import { badArguments, connectionLoss, sessionExpired, ZkError } from './errors.js';
 import { AuthCredentials } from './auth.js';
 import { encodeRequestFrame } from './frame.js';
@@ -46,6 +46,8 @@ export interface ZkClientOptions {
   defaultWatcher?: Watcher;
   /** Speak to the servers' TLS client ports (secureClientPort). */
   tls?: ZkClientTls | null;
+  /** Clock, timers, randomness and sockets (default: Node's; the simulator gives its own). */
+  runtime?: ClientRuntime;
 }
 
 export interface ZkClientEvents {
@@ -59,7 +61,6 @@ export type { Reply } from './calls.js';
 const BACKOFF_MS_MAX = 1000;
 const ZERO_PASSWD = Buffer.alloc(16);
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 export class ZkSession extends EventEmitter<ZkClientEvents> {
   protected readonly log: ZkLogger;
@@ -73,6 +74,7 @@ export class ZkSession extends EventEmitter<ZkClientEvents> {
   private readonly canBeReadOnly: boolean;
   private readonly tls: ZkClientTls | null;
   private readonly defaultWatcher: Watcher | undefined;
+  protected readonly rt: ClientRuntime;
 
   private _state: ZkState = 'disconnected';
   private _sessionId = 0n;
@@ -106,9 +108,10 @@ export class ZkSession extends EventEmitter<ZkClientEvents> {
     this.canBeReadOnly = opts.canBeReadOnly ?? false;
     this.tls = opts.tls ?? null;
     this.log = opts.logger ?? NOOP_LOGGER;
+    this.rt = opts.runtime ?? nodeRuntime;
     this.defaultWatcher = opts.defaultWatcher;
-    this.auth = new AuthCredentials(this.log);
-    this.waiting = new WaitQueue<Call>(Math.max(10, Math.min(250, Math.floor(this.requestTimeoutMs / 4))),
+    this.auth = new AuthCredentials(this.log, this.rt);
+    this.waiting = new WaitQueue<Call>(this.rt, Math.max(10, Math.min(250, Math.floor(this.requestTimeoutMs / 4))),
       (c) => failCall(c, connectionLoss(`not connected within ${c.timeoutMs} ms`, c.path)));
     if (opts.session !== undefined) {
       this._sessionId = opts.session.id;
@@ -131,7 +134,7 @@ export class ZkSession extends EventEmitter<ZkClientEvents> {
     if (this.connectPromise !== null) return this.connectPromise;
     if (this.final || this.closing) return Promise.reject(this.terminalError());
     this.connectPromise = new Promise<void>((resolve, reject) => {
-      this.connectWaiter = { resolve, reject, deadlineMs: performance.now() + (opts.timeoutMs ?? this.requestTimeoutMs) };
+      this.connectWaiter = { resolve, reject, deadlineMs: this.rt.now() + (opts.timeoutMs ?? this.requestTimeoutMs) };
     });
     this.setState('connecting');
     void this.connectLoop();
@@ -149,7 +152,7 @@ export class ZkSession extends EventEmitter<ZkClientEvents> {
     },
     /** Drop the socket and do not reconnect for `ms` (a partition). */
     partition: (ms: number): void => {
-      this.suspendUntilMs = performance.now() + ms;
+      this.suspendUntilMs = this.rt.now() + ms;
       this.conn?.destroy('partitioned by test hook');
     },
     /** End a partition early. */
@@ -173,7 +176,7 @@ export class ZkSession extends EventEmitter<ZkClientEvents> {
       return Promise.reject(e);
     }
     return new Promise<Reply>((resolve, reject) => {
-      const call = newCall(req, frame, path, onReply, timeoutMs, resolve, reject);
+      const call = newCall(req, frame, path, onReply, timeoutMs, resolve, reject, this.rt.now());
       if (this.canSend()) this.sendCall(call);
       else this.enqueue(call);
     });
@@ -208,10 +211,10 @@ export class ZkSession extends EventEmitter<ZkClientEvents> {
       let failures = 0;
       let lastError = '';
       while (!this.final) {
-        while (!this.final && this.suspendUntilMs > performance.now()) await sleep(Math.min(50, this.suspendUntilMs - performance.now()));
+        while (!this.final && this.suspendUntilMs > this.rt.now()) await sleepOn(this.rt, Math.min(50, this.suspendUntilMs - this.rt.now()));
         if (this.final) return;
         const w = this.connectWaiter;
-        if (w !== null && performance.now() > w.deadlineMs) {
+        if (w !== null && this.rt.now() > w.deadlineMs) {
           const e = connectionLoss(`could not connect to ${this.hosts.map((h) => `${h.host}:${h.port}`).join(',')} (${lastError})`);
           this.connectWaiter = null;
           this.finish('closed', () => e);
@@ -228,6 +231,7 @@ export class ZkSession extends EventEmitter<ZkClientEvents> {
               sessionId: this._sessionId, passwd: this._passwd, readOnly: this.canBeReadOnly,
             },
             handshakeTimeoutMs: this.connectTimeoutMs,
+            runtime: this.rt,
             requestTimeoutMs: this.requestTimeoutMs,
             events: {
               notification: (ev) => this.onNotification(conn, ev),
@@ -259,7 +263,7 @@ export class ZkSession extends EventEmitter<ZkClientEvents> {
         if (failures % this.hosts.length === 0) {
           const round = failures / this.hosts.length;
           const base = Math.min(BACKOFF_MS_MAX, 20 * 2 ** Math.min(round, 10));
-          await sleep(base / 2 + Math.random() * (base / 2));
+          await sleepOn(this.rt, base / 2 + this.rt.random() * (base / 2));
         }
       }
     } finally {
@@ -398,12 +402,12 @@ export class ZkSession extends EventEmitter<ZkClientEvents> {
     }
     this.closing = true;
     if (this._sessionId !== 0n && (this.conn !== null || this.connectLoopRunning)) {
-      const deadline = performance.now() + timeoutMs;
+      const deadline = this.rt.now() + timeoutMs;
       for (let attempt = 0; attempt < 10 && !this.final && !this.closeAcked; attempt++) {
-        const left = deadline - performance.now();
+        const left = deadline - this.rt.now();
         if (left <= 0) break;
-        let timer: NodeJS.Timeout | undefined;
-        const timeout = new Promise<'timeout'>((r) => { timer = setTimeout(() => r('timeout'), left); });
+        let timer: unknown;
+        const timeout = new Promise<'timeout'>((r) => { timer = this.rt.setTimer(() => r('timeout'), left); });
         try {
           const sent = this.submit({ type: OpCode.closeSession }, undefined, () => { this.closeAcked = true; }, left);
           sent.catch(() => {});
@@ -411,7 +415,7 @@ export class ZkSession extends EventEmitter<ZkClientEvents> {
         } catch (e) {
           if (!(e instanceof ZkError) || e.code !== Err.CONNECTIONLOSS) break;
         } finally {
-          clearTimeout(timer);
+          this.rt.clearTimer(timer);
         }
       }
     }

@@ -1,7 +1,8 @@
 // Requests waiting for a connection: FIFO, bounded in length, each bounded in
 // time. One interval timer runs only while something waits.
 import { CLIENT_LIMITS } from '../limits.js';
-import { performance } from 'node:perf_hooks';
+import type { ClientRuntime } from './runtime.js';
+import { everyMs } from './runtime.js';
 
 /** Requests allowed to wait for a connection at once. */
 export const WAITING_REQUESTS_MAX = CLIENT_LIMITS.waiting_requests_max;
@@ -14,9 +15,9 @@ export interface Waiting {
 
 export class WaitQueue<T extends Waiting> {
   private items: T[] = [];
-  private timer: NodeJS.Timeout | null = null;
+  private timer: { stop(): void } | null = null;
 
-  constructor(private readonly checkEveryMs: number, private readonly onTimeout: (item: T) => void) {}
+  constructor(private readonly rt: ClientRuntime, private readonly checkEveryMs: number, private readonly onTimeout: (item: T) => void) {}
 
   get length(): number {
     return this.items.length;
@@ -26,7 +27,7 @@ export class WaitQueue<T extends Waiting> {
   push(item: T): boolean {
     if (this.items.length >= WAITING_REQUESTS_MAX) return false;
     this.items.push(item);
-    if (this.timer === null) this.timer = setInterval(() => this.expire(), this.checkEveryMs);
+    if (this.timer === null) this.timer = everyMs(this.rt, this.checkEveryMs, () => this.expire());
     return true;
   }
 
@@ -39,7 +40,7 @@ export class WaitQueue<T extends Waiting> {
   }
 
   private expire(): void {
-    const now = performance.now();
+    const now = this.rt.now();
     const keep: T[] = [];
     for (const c of this.items) {
       if (c.settled) continue;
@@ -51,7 +52,7 @@ export class WaitQueue<T extends Waiting> {
   }
 
   private stop(): void {
-    if (this.timer !== null) clearInterval(this.timer);
+    this.timer?.stop();
     this.timer = null;
   }
 }

@@ -3,6 +3,7 @@
 // 'persistent' / 'persistentRecursive' register one addWatch watch (re-armed
 // across reconnects by setWatches2). 'data' and 'children' re-arm a one-shot
 // watch after each event. Leaving the loop removes the watch.
+import { nodeRuntime, sleepOn, type ClientRuntime } from './runtime.js';
 import { CLIENT_LIMITS } from '../limits.js';
 import { AddWatchMode, Err, EventType, KeeperState, WatcherType } from '../proto/zk-constants.js';
 import { isZkError, ZkError } from './errors.js';
@@ -24,7 +25,7 @@ export class WatchStream implements AsyncIterableIterator<WatchEvent> {
   private ended = false;
   private readonly watcher: Watcher;
 
-  constructor(private readonly zk: ZkClient, readonly path: string, readonly kind: WatchStreamKind) {
+  constructor(private readonly zk: ZkClient, readonly path: string, readonly kind: WatchStreamKind, private readonly rt: ClientRuntime = nodeRuntime) {
     this.watcher = (ev) => this.onEvent(ev);
     this.ready = this.armUntilDone();
     this.ready.catch(() => {});
@@ -129,7 +130,7 @@ export class WatchStream implements AsyncIterableIterator<WatchEvent> {
           this.fail(e as Error);
           throw e;
         }
-        await new Promise((r) => setTimeout(r, Math.min(RETRY_PAUSE_MS * (attempt + 1), 1000)));
+        await sleepOn(this.rt, Math.min(RETRY_PAUSE_MS * (attempt + 1), 1000));
       }
     }
   }

@@ -290,7 +290,7 @@ export class ZkClient extends ZkSession {
    */
   watch(path: string, kind: WatchStreamKind): WatchStream {
     validatePath(path);
-    return new WatchStream(this, path, kind);
+    return new WatchStream(this, path, kind, this.rt);
   }
 }
 
