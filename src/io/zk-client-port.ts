@@ -6,12 +6,10 @@
 import { X509Certificate } from 'node:crypto';
 import net from 'node:net';
 import tls from 'node:tls';
-import { JuteError, JuteReader, JuteWriter } from '../proto/jute.js';
+import { JuteError, JuteWriter } from '../proto/jute.js';
+import { decodeClientFrame, encodeOutbound } from '../proto/client-frames.js';
 import { FOUR_LETTER_WORDS, OpCode, OpName, ZK_ONLY_FOUR_LETTER_WORDS } from '../proto/zk-constants.js';
-import {
-  decodeConnectRequest, decodeRequest, encodeConnectResponse, encodeResponse, readRequestHeader,
-  writeReplyHeader, writeWatcherEvent, type ConnectRequest, type ZkRequest,
-} from '../proto/zk-records.js';
+import type { ConnectRequest, ZkRequest } from '../proto/zk-records.js';
 import type { Outbound } from '../core/zk/server-core.js';
 import type { Logger } from './log.js';
 import { isLoopback } from './ports.js';
@@ -293,20 +291,18 @@ export class ClientPort {
   }
 
   private onFrame(c: PortConn, frame: Buffer): void {
-    const r = new JuteReader(frame);
     c.received++;
-    if (!c.handshaken) {
-      const req = decodeConnectRequest(r);
+    const f = decodeClientFrame(c.handshaken, frame);
+    if (f.kind === 'connect') {
       c.handshaken = true;
       if (c.handshakeTimer) { clearTimeout(c.handshakeTimer); c.handshakeTimer = null; }
-      this.handler.connect(c.id, req);
+      this.handler.connect(c.id, f.req);
       return;
     }
-    const hdr = readRequestHeader(r);
-    const req = decodeRequest(hdr.type, r) ?? ({ type: hdr.type } as ZkRequest);
-    if (hdr.type !== OpCode.ping && hdr.type !== OpCode.auth) c.started.push(performance.now());
-    if (this.opts.logger.isLevelEnabled('trace')) this.opts.logger.trace({ conn: c.id, xid: hdr.xid, op: OpName[hdr.type] ?? hdr.type }, 'request');
-    this.handler.request(c.id, hdr.xid, req);
+    const type = f.req.type;
+    if (type !== OpCode.ping && type !== OpCode.auth) c.started.push(performance.now());
+    if (this.opts.logger.isLevelEnabled('trace')) this.opts.logger.trace({ conn: c.id, xid: f.xid, op: OpName[type] ?? type }, 'request');
+    this.handler.request(c.id, f.xid, f.req);
   }
 
   /** Write the core's outbound messages, one socket write per connection. */
@@ -354,15 +350,10 @@ export class ClientPort {
   private encode(c: PortConn, o: Outbound, w: JuteWriter): void {
     const at = w.beginFrame();
     c.sent++;
+    encodeOutbound(w, o);
     if (o.kind === 'connect') {
-      encodeConnectResponse(w, o.resp);
       c.lastOpType = OpCode.createSession;
-    } else if (o.kind === 'event') {
-      writeReplyHeader(w, { xid: -1, zxid: -1n, err: 0 });
-      writeWatcherEvent(w, o.event);
-    } else {
-      writeReplyHeader(w, { xid: o.xid, zxid: o.zxid, err: o.err });
-      if (o.body && o.err === 0) encodeResponse(w, o.body);
+    } else if (o.kind === 'reply') {
       c.lastOpType = o.opType;
       c.lastCxid = o.xid;
       c.lastZxid = o.zxid;
