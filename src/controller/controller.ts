@@ -26,6 +26,7 @@ import { HistoryLog, type HistoryEntry } from './history-log.js';
 import { maintenanceInForce, parseMaintenance, parseScheduledFailover, WatchedZnode, type Maintenance, type ScheduledFailover } from './maintenance.js';
 import { adminRequest } from './admin-client.js';
 import { queryRole, runHook, type HookResult } from './service-hooks.js';
+import { QuorumSessionLoop } from './quorum-session.js';
 import { readSessionFile, removeSessionFile, writeSessionFile, type SavedSession, type SessionOwner } from './session-file.js';
 
 export interface ControllerOptions {
@@ -41,7 +42,8 @@ export class Controller extends EventEmitter {
   readonly core: ControllerCore;
   readonly health: HealthMonitor;
   readonly resources: ResourceSet;
-  private zk: ZkClient | null = null;
+  private session: QuorumSessionLoop | null = null;
+  private get zk(): ZkClient | null { return this.session?.zk ?? null; }
   /** Feeds the core and carries out its effects (controller-ops.ts: the same code the simulator runs). */
   private readonly runner: CoreRunner;
   private stopped = false;
@@ -60,7 +62,7 @@ export class Controller extends EventEmitter {
   private scheduledTimer: NodeJS.Timeout | null = null;
   private readonly sessionFile: string | null;
   private readonly sessionOwner: SessionOwner;
-  /** The previous run's session, to re-attach to until it is found expired (or a session is made). */
+  /** The previous run's session, found at start (the session loop re-attaches to it). */
   private saved: SavedSession | null = null;
   /** The session id in the session file (0n: none written). */
   private savedId = 0n;
@@ -139,7 +141,7 @@ export class Controller extends EventEmitter {
     this.health.on('lag', (value) => this.feed({ kind: 'lag', value }));
     this.health.start();
     this.feed({ kind: 'tick' });
-    void this.connect();
+    this.connect();
   }
 
   /**
@@ -151,6 +153,7 @@ export class Controller extends EventEmitter {
    */
   async stop(): Promise<void> {
     this.stopped = true;
+    this.session?.stop();
     if (this.maintenanceTimer) clearTimeout(this.maintenanceTimer);
     if (this.scheduledTimer) clearTimeout(this.scheduledTimer);
     this.health.stop();
@@ -219,50 +222,26 @@ export class Controller extends EventEmitter {
 
   // ---- the quorum session -------------------------------------------------
 
-  private async connect(): Promise<void> {
-    let backoff = 200;
-    while (!this.stopped) {
-      const saved = this.saved;
-      const zk = new ZkClient({ connectString: this.cfg.connectString, sessionTimeoutMs: this.cfg.sessionTimeoutMs, logger: this.logger, tls: this.cfg.quorumTls, ...(saved !== null ? { session: saved } : {}) });
-      this.zk = zk;
-      let established = false;
-      zk.on('state', (s) => {
-        if (this.stopped) return;
-        if (s === 'connected') {
-          established = true;
-          this.saved = null;
-          this.logger.info({ sessionId: `0x${zk.sessionId.toString(16)}`, timeoutMs: zk.negotiatedTimeoutMs, reattached: saved !== null && zk.sessionId === saved.id }, 'quorum session connected');
-          this.saveSession(zk);
-          // No format step: our znodes' parent is made (if missing) before the core may race for the lock.
-          void this.prepareSession(zk).then(
-            () => this.feed({ kind: 'session', state: 'connected', sessionId: zk.sessionId, timeoutMs: zk.negotiatedTimeoutMs }),
-            (e: Error) => this.logger.warn({ err: e.message }, 'could not prepare the quorum session (auth, base path); waiting for the next connection'),
-          );
-        } else if (s === 'disconnected') {
-          this.feed({ kind: 'session', state: 'disconnected' });
-        } else if (s === 'expired') {
-          this.logger.warn({ sessionId: `0x${zk.sessionId.toString(16)}` }, saved !== null && !established ? 'the previous run\'s quorum session has expired: starting a new one' : 'quorum session expired: starting a new one');
-          this.saved = null;
-          this.forgetSession();
-          this.feed({ kind: 'session', state: 'expired' });
-          void zk.close().catch(() => undefined);
-          // Expired while re-attaching: the connect below fails and its loop goes on.
-          if (established) setTimeout(() => void this.connect(), 100);
-        }
-      });
-      try {
-        await zk.connect();
-        return;
-      } catch (e) {
-        // The previous run's session expired: a new one at once (the 'expired' listener said so).
-        if (saved !== null && this.saved === null) { await zk.close().catch(() => undefined); continue; }
-        // Never give up (Hadoop's ZKFC exits after 3 tries): reconnect with backoff, for ever.
-        this.logger.warn({ err: (e as Error).message, retryInMs: backoff }, 'cannot reach the quorum; retrying');
-        await zk.close().catch(() => undefined);
-        await new Promise((r) => setTimeout(r, backoff));
-        backoff = Math.min(backoff * 2, 5000);
-      }
-    }
+  private connect(): void {
+    this.session = new QuorumSessionLoop(this.saved, {
+      makeClient: (saved) => new ZkClient({ connectString: this.cfg.connectString, sessionTimeoutMs: this.cfg.sessionTimeoutMs, logger: this.logger, tls: this.cfg.quorumTls, ...(saved !== null ? { session: saved } : {}) }),
+      setTimer: (ms, f) => { setTimeout(f, ms); },
+      log: this.logger,
+      connected: (zk) => {
+        this.saveSession(zk);
+        // No format step: our znodes' parent is made (if missing) before the core may race for the lock.
+        void this.prepareSession(zk).then(
+          () => this.feed({ kind: 'session', state: 'connected', sessionId: zk.sessionId, timeoutMs: zk.negotiatedTimeoutMs }),
+          (e: Error) => this.logger.warn({ err: e.message }, 'could not prepare the quorum session (auth, base path); waiting for the next connection'),
+        );
+      },
+      disconnected: () => this.feed({ kind: 'session', state: 'disconnected' }),
+      expired: () => {
+        this.forgetSession();
+        this.feed({ kind: 'session', state: 'expired' });
+      },
+    });
+    void this.session.run();
   }
 
   private authed = new WeakSet<ZkClient>();
