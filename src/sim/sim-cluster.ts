@@ -32,6 +32,10 @@ export interface SimOptions {
   /** Bare runs: servers started outside the membership, and membership changes proposed during the run. */
   spares: number;
   reconfig: boolean;
+  /** Between two faults of the cluster (servers crashed, partitioned, lagging, power failures), in ms; default 100-1500. */
+  faultGapMs?: [number, number];
+  /** The second half of the settle period must see commits (the bare run's and the clients' writes); off for workloads that may write nothing then. */
+  requireProgress?: boolean;
 }
 
 /** Bare runs carry a new membership as a transaction `cfg:{"voters":[..],"observers":[..]}`. */
@@ -107,7 +111,31 @@ function unpackSnapshot(bytes: Uint8Array): { state: SimState; app: Uint8Array }
   return { state: decodeSimState(bytes.subarray(4, 4 + n)), app: bytes.subarray(4 + n) };
 }
 
+/** A simulated cluster running on its event queue: step the queue (to `end`, then until quiet), then finish() for the checks. */
+export interface SimClusterRun {
+  q: EventQueue;
+  rng: Rng;
+  /** The end of the settle period. */
+  end: number;
+  /** Every server serving and all at one zxid. */
+  quiet(): boolean;
+  /** Counts an event the caller stepped. */
+  stepped(): void;
+  finish(): SimResult;
+}
+
 export function runSimulation(o: SimOptions, workloadOverride?: SimWorkload): SimResult {
+  const run = startSimCluster(o, workloadOverride);
+  const { q } = run;
+  while (q.step(run.end)) run.stepped();
+  // Quiet means every server serving and all at one zxid; an election may still be finishing (a
+  // leader that exhausted its counter near 2^32, say): give it up to 10 s more, in steps.
+  for (let extra = 0; extra < 100 && !run.quiet(); extra++) { const until = q.now + 100; while (q.step(until)) run.stepped(); }
+  return run.finish();
+}
+
+/** Starts a cluster (its servers, faults and workload) on a new event queue; the caller steps it. */
+export function startSimCluster(o: SimOptions, workloadOverride?: SimWorkload): SimClusterRun {
   const firstCounterOf = o.nearCounterLimit ? 0xffff_ff00n : 1n;
   const workload: SimWorkload = workloadOverride ?? (o.zkClients > 0 ? zkWorkload(o.zkClients, firstCounterOf) : { app: () => new NoApp() });
   const rng = new Rng(o.seed);
@@ -343,7 +371,7 @@ export function runSimulation(o: SimOptions, workloadOverride?: SimWorkload): Si
         q.after(rng.range(50, 3000), () => { if (!n.up && n.life === life) { log(`server ${n.id}: restart`); boot(n); } });
       }
     }
-    q.after(rng.range(100, 1500), fault);
+    q.after(rng.range(...(o.faultGapMs ?? [100, 1500])), fault);
   };
 
   /** The forced schedule: a leader cut off alone keeps taking writes no one else will have. */
@@ -377,26 +405,26 @@ export function runSimulation(o: SimOptions, workloadOverride?: SimWorkload): Si
   });
 
   const end = o.faultMs + o.settleMs;
-  while (q.step(end)) stats.events++;
-  // Quiet means every server serving and all at one zxid; an election may still be finishing (a
-  // leader that exhausted its counter near 2^32, say): give it up to 10 s more, in steps.
   const quiet = () => [...nodes.values()].every((n) => n.up && n.core !== null && n.core.serving && n.state.zxid === node(ids[0]).state.zxid);
-  for (let extra = 0; extra < 100 && !quiet(); extra++) { const until = q.now + 100; while (q.step(until)) stats.events++; }
-  stats.simMs = q.now;
-  const finalStates = new Map<number, { state: SimState; serving: boolean }>();
-  for (const n of nodes.values()) finalStates.set(n.id, { state: n.state, serving: n.up && n.core !== null && n.core.serving });
-  checker.final(finalStates);
-  // Writes keep coming until 2 s before the end: the second half of the settle period must see commits.
-  checker.progressedAfter(o.faultMs + o.settleMs / 2);
-  const versions = new Set([...nodes.values()].filter((n) => n.core !== null).map((n) => n.core!.activeConfig.version));
-  if (versions.size > 1) checker.violations.push(`end: servers hold different memberships (${[...versions].map((v) => '0x' + v.toString(16)).join(', ')})`);
-  if (quiet()) {
-    // The layer's own state, not only the replicated log: servers that applied the same transactions hold the same state.
-    const digests = [...nodes.values()].flatMap((n) => { const d = n.app?.stateDigest?.(); return d === undefined ? [] : [{ id: n.id, ...d }]; });
-    const differ = digests.filter((d) => d.zxid === digests[0].zxid && d.digest !== digests[0].digest);
-    if (differ.length > 0) checker.violations.push(`end: servers at zxid 0x${digests[0].zxid.toString(16)} hold different states (server ${digests[0].id} and ${differ.map((d) => d.id).join(', ')})`);
+  return { q, rng, end, quiet, stepped: () => { stats.events++; }, finish };
+
+  function finish(): SimResult {
+    stats.simMs = q.now;
+    const finalStates = new Map<number, { state: SimState; serving: boolean }>();
+    for (const n of nodes.values()) finalStates.set(n.id, { state: n.state, serving: n.up && n.core !== null && n.core.serving });
+    checker.final(finalStates);
+    // Writes keep coming until 2 s before the end: the second half of the settle period must see commits.
+    if (o.requireProgress !== false) checker.progressedAfter(o.faultMs + o.settleMs / 2);
+    const versions = new Set([...nodes.values()].filter((n) => n.core !== null).map((n) => n.core!.activeConfig.version));
+    if (versions.size > 1) checker.violations.push(`end: servers hold different memberships (${[...versions].map((v) => '0x' + v.toString(16)).join(', ')})`);
+    if (quiet()) {
+      // The layer's own state, not only the replicated log: servers that applied the same transactions hold the same state.
+      const digests = [...nodes.values()].flatMap((n) => { const d = n.app?.stateDigest?.(); return d === undefined ? [] : [{ id: n.id, ...d }]; });
+      const differ = digests.filter((d) => d.zxid === digests[0].zxid && d.digest !== digests[0].digest);
+      if (differ.length > 0) checker.violations.push(`end: servers at zxid 0x${digests[0].zxid.toString(16)} hold different states (server ${digests[0].id} and ${differ.map((d) => d.id).join(', ')})`);
+    }
+    for (const p of workload.check?.() ?? []) checker.violations.push(`Q3: ${p}`);
+    const { seed: _s, trace: _t, ...options } = o;
+    return { seed: o.seed, options, ok: checker.violations.length === 0, violations: checker.violations, stats: { ...checker.stats, ...stats, ...workload.stats?.() }, trace };
   }
-  for (const p of workload.check?.() ?? []) checker.violations.push(`Q3: ${p}`);
-  const { seed: _s, trace: _t, ...options } = o;
-  return { seed: o.seed, options, ok: checker.violations.length === 0, violations: checker.violations, stats: { ...checker.stats, ...stats, ...workload.stats?.() }, trace };
 }
