@@ -206,6 +206,8 @@ export class ControllerCore {
   private pending: { op: number; step: Step } | null = null;
   /** The lock changed while a read of it was pending: its answer may predate the change. */
   private lockChangedDuringRead = false;
+  /** Our create of the lock failed other than NODEEXISTS (a refusal, or its answer lost): why, until the read that follows. */
+  private createFailed: string | null = null;
   private nextOp = 1;
   private out: ControllerEffect[] = [];
   /** Why we are demoting/releasing, for the log and status. */
@@ -591,11 +593,16 @@ export class ControllerCore {
 
   private failPromotion(reason: string): void {
     this.history({ type: 'promotion-failed', epoch: this.epoch, token: this.tokenString(), reason });
-    this.lastFailure = reason;
     this.log('warn', `promotion failed: ${reason}`);
+    this.backOffRace(reason);
+    this.startDemotion(`promotion failed: ${reason}`);
+  }
+
+  /** No race before the backoff has passed; the next backoff is twice as long (up to the maximum). */
+  private backOffRace(reason: string): void {
+    this.lastFailure = reason;
     this.notBefore = this.now + this.backoffMs;
     this.backoffMs = Math.min(this.backoffMs * 2, this.s.retryBackoffMaxMs);
-    this.startDemotion(`promotion failed: ${reason}`);
   }
 
   private onDone(op: number, r: OpResult): void {
@@ -644,11 +651,14 @@ export class ControllerCore {
         if (r.ok) { this.lockCzxid = r.lock!.czxid; this.startPromotion(); return; }
         if (r.code === 'NODEEXISTS') { this.readLock(); return; }
         // The answer was lost (connection loss): who holds it is decided by its ephemeralOwner.
+        this.createFailed = r.reason;
         this.readLock();
         return;
       case 'readLock': {
         const changedDuringRead = this.lockChangedDuringRead;
         this.lockChangedDuringRead = false;
+        const createFailed = this.createFailed;
+        this.createFailed = null;
         if (!r.ok) {
           // While active, a failed read proves nothing: the lease decides; read again once connected.
           if (this.phase === 'active') { this.recheckLock = 'watch'; return; }
@@ -668,7 +678,13 @@ export class ControllerCore {
           this.run('deleteStaleLock', { type: 'deleteStaleLock', czxid: lock.czxid });
           return;
         }
-        if (lock === null) { this.lockFree(); return; }
+        if (lock === null) {
+          // Free, yet our create failed: the quorum refuses it (no right to create there, the base path
+          // gone): racing again at once would hammer the quorum. Back off as after a failed promotion.
+          if (createFailed !== null) { this.log('warn', `creating the lock failed (${createFailed}) and nobody holds it: racing again in ${this.backoffMs} ms`); this.backOffRace(`racing for the lock: ${createFailed}`); }
+          this.lockFree();
+          return;
+        }
         // Watching now would wait on a watch that already fired (a lost wake-up): read again, watching anew.
         if (changedDuringRead) { this.readLock(); return; }
         this.transition('watching', 'another instance holds the lock');
