@@ -1,35 +1,39 @@
 // Seeded runs of the failover controllers: one ControllerCore per instance,
 // driven by the production driver code (controller-ops.ts: runControllerOp and
-// CoreRunner, with fencing.ts's fenceInstance and quorum-writer.ts's
-// takeEpochOn) over simulated I/O: a model quorum (sessions that expire
-// without pings, an ephemeral lock with its czxid and ephemeralOwner, one-shot
-// data watches, versions, sync), journal nodes running the real JournalState,
-// services whose writers are the real JournalWriter, health checks folded by
-// the real HealthFolder, and fencing that kills, lies, fails or hangs (its raw
-// outcome: fencing.ts's fenceVerdict and down check decide what counts). Faults:
-// services that die, hang and come back; hooks and fencing that fail or hang;
-// controller pauses (a GC stop: its timers and inputs held), crashes and
+// CoreRunner; the session loop of quorum-session.ts; fencing.ts's
+// fenceInstance; journal-epoch.ts's takeEpochOn) over simulated I/O. Their
+// quorum is the simulated ZooKeeper ensemble of sim-cluster.ts (three servers
+// running QuorumPeer and ServerCore, with their own crashes, partitions, leader
+// isolations and power failures), reached by the real ZkClient over the
+// simulated client network (sim-client-net.ts). Journal nodes run the real
+// JournalState, services' writers are the real JournalWriter, health checks are
+// folded by the real HealthFolder, and fencing kills, lies, fails or hangs (its
+// raw outcome: fencing.ts's fenceVerdict and down check decide what counts).
+// Faults: services that die, hang and come back; hooks and fencing that fail or
+// hang; controller pauses (a GC stop: its timers and inputs held), crashes and
 // restarts (with the session file's re-attach, or without); partitions of a
 // controller from the quorum, the journal or its service. Checked on every
-// schedule: C1-C4 as they happen, and once the faults stop, exactly one
-// active within a bound.
-//
-// The quorum is a model, not the simulated ZooKeeper servers of sim-cluster.ts:
-// its rules are the few the controller relies on (see ModelQuorum), and its
-// sessions time out on the quorum's side as ZooKeeper's do.
+// schedule: C1-C4 as they happen, against what the quorum committed; the
+// quorum's own Q1-Q3; and once the faults stop, exactly one active within a
+// bound.
 import { ControllerCore, type Breadcrumb, type ControllerOp, type ControllerSettings, type HistoryEvent } from '../core/controller/controller-core.js';
 import { HealthFolder, type CheckOutcome } from '../core/controller/health.js';
 import { JournalError, JournalState } from '../core/journal/journal-state.js';
 import { JournalWriter, type WriterEffect } from '../core/journal/journal-writer.js';
-import { controllerSettings, CoreRunner, type ControllerIo, type IoOutcome, type OpsQuorum, type OpsStat } from '../controller/controller-ops.js';
+import { controllerSettings, CoreRunner, type ControllerIo, type IoOutcome } from '../controller/controller-ops.js';
+import { QuorumSessionLoop } from '../controller/quorum-session.js';
+import type { SavedSession } from '../controller/session-file.js';
 import { FENCE_VERIFY_MS, fenceBreadcrumb, type DownIo, type DownObservation, type FenceEvidence, type KillMethod } from '../controller/fencing.js';
 import type { FenceConfig, InstanceConfig } from '../config/controller-config.js';
 import { promisedOnMajority, takeEpochOn, type EpochNodeClient } from '../client/journal/journal-epoch.js';
-import { ZkError } from '../client/errors.js';
-import { Err, EventType } from '../proto/zk-constants.js';
+import { ZkClient } from '../client/zk-client.js';
+import { Acls } from '../client/ops.js';
+import { DataTree } from '../core/zk/data-tree.js';
+import { decodeLoggedTxn } from '../proto/txn-codec.js';
 import { batchChecksum } from '../proto/journal-wire.js';
-import { EventQueue } from './event-queue.js';
-import { Rng } from './rng.js';
+import { startSimCluster } from './sim-cluster.js';
+import { SimClientNetwork, type SimProcess } from './sim-client-net.js';
+import { ZkApp } from './sim-zk-app.js';
 import { applyDurable, segmentEditsOf, serveNow, type SimJournalDurable } from './journal-sim.js';
 
 export interface ControllerSimOptions { seed: number; instances: number; faultMs: number; settleMs: number; trace: boolean }
@@ -44,28 +48,47 @@ const FENCE_TIMEOUT_MS = 800;
 const JOURNAL_TIMEOUT_MS = 500;
 const RETRY_BACKOFF_MAX_MS = 2000;
 /**
- * After the faults stop: sessions of crashed or cut-off controllers expire (one session timeout),
+ * After the faults stop, the quorum's servers (all restarted then) elect a leader and sync its
+ * learners, and the controllers' clients, backing off up to a second and giving a silent server a
+ * second to answer, connect again: QUORUM_RECOVERY_MS.
+ */
+const QUORUM_RECOVERY_MS = 4000;
+/**
+ * After the faults stop and the quorum serves: sessions of crashed or cut-off controllers expire (one session timeout),
  * services pass their checks again (a few health intervals), a hook or fence still hanging times
  * out (a fence that claimed a kill is checked for the target down for up to FENCE_VERIFY_MS), a
  * failed promotion's backoff runs out, and a promotion runs.
  */
-export const SIM_SETTLE_BOUND_MS = SIM_SESSION_MS + 4 * HEALTH_MS + HOOK_TIMEOUT_MS + FENCE_TIMEOUT_MS + FENCE_VERIFY_MS + RETRY_BACKOFF_MAX_MS + 1000;
+export const SIM_SETTLE_BOUND_MS = QUORUM_RECOVERY_MS + SIM_SESSION_MS + 4 * HEALTH_MS + HOOK_TIMEOUT_MS + FENCE_TIMEOUT_MS + FENCE_VERIFY_MS + RETRY_BACKOFF_MAX_MS + 1000;
+const QUORUM_SERVERS = 3;
+const CONNECT_STRING = Array.from({ length: QUORUM_SERVERS }, (_, i) => `zk${i + 1}:2181`).join(',');
+/** Between two faults of the quorum's own (a server crashed, servers partitioned, a leader cut off, a power failure). */
+const QUORUM_FAULT_GAP_MS: [number, number] = [1500, 5000];
+const BASE = '/svc';
 const LOCK = '/svc/lock';
 const CRUMB = '/svc/breadcrumb';
 const JOURNAL = 'svc';
 
 type RoleAnswer = { ok: true; role: 'active' | 'standby'; epoch: number | null } | { ok: false; reason: string };
 
-interface ZNode { data: string; czxid: bigint; version: number; owner: bigint }
 
 export async function runControllerSimulation(o: ControllerSimOptions): Promise<ControllerSimResult> {
-  const rng = new Rng(o.seed);
-  const q = new EventQueue();
-  const trace: string[] = [];
-  const log = (l: string) => { if (o.trace) trace.push(`${q.now.toFixed(1).padStart(9)} ${l}`); };
   const violations: string[] = [];
-  const fail = (v: string) => { log(`VIOLATION ${v}`); if (violations.length < 20) violations.push(`t=${q.now.toFixed(1)}ms ${v}`); };
   const stats = { promotions: 0, demotions: 0, fences: 0, fenceFailures: 0, sessionsExpired: 0, serviceDeaths: 0, serviceHangs: 0, pauses: 0, crashes: 0, resumedRestarts: 0, partitions: 0, writesAcked: 0, writersFenced: 0, zombieActivesAtEnd: 0, events: 0 };
+
+  // ---- the quorum: three simulated servers (QuorumPeer, ServerCore) with their own faults --
+  let clientNet: SimClientNetwork | null = null;
+  let clusterLog: (line: string) => void = () => undefined;
+  const cluster = startSimCluster({
+    seed: o.seed, servers: QUORUM_SERVERS, observers: 0, spares: 0, reconfig: false, nearCounterLimit: false, zkClients: 0, trace: o.trace,
+    faultMs: o.faultMs, settleMs: SIM_SETTLE_BOUND_MS + o.settleMs, faultGapMs: QUORUM_FAULT_GAP_MS, requireProgress: false,
+  }, {
+    app: (ctx) => new ZkApp(ctx, clientNet!, 1n, (what) => fail(`quorum: ${what}`), (zxid, payload) => onCommitted(zxid, payload)),
+    start: (env) => { clientNet = new SimClientNetwork(env.q, env.rng); clientNet.attach(env); clusterLog = env.log; },
+  });
+  const { q, rng } = cluster;
+  const log = (l: string) => clusterLog(l);
+  const fail = (v: string) => { log(`VIOLATION ${v}`); if (violations.length < 20) violations.push(`t=${q.now.toFixed(1)}ms ${v}`); };
   const faultsOn = () => q.now < o.faultMs;
   /** Promises resolved in an event: their continuations run before the next event. */
   let settled = false;
@@ -74,95 +97,44 @@ export async function runControllerSimulation(o: ControllerSimOptions): Promise<
   // ---- links: controller <-> quorum ('q'), journal ('j'), its service ('s') ------------
   const cut = new Set<string>();
   const linkUp = (kind: 'q' | 'j' | 's', id: string) => !cut.has(`${kind}:${id}`);
-  /** What an open connection carries while its link is cut: held (TCP retransmits), delivered at the heal. */
-  const held = new Map<string, (() => void)[]>();
-  const through = (kind: 'q', id: string, f: () => void) => {
-    const link = `${kind}:${id}`;
-    if (!cut.has(link)) { f(); return; }
-    held.set(link, [...(held.get(link) ?? []), f]);
-  };
   const heal = (link: string) => {
     cut.delete(link);
-    const fs = held.get(link) ?? [];
-    held.delete(link);
-    for (const f of fs) q.after(lat(), f);
+    // What the controller's quorum connections held while cut goes out now (TCP retransmits).
+    if (link.startsWith('q:')) clientNet!.healed(procs.get(link.slice(2))!);
   };
 
-  // ---- the model quorum ------------------------------------------------------------------
-  // What the controller relies on: a session lives while the quorum hears from it within its
-  // timeout, and its ephemeral nodes go with it; create fails with NODEEXISTS; delete and setData
-  // check the version; a data watch fires once, on change or deletion, and waits for a
-  // disconnected client (setWatches on reconnect); every write takes a zxid (czxid).
-  let zxid = 0x100n;
-  const znodes = new Map<string, ZNode>();
-  const sessions = new Map<bigint, { timeoutMs: number; lastHeard: number; alive: boolean; client: SimZk | null }>();
-  const watches = new Map<string, { session: bigint; fire: (ev: { type: number }) => void }[]>();
-  let nextSessionId = 0x1000n;
+  // ---- what the quorum committed, as the first server to apply each transaction applied it --
+  // Every committed transaction is applied by some server before any applies a later one, so the
+  // newest state any server reached is the quorum's: C1-C3 are checked against it.
+  const committed = new DataTree();
   /** Every breadcrumb write: who wrote it and what it replaced. */
   const crumbWrites: { by: bigint; replaced: Breadcrumb | null }[] = [];
-
-  /** A data watch's event, as ZooKeeper types it: the node changed or was deleted. */
-  const fire = (path: string, type: number = EventType.NodeDataChanged) => {
-    const ws = watches.get(path) ?? [];
-    watches.delete(path);
-    for (const w of ws) sessions.get(w.session)?.client?.event(() => w.fire({ type }));
-  };
-  const expire = (id: bigint) => {
-    const s = sessions.get(id)!;
-    s.alive = false;
-    stats.sessionsExpired++;
-    log(`quorum: session 0x${id.toString(16)} expired`);
-    checkC2AtExpiry(id);
-    for (const [p, w] of watches) watches.set(p, w.filter((x) => x.session !== id));
-    for (const [path, n] of [...znodes]) if (n.owner === id) { znodes.delete(path); zxid++; fire(path, EventType.NodeDeleted); }
-  };
-  const quorumTick = () => {
-    for (const [id, s] of sessions) if (s.alive && q.now - s.lastHeard > s.timeoutMs) expire(id);
-    q.after(20, quorumTick);
-  };
-  q.after(20, quorumTick);
-  const parseData = (d: string): Breadcrumb | null => { try { return JSON.parse(d) as Breadcrumb; } catch { return null; } };
-  const stat = (n: ZNode): OpsStat => ({ czxid: n.czxid, ephemeralOwner: n.owner, version: n.version });
-  const quorumOps = {
-    create(session: bigint, path: string, data: string, ephemeral: boolean): OpsStat {
-      if (znodes.has(path)) throw new ZkError(Err.NODEEXISTS, path);
-      const n = { data, czxid: ++zxid, version: 0, owner: ephemeral ? session : 0n };
-      znodes.set(path, n);
-      if (path === CRUMB) crumbWrites.push({ by: session, replaced: null });
-      fire(path);
-      return stat(n);
-    },
-    getData(session: bigint, path: string, watcher?: (ev: { type: number }) => void): { data: Buffer; stat: OpsStat } {
-      const n = znodes.get(path);
-      if (n === undefined) throw new ZkError(Err.NONODE, path);
-      if (watcher !== undefined) watches.set(path, [...(watches.get(path) ?? []), { session, fire: watcher }]);
-      return { data: Buffer.from(n.data), stat: stat(n) };
-    },
-    delete(path: string, version: number): void {
-      const n = znodes.get(path);
-      if (n === undefined) throw new ZkError(Err.NONODE, path);
-      if (version !== -1 && version !== n.version) throw new ZkError(Err.BADVERSION, path);
-      znodes.delete(path);
-      zxid++;
-      fire(path, EventType.NodeDeleted);
-    },
-    setData(session: bigint, path: string, data: string, version: number): void {
-      const n = znodes.get(path);
-      if (n === undefined) throw new ZkError(Err.NONODE, path);
-      if (version !== -1 && version !== n.version) throw new ZkError(Err.BADVERSION, path);
-      if (path === CRUMB) crumbWrites.push({ by: session, replaced: parseData(n.data) });
-      n.data = data;
-      n.version++;
-      zxid++;
-      fire(path);
-    },
-  };
+  const parseData = (d: Buffer | null): Breadcrumb | null => { try { return d === null ? null : JSON.parse(d.toString()) as Breadcrumb; } catch { return null; } };
+  function onCommitted(zxid: bigint, payload: Uint8Array): void {
+    if (zxid <= committed.lastZxid) return;
+    const { hdr, txn } = decodeLoggedTxn(Buffer.from(payload));
+    const crumbBefore = parseData(committed.get(CRUMB)?.data ?? null);
+    committed.apply(hdr, txn, []);
+    const flat = txn.type === 'multi' ? txn.txns : [txn];
+    for (const t of flat) {
+      if (t.type === 'closeSession') {
+        stats.sessionsExpired++;
+        log(`quorum: session 0x${hdr.sessionId.toString(16)} closed (expired) at 0x${zxid.toString(16)}`);
+        checkC2AtExpiry(hdr.sessionId);
+      } else if (t.type === 'create' && t.path === LOCK) {
+        log(`quorum: 0x${hdr.sessionId.toString(16)} took the lock at 0x${zxid.toString(16)}`);
+      }
+      if ((t.type === 'create' || t.type === 'setData') && t.path === CRUMB) crumbWrites.push({ by: hdr.sessionId, replaced: t.type === 'create' ? null : crumbBefore });
+    }
+  }
 
   /** A controller process: its events wait while it is paused and are dropped once it crashed. */
-  class Proc {
+  class Proc implements SimProcess {
     life = 0;
     pausedUntil = 0;
     up = true;
+    constructor(readonly name: string) {}
+    quorumLinkUp(): boolean { return linkUp('q', this.name); }
     deliver(life: number, f: () => void): void {
       if (!this.up || life !== this.life) return;
       if (q.now < this.pausedUntil) { q.at(this.pausedUntil, () => this.deliver(life, f)); return; }
@@ -175,122 +147,6 @@ export async function runControllerSimulation(o: ControllerSimOptions): Promise<
       q.after(ms, () => { if (!t.cancelled) this.deliver(life, f); });
       return t;
     }
-  }
-
-  /** A ZooKeeper client session, as ZkClient behaves: pings every third of the timeout, a connection given up after two thirds without a word, then reconnects; the quorum's verdict on the session at reconnect. */
-  class SimZk implements OpsQuorum {
-    sessionId = 0n;
-    state: 'connecting' | 'connected' | 'disconnected' | 'expired' | 'closed' = 'connecting';
-    private lastRecv = 0;
-    private gen = 0;
-    private readonly inFlight = new Set<(e: Error) => void>();
-    private readonly heldEvents: (() => void)[] = [];
-    private readonly life: number;
-    constructor(private readonly ctl: SimController, saved: bigint | null, private readonly onState: (s: 'connected' | 'disconnected' | 'expired') => void) {
-      this.life = ctl.proc.life;
-      this.sessionId = saved ?? 0n;
-      this.tryConnect();
-      this.loop();
-    }
-    private get live(): boolean { return this.ctl.proc.life === this.life && this.ctl.zk === this && this.state !== 'closed' && this.state !== 'expired'; }
-    private loop(): void {
-      this.ctl.proc.after(SIM_SESSION_MS / 3, () => {
-        if (!this.live) return;
-        if (this.state === 'connected') {
-          if (q.now - this.lastRecv > (SIM_SESSION_MS * 2) / 3) this.drop();
-          else void this.rpc(() => undefined).catch(() => undefined); // a ping
-        } else this.tryConnect();
-        this.loop();
-      });
-    }
-    private drop(): void {
-      this.gen++;
-      this.state = 'disconnected';
-      for (const r of this.inFlight) r(new ZkError(Err.CONNECTIONLOSS));
-      this.inFlight.clear();
-      this.onState('disconnected');
-    }
-    private tryConnect(): void {
-      const id = this.ctl.inst.id;
-      if (!linkUp('q', id)) return;
-      const gen = this.gen;
-      q.after(lat(), () => {
-        if (!linkUp('q', id)) return;
-        let verdict: 'connected' | 'expired';
-        if (this.sessionId === 0n) {
-          this.sessionId = nextSessionId++;
-          sessions.set(this.sessionId, { timeoutMs: SIM_SESSION_MS, lastHeard: q.now, alive: true, client: this });
-          verdict = 'connected';
-        } else {
-          const s = sessions.get(this.sessionId);
-          if (s?.alive) { s.lastHeard = q.now; s.client = this; verdict = 'connected'; } else verdict = 'expired';
-        }
-        q.after(lat(), () => {
-          if (!linkUp('q', id)) return;
-          this.ctl.proc.deliver(this.life, () => {
-            if (!this.live || this.gen !== gen || this.state === 'connected') return;
-            if (verdict === 'expired') { this.state = 'expired'; this.onState('expired'); return; }
-            this.state = 'connected';
-            this.lastRecv = q.now;
-            this.onState('connected');
-            for (const f of this.heldEvents.splice(0)) f();
-          });
-        });
-      });
-    }
-    /** A watch event from the quorum: delivered on the connection, or held until the next one. */
-    event(f: () => void): void {
-      const id = this.ctl.inst.id;
-      if (this.state !== 'connected') { this.heldEvents.push(f); return; }
-      const gen = this.gen;
-      q.after(lat(), () => through('q', id, () => this.ctl.proc.deliver(this.life, () => { if (this.live && this.gen === gen) f(); else this.heldEvents.push(f); })));
-    }
-    close(): void { this.state = 'closed'; }
-    /** One request: lost with the link, answered through it, failed when the connection is given up. */
-    private rpc<T>(work: (session: bigint) => T): Promise<T> {
-      return new Promise<T>((resolve, reject) => {
-        if (this.state !== 'connected') { reject(new ZkError(Err.CONNECTIONLOSS)); return; }
-        const id = this.ctl.inst.id;
-        const gen = this.gen;
-        this.inFlight.add(reject);
-        // Held while the link is cut; gone with the connection once the client gives it up.
-        const done = (f: () => void) => {
-          q.after(lat(), () => through('q', id, () => {
-            this.ctl.proc.deliver(this.life, () => {
-              if (this.gen !== gen || !this.inFlight.has(reject)) return;
-              this.inFlight.delete(reject);
-              this.lastRecv = q.now;
-              f();
-            });
-          }));
-        };
-        const session = this.sessionId;
-        const arrive = (f: () => void) => through('q', id, () => q.after(lat(), () => through('q', id, () => { if (this.gen === gen && this.ctl.proc.life === this.life) f(); })));
-        arrive(() => {
-          const s = sessions.get(session);
-          if (!s?.alive) {
-            done(() => { reject(new ZkError(Err.SESSIONEXPIRED)); if (this.live) { this.state = 'expired'; this.onState('expired'); } });
-            return;
-          }
-          s.lastHeard = q.now;
-          let r: { ok: true; v: T } | { ok: false; e: unknown };
-          try { r = { ok: true, v: work(session) }; } catch (e) { r = { ok: false, e }; }
-          done(() => { if (r.ok) resolve(r.v); else reject(r.e as Error); });
-        });
-      });
-    }
-    create(path: string, data: string): Promise<unknown> { return this.rpc((s) => quorumOps.create(s, path, data, false)); }
-    create2(path: string, data: string): Promise<{ stat: OpsStat }> {
-      return this.rpc((s) => {
-        const r = { stat: quorumOps.create(s, path, data, true) };
-        if (path === LOCK) log(`quorum: ${this.ctl.inst.id} (0x${s.toString(16)}) took the lock (czxid ${r.stat.czxid})`);
-        return r;
-      });
-    }
-    getData(path: string, watcher?: (ev: { type: number }) => void): Promise<{ data: Buffer | null; stat: OpsStat }> { return this.rpc((s) => quorumOps.getData(s, path, watcher)); }
-    delete(path: string, version = -1): Promise<void> { return this.rpc(() => quorumOps.delete(path, version)); }
-    setData(path: string, data: string, version = -1): Promise<unknown> { return this.rpc((s) => quorumOps.setData(s, path, data, version)); }
-    sync(): Promise<void> { return this.rpc(() => undefined); }
   }
 
   // ---- the journal: JournalState nodes, durable at once, answering after a delay ----------
@@ -416,9 +272,10 @@ export async function runControllerSimulation(o: ControllerSimOptions): Promise<
     proc: Proc;
     core: ControllerCore;
     runner: CoreRunner;
-    zk: SimZk | null;
+    /** The quorum session loop the controller process runs (QuorumSessionLoop, over the real ZkClient). */
+    session: QuorumSessionLoop;
     /** The session file: the session to re-attach to after a restart. */
-    savedSession: bigint | null;
+    savedSession: SavedSession | null;
     /** Instances fenced in the current promotion (since its breadcrumb read). */
     fenced: Set<string>;
     /** The breadcrumb as read in the current promotion. */
@@ -515,12 +372,12 @@ export async function runControllerSimulation(o: ControllerSimOptions): Promise<
     { instance: inst, journalNodes: [], raceDelayMs: 0, promotionsPerWindow: 20, promotionWindowMs: 10_000, maxLagOnFailover: null, failsafe: false, sessionTimeoutMs: SIM_SESSION_MS },
     resume === null ? null : { id: resume }, { retryBackoffMs: 200, retryBackoffMaxMs: RETRY_BACKOFF_MAX_MS });
 
-  const startController = (inst: InstanceConfig, proc: Proc, saved: bigint | null): SimController => {
-    const core = new ControllerCore(settings(inst, saved), q.now);
-    const ctl = { inst, proc, core, zk: null, savedSession: saved, fenced: new Set<string>(), readCrumb: null, ops: new Map() } as unknown as SimController;
+  const startController = (inst: InstanceConfig, proc: Proc, saved: SavedSession | null): SimController => {
+    const core = new ControllerCore(settings(inst, saved?.id ?? null), q.now);
+    const ctl = { inst, proc, core, savedSession: saved, fenced: new Set<string>(), readCrumb: null, ops: new Map() } as unknown as SimController;
     const io: ControllerIo = {
-      instance: { id: inst.id, address: `host-${inst.id}:0` }, lockPath: LOCK, crumbPath: CRUMB, acl: [],
-      quorum: () => ctl.zk,
+      instance: { id: inst.id, address: `host-${inst.id}:0` }, lockPath: LOCK, crumbPath: CRUMB, acl: Acls.OPEN_ACL_UNSAFE,
+      quorum: () => ctl.session.zk,
       lockChanged: (deleted) => ctl.runner.feed({ kind: 'lockChanged', deleted }),
       queryRole: () => callService<RoleAnswer>(ctl, HOOK_TIMEOUT_MS,
         (svc) => ({ ok: true, role: svc.role, epoch: svc.writerEpoch ?? svc.epoch }),
@@ -582,22 +439,6 @@ export async function runControllerSimulation(o: ControllerSimOptions): Promise<
         checkActives();
       },
     });
-    const connect = (savedId: bigint | null) => {
-      const zk: SimZk = new SimZk(ctl, savedId, (s) => {
-        if (ctl.zk !== zk) return;
-        if (s === 'connected') {
-          ctl.savedSession = zk.sessionId;
-          ctl.runner.feed({ kind: 'session', state: 'connected', sessionId: zk.sessionId, timeoutMs: SIM_SESSION_MS });
-        } else if (s === 'disconnected') ctl.runner.feed({ kind: 'session', state: 'disconnected' });
-        else {
-          ctl.savedSession = null;
-          ctl.runner.feed({ kind: 'session', state: 'expired' });
-          zk.close();
-          proc.after(100, () => { if (ctl.zk === zk) connect(null); });
-        }
-      });
-      ctl.zk = zk;
-    };
     // Health: each check's outcome folded as the health monitor folds it (HealthFolder); the core hears of changes.
     const folder = new HealthFolder([HEALTH_FAILURES]);
     const probe = () => {
@@ -609,21 +450,44 @@ export async function runControllerSimulation(o: ControllerSimOptions): Promise<
     };
     probe();
     ctl.runner.feed({ kind: 'tick' });
-    connect(saved);
+    // The controller's own session loop, over the real ZooKeeper client on the simulated network.
+    const runtime = clientNet!.runtime(proc);
+    const zkLog = (level: string) => (fields: object, msg?: string) => log(`${inst.id}: zk ${level} ${msg ?? ''} ${JSON.stringify(fields, (_k, v: unknown) => (typeof v === 'bigint' ? `0x${v.toString(16)}` : v))}`);
+    const logger = { debug: () => undefined, info: zkLog('info'), warn: zkLog('warn'), error: zkLog('error') };
+    ctl.session = new QuorumSessionLoop(saved, {
+      makeClient: (s) => new ZkClient({ connectString: CONNECT_STRING, sessionTimeoutMs: SIM_SESSION_MS, runtime, logger, ...(s !== null ? { session: s } : {}) }),
+      setTimer: (ms, f) => { proc.after(ms, f); },
+      log: logger,
+      connected: (zk) => {
+        ctl.savedSession = { id: zk.sessionId, passwd: zk.sessionPasswd };
+        // As the controller prepares a session: the lock's parent made before the core may race.
+        void zk.ensurePath(BASE).then(
+          () => ctl.runner.feed({ kind: 'session', state: 'connected', sessionId: zk.sessionId, timeoutMs: zk.negotiatedTimeoutMs }),
+          (e: Error) => log(`${inst.id}: could not prepare the quorum session: ${e.message}`),
+        );
+      },
+      disconnected: () => ctl.runner.feed({ kind: 'session', state: 'disconnected' }),
+      expired: () => {
+        ctl.savedSession = null;
+        ctl.runner.feed({ kind: 'session', state: 'expired' });
+      },
+    });
+    void ctl.session.run();
     return ctl;
   };
-  const procs = new Map(ids.map((id) => [id, new Proc()]));
+  const procs = new Map(ids.map((id) => [id, new Proc(id)]));
   for (const inst of instances) q.at(rng.range(0, 50), () => ctls.set(inst.id, startController(inst, procs.get(inst.id)!, null)));
 
   // ---- checks ----------------------------------------------------------------------------
-  const lockOwner = () => znodes.get(LOCK)?.owner ?? null;
+  const lockOwner = () => committed.get(LOCK)?.ephemeralOwner ?? null;
+  const sessionAlive = (sid: bigint) => committed.sessions.has(sid);
   /** C1-C3 before a promotion's side effect: the lock held by its session at the quorum (and that session alive), the service healthy. */
   function checkBeforeSideEffect(ctl: SimController, op: ControllerOp): void {
     if (op.type === 'hook' && op.hook === 'toStandby') return;
-    const sid = ctl.zk?.sessionId ?? null;
+    const sid = ctl.session.zk?.sessionId ?? null;
     const what = op.type === 'hook' ? op.hook : op.type;
     const owner = lockOwner();
-    if (sid === null || owner !== sid || !sessions.get(sid)?.alive) fail(`C2: ${ctl.inst.id} runs ${what} while its session (${sid === null ? 'none' : '0x' + sid.toString(16)}) does not hold the lock at the quorum (owner ${owner === null ? 'none' : '0x' + owner.toString(16)})`);
+    if (sid === null || owner !== sid || !sessionAlive(sid)) fail(`C2: ${ctl.inst.id} runs ${what} while its session (${sid === null ? 'none' : '0x' + sid.toString(16)}) does not hold the lock at the quorum (owner ${owner === null ? 'none' : '0x' + owner.toString(16)})`);
     const st = ctl.core.status(q.now);
     if (st.health !== 'healthy') fail(`C3: ${ctl.inst.id} runs ${what} while its service is ${st.health}`);
     if (op.type === 'hook' && op.hook === 'toActive') {
@@ -639,14 +503,14 @@ export async function runControllerSimulation(o: ControllerSimOptions): Promise<
   function checkActives(): void {
     for (const c of ctls.values()) {
       if (!c.proc.up || !c.core.isActive(q.now)) continue;
-      const sid = c.zk?.sessionId ?? null;
-      if (sid === null || lockOwner() !== sid || !sessions.get(sid)?.alive) fail(`C1: ${c.inst.id} holds itself active without holding the lock (its session ${sid === null ? 'none' : '0x' + sid.toString(16)}, owner ${lockOwner()?.toString(16) ?? 'none'})`);
+      const sid = c.session.zk?.sessionId ?? null;
+      if (sid === null || lockOwner() !== sid || !sessionAlive(sid)) fail(`C1: ${c.inst.id} holds itself active without holding the lock (its session ${sid === null ? 'none' : '0x' + sid.toString(16)}, owner ${lockOwner()?.toString(16) ?? 'none'})`);
     }
   }
   /** C2: when a session expires on the quorum's side, its controller no longer counts its service active (nor is still active, unless it was paused). */
   function checkC2AtExpiry(id: bigint): void {
     for (const c of ctls.values()) {
-      if (!c.proc.up || c.zk?.sessionId !== id) continue;
+      if (!c.proc.up || c.session.zk?.sessionId !== id) continue;
       if (c.core.isActive(q.now)) fail(`C2: ${c.inst.id}'s session expired on the quorum while it holds its service active`);
       // Its lease ended at least a third of the session before: unless paused since, its wake-up started the demotion.
       else if (c.core.currentPhase === 'active' && c.proc.pausedUntil < q.now - SIM_SESSION_MS / 3 - 50) fail(`C2: ${c.inst.id}'s session expired on the quorum and it has not started demoting its service (not paused)`);
@@ -679,12 +543,14 @@ export async function runControllerSimulation(o: ControllerSimOptions): Promise<
       stats.crashes++;
       const p = ctl.proc;
       p.up = false;
+      clientNet!.processDied(p, p.life);
       p.life++;
       ctl.runner.stop();
+      ctl.session.stop();
       ctls.delete(id);
       const keepFile = rng.chance(0.6);
       const saved = keepFile ? ctl.savedSession : null;
-      log(`controller ${id}: CRASH (${saved !== null ? `session file kept: 0x${saved.toString(16)}` : 'no session file'})`);
+      log(`controller ${id}: CRASH (${saved !== null ? `session file kept: 0x${saved.id.toString(16)}` : 'no session file'})`);
       q.after(rng.range(100, SIM_SESSION_MS * 1.5), () => {
         p.up = true;
         p.pausedUntil = 0;
@@ -731,14 +597,25 @@ export async function runControllerSimulation(o: ControllerSimOptions): Promise<
 
   let lastNow = -1;
   let sameNow = 0;
-  while (q.step(end)) {
-    stats.events++;
-    // Time must move: a controller that wakes itself at once for ever (a wake-up in the past) is a bug.
-    if (q.now === lastNow) {
-      if (++sameNow > 100_000) { fail(`LIVELOCK: 100000 events without simulated time moving past ${q.now.toFixed(1)} ms`); break; }
-    } else { lastNow = q.now; sameNow = 0; }
-    if (settled) { settled = false; await new Promise<void>((r) => setImmediate(r)); }
+  /** Steps the simulation to `until`; promises resolved in an event settle before the next. */
+  const stepTo = async (until: number): Promise<boolean> => {
+    while (q.step(until)) {
+      cluster.stepped();
+      stats.events++;
+      // Time must move: a controller that wakes itself at once for ever (a wake-up in the past) is a bug.
+      if (q.now === lastNow) {
+        if (++sameNow > 100_000) { fail(`LIVELOCK: 100000 events without simulated time moving past ${q.now.toFixed(1)} ms`); return false; }
+      } else { lastNow = q.now; sameNow = 0; }
+      if (settled) { settled = false; await new Promise<void>((r) => setImmediate(r)); }
+    }
+    return true;
+  };
+  if (await stepTo(end)) {
+    // The quorum's own checks want it quiet (every server serving, at one zxid): an election may still be finishing.
+    for (let extra = 0; extra < 100 && !cluster.quiet(); extra++) if (!await stepTo(q.now + 100)) break;
   }
+  const quorum = cluster.finish();
+  for (const v of quorum.violations) fail(`quorum: ${v}`);
   // Every accepted write's epoch in the journal's history never goes back along the txids.
   for (const node of journalNodes.values()) {
     let prev = 0;
@@ -748,5 +625,6 @@ export async function runControllerSimulation(o: ControllerSimOptions): Promise<
       prev = Math.max(prev, seg.writerEpoch);
     }
   }
-  return { seed: o.seed, ok: violations.length === 0, violations, stats, trace };
+  const { crashes: quorumCrashes, partitions: quorumPartitions, leaderIsolations, powerFailures } = quorum.stats;
+  return { seed: o.seed, ok: violations.length === 0, violations, stats: { ...stats, quorumCrashes, quorumPartitions, leaderIsolations, powerFailures }, trace: quorum.trace };
 }

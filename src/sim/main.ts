@@ -29,7 +29,7 @@ function main(argv: string[]): number | Promise<number> {
     .option('--near-counter-limit', 'start zxid counters near 2^32 (default: drawn from the seed)')
     .option('--no-near-counter-limit', 'start zxid counters at 1')
     .option('--journal', 'the journal quorum instead (JournalState nodes, JournalWriter writers): J1-J3')
-    .option('--controller', 'the failover controllers instead (ControllerCore through the production driver code, a model quorum, the journal, services): C1-C4 and one active after the faults')
+    .option('--controller', 'the failover controllers instead (ControllerCore through the production driver code and the real ZkClient, the simulated quorum, the journal, services): C1-C4 and one active after the faults')
     .option('--instances <n>', 'with --controller: service instances (default: drawn from the seed)', integer('--instances', 2, 5))
     .option('--bare', 'replication only, no ZooKeeper layer or clients')
     .option('--reconfig', 'with --bare: change the membership during the run (default: drawn from the seed)')

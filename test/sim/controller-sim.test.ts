@@ -1,6 +1,7 @@
 // Seeded runs of the failover controllers (src/sim/controller-sim.ts): the real
 // ControllerCore through the production driver code (controller-ops.ts,
-// fencing.ts, the journal epoch) over a model quorum, JournalState nodes and
+// fencing.ts, the journal epoch, the quorum session loop) over the simulated
+// ZooKeeper ensemble reached by the real ZkClient, JournalState nodes and
 // simulated services, under pauses, crashes, restarts with and without the
 // session re-attach, partitions, dying and hanging services, failing and
 // hanging hooks and fencing. Checked: C1-C4 as they happen, and exactly one
@@ -27,6 +28,9 @@ describe('controller simulation', () => {
     expect(totals.resumedRestarts).toBeGreaterThan(0);
     expect(totals.writersFenced).toBeGreaterThan(0);
     expect(totals.writesAcked).toBeGreaterThan(40 * 100);
+    // The quorum under them failed too: servers crashed, leaders were cut off.
+    expect(totals.quorumCrashes).toBeGreaterThan(40);
+    expect(totals.leaderIsolations).toBeGreaterThan(20);
   }, 60_000);
 
   it('replays a seed exactly', async () => {
