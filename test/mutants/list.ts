@@ -184,7 +184,7 @@ export const MUTANTS: Mutant[] = [
     find: 'for (const p of paths) this.deleteNode(p, hdr.zxid, fires);',
     replace: 'for (const p of paths) if (p === \'\') this.deleteNode(p, hdr.zxid, fires);',
     why: 'closing (or expiring) a session leaves its ephemerals behind: a dead controller keeps its lock',
-    tests: ZK_TESTS, sim: ZK_SIM,
+    tests: ZK_TESTS, sim: [...ZK_SIM, ...CONTROLLER_SIM],
   },
   {
     id: 'zk-zxid-reused',
@@ -210,7 +210,7 @@ export const MUTANTS: Mutant[] = [
     find: 'if (!this.leaseValid(this.now)) {\n      this.failPromotion(',
     replace: 'if (!this.leaseValid(this.now) && this.phase !== \'promoting\') {\n      this.failPromotion(',
     why: 'a promotion step runs without re-checking the lease (after a pause, a fence or to-active with no lease: C2)',
-    tests: CONTROLLER_TESTS, sim: [],
+    tests: CONTROLLER_TESTS, sim: CONTROLLER_SIM,
   },
   {
     id: 'controller-fence-failure-as-success',
@@ -218,7 +218,7 @@ export const MUTANTS: Mutant[] = [
     find: 'case \'fence\':\n        if (!r.ok) {',
     replace: 'case \'fence\':\n        if (!r.ok && r.reason === undefined) {',
     why: 'a failed fence lets the promotion go on (C1)',
-    tests: CONTROLLER_TESTS, sim: [],
+    tests: CONTROLLER_TESTS, sim: CONTROLLER_SIM,
   },
   {
     id: 'controller-lock-owner-by-existence',
@@ -226,7 +226,7 @@ export const MUTANTS: Mutant[] = [
     find: 'if (lock !== null && this.sessionId !== null && lock.owner === this.sessionId) {',
     replace: 'if (lock !== null && this.sessionId !== null && lock.owner !== 0n) {',
     why: 'after a lost create answer, a lock held by another session is taken as ours (ownership not by ephemeralOwner)',
-    tests: CONTROLLER_TESTS, sim: [],
+    tests: CONTROLLER_TESTS, sim: CONTROLLER_SIM,
   },
   {
     id: 'controller-promotes-unhealthy',
@@ -234,7 +234,7 @@ export const MUTANTS: Mutant[] = [
     find: 'if (this.health !== \'healthy\') { this.failPromotion(`the service became ${this.health}`); return; }',
     replace: 'if (this.health === \'initializing\') { this.failPromotion(`the service became ${this.health}`); return; }',
     why: 'a service that became unhealthy during the promotion is still made active (C3)',
-    tests: CONTROLLER_TESTS, sim: [],
+    tests: CONTROLLER_TESTS, sim: CONTROLLER_SIM,
   },
   // ---- fencing (what a fence attempt counts for) ----
   {
@@ -252,5 +252,30 @@ export const MUTANTS: Mutant[] = [
     replace: 'r = v.ok === \'verify\' ? { ok: true, detail: v.what } : v;',
     why: 'a kill that reports success counts without the target seen down: an agent that lies (the wrong outlet) leaves the old active serving beside the new one (C1)',
     tests: FENCE_TESTS, sim: CONTROLLER_SIM,
+  },
+  // ---- what the controller simulator reaches since it runs the real client and quorum ----
+  {
+    id: 'zk-learner-touch-dropped',
+    file: 'src/core/zk/server-core.ts',
+    find: '      this.touched.add(sessionId);',
+    replace: '      if (sessionId < 0n) this.touched.add(sessionId);',
+    why: 'a follower no longer tells the leader that its clients\' sessions are alive: a controller pinging through a follower has its session expired under it, and its lock with it',
+    tests: [], sim: CONTROLLER_SIM,
+  },
+  {
+    id: 'client-watches-not-rearmed',
+    file: 'src/client/session.ts',
+    find: 'for (const req of setWatchesRequests(this.watches.snapshot(), this.chroot, this._lastZxidSeen)) {',
+    replace: 'for (const req of setWatchesRequests(this.watches.snapshot(), this.chroot, this._lastZxidSeen).slice(0, 0)) {',
+    why: 'a client that reconnects does not re-arm its watches (setWatches): an event missed while away never comes (the controller itself does not rely on it: it reads the lock again, watching, at every reconnect)',
+    tests: ['test/unit/client/protocol.test.ts'], sim: CONTROLLER_SIM,
+  },
+  {
+    id: 'controller-no-session-after-expiry',
+    file: 'src/controller/quorum-session.ts',
+    find: 'if (established) this.d.setTimer(100, () => void this.run());',
+    replace: 'if (established && this.stopped) this.d.setTimer(100, () => void this.run());',
+    why: 'a controller whose session expired never makes a new one: it can never be promoted again',
+    tests: [], sim: CONTROLLER_SIM,
   },
 ];
