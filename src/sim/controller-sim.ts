@@ -597,9 +597,14 @@ export async function runControllerSimulation(o: ControllerSimOptions): Promise<
 
   let lastNow = -1;
   let sameNow = 0;
+  // An invariant broken in a promise's continuation (a core fed an operation's answer) fails this
+  // schedule, named with its seed, instead of taking the process down as an unhandled rejection.
+  let thrown: unknown = null;
+  const onUnhandled = (e: unknown) => { thrown ??= e; };
+  process.on('unhandledRejection', onUnhandled);
   /** Steps the simulation to `until`; promises resolved in an event settle before the next. */
   const stepTo = async (until: number): Promise<boolean> => {
-    while (q.step(until)) {
+    while (thrown === null && q.step(until)) {
       cluster.stepped();
       stats.events++;
       // Time must move: a controller that wakes itself at once for ever (a wake-up in the past) is a bug.
@@ -608,12 +613,17 @@ export async function runControllerSimulation(o: ControllerSimOptions): Promise<
       } else { lastNow = q.now; sameNow = 0; }
       if (settled) { settled = false; await new Promise<void>((r) => setImmediate(r)); }
     }
-    return true;
+    return thrown === null;
   };
-  if (await stepTo(end)) {
-    // The quorum's own checks want it quiet (every server serving, at one zxid): an election may still be finishing.
-    for (let extra = 0; extra < 100 && !cluster.quiet(); extra++) if (!await stepTo(q.now + 100)) break;
+  try {
+    if (await stepTo(end)) {
+      // The quorum's own checks want it quiet (every server serving, at one zxid): an election may still be finishing.
+      for (let extra = 0; extra < 100 && !cluster.quiet(); extra++) if (!await stepTo(q.now + 100)) break;
+    }
+  } finally {
+    process.off('unhandledRejection', onUnhandled);
   }
+  if (thrown !== null) fail(`threw: ${thrown instanceof Error ? thrown.message : String(thrown)}`);
   const quorum = cluster.finish();
   for (const v of quorum.violations) fail(`quorum: ${v}`);
   // Every accepted write's epoch in the journal's history never goes back along the txids.
