@@ -206,8 +206,8 @@ export class ControllerCore {
   private pending: { op: number; step: Step } | null = null;
   /** The lock changed while a read of it was pending: its answer may predate the change. */
   private lockChangedDuringRead = false;
-  /** Our create of the lock failed other than NODEEXISTS (a refusal, or its answer lost): why, until the read that follows. */
-  private createFailed: string | null = null;
+  /** Our create of the lock failed other than NODEEXISTS (a refusal, or its answer lost): why, and the read that follows it (only that read's answer may act on it). */
+  private createFailed: { readOp: number; reason: string } | null = null;
   private nextOp = 1;
   private out: ControllerEffect[] = [];
   /** Why we are demoting/releasing, for the log and status. */
@@ -651,13 +651,14 @@ export class ControllerCore {
         if (r.ok) { this.lockCzxid = r.lock!.czxid; this.startPromotion(); return; }
         if (r.code === 'NODEEXISTS') { this.readLock(); return; }
         // The answer was lost (connection loss): who holds it is decided by its ephemeralOwner.
-        this.createFailed = r.reason;
         this.readLock();
+        this.createFailed = { readOp: this.nextOp - 1, reason: r.reason };
         return;
       case 'readLock': {
         const changedDuringRead = this.lockChangedDuringRead;
         this.lockChangedDuringRead = false;
-        const createFailed = this.createFailed;
+        // A read dropped on the way (a new session, a cede) leaves the flag behind: it counts only for its own read.
+        const createFailed = this.createFailed?.readOp === op ? this.createFailed.reason : null;
         this.createFailed = null;
         if (!r.ok) {
           // While active, a failed read proves nothing: the lease decides; read again once connected.
