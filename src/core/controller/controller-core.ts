@@ -663,6 +663,12 @@ export class ControllerCore {
         if (!r.ok) {
           // While active, a failed read proves nothing: the lease decides; read again once connected.
           if (this.phase === 'active') { this.recheckLock = 'watch'; return; }
+          // Refused while the session is connected (a lost connection says so first): racing again at
+          // once would be refused again, in a tight loop against the quorum. Back off.
+          if (this.session === 'connected') {
+            this.log('warn', `reading the lock failed (${r.reason}${createFailed !== null ? `; the create before it: ${createFailed}` : ''}): racing again in ${this.backoffMs} ms`);
+            this.backOffRace(`reading the lock: ${r.reason}`);
+          }
           this.transition('standby', `reading the lock failed: ${r.reason}`);
           return;
         }
