@@ -85,12 +85,17 @@ describe('controller metrics', () => {
   }, 60_000);
 
   it('pause shows in the gauge', async () => {
+    const t0 = performance.now();
     const a = await c.settledActive();
+    const t1 = performance.now();
     const r = await c.cli(['pause', '--config', c.cfgPath, '--service', 'orders']);
+    console.log(`pause test: settled in ${Math.round(t1 - t0)} ms, pause CLI ${Math.round(performance.now() - t1)} ms`);
     expect(r.code, r.stdout + r.stderr).toBe(0);
     for (const i of c.instances) expect((await metricsOf(i.id)).value('quorate_controller_paused')).toBe(1);
     expect((await metricsOf(a)).value('quorate_controller_active')).toBe(1);
+    const t2 = performance.now();
     const u = await c.cli(['resume', '--config', c.cfgPath, '--service', 'orders']);
+    console.log(`pause test: resume CLI ${Math.round(performance.now() - t2)} ms`);
     expect(u.code, u.stdout + u.stderr).toBe(0);
     for (const i of c.instances) expect((await metricsOf(i.id)).value('quorate_controller_paused')).toBe(0);
     // Two CLI runs, each waiting for every controller to follow the quorum: 1.7 s alone, 24-31 s in the
