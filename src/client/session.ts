@@ -61,7 +61,6 @@ export type { Reply } from './calls.js';
 const BACKOFF_MS_MAX = 1000;
 const ZERO_PASSWD = Buffer.alloc(16);
 
-
 export class ZkSession extends EventEmitter<ZkClientEvents> {
   protected readonly log: ZkLogger;
   protected readonly chroot: string;

@@ -12,11 +12,11 @@ export interface QuorumSessionDeps {
   makeClient(saved: SavedSession | null): ZkClient;
   setTimer(ms: number, f: () => void): void;
   log: Pick<ZkLogger, 'info' | 'warn'>;
-  /** The session is connected (`reattached`: the saved one): keep it for a restart, prepare it, tell the core. */
-  connected(zk: ZkClient, reattached: boolean): void;
+  /** The session is connected: keep it for a restart, prepare it, tell the core. */
+  connected(zk: ZkClient): void;
   disconnected(): void;
   /** The session expired (its file goes; the core hears of it); a new one follows. */
-  expired(zk: ZkClient): void;
+  expired(): void;
 }
 
 export class QuorumSessionLoop {
@@ -42,13 +42,13 @@ export class QuorumSessionLoop {
           established = true;
           this.saved = null;
           this.d.log.info({ sessionId: `0x${zk.sessionId.toString(16)}`, timeoutMs: zk.negotiatedTimeoutMs, reattached: saved !== null && zk.sessionId === saved.id }, 'quorum session connected');
-          this.d.connected(zk, saved !== null && zk.sessionId === saved.id);
+          this.d.connected(zk);
         } else if (s === 'disconnected') {
           this.d.disconnected();
         } else if (s === 'expired') {
           this.d.log.warn({ sessionId: `0x${zk.sessionId.toString(16)}` }, saved !== null && !established ? 'the previous run\'s quorum session has expired: starting a new one' : 'quorum session expired: starting a new one');
           this.saved = null;
-          this.d.expired(zk);
+          this.d.expired();
           void zk.close().catch(() => undefined);
           // Expired while re-attaching: the connect below fails and its loop goes on.
           if (established) this.d.setTimer(100, () => void this.run());

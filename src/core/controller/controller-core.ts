@@ -355,12 +355,13 @@ export class ControllerCore {
     this.out.push({ kind: 'log', level, msg, fields: { role: this.phase, ...fields } });
   }
 
-  private run(step: Step, what: ControllerOp): void {
+  private run(step: Step, what: ControllerOp): number {
     // C2/C3 where they are decided: a promotion's side effect goes out only under a lease that holds now, for a healthy service.
     if (PROMOTION_STEPS.has(step) && (!this.leaseValid(this.now) || this.health !== 'healthy')) invariantFailed(this.health !== 'healthy' ? 'controller.active-only-healthy' : 'controller.lease-before-side-effect', { step, phase: this.phase, health: this.health, session: this.session, now: this.now, leaseSentAt: this.leaseSentAt, timeoutMs: this.timeoutMs });
     const op = this.nextOp++;
     this.pending = { op, step };
     this.out.push({ kind: 'run', op, what });
+    return op;
   }
 
   private wake(at: number): void {
@@ -598,6 +599,12 @@ export class ControllerCore {
     this.startDemotion(`promotion failed: ${reason}`);
   }
 
+  /** The quorum refused the race (not a lost connection): says so, and backs off as after a failed promotion. */
+  private backOffRefused(what: string, reason: string): void {
+    this.log('warn', `${what}: racing again in ${this.backoffMs} ms`);
+    this.backOffRace(reason);
+  }
+
   /** No race before the backoff has passed; the next backoff is twice as long (up to the maximum). */
   private backOffRace(reason: string): void {
     this.lastFailure = reason;
@@ -651,8 +658,7 @@ export class ControllerCore {
         if (r.ok) { this.lockCzxid = r.lock!.czxid; this.startPromotion(); return; }
         if (r.code === 'NODEEXISTS') { this.readLock(); return; }
         // The answer was lost (connection loss): who holds it is decided by its ephemeralOwner.
-        this.readLock();
-        this.createFailed = { readOp: this.nextOp - 1, reason: r.reason };
+        this.createFailed = { readOp: this.readLock(), reason: r.reason };
         return;
       case 'readLock': {
         const changedDuringRead = this.lockChangedDuringRead;
@@ -665,10 +671,7 @@ export class ControllerCore {
           if (this.phase === 'active') { this.recheckLock = 'watch'; return; }
           // Refused while the session is connected (a lost connection says so first): racing again at
           // once would be refused again, in a tight loop against the quorum. Back off.
-          if (this.session === 'connected') {
-            this.log('warn', `reading the lock failed (${r.reason}${createFailed !== null ? `; the create before it: ${createFailed}` : ''}): racing again in ${this.backoffMs} ms`);
-            this.backOffRace(`reading the lock: ${r.reason}`);
-          }
+          if (this.session === 'connected') this.backOffRefused(`reading the lock failed (${r.reason}${createFailed !== null ? `; the create before it: ${createFailed}` : ''})`, `reading the lock: ${r.reason}`);
           this.transition('standby', `reading the lock failed: ${r.reason}`);
           return;
         }
@@ -688,7 +691,7 @@ export class ControllerCore {
         if (lock === null) {
           // Free, yet our create failed: the quorum refuses it (no right to create there, the base path
           // gone): racing again at once would hammer the quorum. Back off as after a failed promotion.
-          if (createFailed !== null) { this.log('warn', `creating the lock failed (${createFailed}) and nobody holds it: racing again in ${this.backoffMs} ms`); this.backOffRace(`racing for the lock: ${createFailed}`); }
+          if (createFailed !== null) this.backOffRefused(`creating the lock failed (${createFailed}) and nobody holds it`, `racing for the lock: ${createFailed}`);
           this.lockFree();
           return;
         }
@@ -823,9 +826,9 @@ export class ControllerCore {
     this.run(step, what);
   }
 
-  private readLock(watch = true): void {
+  private readLock(watch = true): number {
     this.lockChangedDuringRead = false;
-    this.run('readLock', { type: 'readLock', watch });
+    return this.run('readLock', { type: 'readLock', watch });
   }
 
   /** Decides what to start now that nothing is pending; schedules the next wake-up. */
