@@ -31,6 +31,7 @@ import { Acls } from '../client/ops.js';
 import { DataTree } from '../core/zk/data-tree.js';
 import { decodeLoggedTxn } from '../proto/txn-codec.js';
 import { batchChecksum } from '../proto/journal-wire.js';
+import { jsonSafe } from '../core/invariant.js';
 import { startSimCluster } from './sim-cluster.js';
 import { SimClientNetwork, type SimProcess } from './sim-client-net.js';
 import { ZkApp } from './sim-zk-app.js';
@@ -452,7 +453,7 @@ export async function runControllerSimulation(o: ControllerSimOptions): Promise<
     ctl.runner.feed({ kind: 'tick' });
     // The controller's own session loop, over the real ZooKeeper client on the simulated network.
     const runtime = clientNet!.runtime(proc);
-    const zkLog = (level: string) => (fields: object, msg?: string) => log(`${inst.id}: zk ${level} ${msg ?? ''} ${JSON.stringify(fields, (_k, v: unknown) => (typeof v === 'bigint' ? `0x${v.toString(16)}` : v))}`);
+    const zkLog = (level: string) => (fields: object, msg?: string) => log(`${inst.id}: zk ${level} ${msg ?? ''} ${JSON.stringify(jsonSafe(fields, 0))}`);
     const logger = { debug: () => undefined, info: zkLog('info'), warn: zkLog('warn'), error: zkLog('error') };
     ctl.session = new QuorumSessionLoop(saved, {
       makeClient: (s) => new ZkClient({ connectString: CONNECT_STRING, sessionTimeoutMs: SIM_SESSION_MS, runtime, logger, ...(s !== null ? { session: s } : {}) }),

@@ -29,11 +29,11 @@ export interface SimProcess {
   quorumLinkUp(): boolean;
 }
 
-/** One direction of a connection: in order, each send after the one before. */
-class Pipe {
+/** One direction of a connection: in order, each send after the one before (TCP's order). */
+export class Pipe {
   private nextAt = 0;
   private held: (() => void)[] = [];
-  constructor(private readonly q: EventQueue, private readonly latency: () => number, private readonly linkUp: () => boolean) {}
+  constructor(private readonly q: EventQueue, private readonly latency: () => number, private readonly linkUp: () => boolean = () => true) {}
   /** What is sent while the link is cut waits for heal() (in order); what was on the wire before arrives. */
   send(f: () => void): void {
     if (!this.linkUp()) { this.held.push(f); return; }

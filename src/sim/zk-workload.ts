@@ -8,6 +8,7 @@ import { Err, OpCode } from '../proto/zk-constants.js';
 import type { ZkRequest } from '../proto/zk-records.js';
 import { checkHistory, type HistoryOp } from './history-checker.js';
 import type { SimEnv, SimWorkload } from './sim-cluster.js';
+import { Pipe } from './sim-client-net.js';
 import { ZkApp, type ServerHooks } from './sim-zk-app.js';
 
 const SESSION_TIMEOUT_MS = 1500;
@@ -24,7 +25,7 @@ class SimClient {
   passwd: Buffer = Buffer.alloc(16);
   lastZxidSeen = 0n;
   /** The connection, with the last delivery times each way: a connection delivers in order, as TCP. */
-  conn: { server: number; connId: number; connected: boolean; openedAt: number; upAt: number; downAt: number } | null = null;
+  conn: { server: number; connId: number; connected: boolean; openedAt: number; up: Pipe; down: Pipe } | null = null;
   inFlight: InFlight[] = [];
   nextXid = 1;
   writes = 0;
@@ -51,16 +52,16 @@ export function zkWorkload(clientCount: number, firstCounter: bigint): SimWorklo
       const c = conns.get(`${server}:${out.connId}`);
       if (c === undefined) return;
       const gen = c.generation;
-      c.conn!.downAt = Math.max(c.conn!.downAt, env!.q.now + delay());
-      env!.q.at(c.conn!.downAt, () => { if (c.generation === gen) onServerMessage(c, out); });
+      c.conn!.down.send(() => { if (c.generation === gen) onServerMessage(c, out); });
     },
     closed(server, connId) {
       const c = conns.get(`${server}:${connId}`);
       if (c === undefined) return;
       conns.delete(`${server}:${connId}`);
       const gen = c.generation;
-      const at = Math.max(c.conn?.downAt ?? 0, env!.q.now + delay()); // after what was sent before the close
-      env!.q.at(at, () => { if (c.generation === gen) dropConnection(c, false); });
+      const close = () => { if (c.generation === gen) dropConnection(c, false); };
+      // After what was sent before the close.
+      if (c.conn !== null) c.conn.down.send(close); else env!.q.after(delay(), close);
     },
   };
 
@@ -81,8 +82,7 @@ export function zkWorkload(clientCount: number, firstCounter: bigint): SimWorklo
     const xid = req.type === OpCode.ping ? -2 : c.nextXid++;
     if (xid !== -2) c.inFlight.push({ ...f, xid, invokeAt: env!.q.now });
     const gen = c.generation;
-    conn.upAt = Math.max(conn.upAt, env!.q.now + delay());
-    env!.q.at(conn.upAt, () => {
+    conn.up.send(() => {
       if (c.generation !== gen) return;
       env!.drive(conn.server, () => apps.get(conn.server)!.core.request(conn.connId, xid, req, Math.floor(env!.q.now)));
     });
@@ -95,13 +95,12 @@ export function zkWorkload(clientCount: number, firstCounter: bigint): SimWorklo
     stats.clientConnects++;
     if (app === null) return; // refused: try again on the next step
     const connId = nextConnId++;
-    c.conn = { server, connId, connected: false, openedAt: e.q.now, upAt: 0, downAt: 0 };
+    c.conn = { server, connId, connected: false, openedAt: e.q.now, up: new Pipe(e.q, delay), down: new Pipe(e.q, delay) };
     conns.set(`${server}:${connId}`, c);
     const req = { protocolVersion: 0, lastZxidSeen: c.lastZxidSeen, timeOut: SESSION_TIMEOUT_MS, sessionId: c.sessionId, passwd: c.passwd, readOnly: false };
     const passwd = Buffer.from(Array.from({ length: 16 }, () => e.rng.int(256)));
     const gen = c.generation;
-    c.conn.upAt = e.q.now + delay();
-    e.q.at(c.conn.upAt, () => {
+    c.conn.up.send(() => {
       if (c.generation !== gen) return;
       e.drive(server, () => {
         const core = apps.get(server)!.core;
