@@ -128,7 +128,9 @@ describe('journal nodes (3 real processes)', () => {
     try {
       const a = await w.append([enc('c1')]);
       const b = await w.append([enc('c2')]);
-      // Node 2 has b on disk (or will), but only a is known committed: b was acknowledged after it was sent.
+      // Node 2 has b on disk (or will, if the other two acknowledged first), but only a is known committed:
+      // b was acknowledged after it was sent.
+      await waitUntil('node 2 has b', 15_000, async () => ((await node.state('svc')).lastSegment?.endTxid ?? 0n) >= b.lastTxid);
       const got = await node.edits('svc', a.firstTxid, 10);
       expect(got.committedTxid).toBe(a.lastTxid);
       expect(got.edits.map(String)).toEqual(['c1']);
