@@ -27,7 +27,7 @@ import { performance } from 'node:perf_hooks';
 import { request } from 'undici';
 import { freePort } from '../src/io/ports.js';
 import { parseBenchArgs, type OptionSpec } from './lib/options.js';
-import { procCpuMs, procRssMb } from './lib/proc.js';
+import { procCpuMs, procMemoryMb, procRssMb } from './lib/proc.js';
 import { OUR_CLI, killAllServers, launch, splitFlags, type BenchServer } from './lib/servers.js';
 import { CONTROLLER_NODE_FLAGS } from '../src/daemon/daemon-spec.js';
 import { round1, round3, summarize } from './lib/stats.js';
@@ -252,6 +252,7 @@ export async function main(argv: string[]): Promise<number> {
   const wall = performance.now() - w0;
   const idleCpuPct = inst.map((i, k) => round3((((procCpuMs(i.controller!.pid) ?? NaN) - cpu0[k]) / wall) * 100));
   const rssMb = inst.map((i) => procRssMb(i.controller!.pid));
+  const memoryMb = inst.map((i) => procMemoryMb(i.controller!.pid));
   const heap = await Promise.all(inst.map((i) => heapBreakdown(i.adminPort)));
   killAllServers();
 
@@ -274,6 +275,10 @@ export async function main(argv: string[]): Promise<number> {
     controllerCrash: { what: 'kill -9 of the active controller until the other is active (session expiry path)', negotiatedSessionTimeoutMs: negotiated, samplesMs: controllerMs.map(round1), ...ctl },
     controller: {
       nodeFlags: controllerFlags.join(' '), rssMb, idleCpuPctOneCore: idleCpuPct,
+      memoryMb: {
+        note: 'each controller\'s resident memory by who pays for it (/proc/PID/smaps_rollup): private is its own; shared are pages other processes map too (mostly the node binary, paid once per host); pss charges shared pages to their sharers in equal parts',
+        perInstance: memoryMb,
+      },
       heapMb: { note: 'from each controller\'s /metrics (prom-client\'s process metrics): V8 heap spaces (size reserved / used) and memory outside the heap', perInstance: heap },
     },
     bars: {

@@ -62,6 +62,24 @@ export function procRssMb(pid: number): number | null {
   }
 }
 
+/**
+ * A process's resident memory split by who pays for it (from /proc/PID/smaps_rollup, in MB): `private`
+ * is its own (heap, stacks, its own dirty pages), `shared` are pages other processes map too — for a
+ * Node daemon mostly the node binary's text, paid once per host however many Node processes run —
+ * and `pss` charges each shared page to its sharers in equal parts. null when unreadable.
+ */
+export function procMemoryMb(pid: number): { rss: number; private: number; shared: number; pss: number } | null {
+  try {
+    const text = fs.readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8');
+    const kb = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(text)?.[1] ?? NaN);
+    const priv = kb('Private_Clean') + kb('Private_Dirty');
+    const shared = kb('Shared_Clean') + kb('Shared_Dirty');
+    return { rss: round1(kb('Rss') / 1024), private: round1(priv / 1024), shared: round1(shared / 1024), pss: round1(kb('Pss') / 1024) };
+  } catch {
+    return null;
+  }
+}
+
 /** Busy CPU time of the whole machine (all cores, all processes), in ms, from /proc/stat; null when unreadable. */
 export function machineBusyMs(): number | null {
   try {
