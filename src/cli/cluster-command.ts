@@ -37,6 +37,13 @@ export function clusterCommand(): Command {
         process.exitCode = rows.every((r) => r.state === 'running') ? 0 : 1;
       } catch (e) { reportAndExit(e); }
     });
+  cmd.command('local-status')
+    .description(`this host's processes of the cluster file, one JSON line each: what \`quorate cluster status\` runs on each host over ssh (exit 0 when each one runs)`)
+    .requiredOption('--config <file>', 'cluster file (YAML)')
+    .argument('<process...>', 'quorum:ID, journal:ID or controller:SERVICE:INSTANCE')
+    .action(async (procs: string[], opts: { config: string }) => {
+      try { process.exitCode = await (await import('./local-status.js')).localStatus(opts.config, procs); } catch (e) { reportAndExit(e); }
+    });
   withConfig(cmd.command('start').description('quorum servers, then journal nodes, then controllers; hosts in parallel; each waited for until it answers'))
     .action(async (opts: { config: string }) => {
       try { process.exitCode = (await load(opts.config).start()) === 0 ? 0 : 1; } catch (e) { reportAndExit(e); }

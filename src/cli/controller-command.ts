@@ -11,18 +11,9 @@ import { createLogger } from '../io/log.js';
 import { exitOnInvariantViolation } from '../io/invariant-exit.js';
 import { logCertificateExpiry } from '../io/tls-identity.js';
 import { UsageError, reloadOnSighup, reportAndExit, stopOnSignals } from './errors.js';
-import { printProcessStatus, runDirFor, startDaemonOrRun, stopProcess, withStartFlags, withStatusFlags, withStopFlags, type DaemonFlags } from './daemon-verbs.js';
-import { controllerSpec, type DaemonSpec } from '../daemon/daemon-spec.js';
-import { loadRunDir } from '../config/cluster-file.js';
+import { printProcessStatus, startDaemonOrRun, stopProcess, withStartFlags, withStatusFlags, withStopFlags } from './daemon-verbs.js';
+import { controllerProcess, type ControllerProcessOpts } from './process-specs.js';
 import { sessionFileOf } from '../controller/session-file.js';
-
-interface ControllerProcessOpts extends DaemonFlags { config: string; service: string; id: string; release?: boolean }
-
-function controllerProcess(opts: ControllerProcessOpts): { cfg: ControllerConfig; spec: DaemonSpec; runDir: string; chosenRunDir: string | null } {
-  const cfg = loadControllerConfig(opts.config, opts.service, opts.id);
-  const fromFile = loadRunDir(opts.config);
-  return { cfg, spec: controllerSpec(cfg, opts.config), runDir: runDirFor(opts.runDir, fromFile), chosenRunDir: opts.runDir ?? fromFile };
-}
 
 async function startController(opts: ControllerProcessOpts): Promise<void> {
   const { cfg, spec, runDir, chosenRunDir } = controllerProcess(opts);

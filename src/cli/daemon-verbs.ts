@@ -16,6 +16,13 @@ export function parseMs(text: string): number {
   return n;
 }
 
+export function parseServerId(text: string): number {
+  const n = Number(text);
+  // InvalidArgumentError: commander reports it as a usage error (exit 2).
+  if (!Number.isInteger(n) || n < 1 || n > 254) throw new InvalidArgumentError(`expected a server id 1-254, got "${text}"`);
+  return n;
+}
+
 /** --run-dir wins over the cluster file's runDir, which wins over the default. */
 export function runDirFor(flag: string | undefined, fromFile: string | null): string {
   return flag ?? fromFile ?? DEFAULT_RUN_DIR;

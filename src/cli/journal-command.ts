@@ -2,24 +2,15 @@
 // show what each node holds.
 import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
-import { loadJournalConfig, loadRunDir, type JournalNodeConfig } from '../config/cluster-file.js';
+import { loadJournalConfig, type JournalNodeConfig } from '../config/cluster-file.js';
 import { JournalNodeClient } from '../client/journal/node-client.js';
 import { createLogger } from '../io/log.js';
 import { exitOnInvariantViolation } from '../io/invariant-exit.js';
 import { logCertificateExpiry } from '../io/tls-identity.js';
 import { journalNameProblem } from '../proto/journal-wire.js';
 import { UsageError, reloadOnSighup, reportAndExit, stopOnSignals } from './errors.js';
-import { printProcessStatus, runDirFor, startDaemonOrRun, stopProcess, withStartFlags, withStatusFlags, withStopFlags, type DaemonFlags } from './daemon-verbs.js';
-import { journalSpec, type DaemonSpec } from '../daemon/daemon-spec.js';
-import { parseServerId } from './quorum-command.js';
-
-interface JournalProcessOpts extends DaemonFlags { config: string; id?: number }
-
-function journalProcess(opts: JournalProcessOpts): { config: JournalNodeConfig; spec: DaemonSpec; runDir: string } {
-  if (opts.id === undefined) throw new UsageError('--id N is needed: which journal node of the cluster file this is');
-  const config = loadJournalConfig(opts.config, opts.id);
-  return { config, spec: journalSpec(config, opts.config), runDir: runDirFor(opts.runDir, loadRunDir(opts.config)) };
-}
+import { parseServerId, printProcessStatus, startDaemonOrRun, stopProcess, withStartFlags, withStatusFlags, withStopFlags } from './daemon-verbs.js';
+import { journalProcess, type JournalProcessOpts } from './process-specs.js';
 
 async function startNode(opts: JournalProcessOpts): Promise<void> {
   const { config, spec, runDir } = journalProcess(opts);

@@ -1,7 +1,5 @@
 // `quorate quorum`: run a quorum server, or inspect a data directory.
-import { Command, InvalidArgumentError } from 'commander';
-import { loadClusterFile, loadRunDir } from '../config/cluster-file.js';
-import { loadZooCfg } from '../config/zoo-cfg.js';
+import { Command } from 'commander';
 import type { QuorumServerConfig } from '../config/quorum-config.js';
 import { dumpDataDir, reportToJson, verifyDataDir, type DataDirReport } from '../io/data-dir-inspect.js';
 import { createLogger } from '../io/log.js';
@@ -9,32 +7,9 @@ import { exitOnInvariantViolation } from '../io/invariant-exit.js';
 import { logCertificateExpiry } from '../io/tls-identity.js';
 import { decodeLoggedTxn, describeTxn, deserializeTree } from '../proto/txn-codec.js';
 import { quorumStatus } from './quorum-status.js';
-import { UsageError, reloadOnSighup, reportAndExit, stopOnSignals } from './errors.js';
-import { printProcessStatus, runDirFor, startDaemonOrRun, stopProcess, withStartFlags, withStatusFlags, withStopFlags, type DaemonFlags } from './daemon-verbs.js';
-import { quorumSpec, type DaemonSpec } from '../daemon/daemon-spec.js';
-
-export function parseServerId(text: string): number {
-  const n = Number(text);
-  // InvalidArgumentError: commander reports it as a usage error (exit 2).
-  if (!Number.isInteger(n) || n < 1 || n > 254) throw new InvalidArgumentError(`expected a server id 1-254, got "${text}"`);
-  return n;
-}
-
-function loadQuorumConfig(opts: { config?: string; id?: number; zooCfg?: string }): { quorum: QuorumServerConfig; warnings: string[] } {
-  if (opts.zooCfg && opts.config) throw new UsageError('give either --config FILE --id N or --zoo-cfg FILE, not both');
-  if (opts.zooCfg) return loadZooCfg(opts.zooCfg);
-  if (!opts.config) throw new UsageError('no configuration: give --config FILE --id N, or --zoo-cfg FILE');
-  if (opts.id === undefined) throw new UsageError('--config needs --id N: which server of the cluster file this process is');
-  return loadClusterFile(opts.config, opts.id);
-}
-
-interface QuorumProcessOpts extends DaemonFlags { config?: string; id?: number; zooCfg?: string }
-
-function quorumProcess(opts: QuorumProcessOpts): { quorum: QuorumServerConfig; warnings: string[]; spec: DaemonSpec; runDir: string } {
-  const { quorum, warnings } = loadQuorumConfig(opts);
-  const spec = quorumSpec(quorum, opts.zooCfg !== undefined ? { zooCfg: opts.zooCfg } : { config: opts.config! });
-  return { quorum, warnings, spec, runDir: runDirFor(opts.runDir, opts.config !== undefined ? loadRunDir(opts.config) : null) };
-}
+import { reloadOnSighup, reportAndExit, stopOnSignals } from './errors.js';
+import { parseServerId, printProcessStatus, startDaemonOrRun, stopProcess, withStartFlags, withStatusFlags, withStopFlags } from './daemon-verbs.js';
+import { loadQuorumConfig, quorumProcess, type QuorumProcessOpts } from './process-specs.js';
 
 async function startCommand(opts: QuorumProcessOpts): Promise<void> {
   const { quorum, warnings, spec, runDir } = quorumProcess(opts);

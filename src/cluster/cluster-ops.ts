@@ -4,7 +4,7 @@
 // restart that waits for each process to rejoin before touching the next.
 import { placeProcesses, sshTargetFor, type PlacedProcess, type ProcessKind, type SshTarget } from '../config/cluster-placement.js';
 import type { ClusterFile } from '../config/cluster-file.js';
-import { lastLine, REMOTE_START_WAIT_MS, runOnHost, verbCommand, type Verb } from './remote.js';
+import { lastLine, localStatusCommand, processKey, REMOTE_START_WAIT_MS, runOnHost, verbCommand, type Verb } from './remote.js';
 
 export type RowState = 'running' | 'stopped' | 'not-answering' | 'unreachable' | 'error';
 
@@ -50,12 +50,13 @@ export class ClusterOps {
     const rows = new Map<PlacedProcess, ProcessRow>();
     await Promise.all([...byHost].map(async ([host, list]) => {
       const t = this.targets.get(host)!;
-      const r = await runOnHost(t, list.map((p) => verbCommand(p, 'status', t)), CLUSTER_OP_LIMITS.status_timeout_ms);
-      list.forEach((p, i) => {
+      const r = await runOnHost(t, [localStatusCommand(list, t)], CLUSTER_OP_LIMITS.status_timeout_ms);
+      const answers = r.ok ? localStatusAnswers(r.results[0].output) : new Map<string, Record<string, unknown>>();
+      for (const p of list) {
         const base = { host, kind: p.kind, id: p.id, pid: null, uptimeMs: null, role: null, facts: {} };
-        if (!r.ok) { rows.set(p, { ...base, state: 'unreachable', detail: r.reason }); return; }
-        rows.set(p, parseStatus(base, r.results[i].code, r.results[i].output));
-      });
+        if (!r.ok) { rows.set(p, { ...base, state: 'unreachable', detail: r.reason }); continue; }
+        rows.set(p, rowOf(base, answers.get(processKey(p)), r.results[0]));
+      }
     }));
     return procs.map((p) => rows.get(p)!);
   }
@@ -219,17 +220,28 @@ function groupBy<T>(items: T[], key: (t: T) => string): Map<string, T[]> {
   return m;
 }
 
-function parseStatus(base: Omit<ProcessRow, 'state' | 'detail'>, code: number, output: string): ProcessRow {
-  const line = output.split('\n').find((l) => l.startsWith('{'));
-  if (line !== undefined) {
+/** local-status's JSON lines by the process they answer for (other lines, a shell's or a profile's, are skipped). */
+function localStatusAnswers(output: string): Map<string, Record<string, unknown>> {
+  const out = new Map<string, Record<string, unknown>>();
+  for (const line of output.split('\n')) {
+    if (!line.startsWith('{')) continue;
     try {
-      const j = JSON.parse(line) as { state?: string; pid?: number | null; uptimeMs?: number | null; role?: string | null; detail?: string | null; facts?: Record<string, string> };
-      if (j.state === 'running' || j.state === 'stopped' || j.state === 'not-answering') {
-        return { ...base, state: j.state, pid: j.pid ?? null, uptimeMs: j.uptimeMs ?? null, role: j.role ?? null, detail: j.detail ?? null, facts: j.facts ?? {} };
-      }
-    } catch { /* not ours: reported below */ }
+      const j = JSON.parse(line) as Record<string, unknown>;
+      if (typeof j.process === 'string') out.set(j.process, j);
+    } catch { /* not ours */ }
   }
-  return { ...base, state: 'error', detail: `status exited ${code}: ${lastLine(output) || 'no output'}` };
+  return out;
+}
+
+function rowOf(base: Omit<ProcessRow, 'state' | 'detail'>, j: Record<string, unknown> | undefined, ran: { code: number; output: string }): ProcessRow {
+  if (j !== undefined && (j.state === 'running' || j.state === 'stopped' || j.state === 'not-answering')) {
+    const str = (v: unknown) => (typeof v === 'string' ? v : null);
+    const num = (v: unknown) => (typeof v === 'number' ? v : null);
+    const facts = typeof j.facts === 'object' && j.facts !== null ? (j.facts as Record<string, string>) : {};
+    return { ...base, state: j.state, pid: num(j.pid), uptimeMs: num(j.uptimeMs), role: str(j.role), detail: str(j.detail), facts };
+  }
+  if (j !== undefined && typeof j.error === 'string') return { ...base, state: 'error', detail: j.error };
+  return { ...base, state: 'error', detail: `status exited ${ran.code}: ${lastLine(ran.output) || 'no output'}` };
 }
 
 function describeJson(output: string): string {

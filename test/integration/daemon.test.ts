@@ -168,6 +168,21 @@ describe('daemon control on one host', () => {
     // No service runs behind it: the controller answers, and its service is not made active.
     expect(JSON.parse(cs.stdout)).toMatchObject({ kind: 'controller', id: 'orders:a', state: 'running' });
     expect(JSON.parse(cs.stdout).role).not.toBe('active');
+    // What `quorate cluster` asks each host: several processes in one command, one JSON line each, in the order asked.
+    const local = quorate(['cluster', 'local-status', '--config', config, 'controller:orders:a', 'quorum:2', 'journal:1', 'quorum:1', 'quorum:7']);
+    const lines = local.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(lines.map((l) => l.process)).toEqual(['controller:orders:a', 'quorum:2', 'journal:1', 'quorum:1', 'quorum:7']);
+    expect(lines[0]).toMatchObject({ kind: 'controller', id: 'orders:a', state: 'running', pid: pidOf('controller-orders:a'), role: JSON.parse(cs.stdout).role });
+    expect(lines[1]).toMatchObject({ kind: 'quorum', id: '2', state: 'running', pid: pidOf('quorum-2') });
+    expect(['leader', 'follower']).toContain(lines[1].role);
+    expect(lines[2]).toMatchObject({ kind: 'journal', id: '1', state: 'running', role: 'serving' });
+    expect(lines[3]).toMatchObject({ kind: 'quorum', id: '1', state: 'running', pid: pidOf('quorum-1') });
+    expect(String(lines[4].error)).toContain('no server has id 7');
+    expect(local.code).toBe(1); // not every one named runs
+    expect(quorate(['cluster', 'local-status', '--config', config, 'quorum:1', 'journal:1']).code).toBe(0);
+    const bad = quorate(['cluster', 'local-status', '--config', config, 'quorum:1', 'zookeeper:1']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('"zookeeper:1": expected quorum:ID, journal:ID or controller:SERVICE:INSTANCE');
     const pid = pidOf('controller-orders:a');
     const stop = quorate(['controller', 'stop', '--config', config, '--service', 'orders', '--id', 'a']);
     expect(stop.code).toBe(0);

@@ -54,6 +54,14 @@ describe('what a controller loads', () => {
     }
   });
 
+  it('`quorate cluster local-status`, run over ssh on every host at every poll, loads neither ssh2 nor a daemon', () => {
+    const verb = new Set([...reachable(path.join(SRC, 'cli/cluster-command.ts')), ...reachable(path.join(SRC, 'cli/local-status.ts'))]);
+    expect(verb.has(path.join(SRC, 'cli/local-status.ts'))).toBe(true);
+    expect(verb.has(path.join(SRC, 'daemon/daemon-control.ts'))).toBe(true); // the scan follows the graph
+    expect(verb.has('ssh2')).toBe(false);
+    for (const daemon of ['controller/controller.ts', 'quorum/standalone-server.ts', 'journal/journal-node.ts']) expect(verb.has(path.join(SRC, daemon)), daemon).toBe(false);
+  });
+
   it('the controller verb does not load ssh2, undici, the quorum server or the demo', () => {
     // The verb, then what it loads once it runs a controller (status and stop load neither).
     const verb = reachable(path.join(SRC, 'cli/controller-command.ts'));
