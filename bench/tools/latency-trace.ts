@@ -15,7 +15,7 @@ import { startBenchEnsemble } from '../lib/ensemble.js';
 import { closeClients, connectClient, PAYLOAD_64 } from '../lib/load.js';
 import { killAllServers } from '../lib/servers.js';
 
-interface Mark { t: number; k: string; z?: string; p?: number; ms?: number; max?: number; p99?: number; stats?: Record<string, number> }
+interface Mark { t: number; k: string; z?: string; p?: number; ms?: number; kind?: number; max?: number; p99?: number; stats?: Record<string, number> }
 interface Sample { t0: number; t1: number; zxid: string; server: number }
 
 const wall = () => performance.timeOrigin + performance.now();
@@ -165,7 +165,14 @@ async function main(): Promise<number> {
     report[name] = table;
   }
   const gcMs = gcs.map((g) => g.ms ?? 0);
-  report.gc = { pauses: gcs.length, p50Ms: f2(q(gcMs, 50)), p99Ms: f2(q(gcMs, 99)), maxMs: f2(Math.max(0, ...gcMs)) };
+  // V8's kinds (PerformanceObserver 'gc' entries): which collector paused the servers.
+  const GC_KINDS: Record<number, string> = { 1: 'scavenge', 2: 'minor mark-sweep', 4: 'mark-sweep-compact', 8: 'incremental marking', 16: 'weak callbacks' };
+  const byKind: Record<string, string> = {};
+  for (const [k, name] of Object.entries(GC_KINDS)) {
+    const ms = gcs.filter((g) => g.kind === Number(k)).map((g) => g.ms ?? 0);
+    if (ms.length > 0) byKind[name] = `${ms.length} pauses, p50 ${f2(q(ms, 50))} ms, max ${f2(Math.max(...ms))} ms`;
+  }
+  report.gc = { pauses: gcs.length, p50Ms: f2(q(gcMs, 50)), p99Ms: f2(q(gcMs, 99)), maxMs: f2(Math.max(0, ...gcMs)), byKind };
   report.loopDelayMaxMsPerServer = Object.fromEntries([...servers.keys()].map((id) => [id, f2(Math.max(0, ...loops.filter((l) => l.server === id).map((l) => l.m.max ?? 0)))]));
   report.logStats = logStats;
   process.stdout.write(JSON.stringify(report, null, 2) + '\n');

@@ -31,7 +31,7 @@ export class LatencyTrace {
   private constructor(file: string) {
     this.file = file;
     this.gc = new PerformanceObserver((list) => {
-      for (const e of list.getEntries()) this.push(`{"t":${(performance.timeOrigin + e.startTime).toFixed(3)},"k":"gc","ms":${e.duration.toFixed(3)}}`);
+      for (const e of list.getEntries()) this.push(`{"t":${(performance.timeOrigin + e.startTime).toFixed(3)},"k":"gc","ms":${e.duration.toFixed(3)},"kind":${(e as unknown as { detail?: { kind?: number } }).detail?.kind ?? 0}}`);
     });
     this.gc.observe({ entryTypes: ['gc'] });
     this.loop = monitorEventLoopDelay({ resolution: 5 });
