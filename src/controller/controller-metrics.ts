@@ -5,7 +5,7 @@
 // result, and how long failovers took, counted from the driver's inputs and
 // the core's effects (the core stays pure: nothing here feeds it). Label
 // values come from fixed sets or from the configuration, never free text.
-import { Counter, Gauge, Histogram, Registry, collectProcessMetrics } from '../io/prom.js';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { ControllerEffect, ControllerInput, ControllerStatus, HealthState, Phase } from '../core/controller/controller-core.js';
 import type { CheckOutcome } from '../core/controller/health.js';
 import type { Controller } from './controller.js';
@@ -85,7 +85,7 @@ export class ControllerMetrics {
   constructor(labels: { service: string; instance: string }, source: ControllerGaugeSource, now: () => number, fenceMethods: readonly FenceMethod[] = FENCE_METHODS) {
     const r = [this.registry];
     this.registry.setDefaultLabels(labels);
-    collectProcessMetrics(this.registry);
+    collectDefaultMetrics({ register: this.registry });
     new Gauge({
       name: 'quorate_controller_active', help: 'Whether this instance is active now (its role and a lease that holds: what /active answers): 1 or 0.', registers: r,
       collect() { this.set(source.isActive(now()) ? 1 : 0); },

@@ -6,7 +6,7 @@
 // method is refused with the reason, and slow or idle callers are cut off.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { Registry } from './prom.js';
+import type { Registry } from 'prom-client';
 import type { Logger } from './log.js';
 
 export const METRICS_PATH = '/metrics';

@@ -4,7 +4,7 @@
 // fsync times, batch sizes, refusals and catch-up steps counted as they
 // happen. Label values come from fixed sets or from the journals formatted
 // on this node, never from a request's free text.
-import { Counter, Gauge, Histogram, Registry, collectProcessMetrics, exponentialBuckets } from '../io/prom.js';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics, exponentialBuckets } from 'prom-client';
 import { JournalError } from '../core/journal/journal-state.js';
 import { JOURNAL_LIMITS } from '../proto/journal-wire.js';
 
@@ -67,7 +67,7 @@ export class JournalMetrics {
   constructor(source: JournalGaugeSource, nodeId: number) {
     const r = [this.registry];
     this.registry.setDefaultLabels({ node: String(nodeId) });
-    collectProcessMetrics(this.registry);
+    collectDefaultMetrics({ register: this.registry });
     const perJournal = (name: string, help: string, pick: (j: ReturnType<JournalGaugeSource['journals']>[number]) => number) =>
       new Gauge({
         name, help, labelNames: ['journal'], registers: r,

@@ -3,7 +3,7 @@
 // unchanged. Counts are read when scraped, from the same facts mntr and the
 // AdminServer's monitor show (serverFacts); the request path only feeds the
 // latency summaries (about 25 ns an observation) and plain counters.
-import { Gauge, Registry, collectProcessMetrics, type Metric } from '../io/prom.js';
+import { Gauge, Registry, collectDefaultMetrics, type Metric } from 'prom-client';
 import { FACTS, serverFacts, type FactName, type FactScope, type ServerSnapshotForWords } from './four-letter-words.js';
 import { ADVANCED_QUANTILES, BASIC_QUANTILES, SUMMARY_WINDOW_MS, SummaryMetric } from './summary-metric.js';
 
@@ -53,7 +53,7 @@ export class QuorumMetrics {
     this.rotation = setInterval(() => { for (const s of summaries) s.rotate(); }, SUMMARY_WINDOW_MS);
     this.rotation.unref();
     // process_* share their names with the Java client's process metrics, which ZooKeeper exports with exportJvmInfo.
-    if (opts.processMetrics) collectProcessMetrics(this.registry);
+    if (opts.processMetrics) collectDefaultMetrics({ register: this.registry });
   }
 
   /**

@@ -6,7 +6,7 @@
 // (Prometheus simpleclient's defaults), quantiles cover the last 10 minutes
 // in 5 windows rotated every 2 minutes; _sum and _count cover the process's
 // life.
-import type { Metric, Registry } from '../io/prom.js';
+import type { Metric, Registry } from 'prom-client';
 
 const BUCKETS_PER_DOUBLING = 8;
 /** 2^-10 ms (about 1 us) and 2^25 ms (about 9 hours) bound the values told apart. */

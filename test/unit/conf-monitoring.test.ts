@@ -8,7 +8,7 @@
 // test. promtool is not on the build hosts; this is the check.
 import fs from 'node:fs';
 import path from 'node:path';
-import type { Registry } from '../../src/io/prom.js';
+import type { Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
 import YAML from 'yaml';
 import { ControllerMetrics } from '../../src/controller/controller-metrics.js';

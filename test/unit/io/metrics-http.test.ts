@@ -1,7 +1,7 @@
 // The metrics port: GET and HEAD /metrics answer the registry's text; every
 // other path and method is refused with the reason; a port that cannot be
 // taken is an error naming the address.
-import { Counter, Registry } from '../../../src/io/prom.js';
+import { Counter, Registry } from 'prom-client';
 import { request } from 'undici';
 import { afterAll, describe, expect, it } from 'vitest';
 import { serveMetrics, type MetricsServer } from '../../../src/io/metrics-http.js';

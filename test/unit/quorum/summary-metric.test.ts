@@ -1,6 +1,6 @@
 // The request path's summary: its quantiles against the exact ones, its
 // windows, and what prom-client's registry prints of it.
-import { Registry } from '../../../src/io/prom.js';
+import { Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
 import { ADVANCED_QUANTILES, BASIC_QUANTILES, SUMMARY_WINDOWS, SummaryMetric } from '../../../src/quorum/summary-metric.js';
 
