@@ -27,7 +27,7 @@ import { performance } from 'node:perf_hooks';
 import { request } from 'undici';
 import { freePort } from '../src/io/ports.js';
 import { parseBenchArgs, type OptionSpec } from './lib/options.js';
-import { procCpuMs, procMemoryMb, procRssMb } from './lib/proc.js';
+import { procCpuMs, procMemoryMb } from './lib/proc.js';
 import { OUR_CLI, killAllServers, launch, splitFlags, type BenchServer } from './lib/servers.js';
 import { CONTROLLER_NODE_FLAGS } from '../src/daemon/daemon-spec.js';
 import { round1, round3, summarize } from './lib/stats.js';
@@ -251,8 +251,8 @@ export async function main(argv: string[]): Promise<number> {
   await sleep(o['idle-seconds'] * 1000);
   const wall = performance.now() - w0;
   const idleCpuPct = inst.map((i, k) => round3((((procCpuMs(i.controller!.pid) ?? NaN) - cpu0[k]) / wall) * 100));
-  const rssMb = inst.map((i) => procRssMb(i.controller!.pid));
   const memoryMb = inst.map((i) => procMemoryMb(i.controller!.pid));
+  const rssMb = memoryMb.map((m) => m?.rss ?? null);
   const heap = await Promise.all(inst.map((i) => heapBreakdown(i.adminPort)));
   killAllServers();
 

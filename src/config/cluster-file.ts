@@ -351,7 +351,24 @@ export function parseClusterFileWithLines(text: string, file: string): Parsed {
   return parse(text, file);
 }
 
+/**
+ * The last file parsed, by its text. One process often loads several parts of one file — a daemon
+ * its own part and the run directory, `quorate cluster local-status` (every poll, on every host) each
+ * process of the host — and a parse is YAML and the whole schema (~9 ms warm). Each caller gets its
+ * own copy of the data: nothing loaded is shared between callers.
+ */
+let lastParsed: { file: string; text: string; parsed: Parsed } | null = null;
+
 function parse(text: string, file: string): Parsed {
+  if (lastParsed !== null && lastParsed.file === file && lastParsed.text === text) {
+    return { cluster: structuredClone(lastParsed.parsed.cluster), lineOf: lastParsed.parsed.lineOf };
+  }
+  const parsed = parseText(text, file);
+  lastParsed = { file, text, parsed: { cluster: structuredClone(parsed.cluster), lineOf: parsed.lineOf } };
+  return parsed;
+}
+
+function parseText(text: string, file: string): Parsed {
   const lineCounter = new LineCounter();
   const doc = YAML.parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
   if (doc.errors.length > 0) {

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { failure } from './expect-config-error.js';
-import { loadClusterFile, loadJournalConfig, parseClusterFile } from '../../../src/config/cluster-file.js';
+import { loadClusterFile, loadJournalConfig, loadRunDir, parseClusterFile, parseClusterFileWithLines, readConfigText } from '../../../src/config/cluster-file.js';
 import { ConfigError } from '../../../src/config/errors.js';
 import { FOUR_LETTER_WORDS } from '../../../src/config/quorum-config.js';
 
@@ -283,5 +283,23 @@ describe('loadJournalConfig', () => {
     expect(err.reason).toMatch(/can be read by other users \(mode 0644\): chmod 600/);
     chmodSync(path.join(d, 'k.pem'), 0o600);
     expect(loadJournalConfig(write(withTls), 1)).toMatchObject({ tls: { cert: 'c.pem', key: 'k.pem', ca: 'ca.pem' }, operators: ['ops'] });
+  });
+});
+
+describe('loading one file several times (a daemon, local-status)', () => {
+  it('gives each caller its own data, and reads a changed file anew', () => {
+    const file = write(`${BASE}runDir: /run/a\n`);
+    const a = parseClusterFileWithLines(readConfigText(file), file).cluster;
+    const b = parseClusterFileWithLines(readConfigText(file), file).cluster;
+    expect(b).toEqual(a);
+    expect(b).not.toBe(a);
+    (a.quorum.servers as { host: string }[])[0].host = 'changed.example';
+    expect(parseClusterFileWithLines(readConfigText(file), file).cluster.quorum.servers[0].host).toBe('127.0.0.1');
+    expect(loadRunDir(file)).toBe('/run/a');
+    writeFileSync(file, `${BASE}runDir: /run/b\n`);
+    expect(loadRunDir(file)).toBe('/run/b');
+    // A file made wrong after a good load is refused, not served from before.
+    writeFileSync(file, `${BASE}runDir: [\n`);
+    expect(() => loadRunDir(file)).toThrow(/invalid YAML/);
   });
 });
