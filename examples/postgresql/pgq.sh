@@ -358,12 +358,14 @@ source_checkpointed() {
 
 # pg_rewind needs the target shut down cleanly; after a crash it recovers it in
 # single-user mode, which refuses standby.signal, so the signal goes first. A
-# crashed postmaster's children can hold its shared memory for a moment: retry.
+# crashed postmaster's children can hold its shared memory for a moment, and a
+# loaded source can time out a connection: retry, for about half a minute
+# (failing leaves PostgreSQL stopped for an operator).
 rewind_from() {
   local id=$1 n out
   rm -f "$PGQ_PGDATA/standby.signal" "$PGQ_PGDATA/recovery.signal"
   wait_postmaster_reaped
-  for n in 1 2 3; do
+  for n in 1 2 3 4 5 6; do
     log "pg_rewind from $id (attempt $n)"
     if out=$(PGPASSFILE=${PGQ_PASSFILE:-${PGPASSFILE:-}} timeout 300 "$PGQ_BINDIR/pg_rewind" -D "$PGQ_PGDATA" --config-file="$PGQ_PGCONF" \
         --source-server="host=${NODE_HOST[$id]} port=${NODE_PORT[$id]} user=$PGQ_REWIND_USER dbname=$PGQ_DBNAME connect_timeout=5" 2>&1); then
@@ -373,7 +375,7 @@ rewind_from() {
     fi
     printf '%s\n' "$out" >> "$PGQ_STATE_DIR/pgq.log"
     log "pg_rewind from $id failed: $(printf '%s' "$out" | grep -v '^$' | tail -n 1)"
-    sleep 1
+    [ "$n" = 6 ] || sleep "$n"
   done
   return 1
 }
@@ -432,7 +434,7 @@ rejoin() {
     conflict=$(lineage_conflict "$active")
     [ -z "$conflict" ] || die 1 "refusing to rejoin $active: $conflict; rebuild this server: pg_basebackup from $active, then pgq.sh start. PostgreSQL left stopped"
     if source_checkpointed "$active"; then
-      rewind_from "$active" || die 1 "pg_rewind from $active failed three times: $PGQ_PGDATA needs a new base backup (pg_basebackup) before it can rejoin; PostgreSQL left stopped"
+      rewind_from "$active" || die 1 "pg_rewind from $active failed six times: $PGQ_PGDATA needs a new base backup (pg_basebackup) before it can rejoin; PostgreSQL left stopped"
       set_upstream_offline "$active"
     else
       # Read-only meanwhile; the sidecar rewinds it once it cannot stream from the active.

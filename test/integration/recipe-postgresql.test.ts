@@ -52,7 +52,7 @@ describe.skipIf(missing !== null && missingTool(false))('PostgreSQL recipe: kill
     const old = await c!.state(r.oldPrimary);
     const now = await c!.state(r.newPrimary);
     expect(old?.timeline).toBe(now?.timeline);
-  }, 100_000);
+  }, 180_000);
 
   it('synchronous replication (ANY 1, synchronous_commit on): no acknowledged write is lost', async () => {
     await c!.setSynchronous(true);
@@ -67,7 +67,7 @@ describe.skipIf(missing !== null && missingTool(false))('PostgreSQL recipe: kill
     expect(r.standbysCaughtUp).toBe(true);
     expect(r.historyConflicts).toEqual([]);
     expect(await c!.settled(20_000)).toBe(r.newPrimary);
-  }, 100_000);
+  }, 180_000);
 
   it('the old primary\'s host goes down (controller, sidecar, postmaster killed); PostgreSQL comes back first, by hand, as a primary: its sidecar rewinds it into a standby of the new primary, failing its health check meanwhile', async () => {
     const old = await c!.settled(20_000);
@@ -116,5 +116,5 @@ describe.skipIf(missing !== null && missingTool(false))('PostgreSQL recipe: kill
     expect(await c!.actives()).toEqual([next]);
     expect(await c!.settled(20_000)).toBe(next);
     expect(c!.historyConflicts()).toEqual([]);
-  }, 90_000);
+  }, 150_000);
 });
