@@ -29,7 +29,7 @@ import { freePort } from '../src/io/ports.js';
 import { parseBenchArgs, type OptionSpec } from './lib/options.js';
 import { procCpuMs, procMemoryMb } from './lib/proc.js';
 import { OUR_CLI, killAllServers, launch, splitFlags, type BenchServer } from './lib/servers.js';
-import { CONTROLLER_NODE_FLAGS } from '../src/daemon/daemon-spec.js';
+import { CONTROLLER_NODE_FLAGS } from '../src/daemon/controller-flags.js';
 import { round1, round3, summarize } from './lib/stats.js';
 
 const SPECS: OptionSpec[] = [

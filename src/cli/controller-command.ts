@@ -14,6 +14,7 @@ import { UsageError, reloadOnSighup, reportAndExit, stopOnSignals } from './erro
 import { printProcessStatus, startDaemonOrRun, stopProcess, withStartFlags, withStatusFlags, withStopFlags } from './daemon-verbs.js';
 import { controllerProcess, type ControllerProcessOpts } from './process-specs.js';
 import { sessionFileOf } from '../controller/session-file.js';
+import { earlyV8Flags } from './early-v8-flags.js';
 
 async function startController(opts: ControllerProcessOpts): Promise<void> {
   const { cfg, spec, runDir, chosenRunDir } = controllerProcess(opts);
@@ -65,7 +66,7 @@ async function runController(cfg: ControllerConfig, reread: () => ControllerConf
   try { loadOthers(); } catch (e) { logger.warn({ err: (e as Error).message }, 'the status page shows this service only: the other services\' configurations do not load'); }
   const api = new AdminApi(controller, () => others);
   const port = await api.listen(cfg.instance.adminPort, cfg.instance.host);
-  logger.info({ adminPort: port, connectString: cfg.connectString, sessionTimeoutMs: cfg.sessionTimeoutMs }, 'controller started');
+  logger.info({ adminPort: port, connectString: cfg.connectString, sessionTimeoutMs: cfg.sessionTimeoutMs, v8Flags: earlyV8Flags }, 'controller started');
   controller.start();
   stopOnSignals(logger, async () => { await controller.stop(); await api.close(); });
   reloadOnSighup(logger, () => {

@@ -1,5 +1,7 @@
 #!/usr/bin/env node
 // The `quorate` command: one executable for every process and operator verb.
+// First, before any other module loads: a controller's V8 settings.
+import './early-v8-flags.js';
 import { Command, CommanderError } from 'commander';
 import { QUORATE_VERSION } from '../version.js';
 

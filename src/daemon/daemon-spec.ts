@@ -9,18 +9,10 @@ import type { JournalNodeConfig } from '../config/cluster-file.js';
 import type { ControllerConfig } from '../config/controller-config.js';
 import type { QuorumServerConfig } from '../config/quorum-config.js';
 import { adminRequest } from '../controller/admin-client.js';
+import { CONTROLLER_NODE_FLAGS } from './controller-flags.js';
 
 export type DaemonKind = 'quorum' | 'journal' | 'controller';
 
-/**
- * Node flags a controller runs with (--daemon adds them; the systemd unit sets
- * the same in NODE_OPTIONS; the failover benchmark uses them): a controller
- * allocates little and often, and V8's default young generation (semi-spaces
- * growing to 16 MB each) keeps tens of MB resident for it. 1 MB semi-spaces
- * cost a few more scavenges of a small heap. The operator's own flags
- * (the parent's execArgv) come after these, so theirs win.
- */
-export const CONTROLLER_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=1'];
 export const DAEMON_KINDS: readonly DaemonKind[] = ['quorum', 'journal', 'controller'];
 
 export interface Probe {

@@ -13,6 +13,7 @@ import { Agent, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { issueCert, makeCa, type TestCert } from '../helpers/certs.js';
 import { expectC4, showLogsOnFailure, startHaCluster, type HaCluster } from '../helpers/ha-cluster.js';
+import { CONTROLLER_V8_FLAGS } from '../../src/daemon/controller-flags.js';
 
 const DIGEST = 'quorate-ctl:digest-password-4711';
 const TOKEN = 'an-admin-token-of-32-characters!';
@@ -52,7 +53,9 @@ describe('controller admin API with client certificates', () => {
   it('no certificate: no answer; a reader reads but cannot pause; an operator can, without the token', async () => {
     await c.settledActive();
     // The controllers elect through the quorum's TLS client ports, not the plain ones.
-    const started = JSON.parse(c.instances[0].controller.logs().split('\n').find((l) => l.includes('"controller started"'))!) as { connectString: string };
+    const started = JSON.parse(c.instances[0].controller.logs().split('\n').find((l) => l.includes('"controller started"'))!) as { connectString: string; v8Flags: string[] };
+    // Set by the controller on itself (Node refuses them in NODE_OPTIONS).
+    expect(started.v8Flags).toEqual(CONTROLLER_V8_FLAGS);
     const used = started.connectString.split(',').map((hp) => Number(hp.split(':')[1]));
     expect(used).toHaveLength(3);
     for (const p of used) expect(c.quorumPorts).not.toContain(p);

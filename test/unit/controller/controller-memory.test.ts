@@ -6,7 +6,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { CONTROLLER_NODE_FLAGS, controllerSpec } from '../../../src/daemon/daemon-spec.js';
+import { CONTROLLER_NODE_FLAGS } from '../../../src/daemon/controller-flags.js';
+import { controllerSpec } from '../../../src/daemon/daemon-spec.js';
 
 const SRC = path.resolve(__dirname, '../../../src');
 const UNIT = path.resolve(__dirname, '../../../systemd/quorate-controller@.service');
@@ -76,6 +77,13 @@ describe('what a controller loads', () => {
     expect(fromController.has(path.join(SRC, 'io/ssh-exec.ts'))).toBe(false);
     expect(fromController.has(path.join(SRC, 'quorum/standalone-server.ts'))).toBe(false);
     expect(fromController.has(path.join(SRC, 'demo/demo-command.ts'))).toBe(false);
+  });
+
+  it('a controller\'s V8 settings are set before the quorate command loads anything else', () => {
+    const main = staticImports(path.join(SRC, 'cli/main.ts'));
+    expect(main[0]).toBe(path.join(SRC, 'cli/early-v8-flags.ts'));
+    // It loads only what it needs to decide: no package, no configuration.
+    expect([...reachable(main[0])].sort()).toEqual([path.join(SRC, 'cli/early-v8-flags.ts'), path.join(SRC, 'daemon/controller-flags.ts'), path.join(SRC, 'io/v8-flags.ts'), 'node:v8'].sort());
   });
 
   it('--daemon and the systemd unit start a controller with the same Node flags', () => {
