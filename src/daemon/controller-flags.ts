@@ -17,9 +17,11 @@ export const CONTROLLER_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=
  * refuses them in NODE_OPTIONS, so the systemd unit could not give them): no optimizing
  * compilers, and V8's choices that favour size over speed. A controller spends its time waiting;
  * what the optimizing compilers cost it is memory, mostly from optimizing the code that runs while
- * the modules load and the configuration is parsed: a running controller holds 5-7 MB less
- * without them (failover benchmark, 59.3-60.6 MB against 64-68). Set later, once the
- * configuration is parsed, they saved 0-3 MB. A process started with its own value for one of
- * them (`node --turbofan ...`) keeps it.
+ * the modules load and the configuration is parsed: a running controller holds 4-7 MB less
+ * without them (`npm run bench -- failover`, 4 alternating runs each: 58.3-60.1 MB against
+ * 62.7-67.1; idle CPU 1.8-2.4 % of a core against 1.1-2.3). Set later, once the configuration
+ * is parsed, they saved 0-3 MB. --no-lazy as well (compile every function as its module loads)
+ * made the first failover after a start faster but cost 3-4 MB: not set. A process started
+ * with its own value for one of them (`node --turbofan ...`) keeps it.
  */
 export const CONTROLLER_V8_FLAGS: readonly string[] = ['--no-turbofan', '--no-maglev', '--optimize-for-size'];
