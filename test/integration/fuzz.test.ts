@@ -361,7 +361,10 @@ async function badLength(port: number, st: Stats): Promise<void> {
 }
 
 /** (f) a flood of well-formed requests pipelined in one write: past the per-connection cap of requests in
- * flight the server stops reading, then resumes; every request is answered, in order. */
+ * flight the server stops reading, then resumes; every request is answered, in order. It reads its own
+ * node, not /fz: the other connections' writes can leave /fz holding 200 KB, and a flood of reads of
+ * that would ask for more unsent replies than one connection may make the server hold (a disconnect by
+ * design, tested in client-port.test.ts; it failed this test on CI). */
 async function flood(port: number, st: Stats): Promise<void> {
   const c = await openRaw(port);
   if (!c) return note(st, 'connect failed (f)');
@@ -372,7 +375,7 @@ async function flood(port: number, st: Stats): Promise<void> {
     for (let i = 1; i <= n; i++) {
       const r = rnd();
       const req: ZkRequest = r < 0.4 ? { type: OpCode.exists, path: mine, watch: false }
-        : r < 0.7 ? { type: OpCode.getData, path: '/fz', watch: false }
+        : r < 0.7 ? { type: OpCode.getData, path: mine, watch: false }
           : r < 0.8 ? { type: OpCode.getChildren, path: '/fz', watch: false }
             : r < 0.9 ? { type: OpCode.setData, path: mine, data: randomBytes(int(64)), version: -1 }
               : r < 0.95 ? { type: OpCode.create, path: mine, data: null, acl: [{ perms: 31, id: { scheme: 'world', id: 'anyone' } }], flags: 0 }
