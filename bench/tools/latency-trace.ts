@@ -9,7 +9,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { performance } from 'node:perf_hooks';
+import { constants as perfConstants, performance } from 'node:perf_hooks';
 import type { ZkClient } from '../../src/client/index.js';
 import { startBenchEnsemble } from '../lib/ensemble.js';
 import { closeClients, connectClient, PAYLOAD_64 } from '../lib/load.js';
@@ -165,11 +165,14 @@ async function main(): Promise<number> {
     report[name] = table;
   }
   const gcMs = gcs.map((g) => g.ms ?? 0);
-  // V8's kinds (PerformanceObserver 'gc' entries): which collector paused the servers.
-  const GC_KINDS: Record<number, string> = { 1: 'scavenge', 2: 'minor mark-sweep', 4: 'mark-sweep-compact', 8: 'incremental marking', 16: 'weak callbacks' };
+  // The kinds of Node's 'gc' performance entries: which collector paused the servers.
+  const GC_KINDS: [number, string][] = [
+    [perfConstants.NODE_PERFORMANCE_GC_MINOR, 'scavenge'], [perfConstants.NODE_PERFORMANCE_GC_MAJOR, 'mark-sweep-compact'],
+    [perfConstants.NODE_PERFORMANCE_GC_INCREMENTAL, 'incremental marking'], [perfConstants.NODE_PERFORMANCE_GC_WEAKCB, 'weak callbacks'],
+  ];
   const byKind: Record<string, string> = {};
-  for (const [k, name] of Object.entries(GC_KINDS)) {
-    const ms = gcs.filter((g) => g.kind === Number(k)).map((g) => g.ms ?? 0);
+  for (const [k, name] of GC_KINDS) {
+    const ms = gcs.filter((g) => g.kind === k).map((g) => g.ms ?? 0);
     if (ms.length > 0) byKind[name] = `${ms.length} pauses, p50 ${f2(q(ms, 50))} ms, max ${f2(Math.max(...ms))} ms`;
   }
   report.gc = { pauses: gcs.length, p50Ms: f2(q(gcMs, 50)), p99Ms: f2(q(gcMs, 99)), maxMs: f2(Math.max(0, ...gcMs)), byKind };

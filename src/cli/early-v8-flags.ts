@@ -4,8 +4,11 @@
 import { CONTROLLER_V8_FLAGS } from '../daemon/controller-flags.js';
 import { applyV8Flags } from '../io/v8-flags.js';
 
-/** `quorate controller start ...`, or `quorate controller --config ...` (start is the default). */
-function runsController(argv: readonly string[]): boolean {
+/**
+ * `quorate controller start ...`, or `quorate controller --config ...` (start is the controller
+ * command's default subcommand; controller-memory.test.ts holds this to its definition).
+ */
+export function runsController(argv: readonly string[]): boolean {
   return argv[2] === 'controller' && (argv[3] === undefined || argv[3] === 'start' || argv[3].startsWith('-'));
 }
 

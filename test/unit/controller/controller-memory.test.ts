@@ -8,6 +8,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { CONTROLLER_NODE_FLAGS } from '../../../src/daemon/controller-flags.js';
 import { controllerSpec } from '../../../src/daemon/daemon-spec.js';
+import { runsController } from '../../../src/cli/early-v8-flags.js';
 
 const SRC = path.resolve(__dirname, '../../../src');
 const UNIT = path.resolve(__dirname, '../../../systemd/quorate-controller@.service');
@@ -84,6 +85,22 @@ describe('what a controller loads', () => {
     expect(main[0]).toBe(path.join(SRC, 'cli/early-v8-flags.ts'));
     // It loads only what it needs to decide: no package, no configuration.
     expect([...reachable(main[0])].sort()).toEqual([path.join(SRC, 'cli/early-v8-flags.ts'), path.join(SRC, 'daemon/controller-flags.ts'), path.join(SRC, 'io/v8-flags.ts'), 'node:v8'].sort());
+  });
+
+  it('the early check means a controller exactly when the controller command would start one', async () => {
+    const { controllerCommands } = await import('../../../src/cli/controller-command.js');
+    const controller = controllerCommands().find((c) => c.name() === 'controller')!;
+    const subs = controller.commands.map((c) => c.name()).sort();
+    // runsController's rule: a subcommand other than start is named; anything else starts one.
+    expect(subs).toEqual(['start', 'status', 'stop']);
+    expect((controller as unknown as { _defaultCommandName: string })._defaultCommandName).toBe('start');
+    const argv = (...a: string[]) => ['node', 'quorate', ...a];
+    expect(runsController(argv('controller', 'start', '--config', 'f'))).toBe(true);
+    expect(runsController(argv('controller', '--config', 'f', '--service', 's', '--id', 'a'))).toBe(true);
+    expect(runsController(argv('controller'))).toBe(true);
+    for (const other of subs.filter((s) => s !== 'start')) expect(runsController(argv('controller', other, '--config', 'f')), other).toBe(false);
+    expect(runsController(argv('status', '--config', 'f'))).toBe(false);
+    expect(runsController(argv('quorum', '--config', 'f'))).toBe(false);
   });
 
   it('--daemon and the systemd unit start a controller with the same Node flags', () => {
