@@ -42,7 +42,7 @@ function modeReport(rs: RoundResult[]): Record<string, unknown> {
     promotionsThatFirstCaughtUpFromAStandby: rs.filter((r) => r.caughtUpFromStandby).length,
     writesLost: { total: lost.reduce((a, b) => a + b, 0), perRound: lost, ackedAfterKillPerRound: rs.map((r) => r.lostAckedAfterKill.length) },
     writesAcknowledged: { beforeKillPerRound: rs.map((r) => r.ackedBeforeKill), byOldAfterKillPerRound: rs.map((r) => r.ackedByOldAfterKill) },
-    rounds: rs.map((r) => ({ from: r.oldPrimary, to: r.newPrimary, failoverMs: round1(r.failoverMs), promotedMs: round1(r.promotedMs), rejoinMs: round1(r.rejoinMs), lost: r.lost.length, caughtUp: r.caughtUpFromStandby, maxPrimariesSeen: r.maxPrimariesSeen })),
+    rounds: rs.map((r) => ({ from: r.oldPrimary, to: r.newPrimary, failoverMs: round1(r.failoverMs), promotedMs: round1(r.promotedMs), rejoinMs: round1(r.rejoinMs), lost: r.lost.length, caughtUp: r.caughtUpFromStandby, maxPrimariesSeen: r.maxPrimariesSeen, rejoinPath: r.rejoinPath })),
   };
 }
 
@@ -80,7 +80,7 @@ export async function main(argv: string[]): Promise<number> {
         if (r.lostAckedByNew.length > 0) problems.push(`${mode} round ${k + 1}: writes the new primary acknowledged were lost: ${r.lostAckedByNew.join(', ')}`);
         if (mode === 'sync' && r.lost.length > 0) problems.push(`sync round ${k + 1}: ${r.lost.length} acknowledged writes lost`);
         if (r.historyConflicts.length > 0) problems.push(`${mode} round ${k + 1}: timeline histories differ between servers: ${r.historyConflicts.join('; ')}`);
-        if (r.rewindLine === null) problems.push(`${mode} round ${k + 1}: the old primary rejoined without a pg_rewind line in its pgq.log`);
+        if (r.rejoinPath === null) problems.push(`${mode} round ${k + 1}: the old primary rejoined without a pg_rewind or a start-as-standby line in its pgq.log: ${r.rejoinLines.slice(-8).join(' | ')}`);
       }
     }
   } catch (e) {

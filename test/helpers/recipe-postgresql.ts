@@ -309,7 +309,8 @@ export async function startPgCluster(opts: PgClusterOptions = {}): Promise<PgClu
         // By its pid: pg_ctl stop -m immediate needs a postmaster.pid that a crash may have left stale.
         try { await run(`${PG_BIN}/pg_ctl`, ['stop', '-D', n.dataDir, '-m', 'immediate', '-s'], { asPostgres: true, timeoutMs: 20_000 }); } catch { /* not running */ }
       }
-      fs.rmSync(dir, { recursive: true, force: true });
+      // PGQ_TEST_KEEP=1 keeps the servers' directories (logs, data) for a look after the run.
+      if (process.env.PGQ_TEST_KEEP === undefined) fs.rmSync(dir, { recursive: true, force: true }); else process.stderr.write(`kept ${dir}\n`);
     },
   };
 
@@ -350,7 +351,8 @@ export async function startPgCluster(opts: PgClusterOptions = {}): Promise<PgClu
         `PGQ_SOCKET_DIR=${n.home}/sock`,
         `PGQ_STATE_DIR=${n.stateDir}`,
         'PGQ_REPL_USER=postgres',
-        'PGQ_FIND_ACTIVE_MS=15000',
+        // PGQ_TEST_FIND_ACTIVE_MS=300 sends a demoted primary down the start-as-standby path (no active found).
+        `PGQ_FIND_ACTIVE_MS=${/^\d{1,6}$/.test(process.env.PGQ_TEST_FIND_ACTIVE_MS ?? '') ? process.env.PGQ_TEST_FIND_ACTIVE_MS : 15000}`,
         'PGQ_CATCHUP_MS=5000',
         'PGQ_FOLLOW_INTERVAL_MS=300',
         'PGQ_REWIND_AFTER_MS=4000',
@@ -515,8 +517,16 @@ export interface RoundResult {
   /** The most servers seen out of recovery at one time, sampled during the round. */
   maxPrimariesSeen: number;
   samples: number;
-  /** The old primary's pgq.log line saying pg_rewind ran, after the kill. */
-  rewindLine: string | null;
+  /**
+   * How the old primary came back, from its pgq.log after the kill: 'rewind' (pg_rewind from the
+   * new primary ran: its to-standby found the new primary, or its sidecar found it could not stream),
+   * 'standby' (its to-standby found no active in time and started it as a standby; the sidecar then
+   * pointed it at the new primary and it streamed without a rewind, which PostgreSQL allows only when
+   * its WAL did not pass the new timeline's fork point), or null (neither line).
+   */
+  rejoinPath: 'rewind' | 'standby' | null;
+  /** The old primary's pgq.log lines after the kill, for the record and for failure messages. */
+  rejoinLines: string[];
   /** The old primary and the third server hold every write of the round the new primary has. */
   standbysCaughtUp: boolean;
 }
@@ -596,7 +606,9 @@ export async function failoverRound(c: PgCluster, round: number, opts: { synchro
       standbysCaughtUp = counts.every((x) => x === want);
       if (!standbysCaughtUp) await sleep(50);
     }
-    const rewindLine = c.pgqLog(oldPrimary).slice(pgqLogBefore).split('\n').find((l) => /pg_rewind from \S+ done/.test(l)) ?? null;
+    const rejoinLines = c.pgqLog(oldPrimary).slice(pgqLogBefore).split('\n').filter((l) => l !== '');
+    const rejoinPath = rejoinLines.some((l) => /pg_rewind from \S+ done/.test(l)) ? 'rewind'
+      : rejoinLines.some((l) => /starting as a standby without a new upstream/.test(l)) ? 'standby' : null;
     const caughtUpFromStandby = /to-active: caught up with/.test(c.pgqLog(newPrimary).slice(pgqLogsBefore.get(newPrimary)));
     return {
       round, synchronous: opts.synchronous, oldPrimary, newPrimary, failoverMs, promotedMs: promotedAt - tKill, rejoinMs, caughtUpFromStandby,
@@ -604,7 +616,7 @@ export async function failoverRound(c: PgCluster, round: number, opts: { synchro
       ackedByOldAfterKill: writer.acks.filter((a) => a.at > tKill && a.port === old.pgPort).length,
       ackedByNew: writer.acks.filter((a) => a.port === c.node(newPrimary).pgPort).length,
       historyConflicts: c.historyConflicts(),
-      lost, lostAckedAfterKill, lostAckedByNew, maxPrimariesSeen, samples, rewindLine, standbysCaughtUp,
+      lost, lostAckedAfterKill, lostAckedByNew, maxPrimariesSeen, samples, rejoinPath, rejoinLines, standbysCaughtUp,
     };
   } finally {
     sampling = false;

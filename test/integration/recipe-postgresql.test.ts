@@ -3,7 +3,9 @@
 // a quorum server, all on 127.0.0.1. The cycle, twice: writes through the
 // client path (libpq multi-host, target_session_attrs=read-write), kill -9 of
 // the primary's postmaster, writes continue on a promoted standby, the old
-// primary rejoins through pg_rewind as a standby of the new one. First with
+// primary rejoins as a standby of the new one: through pg_rewind, or, when its
+// to-standby found no active in time and its WAL did not pass the fork point
+// (PostgreSQL refuses to stream otherwise), by streaming after a plain start. First with
 // asynchronous replication (acknowledged writes may be lost: counted, and
 // only among those the dead primary acknowledged), then with
 // synchronous_standby_names = 'ANY 1 (a, b, c)' and synchronous_commit = on
@@ -33,18 +35,20 @@ describe.skipIf(missing !== null && missingTool(false))('PostgreSQL recipe: kill
     if (c !== undefined && ctx.task.result?.state === 'fail') process.stderr.write(`${c.dump()}\n`);
   });
 
-  it('asynchronous replication: writes resume on the promoted standby, one primary at a time, the old primary rejoins through pg_rewind; only writes the dead primary acknowledged can be lost', async () => {
+  it('asynchronous replication: writes resume on the promoted standby, one primary at a time, the old primary rejoins (pg_rewind); only writes the dead primary acknowledged can be lost', async () => {
     const r = await failoverRound(c!, 1, { synchronous: false, log });
-    log(`async: ${JSON.stringify({ ...r, lost: r.lost.length })}`);
+    log(`async: ${JSON.stringify({ ...r, lost: r.lost.length, rejoinLines: undefined })}`);
     expect(r.newPrimary).not.toBe(r.oldPrimary);
     expect(r.ackedBeforeKill).toBeGreaterThan(0);
     expect(r.ackedByNew).toBeGreaterThan(0);
-    expect(r.samples).toBeGreaterThan(10);
+    // The sampler behind maxPrimariesSeen saw the new primary: it sampled the span when two could be.
+    expect(Number.isNaN(r.promotedMs)).toBe(false);
     expect(r.maxPrimariesSeen).toBe(1);
     expect(r.lostAckedByNew).toEqual([]);
     // What async replication can lose is bounded by what the dead primary acknowledged.
     expect(r.lost.length).toBeLessThanOrEqual(r.ackedBeforeKill + r.ackedByOldAfterKill);
-    expect(r.rewindLine).not.toBeNull();
+    // The way back is pg_rewind, or (no active found in time, WAL not past the fork) plain streaming.
+    expect(r.rejoinPath, `the old primary's pgq.log after the kill:\n${r.rejoinLines.join('\n')}`).not.toBeNull();
     expect(r.standbysCaughtUp).toBe(true);
     expect(r.historyConflicts).toEqual([]);
     // Settled again: one primary, both standbys streaming from it, the old one on the new timeline.
@@ -57,13 +61,14 @@ describe.skipIf(missing !== null && missingTool(false))('PostgreSQL recipe: kill
   it('synchronous replication (ANY 1, synchronous_commit on): no acknowledged write is lost', async () => {
     await c!.setSynchronous(true);
     const r = await failoverRound(c!, 2, { synchronous: true, log });
-    log(`sync: ${JSON.stringify({ ...r, lost: r.lost.length })}`);
+    log(`sync: ${JSON.stringify({ ...r, lost: r.lost.length, rejoinLines: undefined })}`);
     expect(r.newPrimary).not.toBe(r.oldPrimary);
     expect(r.ackedBeforeKill).toBeGreaterThan(0);
     expect(r.ackedByNew).toBeGreaterThan(0);
     expect(r.maxPrimariesSeen).toBe(1);
     expect(r.lost).toEqual([]);
-    expect(r.rewindLine).not.toBeNull();
+    // The way back is pg_rewind, or (no active found in time, WAL not past the fork) plain streaming.
+    expect(r.rejoinPath, `the old primary's pgq.log after the kill:\n${r.rejoinLines.join('\n')}`).not.toBeNull();
     expect(r.standbysCaughtUp).toBe(true);
     expect(r.historyConflicts).toEqual([]);
     expect(await c!.settled(20_000)).toBe(r.newPrimary);
