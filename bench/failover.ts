@@ -17,6 +17,8 @@
 //     through the session's expiry (restarted only once the other is active);
 //     reported beside the negotiated timeout;
 //   - a controller's resident memory and its CPU over --idle-seconds of quiet.
+// The first kill comes as soon as both instances are up (the slowest failover
+// of a run, usually); --settle-seconds waits that long before it.
 // Bars: service-crash failover p99 (the longest of 20) under 1.5 s; controller
 // crash failover within the negotiated session timeout + 1 s; controller
 // restarts cause no failover.
@@ -36,6 +38,7 @@ const SPECS: OptionSpec[] = [
   { name: 'kills', full: 20, quick: 5, integer: true, help: 'kill -9 of the active service' },
   { name: 'controller-restarts', full: 6, quick: 2, integer: true, help: 'restarts of the active\'s controller (SIGTERM and kill -9 in turn), each within the session timeout' },
   { name: 'controller-kills', full: 5, quick: 2, integer: true, help: 'kill -9 of the active controller (each waits for a session expiry)' },
+  { name: 'settle-seconds', full: 0, quick: 0, help: 'quiet time after the start before the first kill (the first failover after a start is the slowest)' },
   { name: 'idle-seconds', full: 10, quick: 3, help: 'quiet time over which the controllers\' CPU is measured' },
   { name: 'budget-seconds', full: 900, quick: 300, help: 'kill everything and fail past this wall time' },
 ];
@@ -162,6 +165,7 @@ export async function main(argv: string[]): Promise<number> {
   let first = await waitActive(inst, 30_000);
   log(`${first.id} active; ${o.kills} kills of the active service`);
   for (const i of inst) if (i !== first) await waitHealthyStandby(i);
+  await sleep(o['settle-seconds'] * 1000);
   const serviceMs: number[] = [];
   const writeMs: number[] = [];
   for (let k = 0; k < o.kills; k++) {
