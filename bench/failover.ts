@@ -18,7 +18,10 @@
 //     reported beside the negotiated timeout;
 //   - a controller's resident memory and its CPU over --idle-seconds of quiet.
 // The first kill comes as soon as both instances are up (the slowest failover
-// of a run, usually); --settle-seconds waits that long before it.
+// of a run, usually); --settle-seconds waits that long before it. Before each
+// kill the log says how much CPU each process used in the 300 ms before it.
+// To see a failover step by step: QUORATE_LOG_LEVEL=info BENCH_LOG_DIR=D keeps
+// every process's log in D, and each kill's log line gives its time (epoch ms).
 // Bars: service-crash failover p99 (the longest of 20) under 1.5 s; controller
 // crash failover within the negotiated session timeout + 1 s; controller
 // restarts cause no failover.
@@ -119,10 +122,12 @@ export async function main(argv: string[]): Promise<number> {
     ...inst.flatMap((i) => [`      - id: ${i.id}`, '        host: 127.0.0.1', `        adminPort: ${i.adminPort}`, `        servicePort: ${i.servicePort}`,
       `        hooks: { toActive: ${hook(i.servicePort)}, toStandby: ${hook(i.servicePort)}, role: ${hook(i.servicePort)} }`]),
   ].join('\n') + '\n');
-  const env = { ...process.env, QUORATE_LOG_LEVEL: 'warn' };
+  const env = { ...process.env, QUORATE_LOG_LEVEL: process.env.QUORATE_LOG_LEVEL ?? 'warn' };
   // Node flags for the controllers: those --daemon and the systemd unit start them with, unless QUORATE_BENCH_CONTROLLER_FLAGS says otherwise.
   const controllerFlags = process.env.QUORATE_BENCH_CONTROLLER_FLAGS !== undefined ? splitFlags(process.env.QUORATE_BENCH_CONTROLLER_FLAGS) : [...CONTROLLER_NODE_FLAGS];
-  const start = (what: string, port: number, args: string[]) => launch({ kind: 'ours', dir: path.join(dir, what), port, cmd: process.execPath, args, env });
+  // Every process started, for the CPU each uses before a kill.
+  const all: { what: string; s: BenchServer }[] = [];
+  const start = async (what: string, port: number, args: string[]) => { const s = await launch({ kind: 'ours', dir: path.join(dir, what), port, cmd: process.execPath, args, env }); all.push({ what, s }); return s; };
   const jnArg = jn.map((j) => `${j.id}@127.0.0.1:${j.port}`).join(',');
   const startService = (i: Instance) => start(`svc-${i.id}`, i.servicePort, [EXAMPLE, '--instance', i.id, '--port', String(i.servicePort), '--journal-nodes', jnArg, '--journal', 'orders', '--write-every-ms', '20']);
   // With a run directory, as systemd and --daemon run it: the controller keeps its quorum session there.
@@ -162,6 +167,16 @@ export async function main(argv: string[]): Promise<number> {
     throw new Error(`${i.id} did not come back as a healthy standby`);
   };
 
+  /** 300 ms before each kill, logging the CPU every process used meanwhile (a cluster started a moment ago is still warming up). */
+  const pauseBefore = async (what: string) => {
+    const cpu0 = all.map((x) => procCpuMs(x.s.pid));
+    const self0 = process.cpuUsage();
+    await sleep(300);
+    const busy = all.flatMap((x, i) => { const c = procCpuMs(x.s.pid); const c0 = cpu0[i]; return c === null || c0 === null || c0 === undefined ? [] : [`${x.what}=${Math.round(c - c0)}`]; });
+    const self = process.cpuUsage(self0);
+    log(`CPU ms used in the 300 ms before ${what}: ${busy.join(' ')} bench=${Math.round((self.user + self.system) / 1000)}`);
+  };
+
   let first = await waitActive(inst, 30_000);
   log(`${first.id} active; ${o.kills} kills of the active service`);
   for (const i of inst) if (i !== first) await waitHealthyStandby(i);
@@ -172,15 +187,16 @@ export async function main(argv: string[]): Promise<number> {
     const victim = first;
     const other = inst.find((i) => i !== victim)!;
     await waitHealthyStandby(other);
-    await sleep(300);
+    await pauseBefore(`kill ${k + 1}`);
     await firstAckedWrite(victim.servicePort, `before-${k}`, performance.now(), 5000);
     const tk = performance.now();
+    const killedAt = Date.now();
     await victim.service!.kill9();
     const acked = firstAckedWrite(other.servicePort, `after-${k}`, tk, 30_000);
     const now = await waitActive([other], 30_000);
     serviceMs.push(performance.now() - tk);
     writeMs.push(await acked);
-    log(`kill ${k + 1}: ${victim.id} -> ${now.id} in ${round1(serviceMs.at(-1)!)} ms, first write acknowledged after ${round1(writeMs.at(-1)!)} ms`);
+    log(`kill ${k + 1} (at ${killedAt}): ${victim.id} -> ${now.id} in ${round1(serviceMs.at(-1)!)} ms, first write acknowledged after ${round1(writeMs.at(-1)!)} ms`);
     victim.service = await startService(victim);
     await waitHealthyStandby(victim);
     first = now;
@@ -196,7 +212,7 @@ export async function main(argv: string[]): Promise<number> {
     const victim = first;
     const other = inst.find((i) => i !== victim)!;
     await waitHealthyStandby(other);
-    await sleep(300);
+    await pauseBefore(`controller restart ${k + 1}`);
     const epochBefore = (await get(`http://127.0.0.1:${victim.servicePort}/role`))?.body.epoch;
     const how = k % 2 === 0 ? 'SIGTERM' as const : 'kill -9' as const;
     // Watch the other instance the whole time: any moment it is active is a failover.
@@ -238,7 +254,7 @@ export async function main(argv: string[]): Promise<number> {
     const victim = first;
     const other = inst.find((i) => i !== victim)!;
     await waitHealthyStandby(other);
-    await sleep(300);
+    await pauseBefore(`controller kill ${k + 1}`);
     const tk = performance.now();
     await victim.controller!.kill9();
     const now = await waitActive([other], negotiated + 30_000);

@@ -99,7 +99,9 @@ export async function launch(l: Launch): Promise<BenchServer> {
   const child = spawn(l.cmd, l.args, { stdio: ['ignore', 'pipe', 'pipe'], detached: true, env: l.env ?? process.env });
   live.add(child);
   let stderr = '';
-  const keep = (d: Buffer) => { stderr = (stderr + d.toString()).slice(-8000); };
+  // BENCH_LOG_DIR=D keeps each server's whole output in D/<its dir's name>.log, for a look after the run.
+  const tee = process.env.BENCH_LOG_DIR ? fs.createWriteStream(path.join(process.env.BENCH_LOG_DIR, `${path.basename(l.dir)}.log`), { flags: 'a' }) : null;
+  const keep = (d: Buffer) => { stderr = (stderr + d.toString()).slice(-8000); tee?.write(d); };
   child.stdout!.on('data', keep);
   child.stderr!.on('data', keep);
   const exited = () => child.exitCode !== null || child.signalCode !== null;
