@@ -351,8 +351,10 @@ export async function startPgCluster(opts: PgClusterOptions = {}): Promise<PgClu
         `PGQ_SOCKET_DIR=${n.home}/sock`,
         `PGQ_STATE_DIR=${n.stateDir}`,
         'PGQ_REPL_USER=postgres',
-        // PGQ_TEST_FIND_ACTIVE_MS=300 sends a demoted primary down the start-as-standby path (no active found).
-        `PGQ_FIND_ACTIVE_MS=${/^\d{1,6}$/.test(process.env.PGQ_TEST_FIND_ACTIVE_MS ?? '') ? process.env.PGQ_TEST_FIND_ACTIVE_MS : 15000}`,
+        // Long enough that a loaded run's promotion (up to ~12 s seen in CI) is found: the start-as-standby
+        // path (no active found) has a known fault, the other standbys streaming the dead primary's
+        // unreplicated tail from it (examples/postgresql/README.md); PGQ_TEST_FIND_ACTIVE_MS=300 takes it.
+        `PGQ_FIND_ACTIVE_MS=${/^\d{1,6}$/.test(process.env.PGQ_TEST_FIND_ACTIVE_MS ?? '') ? process.env.PGQ_TEST_FIND_ACTIVE_MS : 30000}`,
         'PGQ_CATCHUP_MS=5000',
         'PGQ_FOLLOW_INTERVAL_MS=300',
         'PGQ_REWIND_AFTER_MS=4000',
