@@ -227,14 +227,10 @@ export class Controller extends EventEmitter {
       makeClient: (saved) => new ZkClient({ connectString: this.cfg.connectString, sessionTimeoutMs: this.cfg.sessionTimeoutMs, logger: this.logger, tls: this.cfg.quorumTls, ...(saved !== null ? { session: saved } : {}) }),
       setTimer: (ms, f) => { setTimeout(f, ms); },
       log: this.logger,
-      connected: (zk) => {
-        this.saveSession(zk);
-        // No format step: our znodes' parent is made (if missing) before the core may race for the lock.
-        void this.prepareSession(zk).then(
-          () => this.feed({ kind: 'session', state: 'connected', sessionId: zk.sessionId, timeoutMs: zk.negotiatedTimeoutMs }),
-          (e: Error) => this.logger.warn({ err: e.message }, 'could not prepare the quorum session (auth, base path); waiting for the next connection'),
-        );
-      },
+      established: (zk) => this.saveSession(zk),
+      // No format step: our znodes' parent is made (if missing) before the core may race for the lock.
+      prepare: (zk) => this.prepareSession(zk),
+      connected: (zk) => this.feed({ kind: 'session', state: 'connected', sessionId: zk.sessionId, timeoutMs: zk.negotiatedTimeoutMs }),
       disconnected: () => this.feed({ kind: 'session', state: 'disconnected' }),
       expired: () => {
         this.forgetSession();

@@ -12,7 +12,11 @@ export interface QuorumSessionDeps {
   makeClient(saved: SavedSession | null): ZkClient;
   setTimer(ms: number, f: () => void): void;
   log: Pick<ZkLogger, 'info' | 'warn'>;
-  /** The session is connected: keep it for a restart, prepare it, tell the core. */
+  /** A connection to the session is made: keep the session for a restart. */
+  established(zk: ZkClient): void;
+  /** Make the connection ready before the core hears of it (auth, base path, what must be read first). */
+  prepare(zk: ZkClient): Promise<void>;
+  /** Prepared, and still connected: tell the core. */
   connected(zk: ZkClient): void;
   disconnected(): void;
   /** The session expired (its file goes; the core hears of it); a new one follows. */
@@ -42,7 +46,16 @@ export class QuorumSessionLoop {
           established = true;
           this.saved = null;
           this.d.log.info({ sessionId: `0x${zk.sessionId.toString(16)}`, timeoutMs: zk.negotiatedTimeoutMs, reattached: saved !== null && zk.sessionId === saved.id }, 'quorum session connected');
-          this.d.connected(zk);
+          this.d.established(zk);
+          void this.d.prepare(zk).then(
+            () => {
+              // The connection may have dropped while it was prepared (a preparation step that keeps its
+              // last value on an error still resolves): a 'connected' told after that 'disconnected' would
+              // leave the core believing it is connected for as long as the partition lasts.
+              if (!this.stopped && zk.state === 'connected') this.d.connected(zk);
+            },
+            (e: Error) => this.d.log.warn({ err: e.message }, 'could not prepare the quorum session; waiting for the next connection'),
+          );
         } else if (s === 'disconnected') {
           this.d.disconnected();
         } else if (s === 'expired') {

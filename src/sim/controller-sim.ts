@@ -459,14 +459,10 @@ export async function runControllerSimulation(o: ControllerSimOptions): Promise<
       makeClient: (s) => new ZkClient({ connectString: CONNECT_STRING, sessionTimeoutMs: SIM_SESSION_MS, runtime, logger, ...(s !== null ? { session: s } : {}) }),
       setTimer: (ms, f) => { proc.after(ms, f); },
       log: logger,
-      connected: (zk) => {
-        ctl.savedSession = { id: zk.sessionId, passwd: zk.sessionPasswd };
-        // As the controller prepares a session: the lock's parent made before the core may race.
-        void zk.ensurePath(BASE).then(
-          () => ctl.runner.feed({ kind: 'session', state: 'connected', sessionId: zk.sessionId, timeoutMs: zk.negotiatedTimeoutMs }),
-          (e: Error) => log(`${inst.id}: could not prepare the quorum session: ${e.message}`),
-        );
-      },
+      established: (zk) => { ctl.savedSession = { id: zk.sessionId, passwd: zk.sessionPasswd }; },
+      // As the controller prepares a session: the lock's parent made before the core may race.
+      prepare: async (zk) => { await zk.ensurePath(BASE); },
+      connected: (zk) => ctl.runner.feed({ kind: 'session', state: 'connected', sessionId: zk.sessionId, timeoutMs: zk.negotiatedTimeoutMs }),
       disconnected: () => ctl.runner.feed({ kind: 'session', state: 'disconnected' }),
       expired: () => {
         ctl.savedSession = null;
