@@ -7,21 +7,19 @@
 // expiry included). CI saw the status say 'connected' for 15 s behind a cut
 // proxy; here the cut comes exactly at the maintenance read.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { decodeClientFrame } from '../../src/proto/client-frames.js';
+import { OpCode } from '../../src/proto/zk-constants.js';
 import { startHaCluster, type HaCluster } from '../helpers/ha-cluster.js';
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-const OP_GET_DATA = 4;
-
 /** Whether a chunk a client sent holds a getData of a path ending in `suffix` (the first frame of a connection is its handshake). */
 function getsData(chunk: Buffer, fresh: boolean, suffix: string): boolean {
   let off = 0;
   for (let frame = 0; off + 4 <= chunk.length && frame < 1000; frame++) {
     const len = chunk.readInt32BE(off);
     if (len < 0 || off + 4 + len > chunk.length) return false;
-    if (!(fresh && frame === 0) && len >= 12 && chunk.readInt32BE(off + 8) === OP_GET_DATA) {
-      const plen = chunk.readInt32BE(off + 12);
-      if (plen > 0 && 16 + plen <= 4 + len && chunk.toString('utf8', off + 16, off + 16 + plen).endsWith(suffix)) return true;
-    }
+    const f = decodeClientFrame(!(fresh && frame === 0), chunk.subarray(off + 4, off + 4 + len));
+    if (f.kind === 'request' && f.req.type === OpCode.getData && f.req.path.endsWith(suffix)) return true;
     off += 4 + len;
   }
   return false;
