@@ -27,6 +27,8 @@ export class QuorumSessionLoop {
   /** The current client (connected or not); null before the first. */
   zk: ZkClient | null = null;
   private stopped = false;
+  /** Connections made so far: only the newest one's preparation may tell the core it is connected. */
+  private connections = 0;
 
   /** @param saved the previous run's session, to re-attach to until it is found expired (or a session is made). */
   constructor(private saved: SavedSession | null, private readonly d: QuorumSessionDeps) {}
@@ -47,12 +49,14 @@ export class QuorumSessionLoop {
           this.saved = null;
           this.d.log.info({ sessionId: `0x${zk.sessionId.toString(16)}`, timeoutMs: zk.negotiatedTimeoutMs, reattached: saved !== null && zk.sessionId === saved.id }, 'quorum session connected');
           this.d.established(zk);
+          const connection = ++this.connections;
           void this.d.prepare(zk).then(
             () => {
               // The connection may have dropped while it was prepared (a preparation step that keeps its
               // last value on an error still resolves): a 'connected' told after that 'disconnected' would
-              // leave the core believing it is connected for as long as the partition lasts.
-              if (!this.stopped && zk.state === 'connected') this.d.connected(zk);
+              // leave the core believing it is connected for as long as the partition lasts. A newer
+              // connection tells the core itself, once its own preparation (its maintenance read) is done.
+              if (!this.stopped && connection === this.connections && zk.state === 'connected') this.d.connected(zk);
             },
             (e: Error) => this.d.log.warn({ err: e.message }, 'could not prepare the quorum session; waiting for the next connection'),
           );
